@@ -1,0 +1,1 @@
+"""Callbacks, one module per screen, each with ``register(app)`` called by the factory."""

@@ -1,0 +1,37 @@
+"""Render the page for the URL: path picks the screen, ``?lang=en`` the language."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+from dash import Input, Output
+
+from callbacks import home
+from dashboard.context import current_context
+from dashboard.i18n import normalise_language
+from layouts import ids
+from layouts.home import not_found
+
+# path -> function(ctx, lang, query) building the page
+PAGES = {"/": home.page}
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    """``?a=1&b=2`` → {"a": "1", "b": "2"} (last value wins)."""
+    return {key: values[-1] for key, values in parse_qs((search or "").lstrip("?")).items()}
+
+
+def language_href(pathname: str, query: dict, lang: str) -> str:
+    """The same page in the other language."""
+    other = "en" if lang == "zh" else "zh"
+    return f"{pathname}?{urlencode({**query, 'lang': other})}"
+
+
+def register(app) -> None:
+    @app.callback(Output(ids.App.PAGE, "children"), Input(ids.App.URL, "pathname"), Input(ids.App.URL, "search"))
+    def render_page(pathname, search):
+        query = parse_query(search)
+        lang = normalise_language(query.get("lang"))
+        builder = PAGES.get(pathname or "/")
+        if builder is None:
+            return not_found(lang, "/")
+        return builder(current_context(), lang, query, language_href(pathname or "/", query, lang))

@@ -1,0 +1,63 @@
+"""GridOps: the real-time operations dashboard of a grid-governance command centre.
+
+``create_app(settings)`` builds the Dash application: binds the cache and the context,
+registers the HTTP API and each screen's callbacks. It starts no servers; ``app.py``
+does that for the demo.
+"""
+from __future__ import annotations
+
+import dash
+import redis
+
+from dashboard.context import EXTENSION_KEY, AppContext
+from dashboard.domain_config import load_domain_config
+from dashboard.extensions import cache
+from dashboard.settings import PROJECT_DIR, Settings, SettingsError
+
+ASSETS_DIR = PROJECT_DIR / "assets"
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """The Dash app for ``settings`` (read from the environment when not given)."""
+    from callbacks import home, router
+    from dashboard import api, metrics
+    from data_feeds.db import make_engine
+    from data_feeds.keys import Keys
+    from layouts import root
+
+    settings = settings or Settings.from_env()
+    if not settings.redis_url:
+        raise SettingsError("REDIS_URL is not set: `python app.py` starts an embedded Redis server; under gunicorn set REDIS_URL")
+    config = load_domain_config(settings.config_path, settings.tz)
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ASSETS_DIR),
+        title="GridOps",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    app.layout = root.layout
+    server = app.server
+    server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
+    cache.init_app(
+        server,
+        config={
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": settings.redis_url,
+            "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix,
+            "CACHE_DEFAULT_TIMEOUT": 60,
+        },
+    )
+    server.extensions[EXTENSION_KEY] = AppContext(
+        settings=settings,
+        config=config,
+        engine=make_engine(settings.database_url),
+        redis=redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=30),
+    )
+    server.register_blueprint(api.blueprint)
+    server.before_request(metrics.start_timer)
+    server.after_request(metrics.record_latency)
+    router.register(app)
+    home.register(app)
+    return app

@@ -1,0 +1,167 @@
+"""The command line of DESIGN §7. Errors a user can cause print one line and exit non-zero."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from dashboard.settings import Settings, SettingsError
+
+log = logging.getLogger("gridops")
+
+EXIT_USAGE_ERROR = 2
+EXIT_UNAVAILABLE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="GridOps command-centre dashboard. Without a command: the complete demo "
+        "(embedded database and Redis, simulated district, dashboard on http://127.0.0.1:8050).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("demo", help="the complete demo (the default)", description="Create and fill the demo district if missing, then serve the dashboard.")
+    commands.add_parser("serve", help="serve the dashboard only", description="Serve the dashboard on HOST:PORT (default 127.0.0.1:8050).")
+    commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL.")
+
+    grids = commands.add_parser(
+        "import-grids", help="import grids from GeoJSON",
+        description="Import a GeoJSON FeatureCollection of grids (code, name, parent, level; DataV files as they are). "
+        "The file is refused whole with the feature and field at fault, or applied in one transaction.",
+    )
+    grids.add_argument("file", type=Path)
+    grids.add_argument("--subdivide", action="store_true", help="generate towns, communities and basic grids inside each district polygon")
+    grids.add_argument("--towns", type=Path, help="CSV (code, parent, name) naming the generated towns, e.g. towns.csv")
+    grids.add_argument("--communities", type=int, default=200, help="communities to generate per district (default 200)")
+    grids.add_argument("--grids", type=int, default=900, help="basic grids to generate per district (default 900)")
+    grids.add_argument("--seed", type=int, default=20261127, help="random seed of the generated layout")
+
+    for name, what, columns in (
+        ("import-catalog", "the event catalogue", "code, name, parent, dept, grade, register_limit, dispatch_limit, handle_limit, verify_limit, calendar"),
+        ("import-departments", "departments", "code, name"),
+        ("import-workers", "grid staff", "id, name, grid, role"),
+    ):
+        sub = commands.add_parser(name, help=f"import {what} from CSV", description=f"Import {what} from a UTF-8 CSV with columns {columns}.")
+        sub.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from data_feeds.db import DatabaseUnavailable
+    from data_feeds.importers.common import ImportFileError
+
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command or "demo"](settings, args)
+    except (SettingsError, ImportFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        return 0
+
+
+def _engine(settings: Settings):
+    from data_feeds.db import check_reachable, make_engine
+
+    engine = make_engine(settings.database_url)
+    check_reachable(engine)
+    return engine
+
+
+def cmd_init_db(settings: Settings, args) -> int:
+    from data_feeds.db import describe, init_db
+
+    engine = _engine(settings)
+    init_db(engine)
+    print(f"database ready: {describe(engine)}")
+    return 0
+
+
+def _import(settings: Settings, run) -> int:
+    from data_feeds.db import init_db
+
+    engine = _engine(settings)
+    init_db(engine)
+    print(run(engine))
+    return 0
+
+
+def cmd_import_grids(settings: Settings, args) -> int:
+    from data_feeds.importers.grids import SubdivideOptions, import_grids
+
+    options = SubdivideOptions(args.towns, args.communities, args.grids, args.seed) if args.subdivide else None
+    return _import(settings, lambda engine: import_grids(engine, args.file, options))
+
+
+def cmd_import_catalog(settings: Settings, args) -> int:
+    from data_feeds.importers.catalogue import import_catalogue
+
+    return _import(settings, lambda engine: import_catalogue(engine, args.file))
+
+
+def cmd_import_departments(settings: Settings, args) -> int:
+    from data_feeds.importers.departments import import_departments
+
+    return _import(settings, lambda engine: import_departments(engine, args.file))
+
+
+def cmd_import_workers(settings: Settings, args) -> int:
+    from data_feeds.importers.workers import import_workers
+
+    return _import(settings, lambda engine: import_workers(engine, args.file))
+
+
+def _with_redis(settings: Settings):
+    """Settings with a Redis URL, starting the embedded server when none is configured."""
+    if settings.redis_url:
+        return settings, None
+    from data_feeds.embedded_redis import start_embedded_redis
+
+    server, url = start_embedded_redis(settings.var_dir)
+    log.info("started embedded Redis at %s", url)
+    os.environ["REDIS_URL"] = url  # child processes (feed consumer, simulator) use the same server
+    return settings.with_redis(url), server
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from dashboard import create_app
+
+    settings, _server = _with_redis(settings)
+    _engine(settings)
+    app = create_app(settings)
+    log.info("GridOps on http://%s:%d", settings.host, settings.port)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    from dashboard.clock import utc_now
+    from dashboard.domain_config import load_domain_config
+    from data_feeds.demo import ensure_demo
+
+    engine = _engine(settings)
+    config = load_domain_config(settings.config_path, settings.tz)
+    if ensure_demo(engine, config, utc_now(), settings.var_dir):
+        log.info("demo district created")
+    else:
+        log.info("demo district found in the database; reusing it")
+    return cmd_serve(settings, args)
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "serve": cmd_serve,
+    "init-db": cmd_init_db,
+    "import-grids": cmd_import_grids,
+    "import-catalog": cmd_import_catalog,
+    "import-departments": cmd_import_departments,
+    "import-workers": cmd_import_workers,
+}

@@ -1,0 +1,30 @@
+"""The per-application context: settings, domain configuration, database engine, Redis client.
+
+Held in ``server.extensions`` by the factory, never in module globals, so several apps
+(tests) and several workers never share mutable state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from dashboard.domain_config import DomainConfig
+from dashboard.settings import Settings
+
+EXTENSION_KEY = "gridops"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    config: DomainConfig
+    engine: Engine
+    redis: redis.Redis
+
+
+def current_context() -> AppContext:
+    """The context of the application handling the current request."""
+    return current_app.extensions[EXTENSION_KEY]

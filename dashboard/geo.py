@@ -1,0 +1,16 @@
+"""Geometry helpers shared by the map and the importers (pure)."""
+from __future__ import annotations
+
+import shapely
+from shapely.geometry import mapping, shape
+
+MAP_SIMPLIFY_DEGREES = 0.0002  # ~20 m: invisible at district zoom, halves the payload
+
+
+def simplify_geometry(geometry: dict, tolerance: float = MAP_SIMPLIFY_DEGREES) -> dict:
+    """A lighter copy of a GeoJSON geometry for the map (topology kept)."""
+    original = shape(geometry)
+    simplified = original.simplify(tolerance, preserve_topology=True)
+    if simplified.is_empty:
+        return geometry
+    return mapping(shapely.set_precision(simplified, 1e-6))

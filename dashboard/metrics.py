@@ -1,0 +1,103 @@
+"""Health and Prometheus metrics: database and Redis reachability, request latency.
+
+Counters live in Redis so that every worker reports the same totals.
+"""
+from __future__ import annotations
+
+import time
+
+import redis
+from flask import g, request
+
+from dashboard.context import AppContext, current_context
+from data_feeds.db import DatabaseUnavailable, check_reachable
+from data_feeds.keys import Keys
+
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def health_report(ctx: AppContext) -> dict:
+    """Database and Redis reachability; ``status`` is ok only when both answer."""
+    report = {"status": "ok", "database": {"ok": True}, "redis": {"ok": True}, "feed_lag_seconds": None}
+    try:
+        check_reachable(ctx.engine)
+    except DatabaseUnavailable as exc:
+        report["database"] = {"ok": False, "error": str(exc)}
+    try:
+        ctx.redis.ping()
+    except redis.RedisError as exc:
+        report["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if not (report["database"]["ok"] and report["redis"]["ok"]):
+        report["status"] = "degraded"
+    return report
+
+
+def _route_kind(path: str) -> str:
+    if path.startswith("/_dash-update-component"):
+        return "callback"
+    if path.startswith("/api/"):
+        return "api"
+    if path.startswith(("/_dash", "/assets", "/_favicon")):
+        return "static"
+    return "page"
+
+
+def start_timer():
+    g.gridops_started = time.perf_counter()
+
+
+def record_latency(response):
+    """After each request: count it and add its duration to the latency histogram in Redis."""
+    started = getattr(g, "gridops_started", None)
+    if started is None:
+        return response
+    elapsed = time.perf_counter() - started
+    kind = _route_kind(request.path)
+    if kind == "static":
+        return response
+    key = Keys(current_context().settings.prefix).http_latency
+    try:
+        pipe = current_context().redis.pipeline(transaction=False)
+        pipe.hincrby(key, f"{kind}:count", 1)
+        pipe.hincrbyfloat(key, f"{kind}:sum", elapsed)
+        for bucket in LATENCY_BUCKETS_S:
+            if elapsed <= bucket:
+                pipe.hincrby(key, f"{kind}:le:{bucket}", 1)
+        pipe.execute()
+    except redis.RedisError:
+        pass  # metrics must never break a response; /healthz reports Redis down
+    return response
+
+
+def render_metrics(ctx: AppContext) -> str:
+    """Prometheus text exposition of health and request latency."""
+    health = health_report(ctx)
+    lines = [
+        "# HELP gridops_database_up 1 when the grid database answers.",
+        "# TYPE gridops_database_up gauge",
+        f"gridops_database_up {int(health['database']['ok'])}",
+        "# HELP gridops_redis_up 1 when Redis answers.",
+        "# TYPE gridops_redis_up gauge",
+        f"gridops_redis_up {int(health['redis']['ok'])}",
+    ]
+    try:
+        stored = ctx.redis.hgetall(Keys(ctx.settings.prefix).http_latency) if health["redis"]["ok"] else {}
+    except redis.RedisError:
+        stored = {}
+    stored = {_text(k): _text(v) for k, v in stored.items()}
+    lines += [
+        "# HELP gridops_request_seconds Latency of callbacks, API calls and pages.",
+        "# TYPE gridops_request_seconds histogram",
+    ]
+    for kind in ("callback", "api", "page"):
+        count = int(float(stored.get(f"{kind}:count", 0)))
+        for bucket in LATENCY_BUCKETS_S:
+            lines.append(f'gridops_request_seconds_bucket{{kind="{kind}",le="{bucket}"}} {int(float(stored.get(f"{kind}:le:{bucket}", 0)))}')
+        lines.append(f'gridops_request_seconds_bucket{{kind="{kind}",le="+Inf"}} {count}')
+        lines.append(f'gridops_request_seconds_sum{{kind="{kind}"}} {float(stored.get(f"{kind}:sum", 0.0))}')
+        lines.append(f'gridops_request_seconds_count{{kind="{kind}"}} {count}')
+    return "\n".join(lines) + "\n"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

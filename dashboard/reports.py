@@ -1,0 +1,74 @@
+"""What the screens and the API ask for, assembled from the database and the indicator functions.
+
+Every number of every screen comes through here, so they agree by construction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from dashboard import indicators
+from dashboard.domain_config import DomainConfig
+from dashboard.indicators import Window
+from data_feeds import queries
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import GridInfo
+
+
+@dataclass(frozen=True)
+class AreaReport:
+    """The indicators of one area and window, keyed as ``/api/indicators`` documents them."""
+
+    area: GridInfo
+    window: Window
+    values: dict
+
+    def api(self) -> dict:
+        return {key: self.values.get(key) for key in indicators.API_KEYS}
+
+
+def working_days_in(window: Window, config: DomainConfig) -> int:
+    """Working days the window has touched so far (what patrol norms are counted against)."""
+    first, last = queries.local_days(window, config.calendar.tz)
+    days = pd.date_range(first, last, freq="D").date
+    return sum(1 for day in days if config.calendar.is_working_day(day))
+
+
+def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> AreaReport:
+    """Every indicator of DESIGN §2 for an area subtree and a window."""
+    cases = queries.load_cases(engine, area.path, window, filters)
+    values = indicators.summarise(indicators.case_flags(cases, window))
+    first, last = queries.local_days(window, config.calendar.tz)
+    patrol = queries.load_patrol(engine, area.path, first, last)
+    values.update(indicators.patrol_totals(patrol))
+    expected = config.expected_hours_per_day * working_days_in(window, config) * queries.count_patrol_workers(engine, area.path)
+    values["patrol_attainment"] = indicators.patrol_attainment(values["patrol_hours"], expected)
+    values["workers_online"] = queries.workers_online(engine, area.path, window.asof, config.offline_after_minutes)
+    return AreaReport(area, window, values)
+
+
+def scored(table: pd.DataFrame, config: DomainConfig, kind: str) -> pd.DataFrame:
+    """Add ``score`` and ``grade`` columns to a per-department/grid/worker table."""
+    weights = config.score_weights[kind]
+    scores = [indicators.composite_score(row, weights) for row in table.to_dict("records")]
+    table = table.copy()
+    table["score"] = scores
+    table["grade"] = [indicators.grade_of(score, config.grade_thresholds) for score in scores]
+    return table
+
+
+def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+    """Counts and rates per value of ``key`` (dept, grid, worker, category, source)."""
+    cases = queries.load_cases(engine, area.path, window, filters)
+    return indicators.summarise_by(cases, indicators.case_flags(cases, window), key)
+
+
+def department_table(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+    """Per department: the case counts and rates, composite score and grade."""
+    return scored(table_by(engine, area, window, "dept", filters), config, "department")
+
+
+def grid_table(engine: Engine, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+    """Per basic grid: the case counts and rates (open and overdue at asof among them)."""
+    return table_by(engine, area, window, "grid", filters)

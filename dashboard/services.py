@@ -1,0 +1,74 @@
+"""Cached data functions behind the screens and the API (flask-caching on Redis).
+
+The cache key is the question (area, window, filters), identical in every worker, so the
+cost of a screen does not grow with the number of people watching it. A window still
+running lives for seconds; a closed window for an hour.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from dashboard import reports
+from dashboard.context import AppContext
+from dashboard.extensions import cache
+from dashboard.geo import simplify_geometry
+from dashboard.indicators import Window
+from data_feeds import reference
+from data_feeds.queries import CaseFilter
+
+LIVE_TIMEOUT_S = 5
+CLOSED_TIMEOUT_S = 3600
+REFERENCE_TIMEOUT_S = 600
+
+
+def _window_key(window: Window) -> str:
+    return f"{window.start.isoformat()}|{window.end.isoformat()}"
+
+
+def _timeout(window: Window, now: datetime) -> int:
+    return CLOSED_TIMEOUT_S if window.end <= now else LIVE_TIMEOUT_S
+
+
+def _cached(key: str, timeout: int, compute):
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=timeout)
+    return value
+
+
+def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter = CaseFilter()) -> dict:
+    """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
+    key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}"
+    return _cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters).values)
+
+
+def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime) -> dict[str, dict]:
+    """Open (in progress) and overdue cases per basic grid of an area, at the window's asof."""
+    key = f"grid-states|{area.code}|{_window_key(window)}"
+
+    def compute():
+        table = reports.grid_table(ctx.engine, area, window)
+        return {row["grid"]: {"in_progress": int(row["in_progress"]), "overdue": int(row["overdue"])} for row in table.to_dict("records")}
+
+    return _cached(key, _timeout(window, now), compute)
+
+
+def map_geometries(ctx: AppContext, area: reference.GridInfo, level: int) -> list[dict]:
+    """Simplified geometries of the area's grids of one level: code, name, geometry."""
+    key = f"geometries|{area.code}|{level}"
+
+    def compute():
+        frame = reference.grid_geometries(ctx.engine, level, area.path)
+        return [
+            {"code": row["code"], "name": row["name"], "geometry": simplify_geometry(row["geometry"])}
+            for row in frame.to_dict("records")
+            if row["geometry"]
+        ]
+
+    return _cached(key, REFERENCE_TIMEOUT_S, compute)
+
+
+def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
+    """A grid by code (cached: the tree changes only on import)."""
+    return _cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None

@@ -1,0 +1,100 @@
+"""Settings: read once from the environment, validated, frozen and passed down.
+
+No other module reads ``os.environ``; tests build ``Settings(...)`` directly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config" / "gridops.toml"
+DEFAULT_VAR_DIR = PROJECT_DIR / "var"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs to know about its environment."""
+
+    database_url: str = ""
+    redis_url: str | None = None  # None: the app starts an embedded Redis server
+    prefix: str = "gridops:"
+    tz_name: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = 8050
+    simulate: bool = True
+    auth: bool = True
+    tile_url: str | None = None
+    var_dir: Path = DEFAULT_VAR_DIR
+    config_path: Path = DEFAULT_CONFIG_PATH
+    secret_key: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.var_dir / 'gridops.db'}")
+        try:
+            ZoneInfo(self.tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"GRIDOPS_TZ={self.tz_name!r} is not a time zone name such as Asia/Shanghai") from None
+        if not self.prefix or " " in self.prefix:
+            raise SettingsError(f"GRIDOPS_PREFIX={self.prefix!r} must be a non-empty key prefix without spaces, e.g. gridops:")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT={self.port} must be between 1 and 65535")
+        if not self.auth and self.host not in LOOPBACK_HOSTS:
+            raise SettingsError(
+                f"GRIDOPS_AUTH=off is refused while listening on {self.host}: "
+                "turn authentication off only with HOST=127.0.0.1 (loopback)"
+            )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.tz_name)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        """Build settings from environment variables (see README, 'Configuration')."""
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("GRIDOPS_VAR_DIR") or DEFAULT_VAR_DIR)
+        port_text = env.get("PORT", "8050")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise SettingsError(f"PORT={port_text!r} is not a number") from None
+        return cls(
+            database_url=env.get("DATABASE_URL", ""),
+            redis_url=env.get("REDIS_URL") or None,
+            prefix=env.get("GRIDOPS_PREFIX", "gridops:"),
+            tz_name=env.get("GRIDOPS_TZ", "Asia/Shanghai"),
+            host=env.get("HOST", "127.0.0.1"),
+            port=port,
+            simulate=_flag(env, "GRIDOPS_SIMULATE", default=True),
+            auth=_flag(env, "GRIDOPS_AUTH", default=True),
+            tile_url=env.get("TILE_URL") or None,
+            var_dir=var_dir,
+            config_path=Path(env.get("GRIDOPS_CONFIG") or DEFAULT_CONFIG_PATH),
+            secret_key=env.get("SECRET_KEY", ""),
+        )
+
+    def with_redis(self, redis_url: str) -> "Settings":
+        return replace(self, redis_url=redis_url)
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "on", "true", "yes"}:
+        return True
+    if lowered in {"0", "off", "false", "no"}:
+        return False
+    raise SettingsError(f"{name}={value!r} must be 1/on or 0/off")

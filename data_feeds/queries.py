@@ -1,0 +1,146 @@
+"""Read cases and patrol records for an area subtree and a window, as DataFrames.
+
+Every query takes the area's materialised path, so a subtree is one indexed
+``LIKE 'prefix%'``; filters are bound parameters, never formatted into the SQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Engine
+
+from dashboard.indicators import TIME_COLUMNS, Window, empty_cases
+from data_feeds import db, schema
+
+CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")
+INDICATOR_TIME_COLUMNS = tuple(name for name in TIME_COLUMNS if not name.startswith("stage_") and name not in ("last_dispatched_at",))
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Optional filters: department, category codes (a class and its descendants), grade, source."""
+
+    dept: str | None = None
+    categories: frozenset[str] | None = None
+    grade: str | None = None
+    source: str | None = None
+    stage: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def key(self) -> tuple:
+        """A stable, hashable description for cache keys."""
+        return (self.dept, tuple(sorted(self.categories)) if self.categories else None, self.grade, self.source, self.stage)
+
+
+def in_subtree(area_path: str):
+    """The condition "grid lies in the subtree at ``area_path``" (LIKE with wildcards escaped)."""
+    escaped = area_path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return schema.grids.c.path.like(f"{escaped}%", escape="\\")
+
+
+def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+    """Cases in the subtree that matter for the window.
+
+    A case matters when it was reported before the window's end and either changed during
+    or after the window (``updated_at ≥ start``) or is still open: a case finished before
+    the window started can no longer add to any count, due or state inside it.
+    """
+    start, end, _ = window.naive()
+    c = schema.cases.c
+    columns = [c[name] for name in CASE_TEXT_COLUMNS] + [c.rework_count, c.self_handled] + [c[name] for name in INDICATOR_TIME_COLUMNS]
+    statement = (
+        select(*columns)
+        .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid))
+        .where(in_subtree(area_path))
+        .where(c.reported_at < end.to_pydatetime())
+        .where(or_(c.updated_at >= start.to_pydatetime(), c.is_open.is_(True)))
+    )
+    statement = _filtered(statement, filters)
+    with engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    if not rows:
+        return empty_cases()
+    frame = pd.DataFrame(rows, columns=[column.name for column in columns])
+    return _typed(frame)
+
+
+def _filtered(statement, filters: CaseFilter):
+    c = schema.cases.c
+    if filters.dept:
+        statement = statement.where(c.dept == filters.dept)
+    if filters.categories is not None:
+        statement = statement.where(c.category.in_(sorted(filters.categories)))
+    if filters.grade:
+        statement = statement.where(c.grade == filters.grade)
+    if filters.source:
+        statement = statement.where(c.source == filters.source)
+    if filters.stage:
+        statement = statement.where(c.stage == filters.stage)
+    return statement
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in INDICATOR_TIME_COLUMNS:
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
+    frame["rework_count"] = frame["rework_count"].fillna(0).astype("int64")
+    frame["self_handled"] = frame["self_handled"].fillna(False).astype(bool)
+    for name in CASE_TEXT_COLUMNS:
+        frame[name] = frame[name].astype("object")
+    return frame
+
+
+def local_days(window: Window, tz) -> tuple[date, date]:
+    """The first and last local day the window touches (asof bounds the last)."""
+    first = window.start.astimezone(tz).date()
+    last_moment = max(window.start, min(window.end, window.asof) - timedelta(microseconds=1))
+    return first, last_moment.astimezone(tz).date()
+
+
+def load_patrol(engine: Engine, area_path: str, first_day: date, last_day: date, worker: str | None = None) -> pd.DataFrame:
+    """Patrol per day, worker and grid for grids in the subtree, days inclusive."""
+    p = schema.patrol_days.c
+    statement = (
+        select(p.day, p.worker, p.grid, p.seconds, p.meters, p.points, p.rounds)
+        .select_from(schema.patrol_days.join(schema.grids, schema.grids.c.code == p.grid))
+        .where(in_subtree(area_path))
+        .where(and_(p.day >= first_day, p.day <= last_day))
+    )
+    if worker:
+        statement = statement.where(p.worker == worker)
+    with engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    return pd.DataFrame(rows, columns=["day", "worker", "grid", "seconds", "meters", "points", "rounds"])
+
+
+def workers_online(engine: Engine, area_path: str, asof: datetime, offline_after_minutes: float) -> int:
+    """Workers of the subtree with a track point in the last ``offline_after`` minutes before asof."""
+    until = db.to_db_time(asof)
+    since = until - timedelta(minutes=offline_after_minutes)
+    w = schema.workers.c
+    t = schema.patrol_points.c
+    statement = (
+        select(func.count(func.distinct(t.worker)))
+        .select_from(
+            schema.patrol_points.join(schema.workers, w.id == t.worker).join(schema.grids, schema.grids.c.code == w.grid)
+        )
+        .where(in_subtree(area_path))
+        .where(and_(t.ts > since, t.ts <= until))
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar() or 0)
+
+
+def count_patrol_workers(engine: Engine, area_path: str) -> int:
+    """Grid workers (网格员, who are expected to patrol) in the subtree."""
+    w = schema.workers.c
+    statement = (
+        select(func.count())
+        .select_from(schema.workers.join(schema.grids, schema.grids.c.code == w.grid))
+        .where(in_subtree(area_path))
+        .where(w.role == "worker")
+    )
+    with engine.connect() as connection:
+        return int(connection.execute(statement).scalar() or 0)

@@ -1,0 +1,1 @@
+"""Screens as pure layout builders, one module per screen, plus shared widgets."""

@@ -1,0 +1,54 @@
+"""The start page: the district map with every grid and today's indicator tiles."""
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.i18n import t
+from layouts import ids
+from layouts.widgets import district_map, kpi_row
+
+HOME_TILES = (
+    "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
+    "closure_rate", "on_time_closure_rate", "satisfaction_rate", "workers_online",
+)
+REFRESH_MS = 15_000
+
+
+def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, bounds, tile_url: str | None, updated: str, other_language_href: str) -> html.Div:
+    """The page for one district; ``area`` has code, name and the number of basic grids."""
+    return html.Div(
+        [
+            html.Header(
+                [
+                    html.H1([html.Span(area["name"], className="area-name"), " ", t("app_title", lang)]),
+                    html.Div(
+                        [
+                            html.Span(f"{t('updated_at', lang)} ", className="muted"),
+                            html.Span(updated, id=ids.Home.UPDATED),
+                            html.A(t("language_switch", lang), href=other_language_href, className="lang-switch"),
+                        ],
+                        className="header-right",
+                    ),
+                ],
+                className="page-header",
+            ),
+            html.Section(
+                [html.H2(f"{t('today', lang)}", className="section-title"), html.Div(kpi_row(values, HOME_TILES, lang), id=ids.Home.TILES, className="kpi-row")],
+            ),
+            html.Section(
+                [
+                    html.H2(f"{t('map_title', lang)} · {area['grid_count']} {t('basic_grids', lang)}", className="section-title"),
+                    district_map(ids.Home.MAP, outline, grids, bounds, tile_url, ids.Home.GRIDS, ids.Home.OUTLINE, "gridops.map.gridStyle"),
+                ],
+                className="map-section",
+            ),
+            dcc.Store(id=ids.Home.STATE, data={"area": area["code"], "lang": lang}),
+            dcc.Interval(id=ids.Home.REFRESH, interval=REFRESH_MS),
+        ],
+        className="page page-home",
+        lang="zh-CN" if lang == "zh" else "en",
+    )
+
+
+def not_found(lang: str, home_href: str) -> html.Div:
+    return html.Div([html.H1(t("not_found", lang)), html.A(t("back_home", lang), href=home_href)], className="page page-missing")

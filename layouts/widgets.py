@@ -1,0 +1,106 @@
+"""Shared widgets as pure builders: indicator tiles, the grid map and its GeoJSON.
+
+Everything arrives as arguments (no clock, no I/O), so each builder is unit-tested
+without a browser.
+"""
+from __future__ import annotations
+
+import math
+
+import dash_leaflet as dl
+from dash import html
+from shapely.geometry import shape
+
+from dashboard.i18n import t
+from dashboard.indicators import RATE_KEYS
+from layouts import ids
+
+HOURS_KEYS = ("mean_close_hours", "p90_close_hours", "patrol_hours")
+KM_KEYS = ("patrol_km",)
+PERCENT_KEYS = RATE_KEYS + ("patrol_attainment",)
+OUTLINE_STYLE = {"color": "#5ad8ff", "weight": 3, "fill": False, "opacity": 0.9}
+
+
+def format_value(name: str, value, lang: str = "zh") -> str:
+    """How a tile shows an indicator: rates as percentages, hours and km with one decimal."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if name in PERCENT_KEYS:
+        return f"{value * 100:.1f}%"
+    if name in HOURS_KEYS or name in KM_KEYS:
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def kpi_tile(name: str, value, lang: str, emphasis: str | None = None) -> html.Div:
+    """One indicator tile; ``data-kpi`` names the indicator and ``data-value`` holds the raw number."""
+    raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
+    class_name = "kpi" + (f" kpi-{emphasis}" if emphasis else "")
+    return html.Div(
+        [html.Div(t(name, lang), className="kpi-label"), html.Div(format_value(name, value, lang), className="kpi-value")],
+        id=ids.kpi(name),
+        className=class_name,
+        **{"data-kpi": name, "data-value": raw},
+    )
+
+
+def kpi_row(values: dict, names: tuple[str, ...], lang: str) -> list[html.Div]:
+    """Tiles for ``names`` in order; overdue counts above zero are emphasised."""
+    return [kpi_tile(name, values.get(name), lang, "alert" if name == "overdue" and values.get(name) else None) for name in names]
+
+
+def grid_collection(grids, counts: dict[str, dict], lang: str) -> dict:
+    """A FeatureCollection of grids with their open and overdue counts in the properties.
+
+    ``grids``: records with code, name, geometry (GeoJSON dict, already simplified);
+    ``counts``: code → {"in_progress": n, "overdue": n}.
+    """
+    features = []
+    for grid in grids:
+        count = counts.get(grid["code"], {})
+        open_cases = int(count.get("in_progress", 0) or 0)
+        overdue = int(count.get("overdue", 0) or 0)
+        features.append({
+            "type": "Feature",
+            "geometry": grid["geometry"],
+            "properties": {
+                "code": grid["code"],
+                "name": grid["name"],
+                "open": open_cases,
+                "overdue": overdue,
+                "tooltip": f"{grid['name']}<br>{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}",
+            },
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def bounds_of(geometry: dict) -> list[list[float]]:
+    """Leaflet bounds [[south, west], [north, east]] of a GeoJSON geometry."""
+    west, south, east, north = shape(geometry).bounds
+    return [[south, west], [north, east]]
+
+
+def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str | None, grids_id: str, outline_id: str, style_function: str) -> dl.Map:
+    """The grid map: no external tiles unless a tile server is configured (intranet first)."""
+    layers = []
+    if tile_url:
+        layers.append(dl.TileLayer(url=tile_url, attribution=""))
+    layers.append(
+        dl.GeoJSON(
+            id=grids_id,
+            data=grids,
+            style={"variable": style_function},
+            hoverStyle={"variable": "gridops.map.hoverStyle"},
+            zoomToBoundsOnClick=False,
+        )
+    )
+    layers.append(dl.GeoJSON(id=outline_id, data=outline, style=OUTLINE_STYLE, interactive=False))
+    return dl.Map(
+        layers,
+        id=map_id,
+        bounds=bounds,
+        zoomSnap=0.25,
+        attributionControl=False,
+        className="grid-map",
+        style={"background": "#07111f"},
+    )
