@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select, union_all
 from sqlalchemy.engine import Engine
 
 from dashboard.indicators import TIME_COLUMNS, Window, empty_cases
@@ -51,20 +51,25 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
     start, end, _ = window.naive()
     c = schema.cases.c
     columns = [c[name] for name in CASE_TEXT_COLUMNS] + [c.rework_count, c.self_handled] + [c[name] for name in INDICATOR_TIME_COLUMNS]
-    statement = (
-        select(*columns)
-        .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid))
-        .where(in_subtree(area_path))
-        .where(c.reported_at < end.to_pydatetime())
-        .where(or_(c.updated_at >= start.to_pydatetime(), c.is_open.is_(True)))
+
+    def part(*conditions):
+        statement = (
+            select(*columns)
+            .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid))
+            .where(in_subtree(area_path), c.reported_at < end.to_pydatetime(), *conditions)
+        )
+        return _filtered(statement, filters)
+
+    # Two index-friendly halves instead of one OR, which would scan every case.
+    statement = union_all(
+        part(c.updated_at >= start.to_pydatetime()),
+        part(c.is_open.is_(True), c.updated_at < start.to_pydatetime()),
     )
-    statement = _filtered(statement, filters)
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
     if not rows:
         return empty_cases()
-    frame = pd.DataFrame(rows, columns=[column.name for column in columns])
-    return _typed(frame)
+    return case_frame(pd.DataFrame(rows, columns=[column.name for column in columns]))
 
 
 def _filtered(statement, filters: CaseFilter):
@@ -82,7 +87,10 @@ def _filtered(statement, filters: CaseFilter):
     return statement
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def case_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame of case rows the dtypes the indicator functions expect."""
+    if frame.empty:
+        return empty_cases()
     for name in INDICATOR_TIME_COLUMNS:
         frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
     frame["rework_count"] = frame["rework_count"].fillna(0).astype("int64")

