@@ -64,7 +64,7 @@ def subdivide_district(
     town_cells.sort(key=lambda cell: Point(centre).distance(cell[0].centroid))
     areas: list[GeneratedArea] = []
     community_quota = _apportion([len(members) for _, members in town_cells], communities)
-    grid_quota = _apportion([len(members) for _, members in town_cells], grids)
+    grid_quota = _apportion([len(members) for _, members in town_cells], grids, minimums=community_quota)
     for (town_shape, town_points), town, n_communities, n_grids in zip(town_cells, town_names, community_quota, grid_quota):
         is_street = town.name.endswith("街道")
         community_cells = _cells(town_shape, town_points, n_communities, rng)
@@ -170,11 +170,14 @@ def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _apportion(weights: list[int], total: int) -> list[int]:
-    """Split ``total`` in proportion to ``weights``, each part at least 1 (largest remainder)."""
+def _apportion(weights: list[int], total: int, minimums: list[int] | None = None) -> list[int]:
+    """Split ``total`` in proportion to ``weights`` (largest remainder), each part at least
+    its minimum (1 by default); the parts sum to ``total`` when the minimums allow it."""
     weights = np.maximum(np.asarray(weights, dtype=float), 1.0)
-    shares = weights / weights.sum() * total
-    parts = np.maximum(np.floor(shares).astype(int), 1)
+    floor = np.asarray(minimums if minimums is not None else [1] * len(weights), dtype=int)
+    spare = max(0, total - int(floor.sum()))
+    shares = weights / weights.sum() * spare
+    parts = floor + np.floor(shares).astype(int)
     order = np.argsort(-(shares - np.floor(shares)))
     index = 0
     while parts.sum() < total:

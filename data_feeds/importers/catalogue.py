@@ -16,6 +16,7 @@ from data_feeds import schema
 from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, read_csv_rows, upsert
 
 COLUMNS = ("code", "name", "parent", "dept", "grade", "register_limit", "dispatch_limit", "handle_limit", "verify_limit", "calendar")
+LIMIT_MAX_LENGTH = 16  # the width of the limit columns
 DETAIL_FIELDS = ("dept", "grade", "register_limit", "dispatch_limit", "handle_limit", "verify_limit", "calendar")
 
 
@@ -45,7 +46,10 @@ def read_catalogue(path, known_departments: set[str], existing: dict[str, tuple[
         if level > 4:
             raise ImportFileError(path, where, f"class {code!r} is {level} levels deep; the catalogue has at most 4", "parent")
         filled = [name for name in DETAIL_FIELDS if row[name]]
-        record = {"code": code, "name": row["name"], "name_en": row.get("name_en") or None, "parent": parent, "level": level}
+        name_en = row.get("name_en") or None
+        if name_en:
+            check_text(path, where, "name_en", name_en, 200)
+        record = {"code": code, "name": row["name"], "name_en": name_en, "parent": parent, "level": level}
         if code in has_children:
             if filled:
                 raise ImportFileError(path, where, f"class {code!r} has sub-classes, so it cannot carry {filled[0]} (only detail classes do)", filled[0])
@@ -70,21 +74,22 @@ def _detail_fields(path, where: str, code: str, row: dict, known_departments: se
             Limit.parse(row[field])
         except LimitError as exc:
             raise ImportFileError(path, where, str(exc), field) from None
+        if len(row[field]) > LIMIT_MAX_LENGTH:
+            raise ImportFileError(path, where, f"{row[field]!r} is longer than {LIMIT_MAX_LENGTH} characters; write it shorter, e.g. 90m", field)
     if row["calendar"] not in CALENDAR_KINDS:
         raise ImportFileError(path, where, f"{row['calendar']!r} is not a calendar (natural or working)", "calendar")
     return {name: row[name] for name in DETAIL_FIELDS}
 
 
 def _level(code: str, parents: dict, existing: dict, path, where: str) -> int:
+    """Depth of ``code`` through the file's parent links, falling back to the stored ones."""
     level, current, seen = 1, code, {code}
     while True:
         parent = parents[current] if current in parents else existing.get(current, (None, 1))[0]
         if parent is None:
             return level
-        if parent not in parents:
-            return level + existing[parent][1]
         if parent in seen:
-            raise ImportFileError(path, where, f"class {code!r} is its own ancestor (a cycle through {parent!r})", "parent")
+            raise ImportFileError(path, where, f"class {code!r} would be its own ancestor (a cycle through {parent!r})", "parent")
         seen.add(parent)
         level += 1
         current = parent

@@ -17,7 +17,10 @@ def read_departments(path) -> list[dict]:
         if code in seen:
             raise ImportFileError(path, where, f"code {code!r} repeats line {seen[code]}", "code")
         seen[code] = line
-        rows.append({"code": code, "name": check_text(path, where, "name", row["name"]), "name_en": row.get("name_en") or None})
+        name_en = row.get("name_en") or None
+        if name_en:
+            check_text(path, where, "name_en", name_en, 200)
+        rows.append({"code": code, "name": check_text(path, where, "name", row["name"]), "name_en": name_en})
     return rows
 
 

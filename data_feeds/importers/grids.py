@@ -7,7 +7,6 @@ importer also generates towns, communities and basic grids inside each district 
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, replace
@@ -21,12 +20,14 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from data_feeds import schema
-from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, upsert
+from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, read_csv_rows, upsert
 from data_feeds.subdivide import TownName, subdivide_district
 
 MAX_LEVEL = 5
 DATAV_LEVELS = {"district": 1, "street": 2}
-COORDINATE_DECIMALS = 6  # ~0.1 m: more is noise, fewer moves boundaries
+COORDINATE_DECIMALS = 6  # ~0.1 m, for centroids
+REPAIR_AREA_TOLERANCE = 0.001  # a repair may move at most 0.1% of a polygon's area
+MAX_COUNT = 2**31 - 1  # households and population fit a 32-bit integer column
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,10 @@ def read_grid_features(path, existing_levels: dict[str, int]) -> list[GridFeatur
     path = Path(path)
     document = _load_json(path)
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
-        raise ImportFileError(path, "", "not a GeoJSON FeatureCollection")
+        raise ImportFileError(path, "", "not a GeoJSON FeatureCollection", "type")
     raw_features = document.get("features")
     if not isinstance(raw_features, list) or not raw_features:
-        raise ImportFileError(path, "", "the FeatureCollection has no features")
+        raise ImportFileError(path, "", "the FeatureCollection has no features", "features")
     features: list[GridFeature] = []
     first_seen: dict[str, int] = {}
     for number, raw in enumerate(raw_features, start=1):
@@ -66,6 +67,13 @@ def read_grid_features(path, existing_levels: dict[str, int]) -> list[GridFeatur
             raise ImportFileError(path, f"feature {number}", f"code {feature.code!r} repeats feature {first_seen[feature.code]}", "code")
         first_seen[feature.code] = number
         features.append(feature)
+    for number, feature in enumerate(features, start=1):
+        stored = existing_levels.get(feature.code)
+        if stored is not None and stored != feature.level:
+            raise ImportFileError(
+                path, f"feature {number} ({feature.code})",
+                f"grid {feature.code!r} is level {stored} in the database; an import cannot change a grid's level", "level",
+            )
     levels = {**existing_levels, **{f.code: f.level for f in features}}
     for number, feature in enumerate(features, start=1):
         if feature.level == 1:
@@ -162,8 +170,8 @@ def _count(path, where: str, field: str, value) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise ImportFileError(path, where, f"{value!r} is not a whole number", field) from None
-    if number < 0 or number != float(value):
-        raise ImportFileError(path, where, f"{value!r} is not a whole number ≥ 0", field)
+    if number < 0 or number != float(value) or number > MAX_COUNT:
+        raise ImportFileError(path, where, f"{value!r} is not a whole number between 0 and {MAX_COUNT}", field)
     return number
 
 
@@ -184,28 +192,39 @@ def _geometry(path, where: str, raw) -> BaseGeometry:
     if lon.min() < -180 or lon.max() > 180 or lat.min() < -90 or lat.max() > 90:
         raise ImportFileError(path, where, "coordinates outside longitude −180…180 / latitude −90…90 (are lon and lat swapped?)", "geometry")
     if not geometry.is_valid:
-        raise ImportFileError(path, where, f"invalid polygon: {explain_validity(geometry)}", "geometry")
+        repaired = _repaired(geometry)
+        if repaired is None:
+            raise ImportFileError(path, where, f"invalid polygon: {explain_validity(geometry)}", "geometry")
+        return repaired
     return geometry
+
+
+def _repaired(geometry: BaseGeometry) -> BaseGeometry | None:
+    """A real boundary's small defect (a ring touching itself at an island's tip) made valid,
+    or None when repair would change the area noticeably (a bow-tie, a folded ring)."""
+    fixed = shapely.make_valid(geometry)
+    polygons = [part for part in shapely.get_parts(fixed) if part.geom_type in ("Polygon", "MultiPolygon")]
+    if not polygons:
+        return None
+    fixed = shapely.union_all(polygons)
+    if fixed.is_empty or abs(fixed.area - abs(geometry.area)) > REPAIR_AREA_TOLERANCE * fixed.area:
+        return None
+    return fixed
 
 
 def read_towns_csv(path, district_code: str) -> list[TownName]:
     """Town and street names (code, parent, name) of one district, in file order."""
-    path = Path(path)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise ImportFileError(path, "", f"cannot read the file: {exc.strerror}") from None
-    if rows and not {"code", "parent", "name"} <= set(rows[0]):
-        raise ImportFileError(path, "line 1", "header must have code, parent, name")
-    return [TownName(row["code"].strip(), row["name"].strip()) for row in rows if row["parent"].strip() == district_code]
+    towns = []
+    for line, row in read_csv_rows(path, ("code", "parent", "name")):
+        if row["parent"] == district_code:
+            towns.append(TownName(check_code(path, f"line {line}", "code", row["code"]), check_text(path, f"line {line}", "name", row["name"])))
+    return towns
 
 
 def feature_row(feature: GridFeature) -> dict:
     """The database row of a feature (path is filled in afterwards)."""
-    geometry = shapely.set_precision(feature.geometry, 10**-COORDINATE_DECIMALS)
-    if geometry.is_empty or not geometry.is_valid:
-        geometry = feature.geometry
+    # Full precision: rounding each grid on its own would open gaps between siblings.
+    geometry = feature.geometry
     centroid = geometry.centroid
     if not geometry.contains(centroid):
         centroid = geometry.representative_point()
