@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     )
     app.layout = root.layout
     server = app.server
+    server.json.ensure_ascii = False  # Chinese names readable in API answers
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
     cache.init_app(
         server,

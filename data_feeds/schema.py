@@ -129,7 +129,6 @@ cases = Table(
     Column("self_handled", Boolean, nullable=False, default=False),
     Column("satisfaction", String(16), nullable=True),
     Column("is_open", Boolean, nullable=False, default=True),
-    Index("ix_cases_reported_at", "reported_at"),
     # (updated_at, reported_at): the window query filters on both; with one index each
     # the planner may pick reported_at and scan every older case.
     Index("ix_cases_updated_reported", "updated_at", "reported_at"),
