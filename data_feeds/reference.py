@@ -67,27 +67,25 @@ class GridInfo:
     population: int | None
 
 
+GRID_INFO_COLUMNS = ("code", "name", "level", "parent", "path", "centroid_lat", "centroid_lon", "households", "population")
+
+
+def _grid_info_select():
+    return select(*(schema.grids.c[name] for name in GRID_INFO_COLUMNS))
+
+
 def load_grid(engine: Engine, code: str) -> GridInfo | None:
     """One grid's identity, or None if the code is unknown."""
     with engine.connect() as connection:
-        row = connection.execute(
-            select(
-                schema.grids.c.code, schema.grids.c.name, schema.grids.c.level, schema.grids.c.parent, schema.grids.c.path,
-                schema.grids.c.centroid_lat, schema.grids.c.centroid_lon, schema.grids.c.households, schema.grids.c.population,
-            ).where(schema.grids.c.code == code)
-        ).first()
+        row = connection.execute(_grid_info_select().where(schema.grids.c.code == code)).first()
     return _grid_info(row) if row else None
 
 
 def load_children(engine: Engine, parent: str | None) -> list[GridInfo]:
     """The children of a grid (the roots when ``parent`` is None), ordered by code."""
-    columns = (
-        schema.grids.c.code, schema.grids.c.name, schema.grids.c.level, schema.grids.c.parent, schema.grids.c.path,
-        schema.grids.c.centroid_lat, schema.grids.c.centroid_lon, schema.grids.c.households, schema.grids.c.population,
-    )
     condition = schema.grids.c.parent.is_(None) if parent is None else schema.grids.c.parent == parent
     with engine.connect() as connection:
-        rows = connection.execute(select(*columns).where(condition).order_by(schema.grids.c.code)).all()
+        rows = connection.execute(_grid_info_select().where(condition).order_by(schema.grids.c.code)).all()
     return [_grid_info(row) for row in rows]
 
 
