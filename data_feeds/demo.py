@@ -28,6 +28,7 @@ from dashboard.lifecycle import Case, CaseEvent, Rules, apply_event
 from dashboard.patrol import summarise_tracks
 from dashboard.settings import PACKAGE_DATA_DIR
 from data_feeds import db, schema
+from data_feeds.case_store import case_row
 from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments
 from data_feeds.importers.grids import SubdivideOptions, import_grids
@@ -264,17 +265,6 @@ def _actor(fields: dict, case: Case | None) -> str:
     if action == "evaluate":
         return "citizen"
     return "centre"
-
-
-def case_row(case: Case) -> dict:
-    """The ``cases`` table row of a case."""
-    row = {name: getattr(case, name) for name in Case.__dataclass_fields__}
-    row["id"] = row.pop("case_id")
-    for name, value in row.items():
-        if isinstance(value, datetime):
-            row[name] = db.to_db_time(value)
-    row["is_open"] = case.status in ("reported", "registered", "dispatched", "handled")
-    return row
 
 
 def generate_history(engine: Engine, rules: Rules, config: DomainConfig, now: datetime, size: DemoSize) -> None:

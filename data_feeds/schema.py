@@ -95,7 +95,7 @@ cases = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
-    Column("grid", String(32), ForeignKey("grids.code"), nullable=False, index=True),
+    Column("grid", String(32), ForeignKey("grids.code"), nullable=False),
     Column("category", String(32), ForeignKey("categories.code"), nullable=False),
     Column("dept", String(32), ForeignKey("departments.code"), nullable=True, index=True),
     Column("grade", String(1), nullable=False),
@@ -133,6 +133,8 @@ cases = Table(
     # the planner may pick reported_at and scan every older case.
     Index("ix_cases_updated_reported", "updated_at", "reported_at"),
     Index("ix_cases_open", "is_open", "updated_at"),
+    # An area's cases: one index seek per grid straight to the window.
+    Index("ix_cases_grid_updated", "grid", "updated_at"),
 )
 
 case_events = Table(
@@ -214,4 +216,35 @@ audit_log = Table(
     Column("target", String(200), nullable=True),
     Column("detail", Text, nullable=True),
     Column("remote_addr", String(64), nullable=True),
+)
+
+# Events that arrived before the transition they follow (a dispatch before its register,
+# or any event before its case's report): held here, in the same transaction as everything
+# else, until the case catches up or they time out into the dead-letter stream.
+parked_events = Table(
+    "parked_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("case_id", String(64), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("ts", DateTime, nullable=False),
+    Column("fields", Text, nullable=False),  # the original message as JSON
+    Column("source_stream", String(200), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("received_at", DateTime, nullable=False, index=True),
+)
+
+# The last GPS point of each worker as committed, so that a replayed or redelivered ping
+# adds no time or distance twice.
+patrol_state = Table(
+    "patrol_state",
+    metadata,
+    Column("worker", String(32), primary_key=True),
+    Column("ts", DateTime, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("grid", String(32), nullable=True),
+    Column("kept_ts", DateTime, nullable=False),  # the last point written to patrol_points
+    Column("kept_lat", Float, nullable=False),
+    Column("kept_lon", Float, nullable=False),
 )

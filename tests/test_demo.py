@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from dashboard.lifecycle import CaseEvent, apply_event
 from data_feeds import db, schema
-from data_feeds.demo import DemoSize, case_row, count_rows, ensure_demo
+from data_feeds.case_store import case_row
+from data_feeds.demo import DemoSize, count_rows, ensure_demo
 from data_feeds.reference import load_rules
 from tests.conftest import local
 

@@ -1,0 +1,331 @@
+"""The feed contract (DESIGN §3): validate raw stream messages into typed events.
+
+Every field arrives as bytes. A message that cannot be applied raises ``FeedError`` with a
+machine-readable ``reason`` (one of ``Reason``) and a human ``detail``; the consumer moves
+it to the dead-letter stream. Nothing here touches Redis or the database.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+import numpy as np
+import shapely
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from dashboard.coords import CRS_NAMES, convert
+from dashboard.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
+from data_feeds import schema
+from data_feeds.locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
+from data_feeds.reference import load_categories
+
+MAX_FIELDS = 40
+MAX_FIELD_CHARS = 200
+MAX_TEXT_CHARS = {"description": 2000}
+MAX_FUTURE_S = 300  # device clocks run a little fast; beyond this a timestamp is wrong
+MAX_SPEED_MPS = 100.0
+SOURCE_ALIASES = {"12345": "hotline", "110": "police", "grid": "patrol", "app": "patrol", "weixin": "wechat"}
+
+
+class Reason:
+    """Machine-readable dead-letter reasons."""
+
+    NOT_TEXT = "not_text"
+    TOO_MANY_FIELDS = "too_many_fields"
+    OVERSIZED_FIELD = "oversized_field"
+    MISSING_FIELD = "missing_field"
+    BAD_VALUE = "bad_value"
+    UNKNOWN_ACTION = "unknown_action"
+    BAD_TIMESTAMP = "bad_timestamp"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    BAD_COORDINATES = "bad_coordinates"
+    OUT_OF_DISTRICT = "out_of_district"
+    UNKNOWN_GRID = "unknown_grid"
+    GRID_MISMATCH = "grid_mismatch"
+    UNKNOWN_CATEGORY = "unknown_category"
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    UNKNOWN_WORKER = "unknown_worker"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    BEFORE_PREVIOUS = "before_previous_transition"
+    UNKNOWN_CASE = "unknown_case"
+    OUT_OF_ORDER_TIMEOUT = "out_of_order_timeout"
+
+
+class FeedError(ValueError):
+    """A message that cannot be applied: ``reason`` for machines, ``detail`` for people."""
+
+    def __init__(self, reason: str, detail: str, field: str | None = None):
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+        super().__init__(f"{reason}: {detail}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What validation checks codes against; loaded from the database, refreshed by the consumer."""
+
+    grids: frozenset
+    categories: Mapping[str, Category]
+    departments: frozenset
+    workers: frozenset
+    locator: GridLocator
+    map_crs: str = "gcj02"
+    max_age: timedelta = timedelta(days=90)
+
+
+def load_reference(engine: Engine, map_crs: str = "gcj02", max_age_days: float = 90) -> Reference:
+    locator = GridLocator.from_database(engine)
+    with engine.connect() as connection:
+        departments = frozenset(connection.execute(select(schema.departments.c.code)).scalars())
+        workers = frozenset(connection.execute(select(schema.workers.c.id)).scalars())
+    return Reference(
+        grids=frozenset(locator.codes.tolist()),
+        categories=load_categories(engine),
+        departments=departments,
+        workers=workers,
+        locator=locator,
+        map_crs=map_crs,
+        max_age=timedelta(days=max_age_days),
+    )
+
+
+# ---------------------------------------------------------------- fields
+
+
+def decode_fields(raw: Mapping) -> dict[str, str]:
+    """Bytes → text for every field; refuse binary junk, too many or oversized fields."""
+    if len(raw) > MAX_FIELDS:
+        raise FeedError(Reason.TOO_MANY_FIELDS, f"{len(raw)} fields; at most {MAX_FIELDS}")
+    fields = {}
+    for key, value in raw.items():
+        name = _text(key, "field name")
+        text = _text(value, name)
+        limit = MAX_TEXT_CHARS.get(name, MAX_FIELD_CHARS)
+        if len(text) > limit:
+            raise FeedError(Reason.OVERSIZED_FIELD, f"{name} has {len(text)} characters; at most {limit}", name)
+        fields[name] = text
+    return fields
+
+
+def _text(value, name: str) -> str:
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = bytes(value).decode("utf-8")
+        except (UnicodeDecodeError, TypeError):
+            raise FeedError(Reason.NOT_TEXT, f"{name} is not UTF-8 text", name) from None
+    if "\x00" in text or any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+        raise FeedError(Reason.NOT_TEXT, f"{name} contains control characters", name)
+    return text
+
+
+def required(fields: dict, name: str) -> str:
+    value = fields.get(name, "").strip()
+    if not value:
+        raise FeedError(Reason.MISSING_FIELD, f"{name} is missing or empty", name)
+    return value
+
+
+def parse_time(text: str, name: str = "ts") -> datetime:
+    """ISO 8601 with an offset, or epoch milliseconds."""
+    text = text.strip()
+    if text.isdigit():
+        if len(text) > 15:
+            raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} is not epoch milliseconds", name)
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} is neither ISO 8601 nor epoch milliseconds", name) from None
+    if moment.tzinfo is None:
+        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} has no UTC offset (e.g. +08:00)", name)
+    return moment
+
+
+def check_recent(moment: datetime, now: datetime, max_age: timedelta, name: str = "ts") -> datetime:
+    if moment > now + timedelta(seconds=MAX_FUTURE_S):
+        raise FeedError(Reason.TIMESTAMP_IN_FUTURE, f"{name} {moment.isoformat()} is {(moment - now).total_seconds():.0f} s in the future", name)
+    if moment < now - max_age:
+        raise FeedError(Reason.TIMESTAMP_TOO_OLD, f"{name} {moment.isoformat()} is older than {max_age.days} days", name)
+    return moment
+
+
+def parse_number(text: str, name: str, low: float | None = None, high: float | None = None) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FeedError(Reason.BAD_VALUE, f"{name}={text!r} is not a number", name) from None
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise FeedError(Reason.BAD_VALUE, f"{name}={text!r} is out of range", name)
+    return value
+
+
+def raw_position(fields: dict) -> tuple[float, float, str]:
+    """lat, lon and datum as sent; refuse the impossible (NaN, infinite, off the globe)."""
+    lat_text, lon_text = required(fields, "lat"), required(fields, "lon")
+    try:
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise FeedError(Reason.BAD_COORDINATES, f"lat={lat_text!r}, lon={lon_text!r} are not numbers", "lat") from None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        raise FeedError(Reason.BAD_COORDINATES, f"lat={lat_text!r}, lon={lon_text!r} are not a position", "lat")
+    crs = (fields.get("crs") or "wgs84").strip().lower()
+    if crs not in CRS_NAMES:
+        raise FeedError(Reason.BAD_VALUE, f"crs={crs!r} is not one of {', '.join(CRS_NAMES)}", "crs")
+    return lat, lon, crs
+
+
+def parse_position(fields: dict, reference: Reference) -> tuple[float, float]:
+    """lat/lon in the message's datum → the map datum."""
+    lat, lon, crs = raw_position(fields)
+    map_lat, map_lon = convert(lat, lon, crs, reference.map_crs)
+    return float(map_lat), float(map_lon)
+
+
+# ---------------------------------------------------------------- case events
+
+
+def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> CaseEvent:
+    """A typed, checked CaseEvent, or FeedError naming what is wrong."""
+    fields = decode_fields(raw)
+    event_id = required(fields, "event_id")
+    case_id = required(fields, "case_id")
+    action = required(fields, "action").lower()
+    if action not in ACTIONS:
+        raise FeedError(Reason.UNKNOWN_ACTION, f"action={action!r} is not one of {', '.join(ACTIONS)}", "action")
+    ts = check_recent(parse_time(required(fields, "ts")), now, reference.max_age)
+    values: dict = {"event_id": event_id, "case_id": case_id, "action": action, "ts": ts, "actor": fields.get("actor", "")[:80]}
+    grade = fields.get("grade", "").strip().upper() or None
+    if grade is not None and grade not in GRADES:
+        raise FeedError(Reason.BAD_VALUE, f"grade={grade!r} is not A, B or C", "grade")
+    if action == "report":
+        values.update(_report_fields(fields, reference))
+        values["grade"] = grade
+    elif action == "register":
+        values["grade"] = grade
+    elif action == "dispatch":
+        dept = required(fields, "dept")
+        if dept not in reference.departments:
+            raise FeedError(Reason.UNKNOWN_DEPARTMENT, f"dept={dept!r} is not a known department", "dept")
+        values["dept"] = dept
+        if fields.get("deadline", "").strip():
+            deadline = parse_time(fields["deadline"], "deadline")
+            if deadline <= ts:
+                raise FeedError(Reason.BAD_VALUE, "deadline is not after the dispatch time", "deadline")
+            values["deadline"] = deadline
+    elif action == "evaluate":
+        satisfaction = required(fields, "satisfaction").lower()
+        if satisfaction not in SATISFACTION:
+            raise FeedError(Reason.BAD_VALUE, f"satisfaction={satisfaction!r} is not one of {', '.join(SATISFACTION)}", "satisfaction")
+        values["satisfaction"] = satisfaction
+    return CaseEvent(**values)
+
+
+def _report_fields(fields: dict, reference: Reference) -> dict:
+    category = required(fields, "category")
+    found = reference.categories.get(category)
+    if found is None or not found.is_detail:
+        raise FeedError(Reason.UNKNOWN_CATEGORY, f"category={category!r} is not a detail class of the catalogue", "category")
+    source = SOURCE_ALIASES.get(required(fields, "source").lower(), fields["source"].strip().lower())
+    if source not in SOURCES:
+        raise FeedError(Reason.BAD_VALUE, f"source={fields['source']!r} is not one of {', '.join(SOURCES)}", "source")
+    lat, lon = parse_position(fields, reference)
+    located = reference.locator.locate(lat, lon)[0]
+    grid = fields.get("grid", "").strip()
+    if grid:
+        if grid not in reference.grids:
+            raise FeedError(Reason.UNKNOWN_GRID, f"grid={grid!r} is not a basic grid of the district", "grid")
+        if located is None and not reference.locator.district.contains(_point(lat, lon)):
+            raise FeedError(Reason.OUT_OF_DISTRICT, f"position {lat:.6f},{lon:.6f} lies outside the district", "lat")
+        if located != grid and reference.locator.distance_m(grid, lat, lon) > GRID_MISMATCH_TOLERANCE_M:
+            raise FeedError(Reason.GRID_MISMATCH, f"position {lat:.6f},{lon:.6f} is not in grid {grid} but in {located}", "grid")
+    else:
+        if located is None:
+            raise FeedError(Reason.OUT_OF_DISTRICT, f"position {lat:.6f},{lon:.6f} lies in no grid of the district", "lat")
+        grid = located
+    worker = fields.get("worker", "").strip() or None
+    if worker is not None and worker not in reference.workers:
+        raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
+    return {
+        "grid": grid, "category": category, "source": source, "lat": round(lat, 6), "lon": round(lon, 6), "worker": worker,
+        "description": fields.get("description") or None, "reporter": fields.get("reporter") or None, "contact": fields.get("contact") or None,
+    }
+
+
+def _point(lat: float, lon: float):
+    return shapely.Point(lon, lat)
+
+
+# ---------------------------------------------------------------- GPS
+
+
+@dataclass
+class GpsBatch:
+    """Valid pings of a batch as parallel arrays (map datum), and the refused ones."""
+
+    index: list  # position of each valid ping in the input batch
+    worker: np.ndarray
+    ts: np.ndarray  # datetime64[us], naive UTC
+    lat: np.ndarray
+    lon: np.ndarray
+    grid: np.ndarray
+    speed: np.ndarray
+    heading: np.ndarray
+    errors: dict  # input position -> FeedError
+
+
+def validate_gps_batch(raws: list[Mapping], reference: Reference, now: datetime) -> GpsBatch:
+    """Parse a batch of pings; coordinates are converted and located in one vectorised pass."""
+    errors: dict[int, FeedError] = {}
+    index, workers, stamps, lats, lons, crss, speeds, headings = [], [], [], [], [], [], [], []
+    for position, raw in enumerate(raws):
+        try:
+            fields = decode_fields(raw)
+            worker = required(fields, "worker")
+            if worker not in reference.workers:
+                raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
+            ts = check_recent(parse_time(required(fields, "ts")), now, reference.max_age)
+            lat, lon, crs = raw_position(fields)
+            speed = parse_number(fields["speed"], "speed", 0, MAX_SPEED_MPS) if fields.get("speed", "").strip() else np.nan
+            heading = parse_number(fields["heading"], "heading", 0, 360) if fields.get("heading", "").strip() else np.nan
+            if fields.get("accuracy", "").strip():
+                parse_number(fields["accuracy"], "accuracy", 0, 100_000)
+        except FeedError as error:
+            errors[position] = error
+            continue
+        index.append(position)
+        workers.append(worker)
+        stamps.append(ts.astimezone(timezone.utc).replace(tzinfo=None))
+        lats.append(lat)
+        lons.append(lon)
+        crss.append(crs)
+        speeds.append(speed)
+        headings.append(heading)
+    lat = np.array(lats, dtype=float)
+    lon = np.array(lons, dtype=float)
+    crs_array = np.array(crss, dtype=object)
+    for crs in set(crss):
+        if crs != reference.map_crs:
+            chosen = crs_array == crs
+            lat[chosen], lon[chosen] = convert(lat[chosen], lon[chosen], crs, reference.map_crs)
+    grid = reference.locator.locate(lat, lon)
+    keep = np.array([g is not None for g in grid], dtype=bool)
+    for position, (pos_lat, pos_lon) in zip(np.array(index)[~keep], zip(lat[~keep], lon[~keep])):
+        errors[int(position)] = FeedError(Reason.OUT_OF_DISTRICT, f"position {pos_lat:.6f},{pos_lon:.6f} lies in no grid of the district", "lat")
+    return GpsBatch(
+        index=[i for i, k in zip(index, keep) if k],
+        worker=np.array(workers, dtype=object)[keep],
+        ts=np.array(stamps, dtype="datetime64[us]")[keep] if stamps else np.array([], dtype="datetime64[us]"),
+        lat=lat[keep],
+        lon=lon[keep],
+        grid=grid[keep],
+        speed=np.array(speeds, dtype=float)[keep],
+        heading=np.array(headings, dtype=float)[keep],
+        errors=errors,
+    )
