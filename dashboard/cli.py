@@ -25,6 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="the complete demo (the default)", description="Create and fill the demo district if missing, then serve the dashboard.")
     commands.add_parser("serve", help="serve the dashboard only", description="Serve the dashboard on HOST:PORT (default 127.0.0.1:8050).")
+    ingest = commands.add_parser(
+        "ingest", help="consume the Redis streams into the grid database",
+        description="Consume gridops:case-events and gridops:patrol-gps through a consumer group into the grid database "
+        "and the live state, watch deadlines, dead-letter what cannot be applied. Run several for more throughput.",
+    )
+    ingest.add_argument("--consumer", help="this consumer's name in the group (default: host-pid); reuse it after a restart")
+    ingest.add_argument("--group", default="gridops-ingest", help="consumer group (default gridops-ingest)")
+    ingest.add_argument("--batch", type=int, default=2000, help="messages per read and per transaction (default 2000)")
+    ingest.add_argument("--claim-idle-ms", type=int, default=60_000, help="claim messages another consumer left pending this long (default 60000)")
+    ingest.add_argument("--park-timeout", type=float, default=600.0, help="seconds an out-of-order event waits for its case (default 600)")
     commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL.")
 
     grids = commands.add_parser(
@@ -156,9 +166,32 @@ def cmd_demo(settings: Settings, args) -> int:
     return cmd_serve(settings, args)
 
 
+def ingest_options(settings: Settings, args):
+    from data_feeds.ingest import IngestOptions
+
+    values = {
+        "group": args.group, "batch": args.batch, "claim_idle_ms": args.claim_idle_ms, "park_timeout_s": args.park_timeout,
+        "map_crs": settings.map_crs, "max_age_days": settings.max_event_age_days,
+    }
+    if args.consumer:
+        values["consumer"] = args.consumer
+    return IngestOptions(**values)
+
+
+def cmd_ingest(settings: Settings, args) -> int:
+    from dashboard.domain_config import load_domain_config
+    from data_feeds.ingest import run_consumer
+
+    settings, _server = _with_redis(settings)
+    _engine(settings)
+    run_consumer(settings, load_domain_config(settings.config_path, settings.tz), ingest_options(settings, args))
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "ingest": cmd_ingest,
     "init-db": cmd_init_db,
     "import-grids": cmd_import_grids,
     "import-catalog": cmd_import_catalog,

@@ -36,6 +36,8 @@ class Settings:
     var_dir: Path = DEFAULT_VAR_DIR
     config_path: Path = DEFAULT_CONFIG_PATH
     secret_key: str = ""
+    map_crs: str = "gcj02"  # the datum of the grid polygons; positions are converted to it
+    max_event_age_days: float = 90.0  # older timestamps on the feed are refused
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -49,6 +51,8 @@ class Settings:
             raise SettingsError(f"GRIDOPS_PREFIX={self.prefix!r} must be a non-empty key prefix without spaces, e.g. gridops:")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT={self.port} must be between 1 and 65535")
+        if self.map_crs not in ("wgs84", "gcj02", "bd09"):
+            raise SettingsError(f"GRIDOPS_MAP_CRS={self.map_crs!r} must be wgs84, gcj02 or bd09")
         if not self.auth and self.host not in LOOPBACK_HOSTS:
             raise SettingsError(
                 f"GRIDOPS_AUTH=off is refused while listening on {self.host}: "
@@ -82,10 +86,25 @@ class Settings:
             var_dir=var_dir,
             config_path=Path(env.get("GRIDOPS_CONFIG") or DEFAULT_CONFIG_PATH),
             secret_key=env.get("SECRET_KEY", ""),
+            map_crs=(env.get("GRIDOPS_MAP_CRS") or "gcj02").lower(),
+            max_event_age_days=_number(env, "GRIDOPS_MAX_EVENT_AGE_DAYS", 90.0),
         )
 
     def with_redis(self, redis_url: str) -> "Settings":
         return replace(self, redis_url=redis_url)
+
+
+def _number(env, name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r} must be positive")
+    return number
 
 
 def _flag(env, name: str, default: bool) -> bool:

@@ -17,8 +17,13 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or opened; the message names the URL (without password)."""
 
 
-def make_engine(database_url: str) -> Engine:
-    """A pooled engine; SQLite gets WAL and foreign keys, PostgreSQL the psycopg 3 driver."""
+def make_engine(database_url: str, writer: bool = False) -> Engine:
+    """A pooled engine; SQLite gets WAL and foreign keys, PostgreSQL the psycopg 3 driver.
+
+    ``writer``: on SQLite, transactions take the write lock when they begin (BEGIN
+    IMMEDIATE), so that concurrent consumers reading state and then writing it serialise
+    instead of failing at the upgrade.
+    """
     try:
         url = make_url(database_url)
     except ArgumentError:
@@ -30,12 +35,16 @@ def make_engine(database_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling begins late (at the first write); take it over.
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(begin))
         return engine
     connect_args = {"connect_timeout": 5} if url.drivername.startswith("postgresql") else {}
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

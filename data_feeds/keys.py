@@ -8,6 +8,7 @@ from dataclasses import dataclass
 class Keys:
     prefix: str = "gridops:"
 
+    # ---- the feed contract (DESIGN §3)
     @property
     def case_events(self) -> str:
         return f"{self.prefix}case-events"
@@ -24,10 +25,58 @@ class Keys:
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 
+    # ---- live state for the screens
     @property
-    def cache_prefix(self) -> str:
-        return f"{self.prefix}cache:"
+    def open_cases(self) -> str:
+        """Hash: case id → JSON of an open case with its current stage deadline."""
+        return f"{self.prefix}live:open"
+
+    @property
+    def changes(self) -> str:
+        """Stream (capped): every applied change, for screens to be pushed instead of polling."""
+        return f"{self.prefix}live:changes"
+
+    def today_counters(self, day: str) -> str:
+        """Hash: "area|action" → count of transitions on a local day."""
+        return f"{self.prefix}live:today:{day}"
+
+    @property
+    def workers(self) -> str:
+        """Hash: worker → JSON of the last position, speed, heading, time and grid."""
+        return f"{self.prefix}live:workers"
+
+    @property
+    def workers_seen(self) -> str:
+        """Sorted set: worker → epoch seconds of the last ping (online = seen recently)."""
+        return f"{self.prefix}live:seen"
+
+    def trail(self, worker: str) -> str:
+        """List: the worker's latest positions, newest first."""
+        return f"{self.prefix}live:trail:{worker}"
+
+    @property
+    def alert_state(self) -> str:
+        """Hash: case id → the stage state last alerted (stage:due_soon|overdue|escalated)."""
+        return f"{self.prefix}live:alert-state"
+
+    @property
+    def last_message(self) -> str:
+        """String: epoch milliseconds when the consumer last received a message."""
+        return f"{self.prefix}live:last-message"
+
+    # ---- operations
+    @property
+    def feed_metrics(self) -> str:
+        return f"{self.prefix}metrics:feed"
 
     @property
     def http_latency(self) -> str:
         return f"{self.prefix}metrics:http"
+
+    @property
+    def watcher_lock(self) -> str:
+        return f"{self.prefix}lock:watcher"
+
+    @property
+    def cache_prefix(self) -> str:
+        return f"{self.prefix}cache:"
