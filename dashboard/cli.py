@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch", type=int, default=2000, help="messages per read and per transaction (default 2000)")
     ingest.add_argument("--claim-idle-ms", type=int, default=60_000, help="claim messages another consumer left pending this long (default 60000)")
     ingest.add_argument("--park-timeout", type=float, default=600.0, help="seconds an out-of-order event waits for its case (default 600)")
+    from data_feeds import replay, simulator
+
+    simulate = commands.add_parser(
+        "simulate", help="publish simulated district traffic to the streams",
+        description="Publish realistic traffic of the district to the Redis streams through the feed contract "
+        "(patrol GPS in WGS-84, cases from every channel and their whole lifecycle). Never writes the database.",
+    )
+    simulator.add_arguments(simulate)
+    replay_parser = commands.add_parser(
+        "replay", help="publish recorded case events or GPS points to the streams",
+        description="Publish a recorded file to the Redis streams: GeoLife GPS trajectories (lat,lng,datetime,uid; "
+        ".txt or .txt.gz) shifted into the district, or LA 311 service requests (service_requests.csv with its "
+        "lookup tables beside it) mapped onto the catalogue and departments.",
+    )
+    replay.add_arguments(replay_parser)
     commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL.")
 
     grids = commands.add_parser(
@@ -188,10 +203,26 @@ def cmd_ingest(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_simulate(settings: Settings, args) -> int:
+    from data_feeds import simulator
+
+    settings, _server = _with_redis(settings)
+    return simulator.command(settings, args)
+
+
+def cmd_replay(settings: Settings, args) -> int:
+    from data_feeds import replay
+
+    settings, _server = _with_redis(settings)
+    return replay.command(settings, args)
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "serve": cmd_serve,
     "ingest": cmd_ingest,
+    "simulate": cmd_simulate,
+    "replay": cmd_replay,
     "init-db": cmd_init_db,
     "import-grids": cmd_import_grids,
     "import-catalog": cmd_import_catalog,

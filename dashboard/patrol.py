@@ -96,7 +96,7 @@ def advance_tracks(points: pd.DataFrame, states: dict, tz, min_interval_s: float
     than the worker's committed last point adds nothing, so replaying a batch is harmless.
     """
     p = points.sort_values(["worker", "ts"], kind="stable").drop_duplicates(["worker", "ts"], keep="first")
-    last = p["worker"].map({worker: state.ts for worker, state in states.items()})
+    last = pd.to_datetime(p["worker"].map({worker: state.ts for worker, state in states.items()})).astype("datetime64[us]")
     fresh = last.isna() | (p["ts"] > last)
     late = len(points) - int(fresh.sum())
     p = p[fresh].reset_index(drop=True)
@@ -114,13 +114,13 @@ def advance_tracks(points: pd.DataFrame, states: dict, tz, min_interval_s: float
     new = contributions[~contributions["previous"].astype(bool)].reset_index(drop=True)
     derived_speed = (new["step"] / new["gap"].where(new["gap"] > 0)).clip(upper=MAX_PATROL_SPEED_MPS)
     new["speed"] = new["speed"].where(new["speed"].notna(), derived_speed)
-    new["heading"] = new["heading"].where(new["heading"].notna(), _bearing(contributions, new.index))
+    new["heading"] = new["heading"].where(new["heading"].notna(), _bearing(contributions))
     kept_mask, new_states = _thin(new, states, min_interval_s, min_distance_m)
     accepted = new[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]]
     return TrackUpdate(accepted, late, _summary(new), accepted[kept_mask], new_states)
 
 
-def _bearing(contributions: pd.DataFrame, _index) -> pd.Series:
+def _bearing(contributions: pd.DataFrame) -> pd.Series:
     c = contributions
     same = c["worker"].eq(c["worker"].shift())
     lat1, lat2 = np.radians(c["lat"].shift()), np.radians(c["lat"])
