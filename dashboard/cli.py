@@ -186,6 +186,7 @@ def ingest_options(settings: Settings, args):
 
     values = {
         "group": args.group, "batch": args.batch, "claim_idle_ms": args.claim_idle_ms, "park_timeout_s": args.park_timeout,
+        "claim_every_s": max(1.0, min(15.0, args.claim_idle_ms / 2000)),
         "map_crs": settings.map_crs, "max_age_days": settings.max_event_age_days,
     }
     if args.consumer:

@@ -10,7 +10,9 @@ import redis
 from flask import g, request
 
 from dashboard.context import AppContext, current_context
+from dashboard.clock import utc_now
 from data_feeds.db import DatabaseUnavailable, check_reachable
+from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -25,6 +27,9 @@ def health_report(ctx: AppContext) -> dict:
         report["database"] = {"ok": False, "error": str(exc)}
     try:
         ctx.redis.ping()
+        feed = feed_status(ctx.redis, Keys(ctx.settings.prefix), utc_now())
+        report["feed_lag_seconds"] = feed["lag_seconds"]
+        report["last_message_age_seconds"] = feed["last_message_age_seconds"]
     except redis.RedisError as exc:
         report["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     if not (report["database"]["ok"] and report["redis"]["ok"]):
@@ -89,6 +94,8 @@ def render_metrics(ctx: AppContext) -> str:
         "# HELP gridops_request_seconds Latency of callbacks, API calls and pages.",
         "# TYPE gridops_request_seconds histogram",
     ]
+    if health["redis"]["ok"]:
+        lines += _feed_lines(feed_status(ctx.redis, Keys(ctx.settings.prefix), utc_now()))
     for kind in ("callback", "api", "page"):
         count = int(float(stored.get(f"{kind}:count", 0)))
         for bucket in LATENCY_BUCKETS_S:
@@ -97,6 +104,32 @@ def render_metrics(ctx: AppContext) -> str:
         lines.append(f'gridops_request_seconds_sum{{kind="{kind}"}} {float(stored.get(f"{kind}:sum", 0.0))}')
         lines.append(f'gridops_request_seconds_count{{kind="{kind}"}} {count}')
     return "\n".join(lines) + "\n"
+
+
+FEED_OUTCOMES = ("consumed", "applied", "duplicates", "parked", "late")
+
+
+def _feed_lines(feed: dict) -> list[str]:
+    lines = ["# HELP gridops_feed_messages_total Feed messages by stream and outcome.", "# TYPE gridops_feed_messages_total counter"]
+    for outcome in FEED_OUTCOMES:
+        for kind in ("case", "gps"):
+            lines.append(f'gridops_feed_messages_total{{kind="{kind}",outcome="{outcome}"}} {feed["counters"].get(f"{outcome}:{kind}", 0)}')
+    lines += ["# HELP gridops_feed_dead_letters_total Messages moved to the dead-letter stream, by reason.", "# TYPE gridops_feed_dead_letters_total counter"]
+    for name, value in sorted(feed["counters"].items()):
+        if name.startswith("dead:"):
+            lines.append(f'gridops_feed_dead_letters_total{{reason="{name[5:]}"}} {value}')
+    lines += ["# HELP gridops_feed_lag_seconds How long the oldest unprocessed message has waited.", "# TYPE gridops_feed_lag_seconds gauge"]
+    for stream, status in feed["streams"].items():
+        if status["lag_seconds"] is not None:
+            lines.append(f'gridops_feed_lag_seconds{{stream="{stream}"}} {status["lag_seconds"]}')
+    lines += ["# HELP gridops_feed_pending Messages delivered but not yet acknowledged.", "# TYPE gridops_feed_pending gauge"]
+    for stream, status in feed["streams"].items():
+        lines.append(f'gridops_feed_pending{{stream="{stream}"}} {status["pending"]}')
+    lines += ["# HELP gridops_dead_letter_length Entries in the dead-letter stream.", "# TYPE gridops_dead_letter_length gauge", f"gridops_dead_letter_length {feed['dead_letters']}"]
+    if feed["last_message_age_seconds"] is not None:
+        lines += ["# HELP gridops_feed_last_message_age_seconds Seconds since the consumer last received a message.",
+                  "# TYPE gridops_feed_last_message_age_seconds gauge", f"gridops_feed_last_message_age_seconds {feed['last_message_age_seconds']}"]
+    return lines
 
 
 def _text(value) -> str:

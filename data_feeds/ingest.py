@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -62,7 +63,7 @@ class IngestOptions:
     claim_idle_ms: int = 60_000
     claim_every_s: float = 15.0
     park_timeout_s: float = 600.0
-    sweep_every_s: float = 5.0
+    sweep_every_s: float = 1.0
     reference_refresh_s: float = 60.0
     max_age_days: float = 90.0
     map_crs: str = "gcj02"
@@ -146,6 +147,12 @@ class Ingest:
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 log.warning("Redis unavailable (%s); retrying in 2 s", error)
                 time.sleep(2)
+            except redis.ResponseError as error:
+                if "NOGROUP" not in str(error) and "UNBLOCKED" not in str(error):
+                    raise
+                # The stream or group was deleted under us (a flush, a manual XGROUP DESTROY): recreate.
+                log.warning("stream or consumer group vanished (%s); recreating", error)
+                self.setup()
 
     def poll_once(self, block_ms: int | None = None) -> dict:
         """Read and process one round; returns counts by outcome (for tests and benchmarks)."""
@@ -158,7 +165,9 @@ class Ingest:
             totals["dead"] += len(outcome.dead)
         now = utc_now()
         if time.monotonic() - self._last_sweep > self.options.sweep_every_s:
-            totals["dead"] += self.sweep_parked(now)
+            applied, dead = self.revisit_parked(now)
+            totals["applied"] += applied
+            totals["dead"] += dead
             self._last_sweep = time.monotonic()
         self.watcher.tick_if_due(now)
         return totals
@@ -316,7 +325,7 @@ class Ingest:
                 try:
                     event = validate_case_event(raw, self._reference, utc_now())
                 except FeedError:
-                    continue  # too old by now: the sweep dead-letters it
+                    continue  # too old by now: revisit_parked dead-letters it
                 result.setdefault(row["case_id"], []).append((event, raw, row["source_id"]))
         return result
 
@@ -363,6 +372,7 @@ class Ingest:
         if outcome.acked:
             pipe.xack(stream, self.options.group, *outcome.acked)
             pipe.hincrby(self.keys.feed_metrics, f"consumed:{kind}", len(outcome.acked))
+            pipe.hincrby(self.keys.feed_metrics, f"consumer:{self.options.consumer}", len(outcome.acked))
             pipe.set(self.keys.last_message, int(now.timestamp() * 1000))
         for name in ("applied", "duplicates", "parked", "late"):
             if getattr(outcome, name):
@@ -382,33 +392,63 @@ class Ingest:
         })
         return fields
 
-    def sweep_parked(self, now: datetime) -> int:
-        """Dead-letter parked events older than the timeout; returns how many."""
+    def revisit_parked(self, now: datetime) -> tuple[int, int]:
+        """Apply parked events whose case has caught up (its report or predecessor may have
+        been applied by another consumer), and dead-letter those past the timeout.
+        Returns (applied, dead)."""
         cutoff = db.to_db_time(now - timedelta(seconds=self.options.park_timeout_s))
+        outcome = Outcome()
         with self.engine.begin() as connection:
-            rows = connection.execute(select(schema.parked_events).where(schema.parked_events.c.received_at < cutoff)).mappings().all()
+            rows = connection.execute(select(schema.parked_events).order_by(schema.parked_events.c.ts).limit(self.options.batch)).mappings().all()
             if not rows:
-                return 0
-            cases = case_store.load_cases_by_id(connection, {row["case_id"] for row in rows})
-            connection.execute(delete(schema.parked_events).where(schema.parked_events.c.event_id.in_([row["event_id"] for row in rows])))
-            pipe = self.redis.pipeline(transaction=True)
+                return 0, 0
+            cases = case_store.load_cases_by_id(connection, {row["case_id"] for row in rows}, lock=True)
+            stored_ids = set(cases)
+            parked: dict = {}
+            invalid_ids = []
             for row in rows:
-                case = cases.get(row["case_id"])
-                if case is None:
-                    error = FeedError(Reason.UNKNOWN_CASE, f"no report of case {row['case_id']!r} arrived within {self.options.park_timeout_s:.0f} s", "case_id")
-                else:
-                    error = FeedError(Reason.OUT_OF_ORDER_TIMEOUT, f"{row['action']} waited {self.options.park_timeout_s:.0f} s for case {row['case_id']} (still {case.status})", "action")
-                pipe.xadd(self.keys.dead_letter, self.dead_letter_fields(json.loads(row["fields"]), row["source_stream"], row["source_id"], error, now))
-                pipe.hincrby(self.keys.feed_metrics, f"dead:{error.reason}", 1)
-            # Redis first: if it fails the transaction rolls back and the rows stay parked.
-            pipe.execute()
-        return len(rows)
+                raw = json.loads(row["fields"])
+                try:
+                    event = validate_case_event(raw, self._reference, now)
+                except FeedError as error:  # e.g. too old by now
+                    outcome.dead.append((row["source_id"], raw, error))
+                    invalid_ids.append(row["event_id"])
+                    continue
+                parked.setdefault(row["case_id"], []).append((event, raw, row["source_id"]))
+            event_rows, unparked, applied = [], [], []
+            for case_id in list(parked):
+                if case_id in cases:
+                    applied.extend(self._drain_parked(cases, parked, case_id, event_rows, unparked, outcome.dead, now))
+            expired = {row["event_id"]: row for row in rows if row["received_at"] < cutoff}
+            for items in parked.values():
+                for event, raw, source_id in items:
+                    if event.event_id in expired:
+                        case = cases.get(event.case_id)
+                        if case is None:
+                            error = FeedError(Reason.UNKNOWN_CASE, f"no report of case {event.case_id!r} arrived within {self.options.park_timeout_s:.0f} s", "case_id")
+                        else:
+                            error = FeedError(Reason.OUT_OF_ORDER_TIMEOUT, f"{event.action} waited {self.options.park_timeout_s:.0f} s for case {event.case_id} (still {case.status})", "action")
+                        outcome.dead.append((source_id, raw, error))
+            finished = set(unparked) | set(expired) | set(invalid_ids)
+            case_store.save_cases(connection, [cases[c] for c in {after.case_id for _, after, _ in applied}], stored_ids)
+            if event_rows:
+                connection.execute(schema.case_events.insert(), event_rows)
+            if finished:
+                connection.execute(delete(schema.parked_events).where(schema.parked_events.c.event_id.in_(sorted(finished))))
+            outcome.changes = applied
+            outcome.applied = len(applied)
+            # Redis inside the database transaction: if it fails, the rows stay parked.
+            self._finish(self.keys.case_events, outcome)
+        return outcome.applied, len(outcome.dead)
 
 
-def run_consumer(settings, config: DomainConfig, options: IngestOptions) -> None:
-    """``python app.py ingest``: consume until interrupted."""
+def run_consumer(settings, config: DomainConfig, options: IngestOptions, stop: threading.Event | None = None) -> None:
+    """``python app.py ingest``: consume until interrupted; SIGTERM finishes the batch in hand first."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = db.make_engine(settings.database_url, writer=True)
     db.init_db(engine)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30, health_check_interval=30)
-    Ingest(engine, client, Keys(settings.prefix), config, options).run()
+    Ingest(engine, client, Keys(settings.prefix), config, options).run(stop)
 

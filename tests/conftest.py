@@ -74,10 +74,24 @@ def redis_base_url(tmp_path_factory):
     server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def redis_db(redis_base_url):
+    """A Redis database number of its own for this test session (concurrent runs don't collide)."""
+    client = redis_lib.Redis.from_url(f"{redis_base_url}/0")
+    for number in range(1, 16):
+        if client.set(f"gridops-test-db-lock:{number}", os.getpid(), nx=True, ex=6 * 3600):
+            yield number
+            client.delete(f"gridops-test-db-lock:{number}")
+            client.close()
+            return
+    client.close()
+    yield TEST_REDIS_DB
+
+
 @pytest.fixture
-def redis_url(redis_base_url):
+def redis_url(redis_base_url, redis_db):
     """An empty Redis database for one test."""
-    url = f"{redis_base_url}/{TEST_REDIS_DB}"
+    url = f"{redis_base_url}/{redis_db}"
     client = redis_lib.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -13,11 +13,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(demo_engine, redis_base_url, tmp_path_factory):
+def server(demo_engine, redis_base_url, redis_db, tmp_path_factory):
     if demo_engine.url.get_backend_name() != "sqlite":
         pytest.skip("one browser run is enough; the data layer is tested on both databases")
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {"DATABASE_URL": demo_engine.url.render_as_string(hide_password=False), "REDIS_URL": f"{redis_base_url}/9", "GRIDOPS_SIMULATE": "0"}
+    env = {"DATABASE_URL": demo_engine.url.render_as_string(hide_password=False), "REDIS_URL": f"{redis_base_url}/{redis_db}", "GRIDOPS_SIMULATE": "0"}
     with running_server(env, log_path=log) as base:
         yield base
 

@@ -1,0 +1,56 @@
+"""How the feed is doing, read from Redis: lag, pending, stream lengths, counters, last message."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+
+from data_feeds.keys import Keys
+
+GROUP = "gridops-ingest"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_ms(message_id: str) -> int:
+    return int(_text(message_id).split("-", 1)[0])
+
+
+def stream_status(client, stream: str, now: datetime, group: str = GROUP) -> dict:
+    """length, pending and lag (seconds the oldest unprocessed message has waited) of a stream."""
+    now_ms = now.timestamp() * 1000
+    try:
+        length = client.xlen(stream)
+        groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
+    except redis.ResponseError:  # no stream yet
+        return {"length": 0, "pending": 0, "lag_seconds": None}
+    info = groups.get(group)
+    if info is None:
+        return {"length": length, "pending": 0, "lag_seconds": None}
+    oldest_ms = None
+    undelivered = client.xrange(stream, min=f"({_text(info['last-delivered-id'])}", count=1)
+    if undelivered:
+        oldest_ms = _id_ms(undelivered[0][0])
+    pending = client.xpending(stream, group)
+    if pending["pending"]:
+        first = _id_ms(pending["min"])
+        oldest_ms = first if oldest_ms is None else min(oldest_ms, first)
+    lag = 0.0 if oldest_ms is None else max(0.0, (now_ms - oldest_ms) / 1000)
+    return {"length": length, "pending": int(pending["pending"]), "lag_seconds": round(lag, 3)}
+
+
+def feed_status(client, keys: Keys, now: datetime) -> dict:
+    """Everything the operations view, /healthz and /metrics report about the feed."""
+    streams = {name: stream_status(client, key, now) for name, key in (("case-events", keys.case_events), ("patrol-gps", keys.patrol_gps))}
+    lags = [s["lag_seconds"] for s in streams.values() if s["lag_seconds"] is not None]
+    counters = {_text(k): int(float(v)) for k, v in client.hgetall(keys.feed_metrics).items()}
+    last = client.get(keys.last_message)
+    return {
+        "streams": streams,
+        "lag_seconds": max(lags) if lags else None,
+        "counters": counters,
+        "dead_letters": client.xlen(keys.dead_letter) if client.exists(keys.dead_letter) else 0,
+        "last_message_age_seconds": None if last is None else round(max(0.0, now.timestamp() - int(last) / 1000), 3),
+    }

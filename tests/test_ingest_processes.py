@@ -1,0 +1,157 @@
+"""The consumer as a real process: killed mid-batch it loses nothing; two of them share a stream."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from dashboard.clock import utc_now
+from dashboard.patrol import summarise_tracks
+from data_feeds import schema
+from data_feeds.keys import Keys
+from tests.feed_support import basic_grids, case_event, report, wgs84_of
+
+PROJECT = Path(__file__).resolve().parent.parent
+KEYS = Keys("gridops:")
+pytestmark = pytest.mark.slow
+
+
+def start_consumer(database_url: str, redis_url: str, name: str, log: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "app.py", "ingest", "--consumer", name, *extra],
+        cwd=PROJECT, env=env, stdout=open(log, "a"), stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(condition, timeout_s: float = 90.0, every_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every_s)
+    raise AssertionError("condition not reached in time")
+
+
+def count(engine, table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar()
+
+
+def publish_workload(client, grids, cases: int, pings_per_worker: int, workers: int):
+    """cases × (report, register, dispatch) and a GPS track per worker; returns the pings."""
+    t = utc_now() - timedelta(hours=2)
+    pipe = client.pipeline(transaction=False)
+    for n in range(cases):
+        grid = grids[n % len(grids)]
+        case_id = f"K{n:05d}"
+        for message in (
+            report(case_id, t + timedelta(seconds=n), grid, event_id=f"{case_id}-report"),
+            case_event(case_id, "register", t + timedelta(seconds=n + 60), event_id=f"{case_id}-register"),
+            case_event(case_id, "dispatch", t + timedelta(seconds=n + 120), dept="CGJ", event_id=f"{case_id}-dispatch"),
+        ):
+            pipe.xadd(KEYS.case_events, message)
+    pings = []
+    start = utc_now() - timedelta(minutes=50)
+    for grid in grids[:workers]:
+        lat, lon = wgs84_of(grid)
+        for i in range(pings_per_worker):
+            ping = {"worker": grid["worker"], "ts": (start + timedelta(seconds=5 * i)).isoformat(), "lat": f"{lat + 0.00002 * (i % 50):.7f}", "lon": f"{lon:.7f}"}
+            pipe.xadd(KEYS.patrol_gps, ping)
+            pings.append(ping)
+    pipe.execute()
+    return pings
+
+
+def expected_patrol_seconds(engine, pings) -> float:
+    """An independent computation: the same points, converted and located, summarised in one go."""
+    from dashboard.coords import wgs84_to_gcj02
+    from data_feeds.locator import GridLocator
+
+    frame = pd.DataFrame(pings)
+    frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    lat, lon = wgs84_to_gcj02(frame["lat"].astype(float).to_numpy(), frame["lon"].astype(float).to_numpy())
+    frame["lat"], frame["lon"] = lat, lon
+    frame["grid"] = GridLocator.from_database(engine).locate(lat, lon)
+    return float(summarise_tracks(frame, "Asia/Shanghai")["seconds"].sum())
+
+
+def patrol_seconds(engine) -> float:
+    with engine.connect() as connection:
+        return float(connection.execute(select(func.coalesce(func.sum(schema.patrol_days.c.seconds), 0))).scalar())
+
+
+def event_ids(engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(schema.case_events.c.event_id)).scalars())
+
+
+def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district, database_url, redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url)
+    grids = basic_grids(feed_district)
+    pings = publish_workload(client, grids, cases=1500, pings_per_worker=300, workers=10)
+    total_events = 1500 * 3
+    log = tmp_path / "consumer.log"
+    kills = 0
+    for round_number in range(3):
+        process = start_consumer(database_url, redis_url, "victim", log, "--batch", "300")
+        floor = count(feed_district, schema.case_events)
+        # Let it get into the work, then kill it without warning, while it is inside a batch.
+        wait_for(lambda: count(feed_district, schema.case_events) > floor or process.poll() is not None, timeout_s=60)
+        time.sleep(0.05 * (round_number + 1))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            kills += 1
+        if count(feed_district, schema.case_events) >= total_events:
+            break
+    assert kills >= 1
+    assert client.xpending(KEYS.case_events, "gridops-ingest")["pending"] + client.xpending(KEYS.patrol_gps, "gridops-ingest")["pending"] > 0 or count(feed_district, schema.case_events) == total_events
+    final = start_consumer(database_url, redis_url, "victim", log)
+    try:
+        wait_for(lambda: count(feed_district, schema.case_events) >= total_events and client.xpending(KEYS.patrol_gps, "gridops-ingest")["pending"] == 0
+                 and client.xlen(KEYS.patrol_gps) == sum(int(v) for k, v in client.hgetall(KEYS.feed_metrics).items() if k == b"consumed:gps"), timeout_s=120)
+        time.sleep(0.5)
+    finally:
+        final.terminate()
+        final.wait(timeout=10)
+    ids = event_ids(feed_district)
+    assert len(ids) == total_events and len(set(ids)) == total_events
+    assert count(feed_district, schema.cases) == 1500
+    with feed_district.connect() as connection:
+        statuses = set(connection.execute(select(schema.cases.c.status)).scalars())
+    assert statuses == {"dispatched"}
+    assert patrol_seconds(feed_district) == pytest.approx(expected_patrol_seconds(feed_district, pings))
+    assert client.xlen(KEYS.dead_letter) == 0
+
+
+def test_two_consumers_share_the_streams_exactly_once(feed_district, database_url, redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url)
+    grids = basic_grids(feed_district)
+    publish_workload(client, grids, cases=2000, pings_per_worker=200, workers=20)
+    log = tmp_path / "consumers.log"
+    first = start_consumer(database_url, redis_url, "alpha", log, "--batch", "100")
+    second = start_consumer(database_url, redis_url, "beta", log, "--batch", "100")
+    try:
+        wait_for(lambda: int(client.hget(KEYS.feed_metrics, "consumed:case") or 0) == 6000
+                 and int(client.hget(KEYS.feed_metrics, "consumed:gps") or 0) == 4000, timeout_s=180)
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=10)
+    ids = event_ids(feed_district)
+    assert len(ids) == 6000 and len(set(ids)) == 6000
+    metrics = {k.decode(): int(v) for k, v in client.hgetall(KEYS.feed_metrics).items()}
+    assert metrics["consumer:alpha"] > 0 and metrics["consumer:beta"] > 0
+    assert metrics["consumer:alpha"] + metrics["consumer:beta"] == 6000 + 4000
+    assert metrics.get("applied:gps", 0) + metrics.get("late:gps", 0) == 4000
+    assert client.xlen(KEYS.dead_letter) == 0
