@@ -214,6 +214,8 @@ def cmd_simulate(settings: Settings, args) -> int:
 def cmd_replay(settings: Settings, args) -> int:
     from data_feeds import replay
 
+    if getattr(args, "dry_run", False):
+        return replay.command(settings, args)  # nothing is published: no Redis needed
     settings, _server = _with_redis(settings)
     return replay.command(settings, args)
 

@@ -5,6 +5,7 @@ Pure functions over a frame of points (``worker``, ``ts`` naive UTC, ``lat``, ``
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,13 @@ EARTH_RADIUS_M = 6_371_008.8
 SEGMENT_GAP_S = 300  # a gap longer than this is not walked time (device off, indoors)
 ROUND_GAP_S = 1200  # a pause longer than this starts a new patrol round
 MAX_PATROL_SPEED_MPS = 15.0  # faster than an e-bike: a GPS jump, not a walk
+
+
+def haversine_scalar_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres of one pair (no numpy overhead, for loops)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (lat1, lon1, lat2, lon2))
+    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
 def haversine_m(lat1, lon1, lat2, lon2):
@@ -103,8 +111,9 @@ def advance_tracks(points: pd.DataFrame, states: dict, tz, min_interval_s: float
     if p.empty:
         empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
         return TrackUpdate(p, late, empty, p, dict(states))
+    batch_workers = set(p["worker"])
     previous = pd.DataFrame(
-        [{"worker": w, "ts": s.ts, "lat": s.lat, "lon": s.lon, "grid": s.grid, "previous": True} for w, s in states.items() if w in set(p["worker"])],
+        [{"worker": w, "ts": s.ts, "lat": s.lat, "lon": s.lon, "grid": s.grid, "previous": True} for w, s in states.items() if w in batch_workers],
         columns=["worker", "ts", "lat", "lon", "grid", "previous"],
     )
     combined = pd.concat([previous, p.assign(previous=False)], ignore_index=True) if not previous.empty else p.assign(previous=False)
@@ -146,7 +155,7 @@ def _thin(new: pd.DataFrame, states: dict, min_interval_s: float, min_distance_m
             stored = True
         else:
             elapsed = (ts[index] - np.datetime64(state.kept_ts)) / np.timedelta64(1, "s")
-            stored = elapsed >= min_interval_s or haversine_m(state.kept_lat, state.kept_lon, lat[index], lon[index]) >= min_distance_m
+            stored = elapsed >= min_interval_s or haversine_scalar_m(state.kept_lat, state.kept_lon, lat[index], lon[index]) >= min_distance_m
         keep[index] = stored
         moment = pd.Timestamp(ts[index])
         if stored:

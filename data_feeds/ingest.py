@@ -203,15 +203,8 @@ class Ingest:
         messages = [(_id(message_id), fields) for message_id, fields in entries]
         deleted = [message_id for message_id, fields in messages if fields is None]
         messages = [(message_id, fields) for message_id, fields in messages if fields is not None]
-        for attempt in range(RETRIES):
-            try:
-                outcome = self._process_cases(messages) if stream == self.keys.case_events else self._process_gps(messages)
-                break
-            except (IntegrityError, DBAPIError) as error:
-                if attempt == RETRIES - 1:
-                    raise
-                log.warning("batch of %d from %s conflicted (%s); retrying", len(messages), stream, type(error).__name__)
-                time.sleep(0.05 * (attempt + 1))
+        work = self._process_cases if stream == self.keys.case_events else self._process_gps
+        outcome = _with_retries(lambda: work(messages), f"batch of {len(messages)} from {stream}")
         outcome.acked = [message_id for message_id, _ in messages] + deleted
         self._finish(stream, outcome)
         return outcome
@@ -353,7 +346,8 @@ class Ingest:
             update = advance_tracks(frame, states, self.tz)
             patrol_store.insert_points(connection, update.kept)
             patrol_store.add_to_days(connection, update.summary)
-            patrol_store.save_states(connection, {w: s for w, s in update.states.items() if w in set(update.accepted["worker"])}, set(states))
+            moved = set(update.accepted["worker"])
+            patrol_store.save_states(connection, {w: s for w, s in update.states.items() if w in moved})
         outcome.applied = len(update.accepted)
         outcome.late = update.late
         outcome.positions = update.accepted
@@ -396,10 +390,16 @@ class Ingest:
         """Apply parked events whose case has caught up (its report or predecessor may have
         been applied by another consumer), and dead-letter those past the timeout.
         Returns (applied, dead)."""
+        return _with_retries(lambda: self._revisit_parked(now), "revisiting parked events")
+
+    def _revisit_parked(self, now: datetime) -> tuple[int, int]:
         cutoff = db.to_db_time(now - timedelta(seconds=self.options.park_timeout_s))
         outcome = Outcome()
         with self.engine.begin() as connection:
-            rows = connection.execute(select(schema.parked_events).order_by(schema.parked_events.c.ts).limit(self.options.batch)).mappings().all()
+            # SKIP LOCKED: consumers revisiting at the same moment take different events.
+            rows = connection.execute(
+                select(schema.parked_events).order_by(schema.parked_events.c.ts).limit(self.options.batch).with_for_update(skip_locked=True)
+            ).mappings().all()
             if not rows:
                 return 0, 0
             cases = case_store.load_cases_by_id(connection, {row["case_id"] for row in rows}, lock=True)
@@ -440,6 +440,18 @@ class Ingest:
             # Redis inside the database transaction: if it fails, the rows stay parked.
             self._finish(self.keys.case_events, outcome)
         return outcome.applied, len(outcome.dead)
+
+
+def _with_retries(work, what: str):
+    """Run a transaction again when it lost a race with another consumer (conflict, deadlock)."""
+    for attempt in range(RETRIES):
+        try:
+            return work()
+        except (IntegrityError, DBAPIError) as error:
+            if attempt == RETRIES - 1:
+                raise
+            log.warning("%s conflicted with another consumer (%s); retrying", what, type(error).__name__)
+            time.sleep(0.05 * (attempt + 1))
 
 
 def run_consumer(settings, config: DomainConfig, options: IngestOptions, stop: threading.Event | None = None) -> None:

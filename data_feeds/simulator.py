@@ -13,7 +13,8 @@ district's systems would publish:
   hotline, 110 transfers, WeChat, video analytics and leaders with the demo history's daily
   rhythm, source and category mix (``data_feeds.demo``), then each case's whole life by the
   rules of ``dashboard.lifecycle``: register or reject, on-the-spot closing, dispatch to the
-  category's department, feedback at that department's pace (some run late), verification
+  category's department, feedback at that department's pace (some run late; the pace is
+  read from the department's record in the database when there is one), verification
   that sometimes returns the case, close, evaluation. Cases already open in the database
   are picked up and moved along the same way.
 
@@ -29,6 +30,7 @@ Everything published is accepted by the consumer; ``--noise`` adds deliberately 
 """
 from __future__ import annotations
 
+import argparse
 import heapq
 import itertools
 import logging
@@ -116,6 +118,9 @@ SATISFACTION_ODDS = {False: [0.8, 0.15, 0.05], True: [0.55, 0.25, 0.2]}  # on ti
 MIN_STEP_S = 30.0
 NO_DEADLINE_SPAN_S = 1800.0
 BACKLOG_SPREAD_S = 3600.0  # open cases already late at start move within about this long, not all at once
+PACE_WINDOW_DAYS = 30  # a department's pace is read from its cases dispatched in this window...
+PACE_MIN_CASES = 20  # ...when it handled at least this many of them without rework
+PACE_RANGE = (0.1, 2.0)  # share of the handling time, clipped
 DESCRIPTION = {
     "patrol": "网格员巡查发现：", "hotline": "12345热线市民反映：", "police": "110非警务警情转办：",
     "wechat": "微信随手拍：", "video": "视频智能识别：", "leader": "领导交办：",
@@ -179,9 +184,9 @@ def waypoints_inside(polygons: np.ndarray, count: int, rng) -> np.ndarray:
         if not todo.size:
             break
         tries = count * 3
-        low, high = bounds[todo], bounds[todo]
-        xs = rng.uniform(low[:, 0:1], high[:, 2:3], (todo.size, tries))
-        ys = rng.uniform(low[:, 1:2], high[:, 3:4], (todo.size, tries))
+        box = bounds[todo]
+        xs = rng.uniform(box[:, 0:1], box[:, 2:3], (todo.size, tries))
+        ys = rng.uniform(box[:, 1:2], box[:, 3:4], (todo.size, tries))
         inside = shapely.contains_xy(polygons[todo][:, None], xs, ys)
         slot = np.cumsum(inside, axis=1) - 1 + filled[todo][:, None]
         take = inside & (slot < count)
@@ -207,9 +212,14 @@ def build_world(
     calendar: WorkCalendar,
     rng,
     worker_limit: int | None = None,
+    paces: dict | None = None,
 ) -> World:
     """The simulator's district from basic grids (code, GCJ-02 shapely geometry, population)
-    and grid workers (id, grid code); pure, so tests and benchmarks build one in memory."""
+    and grid workers (id, grid code); pure, so tests and benchmarks build one in memory.
+
+    ``paces``: departments' known share of the handling time (``department_paces``), which
+    replace the random draw so the departments late in the record stay late.
+    """
     codes = np.array([code for code, _, _ in grids], dtype=object)
     outer = np.array([geometry for _, geometry, _ in grids], dtype=object)
     if not len(codes):
@@ -234,6 +244,7 @@ def build_world(
     speed = {code: float(rng.lognormal(math.log(0.45), 0.25)) for code in departments}
     for code in rng.choice(list(departments), size=min(SLOW_DEPARTMENTS, len(departments)), replace=False) if departments else ():
         speed[str(code)] = float(rng.uniform(0.95, 1.25))
+    speed.update({dept: pace for dept, pace in (paces or {}).items() if dept in speed})
 
     index_of = {code: i for i, code in enumerate(codes)}
     patrolling = sorted((worker, grid) for worker, grid in staff if grid in index_of)
@@ -269,8 +280,32 @@ def check_tables(engine: Engine) -> None:
         raise SimulatorError(f"the database at {db.describe(engine)} has no tables: run `python app.py` for the demo, or init-db and the imports")
 
 
-def load_world(engine: Engine, rules: Rules, calendar: WorkCalendar, rng, worker_limit: int | None = None) -> World:
-    """The district from the grid database (read only): deepest-level grids, role-``worker`` staff."""
+def department_paces(rows: Iterable[tuple]) -> dict[str, float]:
+    """Each department's median share of the handling time it took to feed back, from
+    (dept, dispatched_at, handled_at, deadline) of cases handled without rework; only
+    departments with at least PACE_MIN_CASES such cases."""
+    shares: dict[str, list] = {}
+    for dept, dispatched, handled, deadline in rows:
+        if dept and dispatched and handled and deadline and deadline > dispatched:
+            shares.setdefault(dept, []).append((handled - dispatched) / (deadline - dispatched))
+    return {dept: float(np.clip(np.median(values), *PACE_RANGE)) for dept, values in shares.items() if len(values) >= PACE_MIN_CASES}
+
+
+def load_paces(engine: Engine, now: datetime | None = None) -> dict[str, float]:
+    """``department_paces`` of the database's record (the last PACE_WINDOW_DAYS before ``now``; all when None)."""
+    c = schema.cases.c
+    statement = select(c.dept, c.dispatched_at, c.handled_at, c.deadline).where(
+        c.handled_at.is_not(None), c.dispatched_at.is_not(None), c.deadline.is_not(None), c.rework_count == 0
+    )
+    if now is not None:
+        statement = statement.where(c.dispatched_at >= db.to_db_time(now - timedelta(days=PACE_WINDOW_DAYS)))
+    with engine.connect() as connection:
+        return department_paces(connection.execute(statement).all())
+
+
+def load_world(engine: Engine, rules: Rules, calendar: WorkCalendar, rng, worker_limit: int | None = None, now: datetime | None = None) -> World:
+    """The district from the grid database (read only): deepest-level grids, role-``worker``
+    staff, and departments' paces from their record up to ``now``."""
     check_tables(engine)
     grids, workers = schema.grids.c, schema.workers.c
     with engine.connect() as connection:
@@ -287,7 +322,7 @@ def load_world(engine: Engine, rules: Rules, calendar: WorkCalendar, rng, worker
     geometries = shapely.from_geojson(np.array([row.geometry for row in rows], dtype=object))
     return build_world(
         [(row.code, geometry, row.population) for row, geometry in zip(rows, geometries)],
-        [(worker, grid) for worker, grid in staff], rules, departments, calendar, rng, worker_limit,
+        [(worker, grid) for worker, grid in staff], rules, departments, calendar, rng, worker_limit, load_paces(engine, now),
     )
 
 
@@ -945,8 +980,6 @@ def _number(kind, low: float, inclusive: bool):
 
 
 def _argument_error(message: str):
-    import argparse
-
     return argparse.ArgumentTypeError(message)
 
 
@@ -993,7 +1026,7 @@ def command(settings, args) -> int:
             db.check_reachable(engine)
             check_tables(engine)
             rules = load_rules(engine, config)
-            world = load_world(engine, rules, config.calendar, np.random.default_rng(seed), args.workers)
+            world = load_world(engine, rules, config.calendar, np.random.default_rng(seed), args.workers, now)
             open_cases = load_open_cases(engine)
         finally:
             engine.dispose()

@@ -131,7 +131,7 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district,
         statuses = set(connection.execute(select(schema.cases.c.status)).scalars())
     assert statuses == {"dispatched"}
     assert patrol_seconds(feed_district) == pytest.approx(expected_patrol_seconds(feed_district, pings))
-    assert client.xlen(KEYS.dead_letter) == 0
+    assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)
 
 
 def test_two_consumers_share_the_streams_exactly_once(feed_district, database_url, redis_url, tmp_path):
@@ -154,4 +154,4 @@ def test_two_consumers_share_the_streams_exactly_once(feed_district, database_ur
     assert metrics["consumer:alpha"] > 0 and metrics["consumer:beta"] > 0
     assert metrics["consumer:alpha"] + metrics["consumer:beta"] == 6000 + 4000
     assert metrics.get("applied:gps", 0) + metrics.get("late:gps", 0) == 4000
-    assert client.xlen(KEYS.dead_letter) == 0
+    assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)

@@ -408,7 +408,7 @@ def test_la311_replay_matches_the_csv_and_a_second_replay_changes_nothing(settin
     reported_local = pd.to_datetime(cases["reported_at"]).dt.tz_localize("UTC").dt.tz_convert(TZ).dt.tz_localize(None)
     assert (reported_local.to_numpy() == expected["reported_at"].to_numpy()).all()
     # weekday and hour-of-day rhythm kept; every report in the past
-    assert (reported_local.dt.weekday.to_numpy() == expected["created"].dt.weekday.to_numpy()).all()
+    assert (reported_local.dt.day_of_week.to_numpy() == expected["created"].dt.day_of_week.to_numpy()).all()
     assert (reported_local.dt.hour.to_numpy() == expected["created"].dt.hour.to_numpy()).all()
     assert reported_local.max() <= now.astimezone(TZ).replace(tzinfo=None) < reported_local.max() + pd.Timedelta(weeks=1)
 

@@ -268,6 +268,20 @@ def test_cases_go_through_the_lifecycle_in_realistic_proportions(world, rules, l
         assert case.dept == rules.categories[case.category].dept or case.dept == "SDZJ"
 
 
+def test_departments_keep_the_pace_of_their_record(district, rules, domain_config):
+    t0 = datetime(2026, 11, 2, 1, 0)
+    rows = [("SWJ", t0, t0 + timedelta(hours=hours), t0 + timedelta(hours=10)) for hours in np.linspace(9, 13, 25)]
+    rows += [("CGJ", t0, t0 + timedelta(hours=3), t0 + timedelta(hours=10))] * 25
+    rows += [("JTJ", t0, t0 + timedelta(hours=1), t0 + timedelta(hours=10))] * 3  # too few to tell
+    paces = simulator.department_paces(rows)
+    assert paces == pytest.approx({"SWJ": 1.1, "CGJ": 0.3})
+    assert simulator.load_paces(district) == {}  # no record yet: random paces, SLOW_DEPARTMENTS of them slow
+    grids = [(f"G{i}", shapely.box(121.0 + i * 0.01, 31.0, 121.005 + i * 0.01, 31.005), 500) for i in range(3)]
+    world = simulator.build_world(grids, [], rules, ["SWJ", "CGJ", "JTJ"], domain_config.calendar, np.random.default_rng(0), paces=paces)
+    assert world.dept_speed["SWJ"] == pytest.approx(1.1) and world.dept_speed["CGJ"] == pytest.approx(0.3)
+    assert world.script_district.dept_speed is world.dept_speed  # what demo.case_script reads
+
+
 def test_patrol_reports_come_from_a_worker_on_a_round_in_their_grid(world, locator):
     sim, pings, events, _ = simulate(world, AFTERNOON, minutes=120, step_s=30, rate_per_hour=60)
     patrol = [m for m in events if m["action"] == "report" and m["source"] == "patrol"]
