@@ -41,17 +41,25 @@ from data_feeds.keys import Keys  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "bench:"
-BATCH = 2000
+BATCH = 5000
 
 
-def district(url: str, folder: Path):
+def district(url: str, folder: Path, workers: int):
+    """The demo district; with ``workers`` > 0, that many grid workers spread over its grids (city scale)."""
     engine = make_engine(url, writer=True)
     init_db(engine)
     import_departments(engine, DEFAULT_DEPARTMENTS)
     import_catalogue(engine, DEFAULT_CATALOGUE)
     import_grids(engine, DEMO_BOUNDARY, SubdivideOptions(DEMO_TOWNS, 200, 900))
-    write_staff_file(engine, folder / "workers.csv", seed=1)
-    import_workers(engine, folder / "workers.csv")
+    staff = folder / "workers.csv"
+    if workers:
+        with engine.connect() as connection:
+            grids = [row[0] for row in connection.execute(text("SELECT code FROM grids WHERE level = 4 ORDER BY code"))]
+        lines = ["id,name,grid,role"] + [f"C{n:06d},网格员{n},{grids[n % len(grids)]},worker" for n in range(workers)]
+        staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        write_staff_file(engine, staff, seed=1)
+    import_workers(engine, staff)
     return engine
 
 
@@ -64,20 +72,21 @@ def workers_and_positions(engine):
     return [r[0] for r in rows], [r[1] for r in rows], lat, lon
 
 
-def fill_gps(client, stream: str, count: int, workers, lat, lon):
-    """Every worker pings every 5 s, walking a little, ending now."""
+def fill_gps(client, stream: str, count: int, workers, lat, lon, start):
+    """Every worker pings every 5 s from ``start``, walking a little."""
     rng = np.random.default_rng(1)
     rounds = count // len(workers) + 1
-    start = utc_now() - timedelta(seconds=5 * rounds + 60)
     pipe = client.pipeline(transaction=False)
     written = 0
+    # Devices are not synchronised: each reports at its own offset within the 5 s.
+    offsets_ms = (np.arange(len(workers)) * 5000 // len(workers)).tolist()
+    start_ms = int(start.timestamp() * 1000)
     for step in range(rounds):
-        stamp = (start + timedelta(seconds=5 * step)).isoformat()
         jitter = rng.normal(0, 0.00002, (len(workers), 2))
         for i, worker in enumerate(workers):
             if written == count:
                 break
-            pipe.xadd(stream, {"worker": worker, "ts": stamp, "lat": f"{lat[i] + jitter[i, 0] + step * 1e-5:.7f}", "lon": f"{lon[i] + jitter[i, 1]:.7f}", "speed": "1.2", "heading": "90"})
+            pipe.xadd(stream, {"worker": worker, "ts": str(start_ms + 5000 * step + offsets_ms[i]), "lat": f"{lat[i] + jitter[i, 0] + step * 1e-5:.7f}", "lon": f"{lon[i] + jitter[i, 1]:.7f}", "speed": "1.2", "heading": "90"})
             written += 1
         if len(pipe) >= 5000:
             pipe.execute()
@@ -118,7 +127,7 @@ def raw_read_rate(client, stream: str, count: int) -> float:
     return read / (time.perf_counter() - started)
 
 
-def drain_rate(ingest: Ingest, client, stream: str, count: int) -> float:
+def drain_rate(ingest: Ingest, client, stream: str, count: int, already: int = 0) -> float:
     started = time.perf_counter()
     idle = 0
     while idle < 3:
@@ -126,7 +135,7 @@ def drain_rate(ingest: Ingest, client, stream: str, count: int) -> float:
         idle = idle + 1 if not any(totals.values()) else 0
     elapsed = time.perf_counter() - started
     consumed = int(client.hget(Keys(PREFIX).feed_metrics, f"consumed:{'gps' if 'gps' in stream else 'case'}") or 0)
-    assert consumed == count, f"consumed {consumed} of {count}"
+    assert consumed == count + already, f"consumed {consumed - already} of {count}"
     return count / elapsed
 
 
@@ -135,6 +144,7 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=200_000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=0, help="grid workers (devices); default the demo's 900 (e.g. 100000 for a city)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # one core for this process; Redis and the database run elsewhere
     folder = Path(tempfile.mkdtemp(prefix="gridops-bench-ingest-"))
@@ -148,18 +158,25 @@ def main() -> None:
         url = f"{PG_URL}?options=-csearch_path%3Dbench_ingest"
     server, redis_url = start_embedded_redis(folder)
     client = redis.Redis.from_url(redis_url)
-    engine = district(url, folder)
+    engine = district(url, folder, args.workers)
     workers, grids, lat, lon = workers_and_positions(engine)
     keys = Keys(PREFIX)
     config = load_domain_config(DEFAULT_CONFIG_PATH, __import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
 
-    fill_gps(client, keys.patrol_gps, args.pings, workers, lat, lon)
-    fill_gps(client, "bench:raw-gps", args.pings, workers, lat, lon)
-    raw_gps = raw_read_rate(client, "bench:raw-gps", args.pings)
     ingest = Ingest(engine, client, keys, config, IngestOptions(consumer="bench", batch=BATCH, claim_every_s=3600, sweep_every_s=3600))
     ingest.setup()
     ingest.watcher.every_s = 3600
-    gps = drain_rate(ingest, client, keys.patrol_gps, args.pings)
+    # Warm-up, not timed: one ping per device, so that the timed part is the steady state
+    # of devices already on patrol (the state of every worker exists).
+    warm = len(workers)
+    rounds = args.pings // len(workers) + 1
+    start = utc_now() - timedelta(seconds=5 * (rounds + 1) + 60)
+    fill_gps(client, keys.patrol_gps, warm, workers, lat, lon, start)
+    drain_rate(ingest, client, keys.patrol_gps, warm)
+    fill_gps(client, keys.patrol_gps, args.pings, workers, lat, lon, start + timedelta(seconds=5))
+    fill_gps(client, "bench:raw-gps", args.pings, workers, lat, lon, start + timedelta(seconds=5))
+    raw_gps = raw_read_rate(client, "bench:raw-gps", args.pings)
+    gps = drain_rate(ingest, client, keys.patrol_gps, args.pings, already=warm)
     print(f"GPS pings:   raw XREADGROUP+XACK {raw_gps:10,.0f}/s   ingest {gps:10,.0f}/s   ratio {gps / raw_gps:.2f}   ({args.pings:,} pings, {len(workers):,} workers, {args.database})", flush=True)
 
     fill_cases(client, keys.case_events, args.events, grids, workers, lat, lon)

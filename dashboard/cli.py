@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--consumer", help="this consumer's name in the group (default: host-pid); reuse it after a restart")
     ingest.add_argument("--group", default="gridops-ingest", help="consumer group (default gridops-ingest)")
-    ingest.add_argument("--batch", type=int, default=2000, help="messages per read and per transaction (default 2000)")
+    ingest.add_argument("--batch", type=int, default=5000, help="messages per read and per transaction (default 5000)")
     ingest.add_argument("--claim-idle-ms", type=int, default=60_000, help="claim messages another consumer left pending this long (default 60000)")
     ingest.add_argument("--park-timeout", type=float, default=600.0, help="seconds an out-of-order event waits for its case (default 600)")
     from data_feeds import replay, simulator

@@ -5,7 +5,6 @@ Pure functions over a frame of points (``worker``, ``ts`` naive UTC, ``lat``, ``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +14,6 @@ EARTH_RADIUS_M = 6_371_008.8
 SEGMENT_GAP_S = 300  # a gap longer than this is not walked time (device off, indoors)
 ROUND_GAP_S = 1200  # a pause longer than this starts a new patrol round
 MAX_PATROL_SPEED_MPS = 15.0  # faster than an e-bike: a GPS jump, not a walk
-
-
-def haversine_scalar_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres of one pair (no numpy overhead, for loops)."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (lat1, lon1, lat2, lon2))
-    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
 def haversine_m(lat1, lon1, lat2, lon2):
@@ -36,8 +28,9 @@ SUMMARY_COLUMNS = ["day", "worker", "grid", "seconds", "meters", "points", "roun
 
 def _contributions(p: pd.DataFrame, tz) -> pd.DataFrame:
     """Per point (sorted by worker and time): the segment that ends at it, and whether it starts a round."""
-    local = p["ts"].dt.tz_localize("UTC").dt.tz_convert(tz)
-    p = p.assign(day=local.dt.date)
+    # Local midnight as a datetime64 (not Python dates: one object per ping is slow).
+    local = p["ts"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    p = p.assign(day=local.dt.floor("D"))
     same_worker = p["worker"].eq(p["worker"].shift())
     same_day = p["day"].eq(p["day"].shift())
     gap = (p["ts"] - p["ts"].shift()).dt.total_seconds()
@@ -59,6 +52,7 @@ def _summary(contributions: pd.DataFrame) -> pd.DataFrame:
     if contributions.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     summary = contributions.groupby(["day", "worker", "grid"], as_index=False)[["seconds", "meters", "points", "rounds"]].sum()
+    summary["day"] = summary["day"].dt.date
     return summary[SUMMARY_COLUMNS]
 
 
@@ -75,17 +69,15 @@ def summarise_tracks(points: pd.DataFrame, tz) -> pd.DataFrame:
     return _summary(_contributions(points.sort_values(["worker", "ts"]).reset_index(drop=True), tz))
 
 
-@dataclass(frozen=True)
-class TrackState:
-    """A worker's last committed point, and the last point kept for the stored track."""
+STATE_COLUMNS = ["worker", "ts", "lat", "lon", "grid", "odometer"]
 
-    ts: pd.Timestamp  # naive UTC
-    lat: float
-    lon: float
-    grid: str | None
-    kept_ts: pd.Timestamp
-    kept_lat: float
-    kept_lon: float
+
+def empty_states() -> pd.DataFrame:
+    """Track states: each worker's last committed point and odometer (metres walked)."""
+    return pd.DataFrame({
+        "worker": pd.Series(dtype=object), "ts": pd.Series(dtype="datetime64[us]"), "lat": pd.Series(dtype=float),
+        "lon": pd.Series(dtype=float), "grid": pd.Series(dtype=object), "odometer": pd.Series(dtype=float),
+    })
 
 
 @dataclass
@@ -94,93 +86,54 @@ class TrackUpdate:
     late: int  # points at or before the worker's last committed time (replays, redeliveries, stale clocks)
     summary: pd.DataFrame  # increments per day, worker and grid
     kept: pd.DataFrame  # the thinned points to store
-    states: dict  # worker -> TrackState after this batch
+    states: pd.DataFrame  # the new track state of each worker in the batch
 
 
-def advance_tracks(points: pd.DataFrame, states: dict, tz, min_interval_s: float = 30.0, min_distance_m: float = 20.0) -> TrackUpdate:
+def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz, keep_every_s: float = 30.0, keep_every_m: float = 20.0) -> TrackUpdate:
     """Extend each worker's track with a batch of pings, continuing from its committed state.
 
-    ``points``: worker, ts (naive UTC), lat, lon, grid, speed, heading. A ping not newer
-    than the worker's committed last point adds nothing, so replaying a batch is harmless.
+    ``points``: worker, ts (naive UTC), lat, lon, grid, speed, heading; ``states``: the
+    STATE_COLUMNS of workers seen before. A ping not newer than the worker's committed
+    last point adds nothing, so replaying a batch is harmless. Thinning keeps the first
+    point of every ``keep_every_s`` time slot and of every ``keep_every_m`` of the
+    odometer: about a point per 30 s, or per 20 m when moving fast.
     """
     p = points.sort_values(["worker", "ts"], kind="stable").drop_duplicates(["worker", "ts"], keep="first")
-    last = pd.to_datetime(p["worker"].map({worker: state.ts for worker, state in states.items()})).astype("datetime64[us]")
+    last = p["worker"].map(states.set_index("worker")["ts"]) if len(states) else pd.Series(pd.NaT, index=p.index)
+    last = last.astype("datetime64[us]")
     fresh = last.isna() | (p["ts"] > last)
     late = len(points) - int(fresh.sum())
-    p = p[fresh].reset_index(drop=True)
+    p = p[fresh]
     if p.empty:
-        empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
-        return TrackUpdate(p, late, empty, p, dict(states))
-    batch_workers = set(p["worker"])
-    previous = pd.DataFrame(
-        [{"worker": w, "ts": s.ts, "lat": s.lat, "lon": s.lon, "grid": s.grid, "previous": True} for w, s in states.items() if w in batch_workers],
-        columns=["worker", "ts", "lat", "lon", "grid", "previous"],
-    )
-    combined = pd.concat([previous, p.assign(previous=False)], ignore_index=True) if not previous.empty else p.assign(previous=False)
+        return TrackUpdate(p, late, pd.DataFrame(columns=SUMMARY_COLUMNS), p, empty_states())
+    previous = states[states["worker"].isin(p["worker"])].assign(previous=True)
+    combined = pd.concat([previous, p.assign(previous=False, odometer=np.nan)], ignore_index=True)
     combined["ts"] = combined["ts"].astype("datetime64[us]")
+    combined["previous"] = combined["previous"].astype(bool)
     combined = combined.sort_values(["worker", "ts"], kind="stable").reset_index(drop=True)
-    contributions = _contributions(combined, tz)
-    new = contributions[~contributions["previous"].astype(bool)].reset_index(drop=True)
-    derived_speed = (new["step"] / new["gap"].where(new["gap"] > 0)).clip(upper=MAX_PATROL_SPEED_MPS)
-    new["speed"] = new["speed"].where(new["speed"].notna(), derived_speed)
-    new["heading"] = new["heading"].where(new["heading"].notna(), _bearing(contributions))
-    kept_mask, new_states = _thin(new, states, min_interval_s, min_distance_m)
+    c = _contributions(combined, tz)
+    first_of_worker = ~c["worker"].eq(c["worker"].shift())
+    base = c["odometer"].where(first_of_worker).ffill().fillna(0.0)
+    walked = c["meters"].where(~first_of_worker, 0.0)
+    c["odometer"] = base + walked.groupby(c["worker"], sort=False).cumsum()
+    slot = (c["ts"].astype("int64") // int(keep_every_s * 1_000_000)).to_numpy()
+    stretch = np.floor(c["odometer"].to_numpy() / keep_every_m)
+    same_worker = ~first_of_worker.to_numpy()
+    keep = ~same_worker | (slot != np.roll(slot, 1)) | (stretch != np.roll(stretch, 1))
+    new_rows = ~c["previous"].to_numpy()
+    c["speed"] = c["speed"].where(c["speed"].notna(), (c["step"] / c["gap"].where(c["gap"] > 0)).clip(upper=MAX_PATROL_SPEED_MPS))
+    c["heading"] = c["heading"].where(c["heading"].notna(), _bearing(c))
+    new = c[new_rows].reset_index(drop=True)
     accepted = new[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]]
-    return TrackUpdate(accepted, late, _summary(new), accepted[kept_mask], new_states)
+    new_states = new.drop_duplicates("worker", keep="last")[STATE_COLUMNS].reset_index(drop=True)
+    return TrackUpdate(accepted, late, _summary(new), accepted[keep[new_rows]], new_states)
 
 
-def _bearing(contributions: pd.DataFrame) -> pd.Series:
-    c = contributions
+def _bearing(c: pd.DataFrame) -> pd.Series:
+    """Direction of travel from the previous point of the same worker, degrees from north."""
     same = c["worker"].eq(c["worker"].shift())
     lat1, lat2 = np.radians(c["lat"].shift()), np.radians(c["lat"])
     dlon = np.radians(c["lon"] - c["lon"].shift())
     x = np.sin(dlon) * np.cos(lat2)
     y = np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(dlon)
-    bearing = (np.degrees(np.arctan2(x, y)) % 360).where(same)
-    return bearing[~c["previous"].astype(bool)].reset_index(drop=True)
-
-
-def _thin(new: pd.DataFrame, states: dict, min_interval_s: float, min_distance_m: float):
-    """Which new points to store (30 s or 20 m from the last stored one), and the new states."""
-    keep = np.zeros(len(new), dtype=bool)
-    result = dict(states)
-    workers = new["worker"].to_numpy()
-    ts = new["ts"].to_numpy()
-    lat = new["lat"].to_numpy()
-    lon = new["lon"].to_numpy()
-    grid = new["grid"].to_numpy()
-    for index in range(len(new)):
-        state = result.get(workers[index])
-        if state is None:
-            stored = True
-        else:
-            elapsed = (ts[index] - np.datetime64(state.kept_ts)) / np.timedelta64(1, "s")
-            stored = elapsed >= min_interval_s or haversine_scalar_m(state.kept_lat, state.kept_lon, lat[index], lon[index]) >= min_distance_m
-        keep[index] = stored
-        moment = pd.Timestamp(ts[index])
-        if stored:
-            result[workers[index]] = TrackState(moment, float(lat[index]), float(lon[index]), grid[index], moment, float(lat[index]), float(lon[index]))
-        else:
-            result[workers[index]] = TrackState(moment, float(lat[index]), float(lon[index]), grid[index], state.kept_ts, state.kept_lat, state.kept_lon)
-    return keep, result
-
-
-def thin_track(points: pd.DataFrame, min_interval_s: float = 30.0, min_distance_m: float = 20.0) -> pd.DataFrame:
-    """Keep a worker's point when 30 s have passed or it moved 20 m since the last kept one."""
-    if points.empty:
-        return points
-    kept_rows = []
-    for _, track in points.sort_values(["worker", "ts"]).groupby("worker", sort=False):
-        ts = track["ts"].to_numpy()
-        lat = track["lat"].to_numpy()
-        lon = track["lon"].to_numpy()
-        keep = np.zeros(len(track), dtype=bool)
-        last = 0
-        keep[0] = True
-        for index in range(1, len(track)):
-            elapsed = (ts[index] - ts[last]) / np.timedelta64(1, "s")
-            if elapsed >= min_interval_s or haversine_m(lat[last], lon[last], lat[index], lon[index]) >= min_distance_m:
-                keep[index] = True
-                last = index
-        kept_rows.append(track[keep])
-    return pd.concat(kept_rows)
+    return (np.degrees(np.arctan2(x, y)) % 360).where(same)

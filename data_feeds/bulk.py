@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime writes and reads
@@ -50,15 +51,65 @@ def upsert_many(connection, table, keys: tuple[str, ...], rows: list[dict], add:
         return
     columns = list(keys) + list(add) + list(replace)
     dialect = connection.dialect
+    connection.exec_driver_sql(_upsert_sql(dialect, table, keys, add, replace), _tuples(dialect, rows, columns))
+
+
+def frame_tuples(dialect, frame: pd.DataFrame) -> list[tuple]:
+    """Rows of a frame as driver parameters, converted column by column (vectorised)."""
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            values = column.to_numpy(dtype="datetime64[us]")
+            if dialect.name == "sqlite":
+                text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ").astype(object)
+                text[np.isnat(values)] = None
+                columns.append(text)
+            else:
+                moments = np.array(column.dt.to_pydatetime(), dtype=object)
+                moments[column.isna().to_numpy()] = None
+                columns.append(moments)
+        elif pd.api.types.is_float_dtype(column):
+            values = column.to_numpy(dtype=float)
+            if np.isnan(values).any():
+                converted = values.astype(object)
+                converted[np.isnan(values)] = None
+                columns.append(converted)
+            else:
+                columns.append(values.tolist())
+        elif pd.api.types.is_integer_dtype(column):
+            columns.append(column.to_numpy().tolist())
+        else:
+            columns.append(column.to_numpy(dtype=object))
+    return list(zip(*columns))
+
+
+def insert_frame(connection, table, frame: pd.DataFrame) -> None:
+    """Plain INSERT of every row of a frame (columns named as the table's)."""
+    if frame.empty:
+        return
+    dialect = connection.dialect
+    marks = ", ".join([_placeholder(dialect)] * len(frame.columns))
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(frame.columns)}) VALUES ({marks})", frame_tuples(dialect, frame))
+
+
+def upsert_frame(connection, table, keys: tuple[str, ...], frame: pd.DataFrame, add: tuple[str, ...] = (), replace: tuple[str, ...] = ()) -> None:
+    """``upsert_many`` for a frame whose columns are ``keys + add + replace``."""
+    if frame.empty:
+        return
+    columns = list(keys) + list(add) + list(replace)
+    connection.exec_driver_sql(_upsert_sql(connection.dialect, table, keys, add, replace), frame_tuples(connection.dialect, frame[columns]))
+
+
+def _upsert_sql(dialect, table, keys, add, replace) -> str:
+    columns = list(keys) + list(add) + list(replace)
     marks = ", ".join([_placeholder(dialect)] * len(columns))
     insert = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
     if dialect.name == "mysql":
         updates = [f"{c} = {c} + VALUES({c})" for c in add] + [f"{c} = VALUES({c})" for c in replace]
-        sql = f"{insert} ON DUPLICATE KEY UPDATE {', '.join(updates)}"
-    else:
-        updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in add] + [f"{c} = excluded.{c}" for c in replace]
-        sql = f"{insert} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
-    connection.exec_driver_sql(sql, _tuples(dialect, rows, columns))
+        return f"{insert} ON DUPLICATE KEY UPDATE {', '.join(updates)}"
+    updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in add] + [f"{c} = excluded.{c}" for c in replace]
+    return f"{insert} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
 
 
 def read_datetime(value) -> pd.Timestamp:

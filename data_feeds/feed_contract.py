@@ -296,33 +296,75 @@ class GpsBatch:
     errors: dict  # input position -> FeedError
 
 
+GPS_FIELDS = frozenset({b"worker", b"ts", b"lat", b"lon", b"crs", b"speed", b"heading", b"accuracy"})
+CRS_BYTES = {name.encode(): name for name in CRS_NAMES}
+
+
+def _fast_ping(raw: Mapping, workers: frozenset, earliest_ms: float, latest_ms: float):
+    """The common, clean ping parsed quickly as (worker, epoch ms, lat, lon, crs, speed, heading);
+    None for anything unusual, which the careful path then explains."""
+    try:
+        if not GPS_FIELDS.issuperset(raw):
+            return None
+        worker = raw[b"worker"].decode()
+        ts_text = raw[b"ts"].decode()
+        lat = float(raw[b"lat"])
+        lon = float(raw[b"lon"])
+        if worker not in workers or not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return None
+        if ts_text.isdigit():
+            ms = int(ts_text)
+        else:
+            moment = datetime.fromisoformat(ts_text)
+            if moment.tzinfo is None:
+                return None
+            ms = moment.timestamp() * 1000
+        if not earliest_ms <= ms <= latest_ms:
+            return None
+        crs = CRS_BYTES.get(raw.get(b"crs", b"wgs84").lower())
+        speed = float(raw[b"speed"]) if raw.get(b"speed") else np.nan
+        heading = float(raw[b"heading"]) if raw.get(b"heading") else np.nan
+        accuracy = float(raw[b"accuracy"]) if raw.get(b"accuracy") else 0.0
+    except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError):
+        return None
+    if crs is None or not (0 <= speed <= MAX_SPEED_MPS or speed != speed) or not (0 <= heading <= 360 or heading != heading) or not 0 <= accuracy <= 100_000:
+        return None
+    return worker, ms, lat, lon, crs, speed, heading
+
+
+def _careful_ping(raw: Mapping, reference: Reference, now: datetime):
+    """The same as ``_fast_ping``, field by field, raising FeedError with the reason."""
+    fields = decode_fields(raw)
+    worker = required(fields, "worker")
+    if worker not in reference.workers:
+        raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
+    ts = check_recent(parse_time(required(fields, "ts")), now, reference.max_age)
+    lat, lon, crs = raw_position(fields)
+    speed = parse_number(fields["speed"], "speed", 0, MAX_SPEED_MPS) if fields.get("speed", "").strip() else np.nan
+    heading = parse_number(fields["heading"], "heading", 0, 360) if fields.get("heading", "").strip() else np.nan
+    if fields.get("accuracy", "").strip():
+        parse_number(fields["accuracy"], "accuracy", 0, 100_000)
+    return worker, ts.timestamp() * 1000, lat, lon, crs, speed, heading
+
+
 def validate_gps_batch(raws: list[Mapping], reference: Reference, now: datetime) -> GpsBatch:
     """Parse a batch of pings; coordinates are converted and located in one vectorised pass."""
     errors: dict[int, FeedError] = {}
-    index, workers, stamps, lats, lons, crss, speeds, headings = [], [], [], [], [], [], [], []
+    index, parsed = [], []
+    earliest_ms = (now - reference.max_age).timestamp() * 1000
+    latest_ms = (now.timestamp() + MAX_FUTURE_S) * 1000
     for position, raw in enumerate(raws):
-        try:
-            fields = decode_fields(raw)
-            worker = required(fields, "worker")
-            if worker not in reference.workers:
-                raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
-            ts = check_recent(parse_time(required(fields, "ts")), now, reference.max_age)
-            lat, lon, crs = raw_position(fields)
-            speed = parse_number(fields["speed"], "speed", 0, MAX_SPEED_MPS) if fields.get("speed", "").strip() else np.nan
-            heading = parse_number(fields["heading"], "heading", 0, 360) if fields.get("heading", "").strip() else np.nan
-            if fields.get("accuracy", "").strip():
-                parse_number(fields["accuracy"], "accuracy", 0, 100_000)
-        except FeedError as error:
-            errors[position] = error
-            continue
+        ping = _fast_ping(raw, reference.workers, earliest_ms, latest_ms)
+        if ping is None:
+            try:
+                ping = _careful_ping(raw, reference, now)
+            except FeedError as error:
+                errors[position] = error
+                continue
         index.append(position)
-        workers.append(worker)
-        stamps.append(ts.astimezone(timezone.utc).replace(tzinfo=None))
-        lats.append(lat)
-        lons.append(lon)
-        crss.append(crs)
-        speeds.append(speed)
-        headings.append(heading)
+        parsed.append(ping)
+    workers, stamps, lats, lons, crss, speeds, headings = (list(column) for column in zip(*parsed)) if parsed else ([], [], [], [], [], [], [])
+    stamps = (np.array(stamps, dtype=float) * 1000).astype("int64").astype("datetime64[us]") if stamps else []
     lat = np.array(lats, dtype=float)
     lon = np.array(lons, dtype=float)
     crs_array = np.array(crss, dtype=object)
@@ -337,7 +379,7 @@ def validate_gps_batch(raws: list[Mapping], reference: Reference, now: datetime)
     return GpsBatch(
         index=[i for i, k in zip(index, keep) if k],
         worker=np.array(workers, dtype=object)[keep],
-        ts=np.array(stamps, dtype="datetime64[us]")[keep] if stamps else np.array([], dtype="datetime64[us]"),
+        ts=stamps[keep] if len(stamps) else np.array([], dtype="datetime64[us]"),
         lat=lat[keep],
         lon=lon[keep],
         grid=grid[keep],

@@ -58,7 +58,7 @@ RETRIES = 5
 class IngestOptions:
     group: str = GROUP
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    batch: int = 2000
+    batch: int = 5000
     block_ms: int = 1000
     claim_idle_ms: int = 60_000
     claim_every_s: float = 15.0
@@ -81,6 +81,7 @@ class Outcome:
     acked: list = field(default_factory=list)
     changes: list = field(default_factory=list)  # (before, after, event) of applied case events
     positions: pd.DataFrame | None = None  # accepted pings
+    kept: pd.DataFrame | None = None  # the thinned ones
 
 
 def _id(value) -> str:
@@ -346,11 +347,11 @@ class Ingest:
             update = advance_tracks(frame, states, self.tz)
             patrol_store.insert_points(connection, update.kept)
             patrol_store.add_to_days(connection, update.summary)
-            moved = set(update.accepted["worker"])
-            patrol_store.save_states(connection, {w: s for w, s in update.states.items() if w in moved})
+            patrol_store.save_states(connection, update.states)
         outcome.applied = len(update.accepted)
         outcome.late = update.late
         outcome.positions = update.accepted
+        outcome.kept = update.kept
         return outcome
 
     # ------------------------------------------------------------ after the commit
@@ -373,7 +374,7 @@ class Ingest:
                 pipe.hincrby(self.keys.feed_metrics, f"{name}:{kind}", getattr(outcome, name))
         live_state.record_case_changes(pipe, self.keys, outcome.changes, self._ancestors, self.tz)
         if outcome.positions is not None:
-            live_state.record_positions(pipe, self.keys, outcome.positions)
+            live_state.record_positions(pipe, self.keys, outcome.positions, outcome.kept)
         pipe.execute()
 
     @staticmethod

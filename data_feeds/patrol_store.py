@@ -1,55 +1,47 @@
 """Patrol in the grid database: committed track state, thinned points, daily totals.
 
-On the feed's hot path, so written with driver-level bulk statements (``data_feeds.bulk``).
+On the feed's hot path, so read and written with driver-level bulk statements
+(``data_feeds.bulk``), a frame at a time.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.patrol import TrackState
+from dashboard.patrol import STATE_COLUMNS, empty_states
 from data_feeds import bulk, schema
 
-STATE_COLUMNS = ("worker", "ts", "lat", "lon", "grid", "kept_ts", "kept_lat", "kept_lon")
 
-
-def load_states(connection, workers, lock: bool = False) -> dict[str, TrackState]:
+def load_states(connection, workers, lock: bool = False) -> pd.DataFrame:
     """The committed last point of each worker; ``lock`` serialises concurrent consumers."""
-    result = {}
     dialect = connection.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     ids = sorted(set(workers))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    rows = []
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
         sql = f"SELECT {', '.join(STATE_COLUMNS)} FROM {schema.patrol_state.name} WHERE worker IN ({', '.join([mark] * len(chunk))}) ORDER BY worker"
         if lock and dialect.name in ("postgresql", "mysql"):
             sql += " FOR UPDATE"
-        for worker, ts, lat, lon, grid, kept_ts, kept_lat, kept_lon in connection.exec_driver_sql(sql, tuple(chunk)):
-            result[worker] = TrackState(bulk.read_datetime(ts), lat, lon, grid, bulk.read_datetime(kept_ts), kept_lat, kept_lon)
-    return result
+        rows.extend(tuple(row) for row in connection.exec_driver_sql(sql, tuple(chunk)))  # tuples: pandas probes Row objects slowly
+    if not rows:
+        return empty_states()
+    frame = pd.DataFrame.from_records(rows, columns=STATE_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601" if dialect.name == "sqlite" else None).astype("datetime64[us]")
+    frame["odometer"] = frame["odometer"].fillna(0.0).astype(float)
+    return frame
 
 
-def save_states(connection, states: dict[str, TrackState]) -> None:
-    rows = [
-        {"worker": worker, "ts": s.ts, "lat": s.lat, "lon": s.lon, "grid": s.grid, "kept_ts": s.kept_ts, "kept_lat": s.kept_lat, "kept_lon": s.kept_lon}
-        for worker, s in states.items()
-    ]
-    bulk.upsert_many(connection, schema.patrol_state, ("worker",), rows, replace=STATE_COLUMNS[1:])
+def save_states(connection, states: pd.DataFrame) -> None:
+    bulk.upsert_frame(connection, schema.patrol_state, ("worker",), states, replace=tuple(STATE_COLUMNS[1:]))
 
 
 def insert_points(connection, kept: pd.DataFrame) -> None:
-    if kept.empty:
-        return
-    rows = kept[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]].to_dict("records")
-    bulk.insert_many(connection, schema.patrol_points, rows)
+    bulk.insert_frame(connection, schema.patrol_points, kept[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]])
 
 
 def add_to_days(connection, summary: pd.DataFrame) -> None:
     """Add a batch's increments to the daily totals per day, worker and grid."""
     if summary.empty:
         return
-    rows = [
-        {"day": row["day"], "worker": row["worker"], "grid": row["grid"], "seconds": float(row["seconds"]),
-         "meters": float(row["meters"]), "points": int(row["points"]), "rounds": int(row["rounds"])}
-        for row in summary.to_dict("records")
-    ]
-    bulk.upsert_many(connection, schema.patrol_days, ("day", "worker", "grid"), rows, add=("seconds", "meters", "points", "rounds"))
+    frame = summary.astype({"seconds": float, "meters": float, "points": int, "rounds": int})
+    bulk.upsert_frame(connection, schema.patrol_days, ("day", "worker", "grid"), frame, add=("seconds", "meters", "points", "rounds"))

@@ -244,7 +244,5 @@ patrol_state = Table(
     Column("lat", Float, nullable=False),
     Column("lon", Float, nullable=False),
     Column("grid", String(32), nullable=True),
-    Column("kept_ts", DateTime, nullable=False),  # the last point written to patrol_points
-    Column("kept_lat", Float, nullable=False),
-    Column("kept_lon", Float, nullable=False),
+    Column("odometer", Float, nullable=False, default=0.0),  # metres walked, for thinning by distance
 )
