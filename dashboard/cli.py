@@ -156,12 +156,14 @@ def _with_redis(settings: Settings):
     return settings.with_redis(url), server
 
 
-def cmd_serve(settings: Settings, args) -> int:
+def cmd_serve(settings: Settings, args, children=None) -> int:
     from dashboard import create_app
 
     settings, _server = _with_redis(settings)
     _engine(settings)
     app = create_app(settings)
+    if children is not None:
+        children(settings).start()
     log.info("GridOps on http://%s:%d", settings.host, settings.port)
     app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
     return 0
@@ -178,7 +180,9 @@ def cmd_demo(settings: Settings, args) -> int:
         log.info("demo district created")
     else:
         log.info("demo district found in the database; reusing it")
-    return cmd_serve(settings, args)
+    from dashboard.children import demo_children
+
+    return cmd_serve(settings, args, children=lambda ready: demo_children(ready, ready.redis_url))
 
 
 def ingest_options(settings: Settings, args):

@@ -54,3 +54,24 @@ def feed_status(client, keys: Keys, now: datetime) -> dict:
         "dead_letters": client.xlen(keys.dead_letter) if client.exists(keys.dead_letter) else 0,
         "last_message_age_seconds": None if last is None else round(max(0.0, now.timestamp() - int(last) / 1000), 3),
     }
+
+
+def trim_consumed(client, stream: str, keep_s: float, now: datetime) -> int:
+    """Delete entries every consumer group has read and acknowledged, keeping the last ``keep_s``
+    seconds for inspection; returns how many went. Never trims what some group still needs."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return 0
+    if not groups:
+        return 0
+    floors = []
+    for group in groups:
+        floors.append(_id_ms(group["last-delivered-id"]))
+        pending = client.xpending(stream, _text(group["name"]))
+        if pending["pending"]:
+            floors.append(_id_ms(pending["min"]))
+    floor_ms = min(min(floors), int((now.timestamp() - keep_s) * 1000))
+    if floor_ms <= 0:
+        return 0
+    return int(client.xtrim(stream, minid=f"{floor_ms}-0", approximate=False) or 0)

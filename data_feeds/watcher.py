@@ -1,6 +1,7 @@
 """The deadline watcher: alerts when an open case enters due-soon, overdue or escalation.
 
-One alert per change of a case's stage state goes to ``gridops:alerts``; when the case moves
+The lock holder also trims feed entries every consumer group has consumed, so the streams
+do not grow without end. One alert per change of a case's stage state goes to ``gridops:alerts``; when the case moves
 on (next stage, closed) a ``cleared`` alert follows. A case overdue by more than
 ``escalate_multiple`` times its stage limit escalates. Several consumers may run the
 watcher: a short Redis lock lets one of them tick at a time.
@@ -16,9 +17,11 @@ from dashboard.domain_config import DomainConfig
 from dashboard.limits import stage_state
 from data_feeds import schema
 from data_feeds.case_store import case_from_row
+from data_feeds.feed_status import trim_consumed
 from data_feeds.keys import Keys
 
 WATCH_EVERY_S = 10.0
+STREAM_KEEP_S = 3600.0  # consumed feed entries stay this long for inspection, then are trimmed
 ALERTS_MAX_LENGTH = 20_000
 
 
@@ -60,6 +63,12 @@ class DeadlineWatcher:
         return self.tick(now)
 
     def tick(self, now: datetime) -> list[dict]:
+        emitted = self.check_deadlines(now)
+        for stream in (self.keys.case_events, self.keys.patrol_gps):
+            trim_consumed(self.redis, stream, STREAM_KEEP_S, now)
+        return emitted
+
+    def check_deadlines(self, now: datetime) -> list[dict]:
         """Compare every open case's stage state with the last alerted one; emit the changes."""
         with self.engine.connect() as connection:
             rows = connection.execute(select(schema.cases).where(schema.cases.c.is_open.is_(True))).mappings().all()

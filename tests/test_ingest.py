@@ -358,3 +358,16 @@ def test_live_state_is_rebuilt_from_the_database(ingest, raw_redis, grids, feed_
     assert {c["id"] for c in live_state.open_cases(raw_redis, KEYS)} == {"C1"}
     record = json.loads(raw_redis.hget(KEYS.open_cases, "C1"))
     assert record["stage"] == "register" and record["grid"] == grids[0]["code"]
+
+
+def test_consumed_entries_are_trimmed_but_not_unread_ones(ingest, raw_redis, grids):
+    from data_feeds.feed_status import trim_consumed
+
+    old = [{"worker": grids[0]["worker"], "ts": utc_now().isoformat(), "lat": "0", "lon": "0"} for _ in range(300)]
+    ids = [raw_redis.xadd(KEYS.patrol_gps, fields, id=f"{1000 + n}-0") for n, fields in enumerate(old)]
+    drain(ingest)
+    raw_redis.xgroup_create(KEYS.patrol_gps, "slow-reader", id="1100-0")  # another system, still behind
+    assert trim_consumed(raw_redis, KEYS.patrol_gps, keep_s=3600, now=utc_now()) == 100
+    remaining = [entry_id.decode() for entry_id, _ in raw_redis.xrange(KEYS.patrol_gps)]
+    assert remaining[0] == "1100-0" and len(remaining) == 200  # what the slow reader still needs stays
+    assert ids[0].decode() not in remaining
