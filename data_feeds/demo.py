@@ -114,7 +114,7 @@ def write_staff_file(engine: Engine, path: Path, seed: int) -> None:
 
 
 @dataclass
-class _District:
+class District:
     grid_codes: list
     grid_weights: np.ndarray
     grid_points: dict  # code -> array of (lon, lat) inside the grid
@@ -125,7 +125,7 @@ class _District:
     dept_speed: dict
 
 
-def _load_district(engine: Engine, rules: Rules, rng) -> _District:
+def _load_district(engine: Engine, rules: Rules, rng) -> District:
     with engine.connect() as connection:
         grids = connection.execute(
             select(schema.grids.c.code, schema.grids.c.geometry, schema.grids.c.population).where(schema.grids.c.level == 4).order_by(schema.grids.c.code)
@@ -146,7 +146,7 @@ def _load_district(engine: Engine, rules: Rules, rng) -> _District:
     speed = {code: float(rng.lognormal(math.log(0.45), 0.25)) for code in departments}
     for code in rng.choice(departments, size=min(SLOW_DEPARTMENTS, len(departments)), replace=False):
         speed[code] = float(rng.uniform(0.95, 1.25))
-    return _District(
+    return District(
         grid_codes=codes,
         grid_weights=population / population.sum(),
         grid_points=points,
@@ -189,7 +189,7 @@ def arrival_times(start: datetime, end: datetime, per_day: float, profile: np.nd
     return sorted(result)
 
 
-def case_script(case_id: str, reported_at: datetime, source: str, district: _District, rules: Rules, rng) -> list[dict]:
+def case_script(case_id: str, reported_at: datetime, source: str, district: District, rules: Rules, rng) -> list[dict]:
     """The feed events of one case's whole life, as the field apps would publish them."""
     grid = district.grid_codes[rng.choice(len(district.grid_codes), p=district.grid_weights)]
     category = rules.categories[district.detail_codes[rng.choice(len(district.detail_codes), p=district.detail_weights)]]
@@ -202,27 +202,36 @@ def case_script(case_id: str, reported_at: datetime, source: str, district: _Dis
     if source != "patrol" and rng.random() < 0.6:
         report["reporter"] = rng.choice(list(SURNAMES)) + "先生" if rng.random() < 0.5 else rng.choice(list(SURNAMES)) + "女士"
         report["contact"] = f"1{rng.choice([3, 5, 8, 9])}{rng.integers(100_000_000, 1_000_000_000)}"
-    script = [(report, 0.0)]
-    if rng.random() < INVALID_RATE[source]:
-        return script + [({"action": "reject"}, _fraction(rng, 0.4, 0.5))]
-    if source == "patrol" and category.grade != "A" and rng.random() < SELF_HANDLED_RATE_PATROL:
-        return script + [({"action": "close"}, _fraction(rng, 0.5, 0.4))]
     dept = category.dept if rng.random() > 0.05 else "SDZJ" if "SDZJ" in district.departments else category.dept
-    speed = district.dept_speed.get(dept, 0.5)
-    script += [
-        ({"action": "register"}, _fraction(rng, 0.35, 0.6)),
-        ({"action": "dispatch", "dept": dept}, _fraction(rng, 0.3, 0.6)),
-        ({"action": "feedback"}, _fraction(rng, speed, 0.5)),
-    ]
-    while rng.random() < REWORK_RATE and len(script) < 12:
-        script += [({"action": "return"}, _fraction(rng, 0.4, 0.5)), ({"action": "feedback"}, _fraction(rng, speed * 0.5, 0.5))]
-    script.append(({"action": "close"}, _fraction(rng, 0.3, 0.5)))
+    return [(report, 0.0)] + lifecycle_steps("reported", source, category.grade, dept, district.dept_speed.get(dept, 0.5), rng)
+
+
+def lifecycle_steps(status: str, source: str, grade: str, dept: str, speed: float, rng) -> list[tuple[dict, float]]:
+    """The rest of a case's life from ``status``: feed events and, for each, the share of its
+    stage's time it takes (-1: an evaluation, hours after closing). Rejection, on-the-spot
+    handling, department speed, rework and evaluation follow the module's rates."""
+    steps: list[tuple[dict, float]] = []
+    if status == "reported":
+        if rng.random() < INVALID_RATE.get(source, 0.05):
+            return [({"action": "reject"}, stage_fraction(rng, 0.4, 0.5))]
+        if source == "patrol" and grade != "A" and rng.random() < SELF_HANDLED_RATE_PATROL:
+            return [({"action": "close"}, stage_fraction(rng, 0.5, 0.4))]
+        steps.append(({"action": "register"}, stage_fraction(rng, 0.35, 0.6)))
+        status = "registered"
+    if status == "registered":
+        steps.append(({"action": "dispatch", "dept": dept}, stage_fraction(rng, 0.3, 0.6)))
+        status = "dispatched"
+    if status == "dispatched":
+        steps.append(({"action": "feedback"}, stage_fraction(rng, speed, 0.5)))
+    while rng.random() < REWORK_RATE and len(steps) < 12:
+        steps += [({"action": "return"}, stage_fraction(rng, 0.4, 0.5)), ({"action": "feedback"}, stage_fraction(rng, speed * 0.5, 0.5))]
+    steps.append(({"action": "close"}, stage_fraction(rng, 0.3, 0.5)))
     if rng.random() < EVALUATED_RATE:
-        script.append(({"action": "evaluate", "satisfaction": None}, -1.0))
-    return script
+        steps.append(({"action": "evaluate", "satisfaction": None}, -1.0))
+    return steps
 
 
-def _fraction(rng, median: float, sigma: float) -> float:
+def stage_fraction(rng, median: float, sigma: float) -> float:
     """How much of the current stage's time the next step takes (lognormal)."""
     return float(rng.lognormal(math.log(median), sigma))
 
@@ -245,7 +254,7 @@ def play_case(case_id: str, reported_at: datetime, script, rules: Rules, now: da
         if fields["action"] == "evaluate":
             late = case.deadline is not None and case.closed_at > case.deadline
             fields["satisfaction"] = str(rng.choice(["satisfied", "basic", "unsatisfied"], p=[0.55, 0.25, 0.2] if late else [0.8, 0.15, 0.05]))
-        event = CaseEvent(event_id=f"{case_id}-{number}", case_id=case_id, ts=ts, actor=_actor(fields, case), **fields)
+        event = CaseEvent(event_id=f"{case_id}-{number}", case_id=case_id, ts=ts, actor=actor_of(fields, case), **fields)
         before = case.status if case else None
         case = apply_event(case, event, rules)
         events.append({
@@ -256,7 +265,7 @@ def play_case(case_id: str, reported_at: datetime, script, rules: Rules, now: da
     return case, events
 
 
-def _actor(fields: dict, case: Case | None) -> str:
+def actor_of(fields: dict, case: Case | None) -> str:
     action = fields["action"]
     if action == "report":
         return fields.get("worker") or fields["source"]
@@ -300,7 +309,7 @@ def _bulk_insert(connection, table, rows: list[dict], chunk: int = 20_000) -> No
 # ---------------------------------------------------------------- patrol
 
 
-def patrol_history(engine: Engine, district: _District, start: datetime, now: datetime, tz, rng) -> tuple[list[dict], list[dict]]:
+def patrol_history(engine: Engine, district: District, start: datetime, now: datetime, tz, rng) -> tuple[list[dict], list[dict]]:
     """Daily patrol summaries for past days, and today's thinned tracks with their summary."""
     workers = sorted(district.worker_of_grid.items(), key=lambda item: item[1])
     diligence = {worker: float(rng.beta(6, 1.5)) for _, worker in workers}  # share of rounds walked
@@ -336,7 +345,7 @@ ROUND_MINUTES = 90
 TRACK_STEP_S = 30
 
 
-def today_tracks(district: _District, workers, now: datetime, tz, rng, ebike: dict) -> pd.DataFrame:
+def today_tracks(district: District, workers, now: datetime, tz, rng, ebike: dict) -> pd.DataFrame:
     """Today's rounds up to ``now``: a point every 30 s, walking inside the worker's own grid."""
     frames = []
     today = now.astimezone(tz).date()

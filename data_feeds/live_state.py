@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta, timezone
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine

@@ -61,20 +61,16 @@ from data_feeds.case_store import case_from_row
 from data_feeds.demo import (
     CASES_PER_DAY,
     DAY_PROFILE,
-    EVALUATED_RATE,
-    INVALID_RATE,
-    REWORK_RATE,
     ROUND_MINUTES,
     ROUND_STARTS,
-    SELF_HANDLED_RATE_PATROL,
     SLOW_DEPARTMENTS,
     SOURCE_MIX,
     DemoSize,
-    _actor,
-    _District,
-    _fraction,
+    District,
+    actor_of,
     arrival_times,
     case_script,
+    lifecycle_steps,
 )
 from data_feeds.keys import Keys
 
@@ -166,7 +162,7 @@ class World:
     staff_size: int  # grid workers of the district; patrol reports scale with the share patrolling
     departments: tuple
     dept_speed: dict  # department -> median share of the handling time it takes
-    script_district: _District  # what ``demo.case_script`` draws grids, categories and departments from
+    script_district: District  # what ``demo.case_script`` draws grids, categories and departments from
 
     @property
     def tz(self):
@@ -257,7 +253,7 @@ def build_world(
     worker_of_grid: dict = {}
     for worker, grid in sorted(staff):
         worker_of_grid.setdefault(grid, worker)
-    district = _District(
+    district = District(
         grid_codes=codes.tolist(),
         grid_weights=population / population.sum(),
         grid_points={code: waypoints[i] for i, code in enumerate(codes)},
@@ -619,28 +615,9 @@ class SimCase:
 
 
 def resume_steps(case: Case, world: World, rng) -> list[tuple[dict, float]]:
-    """The rest of an open case's life from its status, with the odds of ``demo.case_script``."""
-    status, steps = case.status, []
-    if status == "reported":
-        if rng.random() < INVALID_RATE.get(case.source, 0.05):
-            return [({"action": "reject"}, _fraction(rng, 0.4, 0.5))]
-        if case.source == "patrol" and case.grade != "A" and rng.random() < SELF_HANDLED_RATE_PATROL:
-            return [({"action": "close"}, _fraction(rng, 0.5, 0.4))]
-        steps.append(({"action": "register"}, _fraction(rng, 0.35, 0.6)))
-        status = "registered"
+    """The rest of an open case's life from its status, with the odds of the demo history."""
     dept = case.dept or world.rules.categories[case.category].dept
-    speed = world.dept_speed.get(dept, 0.5)
-    if status == "registered":
-        steps.append(({"action": "dispatch", "dept": dept}, _fraction(rng, 0.3, 0.6)))
-        status = "dispatched"
-    if status == "dispatched":
-        steps.append(({"action": "feedback"}, _fraction(rng, speed, 0.5)))
-    while rng.random() < REWORK_RATE and len(steps) < 12:
-        steps += [({"action": "return"}, _fraction(rng, 0.4, 0.5)), ({"action": "feedback"}, _fraction(rng, speed * 0.5, 0.5))]
-    steps.append(({"action": "close"}, _fraction(rng, 0.3, 0.5)))
-    if rng.random() < EVALUATED_RATE:
-        steps.append(({"action": "evaluate", "satisfaction": None}, -1.0))
-    return steps
+    return lifecycle_steps(case.status, case.source, case.grade, dept, world.dept_speed.get(dept, 0.5), rng)
 
 
 def next_due(case: Case, ts: datetime, fraction: float, rng) -> datetime:
@@ -820,7 +797,7 @@ class Simulation:
             if fields["action"] == "evaluate":
                 late = item.case.deadline is not None and item.case.closed_at > item.case.deadline
                 fields["satisfaction"] = str(rng.choice(["satisfied", "basic", "unsatisfied"], p=SATISFACTION_ODDS[late]))
-            event = CaseEvent(event_id=f"{item.event_prefix}-{item.events}", case_id=case_id, ts=item.due, actor=_actor(fields, item.case), **fields)
+            event = CaseEvent(event_id=f"{item.event_prefix}-{item.events}", case_id=case_id, ts=item.due, actor=actor_of(fields, item.case), **fields)
             try:
                 after = apply_event(item.case, event, rules)
             except ValueError as error:  # cannot happen with a consistent script; never publish it

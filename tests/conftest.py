@@ -192,18 +192,23 @@ def demo_engine(request, tmp_path_factory, domain_config):
         engine.dispose()
 
 
-@pytest.fixture
-def feed_district(small_district, tmp_path):
-    """The small district with one grid worker (W0001…) per basic grid and one head per community."""
+def import_small_staff(engine, folder: Path) -> None:
+    """One grid worker (W0001…) per basic grid and one head per community, through the importer."""
     from sqlalchemy import select as _select
 
     from data_feeds import schema as _schema
     from data_feeds.importers.workers import import_workers
 
-    with small_district.connect() as connection:
+    with engine.connect() as connection:
         areas = connection.execute(_select(_schema.grids.c.code, _schema.grids.c.level).where(_schema.grids.c.level.in_((3, 4))).order_by(_schema.grids.c.code)).all()
-    staff = tmp_path / "workers.csv"
+    staff = folder / "workers.csv"
     lines = ["id,name,grid,role"] + [f"W{n:04d},网格员{n},{code},{'worker' if level == 4 else 'head'}" for n, (code, level) in enumerate(areas, start=1)]
     staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    import_workers(small_district, staff)
+    import_workers(engine, staff)
+
+
+@pytest.fixture
+def feed_district(small_district, tmp_path):
+    """The small district with its staff."""
+    import_small_staff(small_district, tmp_path)
     return small_district

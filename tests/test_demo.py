@@ -88,8 +88,9 @@ def test_history_is_realistic(demo):
     assert cases["self_handled"].mean() > 0.05
     assert set(cases["source"]) >= {"patrol", "hotline", "police", "video", "wechat"}
     closed = cases.dropna(subset=["closed_at", "deadline"])
-    late = (pd.to_datetime(closed["closed_at"]) > pd.to_datetime(closed["deadline"])).groupby(closed["dept"]).mean()
-    assert late.max() > 0.4 and late.min() < 0.2  # some departments run late, others do not
+    late_flags = pd.to_datetime(closed["closed_at"]) > pd.to_datetime(closed["deadline"])
+    late = late_flags.groupby(closed["dept"]).mean()[closed["dept"].value_counts() >= 10]
+    assert late.max() - late.min() > 0.25 and late.min() < 0.2  # some departments run late, others do not
     assert cases["is_open"].sum() > 0
 
 

@@ -29,7 +29,7 @@ from data_feeds.keys import Keys
 from data_feeds.locator import GridLocator
 from data_feeds.reference import load_rules
 from data_feeds.simulator import Pings, RunOptions, SimOptions, Simulation
-from tests.conftest import PACKAGE_DATA, PROJECT, TEST_DATA, TZ, fresh_database, local
+from tests.conftest import PACKAGE_DATA, PROJECT, TEST_DATA, TZ, fresh_database, import_small_staff, local
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report
 
 KEYS = Keys("gridops:")
@@ -47,7 +47,6 @@ def district(tmp_path_factory):
     from data_feeds.importers.catalogue import import_catalogue
     from data_feeds.importers.departments import import_departments
     from data_feeds.importers.grids import SubdivideOptions, import_grids
-    from data_feeds.importers.workers import import_workers
 
     folder = tmp_path_factory.mktemp("simdistrict")
     with fresh_database("sqlite", folder) as url:
@@ -56,12 +55,7 @@ def district(tmp_path_factory):
         import_departments(engine, PACKAGE_DATA / "departments.csv")
         import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
         import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(PACKAGE_DATA / "towns.csv", communities=8, grids=24, seed=7))
-        with engine.connect() as connection:
-            areas = connection.execute(select(schema.grids.c.code, schema.grids.c.level).where(schema.grids.c.level.in_((3, 4))).order_by(schema.grids.c.code)).all()
-        staff = folder / "workers.csv"
-        lines = ["id,name,grid,role"] + [f"W{n:04d},网格员{n},{code},{'worker' if level == 4 else 'head'}" for n, (code, level) in enumerate(areas, start=1)]
-        staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        import_workers(engine, staff)
+        import_small_staff(engine, folder)
         yield engine
         engine.dispose()
 
