@@ -133,8 +133,9 @@ cases = Table(
     # the planner may pick reported_at and scan every older case.
     Index("ix_cases_updated_reported", "updated_at", "reported_at"),
     Index("ix_cases_open", "is_open", "updated_at"),
-    # An area's cases: one index seek per grid straight to the window.
+    # An area's cases: one index seek per grid straight to the window, or to its open cases.
     Index("ix_cases_grid_updated", "grid", "updated_at"),
+    Index("ix_cases_grid_open", "grid", "is_open", "updated_at"),
 )
 
 case_events = Table(
