@@ -23,6 +23,8 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dashboard.access import EVERYTHING  # noqa: E402
+from data_feeds.queries import CaseFilter  # noqa: E402
 from dashboard import reports  # noqa: E402
 from dashboard.domain_config import load_domain_config  # noqa: E402
 from dashboard.indicators import Window  # noqa: E402
@@ -180,7 +182,7 @@ def run(database: str, count: int) -> list[dict]:
     for area_name, area in (("district", district), ("town", town)):
         for window_name, (start, end) in windows.items():
             window = Window.until_now(start, end, NOW)
-            seconds, report = timed(lambda: reports.area_indicators(engine, config, area, window))
+            seconds, report = timed(lambda: reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))
             results.append({"database": database, "area": area_name, "window": window_name, "seconds": seconds, "reported": report.values["reported"], "in_progress": report.values["in_progress"]})
             print(f"[{database}] {area_name:8s} {window_name:8s} {seconds * 1000:8.0f} ms   reported={report.values['reported']:,} in_progress={report.values['in_progress']:,}", flush=True)
     engine.dispose()

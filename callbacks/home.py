@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 from dash import Input, Output, State
+from dash.exceptions import PreventUpdate
 
 from dashboard import services
 from dashboard.clock import utc_now
+from dashboard.access import Forbidden
+from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
 from dashboard.timewindows import today
-from data_feeds import reference
+from data_feeds.queries import CaseFilter
 from layouts import home, ids
-from layouts.widgets import bounds_of, grid_collection, kpi_row
+from layouts.widgets import bounds_of, grid_collection, kpi_row, nav_links
 
 
-def page(ctx: AppContext, lang: str, query: dict, other_language_href: str):
+def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
     now = utc_now()
-    area = reference.root_grid(ctx.engine)
+    scope = principal.scope
+    area = services.home_area(ctx, scope)
     if area is None:
         return home.not_found(lang, "/")
     window = today(ctx.settings.tz, now)
-    values = services.area_indicators(ctx, area, window, now)
+    values = services.area_indicators(ctx, area, window, now, CaseFilter(), scope)
     outline = services.map_geometries(ctx, area, level=area.level)
     grids = services.map_geometries(ctx, area, level=4)
-    states = services.grid_states(ctx, area, window, now)
+    states = services.grid_states(ctx, area, window, now, scope)
     outline_collection = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": g["geometry"], "properties": {"name": g["name"]}} for g in outline]}
     return home.layout(
         lang,
@@ -33,6 +37,8 @@ def page(ctx: AppContext, lang: str, query: dict, other_language_href: str):
         ctx.settings.tile_url,
         now.astimezone(ctx.settings.tz).strftime("%H:%M:%S"),
         other_language_href,
+        user=principal.name if ctx.settings.auth else None,
+        links=nav_links(principal, lang),
     )
 
 
@@ -47,6 +53,10 @@ def register(app) -> None:
     def refresh_tiles(_, state):
         ctx = current_context()
         now = utc_now()
-        area = services.grid(ctx, state["area"])
-        values = services.area_indicators(ctx, area, today(ctx.settings.tz, now), now)
+        scope = current_principal().scope
+        try:
+            area = services.area_in_scope(ctx, (state or {}).get("area"), scope)
+        except (Forbidden, services.NotFound):
+            raise PreventUpdate from None  # a forged or stale area: answer nothing
+        values = services.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
         return kpi_row(values, home.HOME_TILES, state["lang"]), now.astimezone(ctx.settings.tz).strftime("%H:%M:%S")

@@ -1,18 +1,21 @@
-"""Render the page for the URL: path picks the screen, ``?lang=en`` the language."""
+"""Render the page for the URL: path picks the screen, ``?lang=en`` the language; the caller's
+role decides whether it may be shown at all."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
 from dash import Input, Output
 
-from callbacks import home
+from callbacks import admin, home
+from dashboard.access import PAGE_PERMISSIONS
+from dashboard.auth import current_principal
 from dashboard.context import current_context
 from dashboard.i18n import normalise_language
 from layouts import ids
-from layouts.home import not_found
+from layouts.home import forbidden, not_found
 
-# path -> function(ctx, lang, query) building the page
-PAGES = {"/": home.page}
+# path -> function(ctx, principal, lang, query, other language href) building the page
+PAGES = {"/": home.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
 
 
 def parse_query(search: str | None) -> dict[str, str]:
@@ -31,7 +34,11 @@ def register(app) -> None:
     def render_page(pathname, search):
         query = parse_query(search)
         lang = normalise_language(query.get("lang"))
-        builder = PAGES.get(pathname or "/")
+        path = pathname or "/"
+        builder = PAGES.get(path)
         if builder is None:
             return not_found(lang, "/")
-        return builder(current_context(), lang, query, language_href(pathname or "/", query, lang))
+        principal = current_principal()
+        if not principal.can(PAGE_PERMISSIONS[path]):
+            return forbidden(lang)
+        return builder(current_context(), principal, lang, query, language_href(path, query, lang))

@@ -7,11 +7,13 @@ does that for the demo.
 from __future__ import annotations
 
 import dash
+import flask
 import redis
 
+from dashboard.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
 from dashboard.domain_config import load_domain_config
-from dashboard.extensions import cache
+from dashboard.extensions import cache, limiter
 from dashboard.settings import PROJECT_DIR, Settings, SettingsError
 
 ASSETS_DIR = PROJECT_DIR / "assets"
@@ -19,8 +21,8 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
-    from callbacks import home, router
-    from dashboard import api, metrics
+    from callbacks import admin, home, router
+    from dashboard import api, auth, metrics
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
@@ -56,9 +58,21 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         engine=make_engine(settings.database_url),
         redis=redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=30),
     )
-    server.register_blueprint(api.blueprint)
+    server.config.update(
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_KEY_PREFIX=Keys(settings.prefix).rate_limit_prefix,
+        RATELIMIT_ENABLED=settings.auth,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    limiter.init_app(server)
     server.before_request(metrics.start_timer)
+    server.before_request(auth.gate)
     server.after_request(metrics.record_latency)
+    server.register_blueprint(auth.blueprint)
+    server.register_blueprint(api.blueprint)
+    server.register_error_handler(429, auth.too_many_attempts)
+    server.register_error_handler(Forbidden, lambda error: (flask.jsonify(error=str(error)), 403))
     router.register(app)
     home.register(app)
+    admin.register(app)
     return app

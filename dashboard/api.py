@@ -1,5 +1,6 @@
 """HTTP interfaces others rely on (DESIGN §7): /healthz, /metrics, /api/indicators,
-/api/catalogue and /api/grids. Keys are stable; errors are JSON with an ``error`` text.
+/api/catalogue, /api/grids, and the case and staff endpoints. Keys are stable; errors are
+JSON with an ``error`` text. Every answer is limited to the caller's scope.
 """
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from dashboard import services
+from dashboard.access import Forbidden
+from dashboard.auth import current_principal
+from dashboard.case_views import present_case, present_event, present_worker
 from dashboard.clock import utc_now
 from dashboard.context import current_context
-from dashboard.lifecycle import GRADES, SOURCES
+from dashboard.lifecycle import GRADES, SOURCES, STATUSES
 from dashboard.metrics import health_report, render_metrics
 from dashboard.timewindows import WindowError, window_from_params
-from data_feeds import reference, schema
+from data_feeds import accounts, live_state, queries, reference, schema
+from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import descendant_categories, load_categories
 
@@ -24,13 +29,19 @@ class BadRequest(ValueError):
 
 
 @blueprint.errorhandler(BadRequest)
+@blueprint.errorhandler(WindowError)
 def _bad_request(error):
     return jsonify(error=str(error)), 400
 
 
-@blueprint.errorhandler(WindowError)
-def _bad_window(error):
-    return jsonify(error=str(error)), 400
+@blueprint.errorhandler(Forbidden)
+def _forbidden(error):
+    return jsonify(error=str(error)), 403
+
+
+@blueprint.errorhandler(services.NotFound)
+def _not_found(error):
+    return jsonify(error=str(error)), 404
 
 
 @blueprint.get("/healthz")
@@ -44,14 +55,20 @@ def metrics():
     return Response(render_metrics(current_context()), mimetype="text/plain; version=0.0.4")
 
 
+def _api_caller():
+    principal = current_principal()
+    principal.require("api")
+    return current_context(), principal
+
+
 @blueprint.get("/api/indicators")
 def api_indicators():
-    ctx = current_context()
+    ctx, principal = _api_caller()
     now = utc_now()
-    area = _area(ctx, request.args.get("area"))
+    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
     window = window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now)
     filters = _filters(ctx, request.args)
-    values = services.area_indicators(ctx, area, window, now, filters)
+    values = services.area_indicators(ctx, area, window, now, filters, principal.scope)
     body = {
         "area": area.code,
         "area_name": area.name,
@@ -66,7 +83,7 @@ def api_indicators():
 
 @blueprint.get("/api/catalogue")
 def api_catalogue():
-    ctx = current_context()
+    ctx, _ = _api_caller()
     with ctx.engine.connect() as connection:
         rows = connection.execute(select(schema.categories).order_by(schema.categories.c.code)).mappings().all()
     return jsonify([dict(row) for row in rows])
@@ -74,27 +91,79 @@ def api_catalogue():
 
 @blueprint.get("/api/grids")
 def api_grids():
-    ctx = current_context()
+    """Children of a grid; above the caller's scope only the branch that leads into it."""
+    ctx, principal = _api_caller()
+    scope = principal.scope
     parent = request.args.get("parent") or None
-    if parent is not None and services.grid(ctx, parent) is None:
-        return jsonify(error=f"unknown grid code {parent!r}"), 404
-    children = reference.load_children(ctx.engine, parent)
+    if parent is not None:
+        node = services.grid(ctx, parent)
+        if node is None:
+            return jsonify(error=f"unknown grid code {parent!r}"), 404
+        if not (scope.covers(node.path) or (scope.area_path or "").startswith(node.path)):
+            raise Forbidden(f"grid {parent} is outside your scope")
+    children = [g for g in reference.load_children(ctx.engine, parent) if scope.covers(g.path) or (scope.area_path or "").startswith(g.path)]
     return jsonify([
         {"code": g.code, "name": g.name, "level": g.level, "parent": g.parent, "centroid": list(g.centroid) if g.centroid else None}
         for g in children
     ])
 
 
-def _area(ctx, code: str | None) -> reference.GridInfo:
-    if not code:
-        root = reference.root_grid(ctx.engine)
-        if root is None:
-            raise BadRequest("the grid database holds no district yet (python app.py import-grids FILE)")
-        return root
-    area = services.grid(ctx, code)
-    if area is None:
-        raise BadRequest(f"unknown area code {code!r}")
-    return area
+@blueprint.get("/api/cases")
+def api_cases():
+    """Cases reported in the window (newest first, at most ``limit``), personal data masked."""
+    ctx, principal = _api_caller()
+    now = utc_now()
+    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
+    window = window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now)
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    try:
+        limit = int(request.args.get("limit", 200))
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    rows = queries.list_cases(ctx.engine, area.path, window, _filters(ctx, request.args), principal.scope, limit, status)
+    return jsonify([present_case(row, principal) for row in rows])
+
+
+@blueprint.get("/api/cases/<case_id>")
+def api_case(case_id: str):
+    """One case and its full timeline; every view is audited."""
+    ctx, principal = _api_caller()
+    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    if row is None:
+        raise services.NotFound(f"no case {case_id!r} in your scope")
+    accounts.audit(ctx.engine, principal.name, "case.view", case_id, None, request.remote_addr)
+    return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.engine, case_id)]})
+
+
+@blueprint.post("/api/cases/<case_id>/contact")
+def api_case_contact(case_id: str):
+    """The reporter's name and contact unmasked, for roles allowed to call back; audited."""
+    ctx, principal = _api_caller()
+    principal.require("unmask")
+    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    if row is None:
+        raise services.NotFound(f"no case {case_id!r} in your scope")
+    accounts.audit(ctx.engine, principal.name, "case.unmask", case_id, None, request.remote_addr)
+    case = present_case(row, principal, unmasked=True)
+    return jsonify({"id": case_id, "reporter": case["reporter"], "contact": case["contact"], "description": case["description"]})
+
+
+@blueprint.get("/api/workers")
+def api_workers():
+    """Grid staff of the area with their last position and whether they are online."""
+    ctx, principal = _api_caller()
+    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
+    positions = {p["worker"]: p for p in live_state.worker_positions(ctx.redis, Keys(ctx.settings.prefix), utc_now(), ctx.config.offline_after_minutes)}
+    result = []
+    for row in queries.list_workers(ctx.engine, area.path, principal.scope):
+        record = present_worker(row, principal)
+        position = positions.get(row["id"])
+        record["position"] = None if position is None else {k: position[k] for k in ("lat", "lon", "grid", "speed", "heading", "ts")}
+        record["online"] = bool(position and position["online"])
+        result.append(record)
+    return jsonify(result)
 
 
 def _filters(ctx, args) -> CaseFilter:

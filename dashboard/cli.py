@@ -35,6 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch", type=int, default=5000, help="messages per read and per transaction (default 5000)")
     ingest.add_argument("--claim-idle-ms", type=int, default=60_000, help="claim messages another consumer left pending this long (default 60000)")
     ingest.add_argument("--park-timeout", type=float, default=600.0, help="seconds an out-of-order event waits for its case (default 600)")
+    user = commands.add_parser(
+        "create-user", help="add a user",
+        description="Add a user. Roles: admin, operator (the whole district), leader (a grid subtree: --scope), "
+        "dept (the cases of one department: --dept), wall (a kiosk: no password, sign in with create-token).",
+    )
+    user.add_argument("name")
+    user.add_argument("--role", required=True, choices=("admin", "operator", "leader", "dept", "wall"))
+    user.add_argument("--scope", help="grid code of the area a leader is responsible for")
+    user.add_argument("--dept", help="department code of a department user")
+    user.add_argument("--password", help="the password (prompted for when not given; not for wall users)")
+    token = commands.add_parser(
+        "create-token", help="print a new API token for a user",
+        description="Print a new API token for user NAME, to send as 'Authorization: Bearer TOKEN'. For a wall user it is "
+        "the kiosk token: open /kiosk?token=TOKEN on the wall's browser. Revoke it on the admin page.",
+    )
+    token.add_argument("name")
+
     from data_feeds import replay, simulator
 
     simulate = commands.add_parser(
@@ -180,6 +197,10 @@ def cmd_demo(settings: Settings, args) -> int:
         log.info("demo district created")
     else:
         log.info("demo district found in the database; reusing it")
+    if settings.auth:
+        from data_feeds.demo_users import describe, ensure_demo_users
+
+        print(describe(ensure_demo_users(engine, settings.var_dir), f"http://{settings.host}:{settings.port}"), flush=True)
     from dashboard.children import demo_children
 
     return cmd_serve(settings, args, children=lambda ready: demo_children(ready, ready.redis_url))
@@ -224,6 +245,47 @@ def cmd_replay(settings: Settings, args) -> int:
     return replay.command(settings, args)
 
 
+def cmd_create_user(settings: Settings, args) -> int:
+    from getpass import getpass
+
+    from dashboard.security import PasswordError
+    from data_feeds.accounts import AccountError, create_user
+    from data_feeds.db import init_db
+
+    engine = _engine(settings)
+    init_db(engine)
+    password = args.password
+    if args.role != "wall" and not password:
+        password = getpass(f"password for {args.name}: ")
+        if password != getpass("again: "):
+            print("error: the two passwords differ", file=sys.stderr)
+            return EXIT_USAGE_ERROR
+    try:
+        user = create_user(engine, args.name, args.role, password if args.role != "wall" else None, args.scope, args.dept, actor="cli")
+    except (AccountError, PasswordError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    print(f"user {user.name} created: role {user.role}" + (f", scope {user.scope}" if user.scope else "") + (f", department {user.dept}" if user.dept else ""))
+    return 0
+
+
+def cmd_create_token(settings: Settings, args) -> int:
+    from data_feeds.accounts import AccountError, create_token, get_user
+    from data_feeds.db import init_db
+
+    engine = _engine(settings)
+    init_db(engine)
+    try:
+        token = create_token(engine, args.name, actor="cli")
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    print(token)
+    if get_user(engine, args.name).role == "wall":
+        print(f"kiosk: http://{settings.host}:{settings.port}/kiosk?token={token}&kiosk=1", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "serve": cmd_serve,
@@ -235,4 +297,6 @@ COMMANDS = {
     "import-catalog": cmd_import_catalog,
     "import-departments": cmd_import_departments,
     "import-workers": cmd_import_workers,
+    "create-user": cmd_create_user,
+    "create-token": cmd_create_token,
 }

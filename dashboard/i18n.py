@@ -21,6 +21,53 @@ LABELS: dict[str, tuple[str, str]] = {
     "back_home": ("返回首页", "Back to the start page"),
     "basic_grids": ("基础网格", "basic grids"),
     "stale_since": ("数据停止更新于", "Stale since"),
+    "forbidden": ("无权访问", "Not allowed"),
+    "login_title": ("网格化联动指挥中心 · 登录", "GridOps · Sign in"),
+    "user_name": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出", "Sign out"),
+    "login_failed": ("用户名或密码错误", "Wrong user name or password"),
+    "kiosk_refused": ("大屏令牌无效或已撤销", "The kiosk token is not valid or was revoked"),
+    "too_many_attempts": ("尝试次数过多，请稍后再试", "Too many attempts; try again later"),
+    "nav_home": ("首页", "Home"),
+    "nav_admin": ("用户管理", "Users"),
+    "nav_audit": ("审计日志", "Audit log"),
+    "role": ("角色", "Role"),
+    "scope": ("管辖范围", "Scope"),
+    "scope_code": ("管辖网格编码（领导）", "Scope grid code (leaders)"),
+    "department": ("部门", "Department"),
+    "status": ("状态", "Status"),
+    "actions": ("操作", "Actions"),
+    "enable": ("启用", "Enable"),
+    "disable": ("停用", "Disable"),
+    "disabled": ("已停用", "Disabled"),
+    "active": ("正常", "Active"),
+    "new_token": ("生成令牌", "New token"),
+    "reset_password": ("重置密码", "Reset password"),
+    "token_id": ("令牌编号", "Token"),
+    "created": ("创建时间", "Created"),
+    "revoked": ("撤销时间", "Revoked"),
+    "revoke": ("撤销", "Revoke"),
+    "password_optional": ("密码（留空自动生成）", "Password (empty: generate)"),
+    "create_user": ("新建用户", "Create user"),
+    "users": ("用户", "Users"),
+    "tokens": ("令牌", "Tokens"),
+    "time": ("时间", "Time"),
+    "actor": ("操作人", "Who"),
+    "action": ("动作", "Action"),
+    "target": ("对象", "Target"),
+    "detail": ("详情", "Detail"),
+    "address": ("来源地址", "From"),
+    "search_text": ("搜索用户、对象、详情或地址", "Search user, target, detail or address"),
+    "search": ("搜索", "Search"),
+    "user_created": ("已创建用户 {name}", "User {name} created"),
+    "password_once": ("初始密码（只显示一次）：{password}", "Password (shown once): {password}"),
+    "token_once": ("{name} 的令牌（只显示一次）：{token}", "Token for {name} (shown once): {token}"),
+    "kiosk_url": ("大屏地址：{url}", "Wall address: {url}"),
+    "user_disabled": ("已停用 {name}，其会话已结束", "{name} disabled; their sessions ended"),
+    "user_enabled": ("已启用 {name}", "{name} enabled"),
+    "token_revoked": ("已撤销令牌 {token}", "Token {token} revoked"),
     # indicators, by their API keys
     "reported": ("上报数", "Reported"),
     "registered": ("立案数", "Registered"),
@@ -63,6 +110,11 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+def tf(key: str, lang: str, **values) -> str:
+    """``t`` with ``{name}`` placeholders filled in."""
+    return t(key, lang).format(**values)
 
 
 def local_name(name: str, name_en: str | None, lang: str) -> str:

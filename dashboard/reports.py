@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from dashboard import indicators
+from dashboard.access import Scope
 from dashboard.domain_config import DomainConfig
 from dashboard.indicators import Window
 from data_feeds import queries
@@ -35,16 +36,16 @@ def working_days_in(window: Window, config: DomainConfig) -> int:
     return sum(1 for day in days if config.calendar.is_working_day(day))
 
 
-def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> AreaReport:
-    """Every indicator of DESIGN §2 for an area subtree and a window."""
-    cases = queries.load_cases(engine, area.path, window, filters)
+def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> AreaReport:
+    """Every indicator of DESIGN §2 for an area subtree and a window, within the caller's scope."""
+    cases = queries.load_cases(engine, area.path, window, filters, scope)
     values = indicators.summarise(indicators.case_flags(cases, window))
     first, last = queries.local_days(window, config.calendar.tz)
-    patrol = queries.load_patrol(engine, area.path, first, last)
+    patrol = queries.load_patrol(engine, area.path, first, last, scope)
     values.update(indicators.patrol_totals(patrol))
-    expected = config.expected_hours_per_day * working_days_in(window, config) * queries.count_patrol_workers(engine, area.path)
+    expected = config.expected_hours_per_day * working_days_in(window, config) * queries.count_patrol_workers(engine, area.path, scope)
     values["patrol_attainment"] = indicators.patrol_attainment(values["patrol_hours"], expected)
-    values["workers_online"] = queries.workers_online(engine, area.path, window.asof, config.offline_after_minutes)
+    values["workers_online"] = queries.workers_online(engine, area.path, window.asof, config.offline_after_minutes, scope)
     return AreaReport(area, window, values)
 
 
@@ -58,17 +59,17 @@ def scored(table: pd.DataFrame, config: DomainConfig, kind: str) -> pd.DataFrame
     return table
 
 
-def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
     """Counts and rates per value of ``key`` (dept, grid, worker, category, source)."""
-    cases = queries.load_cases(engine, area.path, window, filters)
+    cases = queries.load_cases(engine, area.path, window, filters, scope)
     return indicators.summarise_by(cases, indicators.case_flags(cases, window), key)
 
 
-def department_table(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+def department_table(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
     """Per department: the case counts and rates, composite score and grade."""
-    return scored(table_by(engine, area, window, "dept", filters), config, "department")
+    return scored(table_by(engine, area, window, "dept", filters, scope), config, "department")
 
 
-def grid_table(engine: Engine, area: GridInfo, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+def grid_table(engine: Engine, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
     """Per basic grid: the case counts and rates (open and overdue at asof among them)."""
-    return table_by(engine, area, window, "grid", filters)
+    return table_by(engine, area, window, "grid", filters, scope)

@@ -11,6 +11,7 @@ from datetime import datetime
 from dashboard import reports
 from dashboard.context import AppContext
 from dashboard.extensions import cache
+from dashboard.access import Scope
 from dashboard.geo import simplify_geometry
 from dashboard.indicators import Window
 from data_feeds import reference
@@ -37,18 +38,18 @@ def _cached(key: str, timeout: int, compute):
     return value
 
 
-def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter = CaseFilter()) -> dict:
+def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter, scope: Scope) -> dict:
     """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
-    key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}"
-    return _cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters).values)
+    key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}|{scope.key()}"
+    return _cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
 
 
-def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime) -> dict[str, dict]:
+def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
     """Open (in progress) and overdue cases per basic grid of an area, at the window's asof."""
-    key = f"grid-states|{area.code}|{_window_key(window)}"
+    key = f"grid-states|{area.code}|{_window_key(window)}|{scope.key()}"
 
     def compute():
-        table = reports.grid_table(ctx.engine, area, window)
+        table = reports.grid_table(ctx.engine, area, window, CaseFilter(), scope)
         return {row["grid"]: {"in_progress": int(row["in_progress"]), "overdue": int(row["overdue"])} for row in table.to_dict("records")}
 
     return _cached(key, _timeout(window, now), compute)
@@ -67,6 +68,34 @@ def map_geometries(ctx: AppContext, area: reference.GridInfo, level: int) -> lis
         ]
 
     return _cached(key, REFERENCE_TIMEOUT_S, compute)
+
+
+class NotFound(Exception):
+    """A code that names nothing (an area, a case): answered with 404."""
+
+
+def home_area(ctx: AppContext, scope: Scope) -> reference.GridInfo | None:
+    """Where a caller's screens start: the root of their scope, else the district."""
+    if scope.area_code:
+        return grid(ctx, scope.area_code)
+    return _cached("root-grid", REFERENCE_TIMEOUT_S, lambda: reference.root_grid(ctx.engine) or False) or None
+
+
+def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.GridInfo:
+    """The grid ``code`` (the caller's home area when empty), refused when outside the scope."""
+    from dashboard.access import Forbidden
+
+    if not code:
+        area = home_area(ctx, scope)
+        if area is None:
+            raise NotFound("the grid database holds no district yet (python app.py import-grids FILE)")
+        return area
+    area = grid(ctx, code)
+    if area is None:
+        raise NotFound(f"unknown area code {code!r}")
+    if not scope.covers(area.path):
+        raise Forbidden(f"area {code} is outside your scope")
+    return area
 
 
 def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:

@@ -38,6 +38,8 @@ class Settings:
     secret_key: str = ""
     map_crs: str = "gcj02"  # the datum of the grid polygons; positions are converted to it
     max_event_age_days: float = 90.0  # older timestamps on the feed are refused
+    cookie_secure: bool | None = None  # None: Secure cookies unless listening on loopback (plain-HTTP demo)
+    session_idle_minutes: float = 30.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -58,6 +60,10 @@ class Settings:
                 f"GRIDOPS_AUTH=off is refused while listening on {self.host}: "
                 "turn authentication off only with HOST=127.0.0.1 (loopback)"
             )
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.host not in LOOPBACK_HOSTS if self.cookie_secure is None else self.cookie_secure
 
     @property
     def tz(self) -> ZoneInfo:
@@ -88,6 +94,8 @@ class Settings:
             secret_key=env.get("SECRET_KEY", ""),
             map_crs=(env.get("GRIDOPS_MAP_CRS") or "gcj02").lower(),
             max_event_age_days=_number(env, "GRIDOPS_MAX_EVENT_AGE_DAYS", 90.0),
+            cookie_secure=_flag(env, "GRIDOPS_COOKIE_SECURE", default=None),
+            session_idle_minutes=_number(env, "GRIDOPS_SESSION_IDLE_MINUTES", 30.0),
         )
 
     def with_redis(self, redis_url: str) -> "Settings":
@@ -107,7 +115,7 @@ def _number(env, name: str, default: float) -> float:
     return number
 
 
-def _flag(env, name: str, default: bool) -> bool:
+def _flag(env, name: str, default: bool | None) -> bool | None:
     value = env.get(name)
     if value is None or value == "":
         return default

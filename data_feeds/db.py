@@ -67,10 +67,37 @@ def check_reachable(engine: Engine) -> None:
         raise DatabaseUnavailable(f"cannot reach the database at {describe(engine)}: {reason}") from None
 
 
+APPEND_ONLY_MESSAGE = "the audit log is append-only"
+APPEND_ONLY_TRIGGERS = {
+    "sqlite": [
+        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END",
+        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION gridops_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END; $$",
+        "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION gridops_audit_append_only()",
+        "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION gridops_audit_append_only()",
+    ],
+    "mysql": [
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{APPEND_ONLY_MESSAGE}'",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+        f"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{APPEND_ONLY_MESSAGE}'",
+    ],
+}
+
+
 def init_db(engine: Engine) -> None:
     """Create every table and index that is missing; safe to run again."""
     check_reachable(engine)
     schema.metadata.create_all(engine)
+    with engine.begin() as connection:
+        # The database itself keeps the audit log append-only, whatever code runs against it.
+        for statement in APPEND_ONLY_TRIGGERS.get(engine.dialect.name, []):
+            connection.exec_driver_sql(statement)
     with engine.begin() as connection:
         current = connection.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar()
         if current is None:

@@ -80,3 +80,15 @@ class Keys:
     @property
     def cache_prefix(self) -> str:
         return f"{self.prefix}cache:"
+
+    # ---- sign-in
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}session:{session_id}"
+
+    def user_sessions(self, user_id: int) -> str:
+        """Set of the session ids of a user (to end them all when the user is disabled)."""
+        return f"{self.prefix}user-sessions:{user_id}"
+
+    @property
+    def rate_limit_prefix(self) -> str:
+        return f"{self.prefix}ratelimit"

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, select, union_all
+from sqlalchemy import false, func, select, union_all
 from sqlalchemy.engine import Engine
 
+from dashboard.access import Scope, effective_path
 from dashboard.indicators import TIME_COLUMNS, Window, empty_cases
 from data_feeds import db, schema
 
@@ -41,12 +42,16 @@ def in_subtree(area_path: str):
     return schema.grids.c.path.like(f"{escaped}%", escape="\\")
 
 
-def grids_in_area(connection, grid_column, area_path: str):
-    """A condition "``grid_column`` lies in the subtree", or None when the subtree is every grid.
+def grids_in_area(connection, grid_column, area_path: str, scope: Scope):
+    """A condition "``grid_column`` lies in the subtree and in the caller's scope", or None
+    when that is every grid.
 
     The subtree's codes are resolved first and matched with IN: planners estimate a LIKE
     on the path badly and would loop over every grid (seen on PostgreSQL with 1M cases).
     """
+    area_path = effective_path(area_path, scope)
+    if area_path is None:
+        return false()
     codes = list(connection.execute(select(schema.grids.c.code).where(in_subtree(area_path))).scalars())
     total = connection.execute(select(func.count()).select_from(schema.grids)).scalar()
     if len(codes) == total:
@@ -58,7 +63,7 @@ def _where(statement, *conditions):
     return statement.where(*(condition for condition in conditions if condition is not None))
 
 
-def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter = CaseFilter()) -> pd.DataFrame:
+def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
     """Cases in the subtree that matter for the window.
 
     A case matters when it was reported before the window's end and either changed during
@@ -70,10 +75,11 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
     columns = [c[name] for name in CASE_TEXT_COLUMNS] + [c.rework_count, c.self_handled] + [c[name] for name in INDICATOR_TIME_COLUMNS]
 
     with engine.connect() as connection:
-        in_area = grids_in_area(connection, c.grid, area_path)
+        in_area = grids_in_area(connection, c.grid, area_path, scope)
+        in_dept = c.dept == scope.dept if scope.dept else None
 
         def part(*conditions):
-            statement = _where(select(*columns), in_area, c.reported_at < end.to_pydatetime(), *conditions)
+            statement = _where(select(*columns), in_area, in_dept, c.reported_at < end.to_pydatetime(), *conditions)
             return _filtered(statement, filters)
 
         # Two index-friendly halves instead of one OR, which would scan every case.
@@ -122,13 +128,15 @@ def local_days(window: Window, tz) -> tuple[date, date]:
     return first, last_moment.astimezone(tz).date()
 
 
-def load_patrol(engine: Engine, area_path: str, first_day: date, last_day: date, worker: str | None = None) -> pd.DataFrame:
-    """Patrol per day, worker and grid for grids in the subtree, days inclusive."""
+def load_patrol(engine: Engine, area_path: str, first_day: date, last_day: date, scope: Scope, worker: str | None = None) -> pd.DataFrame:
+    """Patrol per day, worker and grid for grids in the subtree, days inclusive (none for
+    department users: grid patrol is not a department's business)."""
     p = schema.patrol_days.c
     with engine.connect() as connection:
         statement = _where(
             select(p.day, p.worker, p.grid, p.seconds, p.meters, p.points, p.rounds),
-            grids_in_area(connection, p.grid, area_path),
+            grids_in_area(connection, p.grid, area_path, scope),
+            false() if scope.dept else None,
             p.day >= first_day,
             p.day <= last_day,
             p.worker == worker if worker else None,
@@ -137,7 +145,7 @@ def load_patrol(engine: Engine, area_path: str, first_day: date, last_day: date,
     return pd.DataFrame.from_records([tuple(row) for row in rows], columns=["day", "worker", "grid", "seconds", "meters", "points", "rounds"])
 
 
-def workers_online(engine: Engine, area_path: str, asof: datetime, offline_after_minutes: float) -> int:
+def workers_online(engine: Engine, area_path: str, asof: datetime, offline_after_minutes: float, scope: Scope) -> int:
     """Staff of the subtree with a track point in the last ``offline_after`` minutes before asof."""
     until = db.to_db_time(asof)
     since = until - timedelta(minutes=offline_after_minutes)
@@ -146,16 +154,80 @@ def workers_online(engine: Engine, area_path: str, asof: datetime, offline_after
     with engine.connect() as connection:
         statement = _where(
             select(func.count(func.distinct(t.worker))).select_from(schema.patrol_points.join(schema.workers, w.id == t.worker)),
-            grids_in_area(connection, w.grid, area_path),
+            grids_in_area(connection, w.grid, area_path, scope),
+            false() if scope.dept else None,
             t.ts > since,
             t.ts <= until,
         )
         return int(connection.execute(statement).scalar() or 0)
 
 
-def count_patrol_workers(engine: Engine, area_path: str) -> int:
+def count_patrol_workers(engine: Engine, area_path: str, scope: Scope) -> int:
     """Grid workers (网格员, who are expected to patrol) in the subtree."""
     w = schema.workers.c
     with engine.connect() as connection:
-        statement = _where(select(func.count()).select_from(schema.workers), grids_in_area(connection, w.grid, area_path), w.role == "worker")
+        statement = _where(
+            select(func.count()).select_from(schema.workers), grids_in_area(connection, w.grid, area_path, scope),
+            false() if scope.dept else None, w.role == "worker",
+        )
         return int(connection.execute(statement).scalar() or 0)
+
+
+CASE_LIST_LIMIT = 1000
+
+
+def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope, limit: int = 200, status: str | None = None) -> list[dict]:
+    """Cases of the subtree and scope reported in the window, newest first, with names."""
+    start, end, _ = window.naive()
+    c = schema.cases.c
+    with engine.connect() as connection:
+        statement = _where(
+            select(schema.cases, schema.grids.c.name.label("grid_name"), schema.categories.c.name.label("category_name"),
+                   schema.categories.c.name_en.label("category_name_en"))
+            .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid).join(schema.categories, schema.categories.c.code == c.category)),
+            grids_in_area(connection, c.grid, area_path, scope),
+            c.dept == scope.dept if scope.dept else None,
+            c.status == status if status else None,
+            c.reported_at >= start.to_pydatetime(),
+            c.reported_at < end.to_pydatetime(),
+        )
+        statement = _filtered(statement, filters).order_by(c.reported_at.desc()).limit(min(limit, CASE_LIST_LIMIT))
+        return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def case_detail(engine: Engine, case_id: str, scope: Scope) -> dict | None:
+    """One case with its area path and names, or None when unknown or outside the scope."""
+    c = schema.cases.c
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(schema.cases, schema.grids.c.path, schema.grids.c.name.label("grid_name"),
+                   schema.categories.c.name.label("category_name"), schema.categories.c.name_en.label("category_name_en"))
+            .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid).join(schema.categories, schema.categories.c.code == c.category))
+            .where(c.id == case_id)
+        ).mappings().first()
+    if row is None or not scope.covers(row["path"]) or (scope.dept and row["dept"] != scope.dept):
+        return None
+    return dict(row)
+
+
+def case_timeline(engine: Engine, case_id: str) -> list[dict]:
+    """Every transition of a case in order: action, time, actor, states, department."""
+    e = schema.case_events.c
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(e.action, e.ts, e.actor, e.from_status, e.to_status, e.dept).where(e.case_id == case_id).order_by(e.ts, e.id)
+        ).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def list_workers(engine: Engine, area_path: str, scope: Scope) -> list[dict]:
+    """Grid staff of the subtree (none for department users)."""
+    w = schema.workers.c
+    with engine.connect() as connection:
+        statement = _where(
+            select(w.id, w.name, w.grid, w.role, w.phone, schema.grids.c.name.label("grid_name"))
+            .select_from(schema.workers.join(schema.grids, schema.grids.c.code == w.grid)),
+            grids_in_area(connection, w.grid, area_path, scope),
+            false() if scope.dept else None,
+        ).order_by(w.id)
+        return [dict(row) for row in connection.execute(statement).mappings()]

@@ -5,7 +5,7 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from layouts import ids
-from layouts.widgets import district_map, kpi_row
+from layouts.widgets import district_map, kpi_row, page_header
 
 HOME_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -14,23 +14,15 @@ HOME_TILES = (
 REFRESH_MS = 15_000
 
 
-def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, bounds, tile_url: str | None, updated: str, other_language_href: str) -> html.Div:
-    """The page for one district; ``area`` has code, name and the number of basic grids."""
+def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, bounds, tile_url: str | None, updated: str,
+           other_language_href: str, user: str | None = None, links: list | None = None) -> html.Div:
+    """The page for one area; ``area`` has code, name and the number of basic grids."""
     return html.Div(
         [
-            html.Header(
-                [
-                    html.H1([html.Span(area["name"], className="area-name"), " ", t("app_title", lang)]),
-                    html.Div(
-                        [
-                            html.Span(f"{t('updated_at', lang)} ", className="muted"),
-                            html.Span(updated, id=ids.Home.UPDATED),
-                            html.A(t("language_switch", lang), href=other_language_href, className="lang-switch"),
-                        ],
-                        className="header-right",
-                    ),
-                ],
-                className="page-header",
+            page_header(
+                [html.Span(area["name"], className="area-name"), " ", t("app_title", lang)], lang, user, other_language_href,
+                right=[html.Span(f"{t('updated_at', lang)} ", className="muted"), html.Span(updated, id=ids.Home.UPDATED)],
+                links=links,
             ),
             html.Section(
                 [html.H2(f"{t('today', lang)}", className="section-title"), html.Div(kpi_row(values, HOME_TILES, lang), id=ids.Home.TILES, className="kpi-row")],
@@ -52,3 +44,7 @@ def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, boun
 
 def not_found(lang: str, home_href: str) -> html.Div:
     return html.Div([html.H1(t("not_found", lang)), html.A(t("back_home", lang), href=home_href)], className="page page-missing")
+
+
+def forbidden(lang: str) -> html.Div:
+    return html.Div([html.H1(t("forbidden", lang)), html.A(t("back_home", lang), href="/")], className="page page-forbidden")

@@ -19,3 +19,31 @@ class Home:
 def kpi(name: str) -> dict:
     """Pattern-matching ID of an indicator tile."""
     return {"type": "kpi", "name": name}
+
+
+class Admin:
+    USERS = "admin-users"
+    TOKENS = "admin-tokens"
+    NEW_NAME = "admin-new-name"
+    NEW_ROLE = "admin-new-role"
+    NEW_SCOPE = "admin-new-scope"
+    NEW_DEPT = "admin-new-dept"
+    NEW_PASSWORD = "admin-new-password"
+    CREATE = "admin-create"
+    MESSAGE = "admin-message"
+    REFRESH = "admin-refresh"  # a counter bumped after every change, to redraw the tables
+    AUDIT_TEXT = "admin-audit-text"
+    AUDIT_ACTION = "admin-audit-action"
+    AUDIT_START = "admin-audit-start"
+    AUDIT_END = "admin-audit-end"
+    AUDIT_SEARCH = "admin-audit-search"
+    AUDIT_RESULTS = "admin-audit-results"
+
+
+def user_action(action: str, name: str) -> dict:
+    """Pattern-matching ID of a per-user button (disable, enable, password, token)."""
+    return {"type": "admin-user-action", "action": action, "name": name}
+
+
+def token_revoke(token_id: int) -> dict:
+    return {"type": "admin-token-revoke", "token": token_id}

@@ -104,3 +104,23 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
         className="grid-map",
         style={"background": "#07111f"},
     )
+
+
+def page_header(title: list, lang: str, user: str | None, other_language_href: str, right: list | None = None, links: list | None = None) -> html.Header:
+    """The header of every desk page: title, links to the screens, who is signed in, language."""
+    parts = list(right or [])
+    for label, href in links or []:
+        parts.append(html.A(label, href=href, className="nav-link"))
+    if user:
+        parts.append(html.Span(user, className="user-name"))
+        parts.append(html.A(t("sign_out", lang), href="/logout", className="nav-link"))
+    parts.append(html.A(t("language_switch", lang), href=other_language_href, className="lang-switch"))
+    return html.Header([html.H1(title), html.Div(parts, className="header-right")], className="page-header")
+
+
+def nav_links(principal, lang: str) -> list[tuple[str, str]]:
+    """The screens the caller may open, for the header."""
+    from dashboard.access import PAGE_PERMISSIONS
+
+    names = {"/": "nav_home", "/admin": "nav_admin", "/admin/audit": "nav_audit"}
+    return [(t(label, lang), path) for path, label in names.items() if principal.can(PAGE_PERMISSIONS[path])]

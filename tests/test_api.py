@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 
+from dashboard.access import EVERYTHING
+from data_feeds.queries import CaseFilter
 from dashboard import create_app, reports
 from dashboard.clock import utc_now
 from dashboard.indicators import API_KEYS, Window
@@ -53,7 +55,7 @@ def test_indicators_answer_for_any_grid_code(client, demo_engine, domain_config,
     response = client.get("/api/indicators", query_string={"area": area.code, "start": start.isoformat(), "end": end.isoformat()})
     assert response.status_code == 200
     body = response.get_json()
-    expected = reports.area_indicators(demo_engine, domain_config, area, Window.until_now(start, end, utc_now())).api()
+    expected = reports.area_indicators(demo_engine, domain_config, area, Window.until_now(start, end, utc_now()), CaseFilter(), EVERYTHING).api()
     assert {key: body[key] for key in API_KEYS} == pytest.approx(expected)
     assert all(value is None or 0 <= value <= 1 for key, value in body.items() if key.endswith("_rate"))
 
@@ -65,8 +67,12 @@ def test_indicator_filters_and_dates(client):
     assert body["start"] == "2026-11-20T00:00:00+08:00" and body["filters"]["dept"] == "CGJ"
 
 
+def test_an_unknown_area_is_not_found(client):
+    response = client.get("/api/indicators", query_string={"area": "nope"})
+    assert response.status_code == 404 and "unknown area code 'nope'" in response.get_json()["error"]
+
+
 @pytest.mark.parametrize("query,message", [
-    ({"area": "nope"}, "unknown area code 'nope'"),
     ({"start": "yesterday"}, "is not an ISO 8601"),
     ({"start": "2026-11-20", "end": "2026-11-19"}, "end must be after start"),
     ({"grade": "Z"}, "grade 'Z'"),

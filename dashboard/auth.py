@@ -1,0 +1,240 @@
+"""Sign-in: the login page, sessions, API tokens, kiosk tokens, and the gate on every request.
+
+Every request except the login page, static files, ``/healthz`` and ``/metrics`` needs a
+principal: a session cookie (people), ``Authorization: Bearer`` (scripts and other
+systems) or, when GRIDOPS_AUTH=off on loopback, the local user. Pages answer a missing
+sign-in with a redirect to the login page; API and Dash requests with 401.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, g, jsonify, redirect, render_template_string, request
+
+from dashboard import sessions
+from dashboard.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
+from dashboard.context import AppContext, current_context
+from dashboard.extensions import limiter
+from dashboard.i18n import normalise_language, t
+from data_feeds import accounts, reference
+from data_feeds.keys import Keys
+
+blueprint = Blueprint("gridops_auth", __name__)
+
+SESSION_COOKIE = "gridops_session"
+SESSION_MAX_AGE_S = 12 * 3600
+KIOSK_MAX_AGE_S = 0  # a wall runs for days: its session lasts as long as its token
+KIOSK_IDLE_S = 7 * 86400  # a wall switched off over a holiday signs in again by itself
+TOKEN_RECHECK_S = 30
+PUBLIC_PATHS = ("/login", "/kiosk", "/healthz", "/metrics", "/_favicon.ico")
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+LOGIN_LIMIT_PER_ADDRESS = "20 per minute"
+LOGIN_LIMIT_PER_NAME = "5 per 10 minutes"
+LOCAL_PRINCIPAL = Principal("local", "admin", EVERYTHING)
+
+
+def current_principal() -> Principal:
+    """The caller of the current request (set by the gate)."""
+    return g.gridops_principal
+
+
+def scope_of(ctx: AppContext, user: accounts.User) -> Scope:
+    """The user's scope: their grid subtree and department; personal data for the roles allowed."""
+    from dashboard.access import PERMISSIONS
+
+    personal = "personal_data" in PERMISSIONS.get(user.role, frozenset())
+    if user.scope:
+        area = reference.load_grid(ctx.engine, user.scope)
+        return Scope(area_path=area.path if area else "/nowhere/", area_code=user.scope, dept=user.dept, personal_data=personal)
+    return Scope(dept=user.dept, personal_data=personal)
+
+
+def principal_of(ctx: AppContext, user: accounts.User, token_id: int | None = None) -> Principal:
+    return Principal(user.name, user.role, scope_of(ctx, user), user.id, token_id)
+
+
+def _remote() -> str:
+    return request.remote_addr or ""
+
+
+def _idle_s(ctx: AppContext) -> int:
+    return int(ctx.settings.session_idle_minutes * 60)
+
+
+def _from_session(ctx: AppContext) -> Principal | None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    keys = Keys(ctx.settings.prefix)
+    record = sessions.load(ctx.redis, keys, session_id)
+    if record is None:
+        return None
+    if record.get("token_id") is not None and time.time() - record.get("token_checked", 0) > TOKEN_RECHECK_S:
+        if not accounts.token_is_live(ctx.engine, record["token_id"]):
+            sessions.delete(ctx.redis, keys, session_id)
+            return None
+        record["token_checked"] = time.time()
+        sessions.update(ctx.redis, keys, session_id, record)
+    scope = Scope(record.get("area_path"), record.get("area_code"), record.get("dept"), bool(record.get("personal_data")))
+    return Principal(record["name"], record["role"], scope, record.get("user_id"), record.get("token_id"))
+
+
+def _from_bearer(ctx: AppContext) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    found = accounts.user_for_token(ctx.engine, header[7:].strip())
+    if found is None:
+        return None
+    user, token_id = found
+    return principal_of(ctx, user, token_id)
+
+
+def _wants_json(path: str) -> bool:
+    return path.startswith(("/api/", "/_dash")) or request.headers.get("Authorization", "").startswith("Bearer ")
+
+
+def gate():
+    """Before every request: find the caller, or answer 401 / redirect to the login page."""
+    path = request.path
+    if path in PUBLIC_PATHS or path.startswith(STATIC_PREFIXES):
+        return None
+    ctx = current_context()
+    if not ctx.settings.auth:
+        g.gridops_principal = LOCAL_PRINCIPAL
+        return None
+    principal = _from_bearer(ctx) if request.headers.get("Authorization") else _from_session(ctx)
+    if principal is None:
+        if _wants_json(path):
+            return jsonify(error="sign in first (a session, or Authorization: Bearer TOKEN)"), 401
+        return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
+    g.gridops_principal = principal
+    needed = PAGE_PERMISSIONS.get(path)
+    if needed and not principal.can(needed):
+        return Response(t("forbidden", "zh") + " / " + t("forbidden", "en"), status=403, mimetype="text/plain")
+    return None
+
+
+def too_many_attempts(_error):
+    """429: sign-in attempts beyond the limit (per address and per user name)."""
+    if _wants_json(request.path):
+        return jsonify(error="too many attempts; try again later"), 429
+    lang = normalise_language(request.values.get("lang"))
+    return _login_page(lang, _safe_next(request.values.get("next")), request.values.get("name", ""), t("too_many_attempts", lang), status=429)
+
+
+# ---------------------------------------------------------------- pages
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<title>{{ title }}</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{margin:0;background:#050d1a;color:#e6f1ff;font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;
+display:flex;align-items:center;justify-content:center;min-height:100vh}
+form{background:#0b1a2e;border:1px solid #1c3656;border-radius:8px;padding:32px 40px;width:340px}
+h1{font-size:22px;margin:0 0 24px;letter-spacing:2px} label{display:block;margin:14px 0 6px;color:#8aa4c2;font-size:14px}
+input{width:100%;box-sizing:border-box;padding:9px;border-radius:4px;border:1px solid #1c3656;background:#07111f;color:#e6f1ff;font-size:16px}
+button{margin-top:22px;width:100%;padding:10px;border:0;border-radius:4px;background:#1f6f9f;color:#fff;font-size:16px;cursor:pointer}
+.error{color:#ff4d4f;margin-top:14px;font-size:14px} .lang{display:block;margin-top:18px;text-align:right;color:#5ad8ff;font-size:14px}
+</style></head><body>
+<form method="post" action="/login">
+<h1>{{ title }}</h1>
+<input type="hidden" name="next" value="{{ next }}"><input type="hidden" name="lang" value="{{ lang }}">
+<label for="name">{{ name_label }}</label><input id="name" name="name" autocomplete="username" value="{{ name }}" autofocus>
+<label for="password">{{ password_label }}</label><input id="password" name="password" type="password" autocomplete="current-password">
+<button type="submit">{{ submit }}</button>
+{% if error %}<div class="error" role="alert">{{ error }}</div>{% endif %}
+<a class="lang" href="/login?lang={{ other_lang }}&next={{ next|urlencode }}">{{ switch }}</a>
+</form></body></html>"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never redirect a signed-in user to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _login_page(lang: str, next_path: str, name: str = "", error: str | None = None, status: int = 200):
+    html = render_template_string(
+        LOGIN_PAGE, lang=lang, title=t("login_title", lang), name_label=t("user_name", lang),
+        password_label=t("password", lang), submit=t("sign_in", lang), error=error, next=next_path, name=name,
+        other_lang="en" if lang == "zh" else "zh", switch=t("language_switch", lang),
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _name_key() -> str:
+    return "login-name:" + (request.form.get("name") or "").strip().lower()[:80]
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"], deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT_PER_NAME, methods=["POST"], key_func=_name_key, deduct_when=_failed)
+def login():
+    ctx = current_context()
+    lang = normalise_language(request.values.get("lang"))
+    next_path = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return _login_page(lang, next_path)
+    name = (request.form.get("name") or "").strip()
+    user = accounts.authenticate(ctx.engine, name, request.form.get("password") or "")
+    if user is None or user.role == "wall":
+        accounts.audit(ctx.engine, name or "(empty)", "login.failure", name, None, _remote())
+        return _login_page(lang, next_path, name, t("login_failed", lang), status=401)
+    principal = principal_of(ctx, user)
+    session_id = sessions.create(ctx.redis, Keys(ctx.settings.prefix), _session_record(principal), _idle_s(ctx), SESSION_MAX_AGE_S)
+    accounts.audit(ctx.engine, user.name, "login.success", user.name, None, _remote())
+    response = redirect(next_path)
+    _set_cookie(ctx, response, session_id)
+    return response
+
+
+def _session_record(principal: Principal) -> dict:
+    return {
+        "user_id": principal.user_id, "name": principal.name, "role": principal.role, "token_id": principal.token_id,
+        "area_path": principal.scope.area_path, "area_code": principal.scope.area_code, "dept": principal.scope.dept,
+        "personal_data": principal.scope.personal_data, "token_checked": time.time(),
+    }
+
+
+def _set_cookie(ctx: AppContext, response, session_id: str) -> None:
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, secure=ctx.settings.secure_cookies, samesite="Lax", path="/")
+
+
+@blueprint.route("/logout", methods=["GET", "POST"])
+def logout():
+    ctx = current_context()
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        principal = _from_session(ctx)
+        sessions.delete(ctx.redis, Keys(ctx.settings.prefix), session_id)
+        if principal is not None:
+            accounts.audit(ctx.engine, principal.name, "logout", principal.name, None, _remote())
+    response = redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@blueprint.route("/kiosk")
+@limiter.limit(LOGIN_LIMIT_PER_ADDRESS, deduct_when=_failed)
+def kiosk():
+    """``/kiosk?token=…``: a wall's browser signs in with its revocable token once, then shows the wall."""
+    ctx = current_context()
+    found = accounts.user_for_token(ctx.engine, request.args.get("token", ""))
+    if found is None or found[0].role != "wall":
+        accounts.audit(ctx.engine, "(kiosk)", "login.failure", "kiosk token", None, _remote())
+        return Response(t("kiosk_refused", "zh") + " / " + t("kiosk_refused", "en"), status=401, mimetype="text/plain")
+    user, token_id = found
+    principal = principal_of(ctx, user, token_id)
+    session_id = sessions.create(ctx.redis, Keys(ctx.settings.prefix), _session_record(principal), KIOSK_IDLE_S, KIOSK_MAX_AGE_S)
+    accounts.audit(ctx.engine, user.name, "login.success", user.name, {"kiosk_token": token_id}, _remote())
+    others = {key: value for key, value in request.args.items() if key != "token"}
+    response = redirect("/wall" + ("?" + urlencode(others) if others else ""))
+    _set_cookie(ctx, response, session_id)
+    return response

@@ -1,0 +1,42 @@
+"""Cases and staff as callers may see them: personal data masked unless their role allows it."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dashboard.access import Principal
+from dashboard.privacy import mask_free_text, mask_name, mask_phone
+
+PERSONAL_FIELDS = ("reporter", "contact", "description")
+CASE_FIELDS = (
+    "id", "status", "stage", "grid", "grid_name", "category", "category_name", "category_name_en", "dept", "grade", "source",
+    "lat", "lon", "worker", "reported_at", "registered_at", "invalid_at", "dispatched_at", "handled_at", "closed_at",
+    "evaluated_at", "register_deadline", "dispatch_deadline", "deadline", "verify_deadline", "stage_deadline",
+    "rework_count", "self_handled", "satisfaction",
+)
+
+
+def _iso(value):
+    return value.replace(tzinfo=timezone.utc).isoformat() if isinstance(value, datetime) else value
+
+
+def present_case(row: dict, principal: Principal, unmasked: bool = False) -> dict:
+    """A case for the caller; reporter, contact and numbers in the description masked unless
+    the role may see personal data or the contact was explicitly (and audibly) unmasked."""
+    record = {name: _iso(row.get(name)) for name in CASE_FIELDS}
+    if principal.scope.personal_data or unmasked:
+        record.update({name: row.get(name) for name in PERSONAL_FIELDS})
+    else:
+        record.update(reporter=mask_name(row.get("reporter")), contact=mask_phone(row.get("contact")), description=mask_free_text(row.get("description")))
+    record["masked"] = not (principal.scope.personal_data or unmasked)
+    return record
+
+
+def present_event(row: dict) -> dict:
+    return {name: _iso(value) for name, value in row.items()}
+
+
+def present_worker(row: dict, principal: Principal) -> dict:
+    record = dict(row)
+    if not principal.scope.personal_data:
+        record["phone"] = mask_phone(row.get("phone"))
+    return record

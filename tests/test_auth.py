@@ -1,0 +1,374 @@
+"""Who may see what: sign-in, roles, scope in the data layer, masking, audit, throttling."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from dashboard import auth, create_app
+from dashboard.clock import utc_now
+from dashboard.settings import Settings
+from data_feeds import accounts, schema
+from data_feeds.reference import load_children, root_grid
+from tests.conftest import DEMO_NOW, PROJECT
+
+PASSWORD = "correct-horse-7"
+PAGES = ("/", "/admin", "/admin/audit", "/wall")
+
+
+@pytest.fixture(scope="module")
+def people(demo_engine):
+    """One user of each role; the leader holds the first town, the department user CGJ."""
+    district = root_grid(demo_engine)
+    towns = load_children(demo_engine, district.code)
+    made = {}
+    for name, role, scope, dept in (
+        ("boss", "admin", None, None), ("duty", "operator", None, None), ("leader", "leader", towns[0].code, None),
+        ("cgj", "dept", None, "CGJ"), ("screen", "wall", None, None),
+    ):
+        if accounts.get_user(demo_engine, name) is None:
+            accounts.create_user(demo_engine, name, role, None if role == "wall" else PASSWORD, scope, dept, actor="test")
+        made[name] = name
+    made["wall_token"] = accounts.create_token(demo_engine, "screen", actor="test")
+    made["api_token"] = accounts.create_token(demo_engine, "leader", actor="test")
+    made["home_town"], made["other_town"] = towns[0], towns[1]
+    return made
+
+
+@pytest.fixture
+def app(demo_engine, redis_url, tmp_path, people):
+    url = demo_engine.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True))
+
+
+def signed_in(app, name: str):
+    client = app.server.test_client()
+    response = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return client
+
+
+def kiosk_client(app, token):
+    client = app.server.test_client()
+    assert client.get(f"/kiosk?token={token}&kiosk=1").status_code == 302
+    return client
+
+
+def audit_entries(engine, action: str) -> list[dict]:
+    return accounts.search_audit(engine, action=action)
+
+
+WINDOW = {"start": (DEMO_NOW - timedelta(days=4)).isoformat(), "end": (DEMO_NOW + timedelta(hours=1)).isoformat()}
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_without_sign_in_pages_redirect_and_api_says_401(app):
+    client = app.server.test_client()
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+    for path in ("/api/indicators", "/api/cases", "/api/grids", "/api/catalogue", "/_dash-layout", "/_dash-dependencies"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/_dash-update-component", json={}).status_code == 401
+    assert client.get("/healthz").status_code == 200 and client.get("/login").status_code == 200
+
+
+def test_login_page_speaks_both_languages(app):
+    client = app.server.test_client()
+    assert "登录" in client.get("/login").get_data(as_text=True)
+    assert "Sign in" in client.get("/login?lang=en").get_data(as_text=True)
+
+
+def test_session_cookie_flags(demo_engine, redis_url, tmp_path, people):
+    url = demo_engine.url.render_as_string(hide_password=False)
+    secure = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, host="0.0.0.0"))
+    response = secure.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+def test_wrong_password_and_unknown_user_are_refused_and_audited(app, demo_engine):
+    client = app.server.test_client()
+    assert client.post("/login", data={"name": "duty", "password": "wrong-password-1"}).status_code == 401
+    assert client.post("/login", data={"name": "nobody", "password": "whatever-123"}).status_code == 401
+    failures = {entry["actor"] for entry in audit_entries(demo_engine, "login.failure")}
+    assert {"duty", "nobody"} <= failures
+
+
+def test_login_and_logout_are_audited_and_logout_ends_the_session(app, demo_engine):
+    client = signed_in(app, "duty")
+    assert client.get("/api/catalogue").status_code == 200
+    client.get("/logout")
+    assert client.get("/api/catalogue").status_code == 401
+    assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "login.success"))
+    assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "logout"))
+
+
+def test_next_is_only_ever_a_local_path(app):
+    client = app.server.test_client()
+    response = client.post("/login", data={"name": "duty", "password": PASSWORD, "next": "https://evil.example/steal"})
+    assert response.headers["Location"] == "/"
+
+
+def test_sessions_time_out_when_idle(demo_engine, redis_url, tmp_path, people):
+    url = demo_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, session_idle_minutes=1 / 60))
+    client = signed_in(app, "duty")
+    assert client.get("/api/catalogue").status_code == 200
+    time.sleep(2.2)
+    assert client.get("/api/catalogue").status_code == 401
+
+
+def test_brute_force_logins_are_throttled(app):
+    client = app.server.test_client()
+    codes = [client.post("/login", data={"name": "boss", "password": f"guess-{n}-abc"}).status_code for n in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    # The name is locked for a while, even with the right password.
+    assert client.post("/login", data={"name": "boss", "password": PASSWORD}).status_code == 429
+    # Another name is not.
+    assert client.post("/login", data={"name": "duty", "password": PASSWORD}).status_code == 302
+
+
+# ---------------------------------------------------------------- roles × screens and endpoints
+
+EXPECTED_PAGES = {
+    "boss": {"/": 200, "/admin": 200, "/admin/audit": 200, "/wall": 200},
+    "duty": {"/": 200, "/admin": 403, "/admin/audit": 403, "/wall": 200},
+    "leader": {"/": 200, "/admin": 403, "/admin/audit": 403, "/wall": 200},
+    "cgj": {"/": 200, "/admin": 403, "/admin/audit": 403, "/wall": 403},
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PAGES))
+def test_each_role_reaches_exactly_its_screens(app, name):
+    client = signed_in(app, name)
+    for page, status in EXPECTED_PAGES[name].items():
+        assert client.get(page).status_code == status, (name, page)
+    for path in ("/api/indicators", "/api/catalogue", "/api/grids", "/api/cases"):
+        assert client.get(path).status_code == 200, (name, path)
+
+
+def test_the_wall_token_opens_the_wall_and_nothing_else(app, people):
+    client = kiosk_client(app, people["wall_token"])
+    assert client.get("/wall").status_code == 200
+    for page in ("/", "/admin", "/admin/audit"):
+        assert client.get(page).status_code == 403
+    for path in ("/api/indicators", "/api/cases", "/api/workers"):
+        assert client.get(path).status_code == 403
+
+
+def test_a_revoked_wall_token_ends_the_wall_session(app, demo_engine, monkeypatch):
+    token = accounts.create_token(demo_engine, "screen", actor="test")
+    client = kiosk_client(app, token)
+    assert client.get("/wall").status_code == 200
+    token_id = max(t["id"] for t in accounts.list_tokens(demo_engine) if t["name"] == "screen")
+    accounts.revoke_token(demo_engine, token_id, actor="test")
+    monkeypatch.setattr(auth, "TOKEN_RECHECK_S", 0)
+    assert client.get("/wall").status_code == 302
+    assert app.server.test_client().get(f"/kiosk?token={token}").status_code == 401
+
+
+def test_api_tokens_act_as_their_user(app, people):
+    client = app.server.test_client()
+    headers = {"Authorization": f"Bearer {people['api_token']}"}
+    body = client.get("/api/indicators", headers=headers).get_json()
+    assert body["area"] == people["home_town"].code
+    assert client.get("/api/indicators", headers={"Authorization": "Bearer gro_nonsense"}).status_code == 401
+
+
+# ---------------------------------------------------------------- scope in the data layer
+
+
+def test_a_leader_sees_only_their_town(app, people, demo_engine):
+    client = signed_in(app, "leader")
+    home, other = people["home_town"], people["other_town"]
+    assert client.get("/api/indicators").get_json()["area"] == home.code
+    for path in ("/api/indicators", "/api/cases", "/api/workers"):
+        response = client.get(path, query_string={"area": other.code, **WINDOW})
+        assert response.status_code == 403 and "outside your scope" in response.get_json()["error"], path
+    assert client.get("/api/indicators", query_string={"area": root_grid(demo_engine).code}).status_code == 403
+    cases = client.get("/api/cases", query_string={**WINDOW, "limit": 1000}).get_json()
+    assert cases and all(case["grid"].startswith(home.code[:9]) for case in cases)
+    workers = client.get("/api/workers").get_json()
+    assert workers and all(worker["grid"].startswith(home.code[:9]) for worker in workers)
+    children = client.get("/api/grids", query_string={"parent": root_grid(demo_engine).code}).get_json()
+    assert [child["code"] for child in children] == [home.code]
+
+
+def test_a_case_of_another_town_is_not_found_for_a_leader(app, people, demo_engine):
+    other = people["other_town"]
+    with demo_engine.connect() as connection:
+        foreign = connection.execute(
+            select(schema.cases.c.id).select_from(schema.cases.join(schema.grids, schema.grids.c.code == schema.cases.c.grid))
+            .where(schema.grids.c.path.like(f"{other.path}%")).limit(1)
+        ).scalar()
+    client = signed_in(app, "leader")
+    assert client.get(f"/api/cases/{foreign}").status_code == 404
+    assert signed_in(app, "duty").get(f"/api/cases/{foreign}").status_code == 200
+
+
+def test_a_department_user_sees_only_its_cases_and_no_patrol(app):
+    client = signed_in(app, "cgj")
+    cases = client.get("/api/cases", query_string={**WINDOW, "limit": 1000}).get_json()
+    assert cases and {case["dept"] for case in cases} == {"CGJ"}
+    assert client.get("/api/workers").get_json() == []
+    everything = signed_in(app, "duty").get("/api/indicators", query_string=WINDOW).get_json()
+    mine = client.get("/api/indicators", query_string=WINDOW).get_json()
+    assert 0 < mine["reported"] < everything["reported"] and mine["patrol_hours"] == 0
+
+
+def _callback_body(app, output_fragment: str, inputs: list, state: list) -> dict:
+    output = next(key for key in app.callback_map if output_fragment in key)
+    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in output.strip(".").split("...")]
+    # Dash sends a single output as an object, several as a list.
+    return {"output": output, "outputs": outputs if output.startswith("..") else outputs[0], "inputs": inputs, "state": state, "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+
+
+def test_forged_dash_callbacks_cannot_reach_another_town(app, people):
+    client = signed_in(app, "leader")
+    client.get("/")
+    forged = _callback_body(
+        app, "home-tiles.children",
+        [{"id": "home-refresh", "property": "n_intervals", "value": 1}],
+        [{"id": "home-state", "property": "data", "value": {"area": people["other_town"].code, "lang": "zh"}}],
+    )
+    response = client.post("/_dash-update-component", json=forged)
+    assert response.status_code == 204  # nothing answered
+    honest = _callback_body(
+        app, "home-tiles.children",
+        [{"id": "home-refresh", "property": "n_intervals", "value": 1}],
+        [{"id": "home-state", "property": "data", "value": {"area": people["home_town"].code, "lang": "zh"}}],
+    )
+    assert client.post("/_dash-update-component", json=honest).status_code == 200
+
+
+def test_forged_page_render_refuses_admin_screens(app):
+    client = signed_in(app, "leader")
+    body = _callback_body(app, "app-page.children", [{"id": "app-url", "property": "pathname", "value": "/admin"}, {"id": "app-url", "property": "search", "value": ""}], [])
+    payload = json.dumps(client.post("/_dash-update-component", json=body).get_json(), ensure_ascii=False)
+    assert "无权访问" in payload and "admin-users" not in payload
+
+
+def test_forged_admin_callbacks_are_refused(app):
+    client = signed_in(app, "duty")
+    body = _callback_body(
+        app, "admin-message.children",
+        [{"id": "admin-create", "property": "n_clicks", "value": 1}],
+        [{"id": i, "property": "value", "value": v} for i, v in (("admin-new-name", "mallory"), ("admin-new-role", "admin"), ("admin-new-scope", None), ("admin-new-dept", None), ("admin-new-password", "Secret-secret-1"))]
+        + [{"id": "admin-refresh", "property": "data", "value": 0}],
+    )
+    assert client.post("/_dash-update-component", json=body).status_code == 403
+    assert accounts.get_user(app.server.extensions["gridops"].engine, "mallory") is None
+
+
+# ---------------------------------------------------------------- personal data
+
+
+def _case_with_contact(engine, phone="13912345678") -> str:
+    with engine.begin() as connection:
+        case_id = connection.execute(select(schema.cases.c.id).where(schema.cases.c.dept == "CGJ").order_by(schema.cases.c.id).limit(1)).scalar()
+        connection.execute(schema.cases.update().where(schema.cases.c.id == case_id).values(
+            reporter="王建国", contact=phone, description=f"占道经营，联系电话{phone}，身份证110105199001011234",
+        ))
+    return case_id
+
+
+def test_personal_data_is_masked_for_operators_and_open_to_admins(app, demo_engine):
+    case_id = _case_with_contact(demo_engine)
+    masked = signed_in(app, "duty").get(f"/api/cases/{case_id}").get_json()
+    assert masked["reporter"] == "王*国" and masked["contact"] == "139****5678" and masked["masked"]
+    assert "139****5678" in masked["description"] and "110105********1234" in masked["description"]
+    assert "13912345678" not in json.dumps(masked) and "199001011234" not in json.dumps(masked)
+    full = signed_in(app, "boss").get(f"/api/cases/{case_id}").get_json()
+    assert full["contact"] == "13912345678" and full["reporter"] == "王建国"
+    listed = signed_in(app, "cgj").get("/api/cases", query_string={**WINDOW, "limit": 1000}).get_json()
+    assert all("13912345678" not in json.dumps(case) for case in listed)
+
+
+def test_unmasking_is_allowed_to_some_roles_and_always_audited(app, demo_engine):
+    case_id = _case_with_contact(demo_engine, "13800001111")
+    response = signed_in(app, "duty").post(f"/api/cases/{case_id}/contact")
+    assert response.status_code == 200 and response.get_json()["contact"] == "13800001111"
+    assert signed_in(app, "leader").post(f"/api/cases/{case_id}/contact").status_code in (403, 404)
+    entries = [e for e in audit_entries(demo_engine, "case.unmask") if e["target"] == case_id]
+    assert entries and entries[0]["actor"] == "duty" and entries[0]["remote_addr"]
+
+
+def test_case_views_are_audited(app, demo_engine):
+    case_id = _case_with_contact(demo_engine)
+    signed_in(app, "cgj").get(f"/api/cases/{case_id}")
+    assert any(e["target"] == case_id and e["actor"] == "cgj" for e in audit_entries(demo_engine, "case.view"))
+
+
+def test_worker_phones_are_masked_below_admin(app):
+    workers = signed_in(app, "duty").get("/api/workers").get_json()
+    assert workers and all("****" in (worker["phone"] or "****") for worker in workers)
+
+
+# ---------------------------------------------------------------- audit log
+
+
+def test_user_and_token_changes_are_audited(demo_engine):
+    accounts.create_user(demo_engine, "temp-user", "operator", "temporary-pass-1", actor="boss", remote_addr="10.0.0.9")
+    token = accounts.create_token(demo_engine, "temp-user", actor="boss")
+    token_id = accounts.user_for_token(demo_engine, token)[1]
+    accounts.revoke_token(demo_engine, token_id, actor="boss")
+    accounts.set_disabled(demo_engine, "temp-user", True, actor="boss")
+    actions = [e["action"] for e in accounts.search_audit(demo_engine, text="temp-user")]
+    assert {"user.create", "token.create", "token.revoke", "user.disable"} <= set(actions)
+    created = next(e for e in accounts.search_audit(demo_engine, text="temp-user") if e["action"] == "user.create")
+    assert created["actor"] == "boss" and created["remote_addr"] == "10.0.0.9" and created["ts"]
+    assert accounts.authenticate(demo_engine, "temp-user", "temporary-pass-1") is None  # disabled
+
+
+def test_the_audit_log_can_only_be_appended_to(demo_engine):
+    accounts.audit(demo_engine, "someone", "case.view", "X1")
+    for statement in ("UPDATE audit_log SET actor = 'forged'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with demo_engine.begin() as connection:
+                connection.execute(text(statement))
+    assert accounts.search_audit(demo_engine, text="someone")
+
+
+def test_the_audit_view_searches(app):
+    client = signed_in(app, "boss")
+    client.get("/admin/audit")
+    body = _callback_body(
+        app, "admin-audit-results.children",
+        [{"id": "admin-audit-search", "property": "n_clicks", "value": 1}, {"id": "admin-audit-text", "property": "value", "value": "duty"}],
+        [{"id": "admin-audit-action", "property": "value", "value": "login"}, {"id": "admin-audit-start", "property": "start_date", "value": None}, {"id": "admin-audit-start", "property": "end_date", "value": None}],
+    )
+    payload = json.dumps(client.post("/_dash-update-component", json=body).get_json(), ensure_ascii=False)
+    assert "login.success" in payload and "duty" in payload
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_create_user_and_token_from_the_command_line(demo_engine, tmp_path):
+    if demo_engine.url.get_backend_name() != "sqlite":
+        pytest.skip("the command line is tested on SQLite")
+    env = {"DATABASE_URL": demo_engine.url.render_as_string(hide_password=False), "GRIDOPS_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = lambda *args: subprocess.run([sys.executable, "app.py", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)  # noqa: E731
+    made = run("create-user", "clerk", "--role", "leader", "--scope", "320506003000", "--password", "a-good-password-1")
+    assert made.returncode == 0 and "user clerk created" in made.stdout
+    token = run("create-token", "clerk")
+    assert token.returncode == 0 and token.stdout.strip().startswith("gro_")
+    assert accounts.user_for_token(demo_engine, token.stdout.strip())[0].name == "clerk"
+    bad = run("create-user", "nobody", "--role", "leader", "--password", "a-good-password-1")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and "--scope" in bad.stderr
+    weak = run("create-user", "weak", "--role", "operator", "--password", "short")
+    assert weak.returncode == 2 and "at least" in weak.stderr
+
+
+def test_passwords_are_stored_as_memory_hard_hashes(demo_engine):
+    stored = accounts.get_user(demo_engine, "duty").password_hash
+    assert stored.startswith("scrypt$32768$8$1$") and PASSWORD not in stored
