@@ -21,8 +21,8 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
-    from callbacks import admin, home, router
-    from dashboard import api, auth, metrics
+    from callbacks import admin, home, router, wall
+    from dashboard import api, auth, metrics, push
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
@@ -70,9 +70,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.after_request(metrics.record_latency)
     server.register_blueprint(auth.blueprint)
     server.register_blueprint(api.blueprint)
+    server.register_blueprint(push.blueprint)
     server.register_error_handler(429, auth.too_many_attempts)
     server.register_error_handler(Forbidden, lambda error: (flask.jsonify(error=str(error)), 403))
     router.register(app)
     home.register(app)
     admin.register(app)
+    wall.register(app)
     return app

@@ -47,3 +47,34 @@ def user_action(action: str, name: str) -> dict:
 
 def token_revoke(token_id: int) -> dict:
     return {"type": "admin-token-revoke", "token": token_id}
+
+
+class Wall:
+    ROOT = "wall-root"
+    CLOCK = "wall-clock"
+    HEALTH = "wall-health"
+    STALE = "wall-stale"
+    TILES = "wall-tiles"
+    MAP = "wall-map"
+    GRIDS = "wall-grids"
+    TOWNS = "wall-towns"
+    TRAILS = "wall-trails"
+    WORKERS = "wall-workers"
+    CASES = "wall-cases"
+    GRID_INFO = "wall-grid-info"
+    BOARD = "wall-board"
+    TICKER = "wall-ticker"
+    TREND = "wall-trend"
+    CATEGORIES = "wall-categories"
+    SOURCES = "wall-sources"
+    OVERDUE_VIEW = "wall-overdue-view"
+    VIEW_TITLE = "wall-view-title"
+    STREAM = "wall-stream"
+    PULL = "wall-pull"  # polling fallback
+    TICK = "wall-tick"  # one second, in the browser: clock, ageing, staleness
+    ROTATE = "wall-rotate"
+    STATE = "wall-state"  # area, language, kiosk, rotation: fixed for the page
+    CURSOR = "wall-cursor"
+    DELTA = "wall-delta"
+    VIEW = "wall-view"
+    LAST_OK = "wall-last-ok"

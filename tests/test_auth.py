@@ -12,7 +12,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from dashboard import auth, create_app
-from dashboard.clock import utc_now
 from dashboard.settings import Settings
 from data_feeds import accounts, schema
 from data_feeds.reference import load_children, root_grid

@@ -1,0 +1,156 @@
+/* The video wall in the browser: map styling, merging deltas into the map layers, the clock,
+   live ageing of alerts, staleness and reconnection. No network access of its own. */
+(function () {
+  var FRESH_MS = 10000;      // a new case flashes this long
+  var STALE_MS = 25000;      // no update for this long: say so and reconnect the stream
+  var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
+
+  function counts(hideout, code) {
+    return ((hideout || {}).counts || {})[code] || [0, 0];
+  }
+
+  function fill(open) {
+    return open === 0 ? "#10324a" : open < 2 ? "#1f5f7a" : open < 4 ? "#2f8f9d" : open < 7 ? "#e0a526" : "#e8590c";
+  }
+
+  window.gridops = Object.assign({}, window.gridops);
+  window.gridops.wall = {
+    gridStyle: function (feature, context) {
+      var h = context.hideout || {};
+      var c = counts(h, feature.properties.code);
+      var near = (h.zoom || 10) >= 11;   // basic grids when zoomed in, towns when out
+      return {
+        color: c[1] > 0 ? "#ff4d4f" : "#3b7ea1", weight: c[1] > 0 ? 1.6 : 0.5,
+        fillColor: fill(c[0]), fillOpacity: near ? 0.55 : 0.08, opacity: near ? 0.9 : 0.25
+      };
+    },
+    townStyle: function (feature, context) {
+      var h = context.hideout || {};
+      var c = counts(h, feature.properties.code);
+      var far = (h.zoom || 10) < 11;
+      return {
+        color: c[1] > 0 ? "#ff4d4f" : "#7fb8e6", weight: far ? 2 : 1, dashArray: far ? null : "4 4",
+        fillColor: fill(Math.round(c[0] / 10)), fillOpacity: far ? 0.45 : 0, opacity: 0.9
+      };
+    },
+    trailStyle: function () { return TRAIL_STYLE; },
+    workerMarker: function (feature, latlng) {
+      var p = feature.properties;
+      return L.circleMarker(latlng, {
+        radius: 4, weight: 1.5, color: p.online ? "#0b1a2e" : "#3c4858",
+        fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 0.95 : 0.6
+      }).bindTooltip(p.tooltip);
+    },
+    casePin: function (feature, latlng) {
+      var p = feature.properties;
+      var fresh = Date.now() - p.reported < FRESH_MS ? " fresh" : "";
+      var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [14, 14] });
+      return L.marker(latlng, { icon: icon, title: p.tooltip }).bindTooltip(p.tooltip);
+    },
+    caseCluster: function (feature, latlng, index, context) {
+      var n = feature.properties.point_count;
+      var size = n < 10 ? 26 : n < 100 ? 32 : 40;
+      var icon = L.divIcon({ html: "<div><span>" + n + "</span></div>", className: "case-cluster", iconSize: L.point(size, size) });
+      return L.marker(latlng, { icon: icon });
+    },
+
+    /* Merge a delta from the server into the layers' data, keyed by feature id. */
+    merge: function (current, upserts, removals, reset) {
+      var byId = {};
+      if (!reset && current && current.features) {
+        current.features.forEach(function (f) { byId[f.id] = f; });
+      }
+      (removals || []).forEach(function (id) { delete byId[id]; });
+      (upserts || []).forEach(function (f) { byId[f.id] = f; });
+      return { type: "FeatureCollection", features: Object.keys(byId).map(function (k) { return byId[k]; }) };
+    },
+
+    trails: function (workers) {
+      return {
+        type: "FeatureCollection",
+        features: workers.features.filter(function (f) { return f.properties.online && f.properties.trail.length > 1; })
+          .map(function (f) { return { type: "Feature", id: f.id, geometry: { type: "LineString", coordinates: f.properties.trail }, properties: {} }; })
+      };
+    },
+
+    lateText: function (lateMs, lang) {
+      var minutes = Math.floor(Math.abs(lateMs) / 60000), h = Math.floor(minutes / 60), m = minutes % 60;
+      var mm = (m < 10 ? "0" : "") + m;
+      var span = lang === "en" ? (h ? h + " h " + mm + " min" : m + " min") : (h ? h + "小时" + mm + "分" : m + "分");
+      if (lateMs >= 0) return (lang === "en" ? "overdue " : "超期 ") + span;
+      return (lang === "en" ? "left " : "剩余 ") + span;
+    },
+
+    clockText: function (tz, lang) {
+      var options = { timeZone: tz, hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+      return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", options).format(new Date());
+    },
+
+    timeText: function (ms, tz) {
+      return new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(ms));
+    }
+  };
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridops_wall: {
+      /* delta or zoom changed → new layer data and styles; remember when data last arrived. */
+      apply: function (delta, zoom, cases, workers, grids, towns) {
+        var W = window.gridops.wall;
+        var noUpdate = window.dash_clientside.no_update;
+        var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
+        var z = zoom || 10;
+        var gridsOut = Object.assign({}, grids, { zoom: z });
+        var townsOut = Object.assign({}, towns, { zoom: z });
+        if (triggered.length === 1 && triggered[0].indexOf("zoom") >= 0) {
+          return [noUpdate, noUpdate, noUpdate, gridsOut, townsOut, noUpdate];
+        }
+        if (!delta) return [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate, noUpdate];
+        var casesOut = (delta.cases || delta.cases_remove || delta.reset_cases) ? W.merge(cases, delta.cases, delta.cases_remove, delta.reset_cases) : noUpdate;
+        var workersOut = noUpdate, trailsOut = noUpdate;
+        if (delta.workers || delta.workers_offline || delta.reset_workers) {
+          workersOut = W.merge(workers, delta.workers, [], delta.reset_workers);
+          (delta.workers_offline || []).forEach(function (id) {
+            workersOut.features.forEach(function (f) { if (f.id === id) { f.properties = Object.assign({}, f.properties, { online: false }); } });
+          });
+          trailsOut = W.trails(workersOut);
+        }
+        if (delta.grid_counts) gridsOut.counts = delta.grid_counts;
+        if (delta.town_counts) townsOut.counts = delta.town_counts;
+        return [casesOut, workersOut, trailsOut, gridsOut, townsOut, Date.now()];
+      },
+
+      /* every second: clock, feed health, ageing alerts, staleness and reconnecting. */
+      tick: function (n, lastOk, delta, state, streamUrl) {
+        var W = window.gridops.wall;
+        var lang = state.lang, tz = state.tz;
+        var now = Date.now();
+        document.querySelectorAll("#wall-ticker .late[data-deadline], #wall-overdue-view .late[data-deadline]").forEach(function (el) {
+          el.textContent = W.lateText(now - Number(el.dataset.deadline), lang);
+        });
+        var age = delta && delta.feed_last_ms ? Math.max(0, Math.round((now - delta.feed_last_ms) / 1000)) : null;
+        var health = age === null ? "health health-unknown" : age < 30 ? "health health-ok" : age < 120 ? "health health-warn" : "health health-down";
+        var healthText = age === null ? (lang === "en" ? "feed: no data" : "数据源：无数据") : (lang === "en" ? "feed " + age + " s" : "数据 " + age + " 秒前");
+        var stale = "", url = window.dash_clientside.no_update;
+        if (lastOk && now - lastOk > STALE_MS) {
+          stale = (lang === "en" ? "stale since " : "数据停止更新于 ") + W.timeText(lastOk, tz);
+          if (n % 10 === 0) {   // ask for a fresh stream every ten seconds while stale
+            url = streamUrl.split("&n=")[0] + "&n=" + n;
+          }
+        }
+        return [W.clockText(tz, lang), health, healthText, stale, url];
+      },
+
+      /* the stream ended (server recycles it): open a new one. */
+      reconnect: function (done, url) {
+        if (!done) return window.dash_clientside.no_update;
+        return url.split("&n=")[0] + "&n=" + Date.now();
+      },
+
+      /* rotation: district, each town, the overdue list, then again. */
+      rotate: function (n, view, state) {
+        var stops = 1 + (state.towns || []).length + 1;
+        return { index: ((view && view.index) || 0) + 1 === stops ? 0 : ((view && view.index) || 0) + 1 };
+      }
+    }
+  });
+})();

@@ -1,0 +1,133 @@
+"""What the video wall shows, computed from the live state: pins, grid shading, the dispatch
+board, the overdue alerts and worker markers. Pure functions: records in, plain data out,
+``now`` a parameter.
+
+Open-case records are those of ``data_feeds.live_state.open_case_record`` (times ISO 8601).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from dashboard.lifecycle import GRADES
+
+GRADE_ORDER = {grade: index for index, grade in enumerate(GRADES)}
+NEW_CASE_S = 10  # a pin flashes this long after its report
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def stage_state(record: dict, now: datetime) -> str:
+    """ok, due_soon or overdue for the stage the case is in now."""
+    deadline = _moment(record.get("stage_deadline"))
+    if deadline is None:
+        return "ok"
+    if now >= deadline:
+        return "overdue"
+    due_soon = _moment(record.get("stage_due_soon_at"))
+    return "due_soon" if due_soon is not None and now >= due_soon else "ok"
+
+
+def in_scope(record: dict, paths: dict, scope) -> bool:
+    """Whether an open case lies in the caller's area and department."""
+    path = paths.get(record.get("grid"))
+    if path is None or not scope.covers(path):
+        return False
+    return not scope.dept or record.get("dept") == scope.dept
+
+
+def case_feature(record: dict, now: datetime, category_names: dict) -> dict | None:
+    """A map pin: where, grade, stage, state; ``new`` while the report is fresh."""
+    if record.get("lat") is None or record.get("lon") is None:
+        return None
+    reported = _moment(record["reported_at"])
+    state = stage_state(record, now)
+    return {
+        "type": "Feature",
+        "id": record["id"],
+        "geometry": {"type": "Point", "coordinates": [record["lon"], record["lat"]]},
+        "properties": {
+            "id": record["id"], "grade": record["grade"], "stage": record.get("stage"), "status": record["status"],
+            "state": state, "reported": int(reported.timestamp() * 1000),
+            "tooltip": f"{record['id']} · {category_names.get(record['category'], record['category'])} · {record['grade']}",
+        },
+    }
+
+
+def grid_counts(records: list[dict], now: datetime) -> dict[str, list[int]]:
+    """Per basic grid: [open cases, overdue cases]."""
+    counts: dict[str, list[int]] = {}
+    for record in records:
+        entry = counts.setdefault(record["grid"], [0, 0])
+        entry[0] += 1
+        if stage_state(record, now) == "overdue":
+            entry[1] += 1
+    return counts
+
+
+def area_counts(counts: dict[str, list[int]], ancestors: dict[str, tuple], level_codes: set) -> dict[str, list[int]]:
+    """The grid counts summed up to the areas in ``level_codes`` (e.g. the towns)."""
+    result: dict[str, list[int]] = {}
+    for grid, (open_cases, overdue) in counts.items():
+        for area in ancestors.get(grid, ()):
+            if area in level_codes:
+                entry = result.setdefault(area, [0, 0])
+                entry[0] += open_cases
+                entry[1] += overdue
+    return result
+
+
+def dispatch_board(records: list[dict], now: datetime) -> list[dict]:
+    """Per department, worst first: waiting (registered, not yet dispatched to it), in hand
+    (dispatched, no feedback yet), due soon and overdue (any stage)."""
+    rows: dict[str, dict] = {}
+    for record in records:
+        dept = record.get("dept")
+        if not dept or record["status"] == "reported":
+            continue  # not yet registered: the centre's matter, not a department's
+        row = rows.setdefault(dept, {"dept": dept, "waiting": 0, "in_hand": 0, "due_soon": 0, "overdue": 0})
+        if record["status"] == "registered":
+            row["waiting"] += 1
+        elif record["status"] == "dispatched":
+            row["in_hand"] += 1
+        state = stage_state(record, now)
+        if state in ("due_soon", "overdue"):
+            row[state] += 1
+    return sorted(rows.values(), key=lambda r: (-r["overdue"], -r["due_soon"], -(r["waiting"] + r["in_hand"]), r["dept"]))
+
+
+def alert_rows(records: list[dict], now: datetime, limit: int = 30) -> list[dict]:
+    """Overdue and due-soon cases, the worst first: overdue before due soon, grade A first,
+    then the longest late; each with its deadline so the screen can age it live."""
+    rows = []
+    for record in records:
+        state = stage_state(record, now)
+        if state == "ok":
+            continue
+        deadline = _moment(record["stage_deadline"])
+        rows.append({
+            "id": record["id"], "state": state, "grade": record["grade"], "stage": record.get("stage"),
+            "category": record["category"], "grid": record["grid"], "dept": record.get("dept"),
+            "deadline": int(deadline.timestamp() * 1000), "late_s": int((now - deadline).total_seconds()),
+        })
+    rows.sort(key=lambda r: (r["state"] != "overdue", GRADE_ORDER.get(r["grade"], 9), -r["late_s"]))
+    return rows[:limit]
+
+
+def worker_feature(worker: str, position: dict, online: bool, trail: list | None = None) -> dict:
+    """A worker marker with heading; ``trail`` the last positions as [[lon, lat], …]."""
+    return {
+        "type": "Feature",
+        "id": worker,
+        "geometry": {"type": "Point", "coordinates": [position["lon"], position["lat"]]},
+        "properties": {
+            "id": worker, "online": online, "heading": position.get("heading"), "speed": position.get("speed"),
+            "trail": trail or [], "tooltip": worker,
+        },
+    }
+
+
+def new_reports(changes: list[dict]) -> list[str]:
+    """Case ids reported in a batch of live changes."""
+    return [change["case_id"] for change in changes if change.get("kind") == "case" and change.get("action") == "report"]

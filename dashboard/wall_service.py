@@ -1,0 +1,209 @@
+"""The wall's data, read from Redis live state and the indicator service, as a snapshot for
+the first render and as deltas afterwards (only what changed since the client's cursor).
+
+A cursor is a small dict the page keeps: the last change-stream id it has seen, the time of
+the newest worker position it has, and digests of the parts it last received.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dashboard import services, wall_data
+from dashboard.access import Scope
+from dashboard.context import AppContext
+from dashboard.extensions import cache
+from dashboard.timewindows import today
+from data_feeds import live_state, reference
+from data_feeds.keys import Keys
+from data_feeds.queries import CaseFilter
+
+OPEN_CACHE_S = 1
+MAX_CHANGES = 2000  # more changes than this since the cursor: resend everything instead
+TRAIL_POINTS = 10
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _keys(ctx: AppContext) -> Keys:
+    return Keys(ctx.settings.prefix)
+
+
+def grid_paths(ctx: AppContext) -> dict[str, str]:
+    """Every grid's materialised path (cached; the tree changes only on import)."""
+    def compute():
+        return {code: "/" + "/".join(chain) + "/" for code, chain in live_state.grid_ancestors(ctx.engine).items()}
+
+    return services._cached("grid-paths", services.REFERENCE_TIMEOUT_S, compute)
+
+
+def ancestors(ctx: AppContext) -> dict[str, tuple]:
+    return services._cached("grid-ancestors", services.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
+
+
+def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
+    def compute():
+        categories = reference.load_categories(ctx.engine)
+        return {code: [c.name, c.name_en or c.name] for code, c in categories.items()}
+
+    names = services._cached("category-names", services.REFERENCE_TIMEOUT_S, compute)
+    return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
+
+
+def department_names(ctx: AppContext, lang: str) -> dict[str, str]:
+    def compute():
+        frame = reference.load_departments(ctx.engine)
+        return {row["code"]: [row["name"], row["name_en"] or row["name"]] for row in frame.to_dict("records")}
+
+    names = services._cached("department-names", services.REFERENCE_TIMEOUT_S, compute)
+    return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
+
+
+def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
+    """Open cases in the caller's scope, from the live state (shared by every wall for 1 s)."""
+    every = cache.get("wall-open")
+    if every is None:
+        every = live_state.open_cases(ctx.redis, _keys(ctx))
+        cache.set("wall-open", every, timeout=OPEN_CACHE_S)
+    paths = grid_paths(ctx)
+    return [record for record in every if wall_data.in_scope(record, paths, scope)]
+
+
+def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
+    path = paths.get(position.get("grid"))
+    return path is not None and scope.covers(path) and not scope.dept
+
+
+def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[dict]:
+    """Markers (with trails) of the given workers, as far as the scope allows."""
+    if not workers or scope.dept:
+        return []
+    keys = _keys(ctx)
+    raw = ctx.redis.hmget(keys.workers, workers)
+    seen = ctx.redis.zmscore(keys.workers_seen, workers)
+    pipe = ctx.redis.pipeline(transaction=False)
+    for worker in workers:
+        pipe.lrange(keys.trail(worker), 0, TRAIL_POINTS - 1)
+    trails = pipe.execute()
+    cutoff = now.timestamp() - ctx.config.offline_after_minutes * 60
+    paths = grid_paths(ctx)
+    features = []
+    for worker, line, score, trail in zip(workers, raw, seen, trails):
+        if line is None:
+            continue
+        position = live_state.parse_position(worker, line if isinstance(line, str) else line.decode())
+        if not _worker_paths_ok(position, paths, scope):
+            continue
+        points = [[float(lon), float(lat)] for lat, lon in (p.split(",") for p in reversed([x if isinstance(x, str) else x.decode() for x in trail]))]
+        features.append(wall_data.worker_feature(worker, position, (score or 0) >= cutoff, points))
+    return features
+
+
+def moved_workers(ctx: AppContext, since_epoch: float, now: datetime) -> list[str]:
+    """Workers with a ping after ``since_epoch``."""
+    found = ctx.redis.zrangebyscore(_keys(ctx).workers_seen, f"({since_epoch}", "+inf")
+    return [w if isinstance(w, str) else w.decode() for w in found]
+
+
+def gone_offline(ctx: AppContext, since_epoch: float, now: datetime) -> list[str]:
+    """Workers online at ``since_epoch`` whose silence has since passed the offline limit."""
+    limit = ctx.config.offline_after_minutes * 60
+    found = ctx.redis.zrangebyscore(_keys(ctx).workers_seen, f"({since_epoch - limit}", now.timestamp() - limit)
+    return [w if isinstance(w, str) else w.decode() for w in found]
+
+
+def all_workers(ctx: AppContext) -> list[str]:
+    return [w if isinstance(w, str) else w.decode() for w in ctx.redis.hkeys(_keys(ctx).workers)]
+
+
+def tiles(ctx: AppContext, area, scope: Scope, now: datetime) -> dict:
+    """Today's indicators of the area: exactly what /api/indicators answers."""
+    return services.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
+
+
+def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataFrame:
+    """Reported and closed per hour over the last 24 hours (the same per-case flags as every count)."""
+    from dashboard import indicators
+    from dashboard.indicators import Window
+    from data_feeds.queries import load_cases
+
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=24)
+    key = f"wall-trend|{area.code}|{scope.key()}|{end.isoformat()}"
+
+    def compute():
+        cases = load_cases(ctx.engine, area.path, Window.until_now(start, end, now), CaseFilter(), scope)
+        rows = []
+        for hour in range(24):
+            window = Window.until_now(start + timedelta(hours=hour), start + timedelta(hours=hour + 1), now)
+            rows.append({
+                "hour": (start + timedelta(hours=hour)).astimezone(ctx.settings.tz).strftime("%H:00"),
+                "reported": int(indicators.reported(cases, window).sum()),
+                "closed": int(indicators.closed(cases, window).sum()),
+            })
+        return rows
+
+    return pd.DataFrame(services._cached(key, 30, compute))
+
+
+def breakdown(ctx: AppContext, area, scope: Scope, now: datetime, key: str) -> pd.DataFrame:
+    """Today's reported cases by ``key`` (category or source), largest first."""
+    from dashboard import reports
+
+    window = today(ctx.settings.tz, now)
+    cache_key = f"wall-breakdown|{key}|{area.code}|{scope.key()}|{window.start.isoformat()}"
+
+    def compute():
+        table = reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope)
+        return table[[key, "reported"]].sort_values("reported", ascending=False).to_dict("records") if not table.empty else []
+
+    return pd.DataFrame(services._cached(cache_key, 30, compute), columns=[key, "reported"])
+
+
+def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.DataFrame:
+    """Category counts rolled up to their major class (the first level of the catalogue)."""
+    if frame.empty:
+        return pd.DataFrame(columns=["name", "reported"])
+    categories = services._cached("category-parents", services.REFERENCE_TIMEOUT_S,
+                                  lambda: {c.code: c.parent for c in reference.load_categories(ctx.engine).values()})
+    names = category_names(ctx, lang)
+
+    def major(code):
+        while categories.get(code):
+            code = categories[code]
+        return code
+
+    frame = frame[frame["reported"] > 0]
+    if frame.empty:
+        return pd.DataFrame(columns=["name", "reported"])
+    frame = frame.assign(major=frame["category"].map(major))
+    rolled = frame.groupby("major", as_index=False)["reported"].sum().sort_values("reported", ascending=False)
+    rolled["name"] = rolled["major"].map(names)
+    return rolled[["name", "reported"]]
+
+
+def change_entries(ctx: AppContext, after_id: str) -> list[tuple[str, dict]]:
+    """Entries of the live change stream after ``after_id``."""
+    raw = ctx.redis.xrange(_keys(ctx).changes, min=f"({after_id}" if after_id != "0-0" else "-", count=MAX_CHANGES + 1)
+    return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}) for entry_id, fields in raw]
+
+
+def latest_change_id(ctx: AppContext) -> str:
+    last = ctx.redis.xrevrange(_keys(ctx).changes, count=1)
+    return _text(last[0][0]) if last else "0-0"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def feed_health(ctx: AppContext, now: datetime) -> dict:
+    """Seconds since the consumer last received a message; the wall's header colour follows it."""
+    last = ctx.redis.get(_keys(ctx).last_message)
+    age = None if last is None else max(0.0, now.timestamp() - int(last) / 1000)
+    return {"age_s": age}

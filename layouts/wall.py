@@ -1,0 +1,179 @@
+"""The video wall (大屏): a 16:9 screen legible from five metres. Pure builders.
+
+Sizes are in ``rem`` and the root font size follows the screen width (assets/wall.css), so
+the same layout fills 1920×1080 and 3840×2160 without scrollbars.
+"""
+from __future__ import annotations
+
+import dash_leaflet as dl
+import plotly.graph_objects as go
+from dash import dcc, html
+from dash_extensions import SSE
+
+from dashboard.i18n import t
+from layouts import ids
+from layouts.widgets import kpi_row
+
+WALL_TILES = (
+    "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
+    "closure_rate", "on_time_closure_rate", "satisfaction_rate", "workers_online",
+)
+PULL_FALLBACK_MS = 10_000
+TICK_MS = 1_000
+PANEL_BG = "rgba(0,0,0,0)"
+CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
+SOURCE_KEYS = {"patrol": "source_patrol", "hotline": "source_hotline", "police": "source_police", "wechat": "source_wechat", "video": "source_video", "leader": "source_leader"}
+
+
+def _figure_layout(figure: go.Figure, legend: bool = False) -> go.Figure:
+    figure.update_layout(
+        paper_bgcolor=PANEL_BG, plot_bgcolor=PANEL_BG, font={**CHART_FONT, "size": 13}, margin={"l": 40, "r": 10, "t": 8, "b": 28},
+        showlegend=legend, legend={"orientation": "h", "y": 1.12, "x": 0}, uirevision="wall",
+    )
+    figure.update_xaxes(gridcolor="#15304d", zeroline=False)
+    figure.update_yaxes(gridcolor="#15304d", zeroline=False)
+    return figure
+
+
+def trend_figure(rows, lang: str) -> go.Figure:
+    """Reported and closed per hour over the last 24 hours."""
+    figure = go.Figure([
+        go.Bar(x=list(rows["hour"]), y=list(rows["reported"]), name=t("reported", lang), marker_color="#3aa0ff"),
+        go.Scatter(x=list(rows["hour"]), y=list(rows["closed"]), name=t("closed", lang), mode="lines+markers", line={"color": "#35d07f", "width": 3}),
+    ])
+    return _figure_layout(figure, legend=True)
+
+
+def bar_figure(names, values, colour: str) -> go.Figure:
+    figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1], textposition="auto"))
+    figure = _figure_layout(figure)
+    figure.update_layout(margin={"l": 90, "r": 10, "t": 4, "b": 20})
+    return figure
+
+
+def source_figure(rows, lang: str) -> go.Figure:
+    """Today's reports by channel (channels without reports left out)."""
+    rows = rows[rows["reported"] > 0]
+    labels = [t(SOURCE_KEYS.get(s, s), lang) for s in rows["source"]]
+    figure = go.Figure(go.Pie(labels=labels, values=list(rows["reported"]), hole=0.5, textinfo="value", sort=False,
+                              marker={"colors": ["#3aa0ff", "#f5a623", "#ff4d4f", "#35d07f", "#a36bff", "#8aa4c2"]}))
+    figure = _figure_layout(figure, legend=True)
+    figure.update_layout(margin={"l": 4, "r": 4, "t": 4, "b": 4}, legend={"orientation": "v", "x": 1.0, "y": 0.5, "font": {"size": 13}})
+    return figure
+
+
+def board_table(rows, department_names: dict, lang: str) -> html.Table:
+    """Dispatch board: per department, worst first."""
+    head = html.Tr([html.Th(t(key, lang)) for key in ("department", "waiting", "in_hand", "due_soon", "overdue")])
+    body = [
+        html.Tr([
+            html.Td(department_names.get(row["dept"], row["dept"])), html.Td(row["waiting"]), html.Td(row["in_hand"]),
+            html.Td(row["due_soon"], className="warn" if row["due_soon"] else ""), html.Td(row["overdue"], className="alert" if row["overdue"] else ""),
+        ], **{"data-dept": row["dept"]})
+        for row in rows
+    ]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="wall-table board-table")
+
+
+def late_text(late_s: int, lang: str) -> str:
+    """"超期 1小时05分" / "overdue 1 h 05 min"; due-soon cases count down instead."""
+    seconds = abs(late_s)
+    hours, minutes = divmod(seconds // 60, 60)
+    span = (f"{hours}小时{minutes:02d}分" if lang == "zh" else f"{hours} h {minutes:02d} min") if hours else (f"{minutes}分" if lang == "zh" else f"{minutes} min")
+    if late_s >= 0:
+        return f"{t('late_by', lang)} {span}"
+    return f"{t('left', lang)} {span}"
+
+
+def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str) -> html.Ul:
+    """The newest and worst alerts; each row ages live in the browser (data-deadline)."""
+    items = []
+    for row in rows:
+        classes = f"alert-row state-{row['state']} grade-{row['grade']}" + (" severe" if row["grade"] == "A" and row["state"] == "overdue" else "")
+        items.append(html.Li([
+            html.Span(row["grade"], className="grade-badge"),
+            html.Span(category_names.get(row["category"], row["category"]), className="alert-category"),
+            html.Span(grid_names.get(row["grid"], row["grid"]), className="alert-grid"),
+            html.Span(department_names.get(row["dept"], row["dept"] or ""), className="alert-dept"),
+            html.Span(late_text(row["late_s"], lang), className="late", **{"data-deadline": str(row["deadline"])}),
+            html.Span(row["id"], className="alert-id"),
+        ], className=classes, **{"data-case": row["id"]}))
+    if not items:
+        items = [html.Li(t("no_alerts", lang), className="alert-row empty")]
+    return html.Ul(items, className="ticker-list", **{"data-lang": lang})
+
+
+def grid_info(grid: dict | None, staff: list[dict], counts: list[int], lang: str) -> list:
+    """The panel shown when a grid is clicked: name, staff, counts."""
+    if grid is None:
+        return []
+    people = [html.Div(f"{t('grid_' + s['role'], lang)}：{s['name']}") for s in staff]
+    return [
+        html.Div(grid["name"], className="info-title"),
+        html.Div(grid["code"], className="muted"),
+        *people,
+        html.Div(f"{t('open_cases', lang)} {counts[0]} · {t('overdue_cases', lang)} {counts[1]}"),
+    ]
+
+
+def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | None, counts: dict, town_counts: dict, kiosk: bool) -> dl.Map:
+    layers = []
+    if tile_url:
+        layers.append(dl.TileLayer(url=tile_url, attribution=""))
+    layers += [
+        dl.GeoJSON(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
+                   hoverStyle={"variable": "gridops.map.hoverStyle"}),
+        dl.GeoJSON(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
+        dl.GeoJSON(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
+        dl.GeoJSON(id=ids.Wall.TRAILS, data={"type": "FeatureCollection", "features": []}, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
+        dl.GeoJSON(id=ids.Wall.WORKERS, data={"type": "FeatureCollection", "features": []}, pointToLayer={"variable": "gridops.wall.workerMarker"}),
+        dl.GeoJSON(id=ids.Wall.CASES, data={"type": "FeatureCollection", "features": []}, pointToLayer={"variable": "gridops.wall.casePin"},
+                   cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
+    ]
+    return dl.Map(layers, id=ids.Wall.MAP, bounds=bounds, zoomSnap=0.25, preferCanvas=True, attributionControl=False,
+                  zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
+
+
+def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, board, ticker_list, figures: dict, state: dict,
+           other_language_href: str, stream_url: str) -> html.Div:
+    """The whole wall. ``map_parts``: grids, towns, outline, bounds, tile_url, counts, town_counts."""
+    header = html.Header([
+        html.H1([html.Span(area["name"], className="area-name"), " ", t("app_title", lang), html.Span(id=ids.Wall.VIEW_TITLE, className="view-title")]),
+        html.Div([
+            html.Span(id=ids.Wall.STALE, className="stale"),
+            html.Span(id=ids.Wall.HEALTH, className="health health-unknown", **{"data-age": ""}),
+            html.Span(id=ids.Wall.CLOCK, className="clock"),
+            html.A(t("language_switch", lang), href=other_language_href, className="lang-switch control"),
+        ], className="header-right"),
+    ], className="wall-header")
+    main = html.Div([
+        html.Div([
+            wall_map(map_parts["grids"], map_parts["towns"], map_parts["outline"], map_parts["bounds"], map_parts["tile_url"],
+                     map_parts["counts"], map_parts["town_counts"], kiosk),
+            html.Div(id=ids.Wall.GRID_INFO, className="grid-info"),
+            html.Div(id=ids.Wall.OVERDUE_VIEW, className="overdue-view hidden"),
+        ], className="wall-map-panel"),
+        html.Div([
+            html.Section([html.H2(t("dispatch_board", lang)), html.Div(board, id=ids.Wall.BOARD, className="board-scroll")], className="wall-panel board-panel"),
+            html.Section([html.H2(t("alerts", lang)), html.Div(ticker_list, id=ids.Wall.TICKER, className="ticker")], className="wall-panel ticker-panel"),
+            html.Section([html.H2(t("trend_24h", lang)), dcc.Graph(id=ids.Wall.TREND, figure=figures["trend"], config={"displayModeBar": False, "staticPlot": kiosk}, className="wall-graph")], className="wall-panel chart-panel"),
+            html.Div([
+                html.Section([html.H2(t("categories", lang)), dcc.Graph(id=ids.Wall.CATEGORIES, figure=figures["categories"], config={"displayModeBar": False, "staticPlot": kiosk}, className="wall-graph")], className="wall-panel"),
+                html.Section([html.H2(t("sources", lang)), dcc.Graph(id=ids.Wall.SOURCES, figure=figures["sources"], config={"displayModeBar": False, "staticPlot": kiosk}, className="wall-graph")], className="wall-panel"),
+            ], className="chart-pair"),
+        ], className="wall-side"),
+    ], className="wall-main")
+    return html.Div([
+        header,
+        html.Div(kpi_row(values, WALL_TILES, lang), id=ids.Wall.TILES, className="wall-tiles"),
+        main,
+        SSE(id=ids.Wall.STREAM, url=stream_url, concat=False, options={"method": "GET", "withCredentials": True}),
+        dcc.Interval(id=ids.Wall.PULL, interval=PULL_FALLBACK_MS),
+        dcc.Interval(id=ids.Wall.TICK, interval=TICK_MS),
+        dcc.Interval(id=ids.Wall.ROTATE, interval=max(5, state.get("rotate") or 60) * 1000, disabled=not state.get("rotate")),
+        dcc.Store(id=ids.Wall.STATE, data=state),
+        dcc.Store(id=ids.Wall.CURSOR, data=state["cursor"]),
+        dcc.Store(id=ids.Wall.DELTA, data=state["initial_delta"]),
+        dcc.Store(id=ids.Wall.VIEW, data={"index": 0}),
+        dcc.Store(id=ids.Wall.LAST_OK, data=0),
+    ], id=ids.Wall.ROOT, className="wall" + (" kiosk" if kiosk else ""), lang="zh-CN" if lang == "zh" else "en")
