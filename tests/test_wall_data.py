@@ -1,0 +1,111 @@
+"""The wall's pure builders: pins, grid shading, dispatch board, alerts, and the layout pieces."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from dashboard import wall_data
+from dashboard.access import Scope
+from layouts import wall
+from tests.conftest import utc
+
+NOW = utc(2026, 11, 27, 6, 0)
+
+
+def record(case_id: str, status: str = "dispatched", grade: str = "B", dept: str = "CGJ", grid: str = "G1",
+           deadline_in: float | None = 60, due_soon_in: float | None = 30, reported_ago: float = 120) -> dict:
+    """An open-case record as live_state.open_case_record writes it (minutes relative to NOW)."""
+    def at(minutes):
+        return None if minutes is None else (NOW + timedelta(minutes=minutes)).isoformat()
+
+    return {
+        "id": case_id, "status": status, "stage": {"reported": "register", "registered": "dispatch", "dispatched": "handle", "handled": "verify"}[status],
+        "grid": grid, "category": "E050101", "grade": grade, "dept": dept, "source": "patrol", "lat": 31.2, "lon": 120.6,
+        "reported_at": at(-reported_ago), "stage_started_at": at(-10), "stage_deadline": at(deadline_in), "stage_due_soon_at": at(due_soon_in),
+        "deadline": at(deadline_in), "rework_count": 0,
+    }
+
+
+def test_stage_state_thresholds():
+    assert wall_data.stage_state(record("a", deadline_in=60, due_soon_in=30), NOW) == "ok"
+    assert wall_data.stage_state(record("a", deadline_in=10, due_soon_in=-1), NOW) == "due_soon"
+    assert wall_data.stage_state(record("a", deadline_in=0, due_soon_in=-5), NOW) == "overdue"
+    assert wall_data.stage_state(record("a", deadline_in=None, due_soon_in=None), NOW) == "ok"
+
+
+def test_case_feature_carries_what_the_pin_needs():
+    feature = wall_data.case_feature(record("C1", grade="A"), NOW, {"E050101": "无照经营游商"})
+    assert feature["id"] == "C1" and feature["geometry"]["coordinates"] == [120.6, 31.2]
+    props = feature["properties"]
+    assert props["grade"] == "A" and props["state"] == "ok" and "无照经营游商" in props["tooltip"]
+    assert props["reported"] == int((NOW - timedelta(minutes=120)).timestamp() * 1000)
+    assert wall_data.case_feature({**record("C2"), "lat": None}, NOW, {}) is None
+
+
+def test_grid_and_area_counts():
+    records = [record("a", grid="G1"), record("b", grid="G1", deadline_in=-5, due_soon_in=-20), record("c", grid="G2")]
+    counts = wall_data.grid_counts(records, NOW)
+    assert counts == {"G1": [2, 1], "G2": [1, 0]}
+    ancestors = {"G1": ("D", "T1", "C1", "G1"), "G2": ("D", "T2", "C2", "G2")}
+    assert wall_data.area_counts(counts, ancestors, {"T1", "T2"}) == {"T1": [2, 1], "T2": [1, 0]}
+
+
+def test_dispatch_board_counts_and_orders_worst_first():
+    records = [
+        record("a", status="registered", dept="SWJ"),
+        record("b", status="dispatched", dept="SWJ", deadline_in=-1, due_soon_in=-10),
+        record("c", status="dispatched", dept="CGJ", deadline_in=5, due_soon_in=-1),
+        record("d", status="handled", dept="CGJ"),
+        record("e", status="reported", dept="CGJ"),  # not registered yet: not a department's
+    ]
+    board = wall_data.dispatch_board(records, NOW)
+    assert [row["dept"] for row in board] == ["SWJ", "CGJ"]
+    assert board[0] == {"dept": "SWJ", "waiting": 1, "in_hand": 1, "due_soon": 0, "overdue": 1}
+    assert board[1] == {"dept": "CGJ", "waiting": 0, "in_hand": 1, "due_soon": 1, "overdue": 0}
+
+
+def test_alerts_put_overdue_a_grade_first_then_the_longest_late():
+    records = [
+        record("soon", deadline_in=5, due_soon_in=-1, grade="A"),
+        record("b-late", deadline_in=-120, due_soon_in=-200, grade="B"),
+        record("a-late", deadline_in=-10, due_soon_in=-30, grade="A"),
+        record("a-later", deadline_in=-60, due_soon_in=-90, grade="A"),
+        record("fine"),
+    ]
+    rows = wall_data.alert_rows(records, NOW)
+    assert [row["id"] for row in rows] == ["a-later", "a-late", "b-late", "soon"]
+    assert rows[0]["late_s"] == 3600 and rows[-1]["state"] == "due_soon" and rows[-1]["late_s"] == -300
+
+
+def test_scope_keeps_area_and_department():
+    paths = {"G1": "/D/T1/C1/G1/", "G2": "/D/T2/C2/G2/"}
+    leader = Scope(area_path="/D/T1/", area_code="T1")
+    department = Scope(dept="SWJ")
+    assert wall_data.in_scope(record("a", grid="G1"), paths, leader)
+    assert not wall_data.in_scope(record("a", grid="G2"), paths, leader)
+    assert not wall_data.in_scope(record("a", dept="CGJ"), paths, department)
+    assert not wall_data.in_scope(record("a", grid="unknown"), paths, Scope())
+
+
+def test_late_text_in_both_languages():
+    assert wall.late_text(3900, "zh") == "超期 1小时05分"
+    assert wall.late_text(3900, "en") == "overdue 1 h 05 min"
+    assert wall.late_text(-300, "zh") == "剩余 5分"
+
+
+def test_ticker_marks_severe_rows_and_carries_deadlines():
+    rows = wall_data.alert_rows([record("x", grade="A", deadline_in=-30, due_soon_in=-60), record("y", grade="C", deadline_in=-5, due_soon_in=-20)], NOW)
+    ticker = wall.ticker(rows, {"E050101": "无照经营游商"}, {"G1": "第1网格"}, {"CGJ": "城市管理局"}, "zh")
+    first, second = ticker.children
+    assert "severe" in first.className and "severe" not in second.className
+    late = first.children[4]
+    assert late.className == "late" and int(getattr(late, "data-deadline")) == rows[0]["deadline"]
+    assert wall.ticker([], {}, {}, {}, "en").children[0].children == "No overdue or due-soon cases"
+
+
+def test_figures_are_built_from_plain_data():
+    trend = wall.trend_figure(pd.DataFrame({"hour": ["08:00", "09:00"], "reported": [3, 5], "closed": [1, 4]}), "zh")
+    assert list(trend.data[0].y) == [3, 5] and list(trend.data[1].y) == [1, 4]
+    sources = wall.source_figure(pd.DataFrame({"source": ["patrol", "hotline", "video"], "reported": [4, 0, 2]}), "en")
+    assert list(sources.data[0].labels) == ["Patrol", "Video"]
