@@ -128,7 +128,7 @@
           el.textContent = W.lateText(now - Number(el.dataset.deadline), lang);
         });
         var age = delta && delta.feed_last_ms ? Math.max(0, Math.round((now - delta.feed_last_ms) / 1000)) : null;
-        var health = age === null ? "health health-unknown" : age < 30 ? "health health-ok" : age < 120 ? "health health-warn" : "health health-down";
+        var health = age === null ? "health health-unknown" : age < 120 ? "health health-ok" : age < 600 ? "health health-warn" : "health health-down";
         var healthText = age === null ? (lang === "en" ? "feed: no data" : "数据源：无数据") : (lang === "en" ? "feed " + age + " s" : "数据 " + age + " 秒前");
         var stale = "", url = window.dash_clientside.no_update;
         if (lastOk && now - lastOk > STALE_MS) {
@@ -138,6 +138,12 @@
           }
         }
         return [W.clockText(tz, lang), health, healthText, stale, url];
+      },
+
+      /* the wall's width against 1920 px, so the server can size chart fonts; only when it changes. */
+      measure: function (n, scale) {
+        var now = Math.round(window.innerWidth / 1920 * 100) / 100;
+        return now === scale ? window.dash_clientside.no_update : now;
       },
 
       /* the stream ended (server recycles it): open a new one. */

@@ -31,7 +31,7 @@ def _names(ctx, lang: str, area) -> tuple[dict, dict, dict]:
     return wall_service.category_names(ctx, lang), grids, wall_service.department_names(ctx, lang)
 
 
-def _parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bool) -> dict:
+def _parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bool, scale: float = 1.0) -> dict:
     """Board, ticker, counts, tiles and charts, each only when it changed (or ``force``)."""
     records = wall_service.open_records(ctx, scope)
     ancestors = wall_service.ancestors(ctx)
@@ -51,18 +51,18 @@ def _parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bo
         if force or digests.get(name) != digest:
             changed[name] = value
             digests[name] = digest
-    minute = now.strftime("%Y%m%d%H%M")
+    minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
     if force or cursor.get("minute") != minute or cursor.get("area") != area.code:
-        changed["charts"] = _figures(ctx, scope, area, lang, now)
+        changed["charts"] = _figures(ctx, scope, area, lang, now, scale)
     return {"changed": changed, "digests": digests, "minute": minute}
 
 
-def _figures(ctx, scope, area, lang: str, now) -> dict:
+def _figures(ctx, scope, area, lang: str, now, scale: float = 1.0) -> dict:
     categories = wall_service.major_class_counts(wall_service.breakdown(ctx, area, scope, now, "category"), ctx, lang).head(8)
     return {
-        "trend": wall.trend_figure(wall_service.hourly_trend(ctx, area, scope, now), lang),
-        "categories": wall.bar_figure(categories["name"], categories["reported"], "#3aa0ff"),
-        "sources": wall.source_figure(wall_service.breakdown(ctx, area, scope, now, "source"), lang),
+        "trend": wall.trend_figure(wall_service.hourly_trend(ctx, area, scope, now), lang, scale),
+        "categories": wall.bar_figure(categories["name"], categories["reported"], "#3aa0ff", scale),
+        "sources": wall.source_figure(wall_service.breakdown(ctx, area, scope, now, "source"), lang, scale),
     }
 
 
@@ -88,15 +88,14 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": parts["digests"], "minute": parts["minute"], "area": area.code}
     state = {
         "area": area.code, "lang": lang, "kiosk": kiosk, "rotate": rotate, "tz": ctx.settings.tz_name,
-        "towns": [g["code"] for g in towns], "cursor": cursor,
-        "initial_delta": {"reset_cases": True, "cases": cases, "reset_workers": True, "workers": workers,
-                          "grid_counts": changed["counts"], "town_counts": changed["town_counts"],
-                          "feed_last_ms": _feed_last_ms(ctx, now)},
+        "towns": [g["code"] for g in towns], "cursor": cursor, "feed_last_ms": _feed_last_ms(ctx, now),
     }
     map_parts = {
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
         "bounds": bounds_of(outline[0]["geometry"]), "tile_url": ctx.settings.tile_url,
         "counts": changed["counts"], "town_counts": changed["town_counts"],
+        "cases": wall_data.feature_collection(cases), "workers": wall_data.feature_collection(workers),
+        "trails": wall_data.trail_collection(workers),
     }
     figures = changed["charts"]
     return wall.layout(
@@ -119,7 +118,7 @@ def _view_area(ctx, scope, state: dict, view: dict | None):
     return services.area_in_scope(ctx, code, scope), index
 
 
-def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | None):
+def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | None, scale: float = 1.0):
     """Everything that changed since ``cursor``, and the new cursor."""
     now = utc_now()
     scope = principal.scope
@@ -145,7 +144,7 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     offline = wall_service.gone_offline(ctx, since, now)
     if offline:
         delta["workers_offline"] = offline
-    parts = _parts(ctx, scope, area, lang, now, cursor, force=False)
+    parts = _parts(ctx, scope, area, lang, now, cursor, force=False, scale=scale)
     changed = parts["changed"]
     if "counts" in changed:
         delta["grid_counts"] = changed["counts"]
@@ -174,15 +173,17 @@ def register(app) -> None:
         Input(ids.Wall.STREAM, "value"),
         Input(ids.Wall.PULL, "n_intervals"),
         Input(ids.Wall.VIEW, "data"),
+        Input(ids.Wall.SCALE, "data"),
         State(ids.Wall.STATE, "data"),
         State(ids.Wall.CURSOR, "data"),
         prevent_initial_call=True,
     )
-    def refresh(_signal, _tick, view, state, cursor):
+    def refresh(_signal, _tick, view, scale, state, cursor):
         principal = current_principal()
         principal.require("wall")
+        scale = min(4.0, max(0.5, float(scale or 1.0)))
         try:
-            delta, new_cursor, outputs = pull(current_context(), principal, state or {}, cursor or {}, view)
+            delta, new_cursor, outputs = pull(current_context(), principal, state or {}, cursor or {}, view, scale)
         except (Forbidden, services.NotFound):
             raise PreventUpdate from None  # a forged or stale area: answer nothing
         charts = outputs["charts"] or {}
@@ -272,6 +273,12 @@ def register(app) -> None:
         Input(ids.Wall.STREAM, "done"),
         State(ids.Wall.STREAM, "url"),
         prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction("gridops_wall", "measure"),
+        Output(ids.Wall.SCALE, "data"),
+        Input(ids.Wall.TICK, "n_intervals"),
+        State(ids.Wall.SCALE, "data"),
     )
     app.clientside_callback(
         ClientsideFunction("gridops_wall", "rotate"),

@@ -88,6 +88,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "source_leader": ("领导交办", "Leader"),
     "grid_member": ("网格助理", "Grid assistant"),
     "overdue_list": ("超期案件", "Overdue cases"),
+    "more_rows": ("另有", "more:"),
     "district_view": ("全区", "District"),
     # indicators, by their API keys
     "reported": ("上报数", "Reported"),

@@ -131,3 +131,15 @@ def worker_feature(worker: str, position: dict, online: bool, trail: list | None
 def new_reports(changes: list[dict]) -> list[str]:
     """Case ids reported in a batch of live changes."""
     return [change["case_id"] for change in changes if change.get("kind") == "case" and change.get("action") == "report"]
+
+
+def feature_collection(features: list[dict]) -> dict:
+    return {"type": "FeatureCollection", "features": features}
+
+
+def trail_collection(workers: list[dict]) -> dict:
+    """Short trails of the online workers, as lines (the browser rebuilds them the same way)."""
+    return feature_collection([
+        {"type": "Feature", "id": w["id"], "geometry": {"type": "LineString", "coordinates": w["properties"]["trail"]}, "properties": {}}
+        for w in workers if w["properties"]["online"] and len(w["properties"]["trail"]) > 1
+    ])

