@@ -22,8 +22,8 @@ PULL_FALLBACK_MS = 10_000
 TICK_MS = 1_000
 PANEL_BG = "rgba(0,0,0,0)"
 CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
-BOARD_ROWS = 6  # what fits the board panel at any wall size (everything scales with the width)
-TICKER_ROWS = 6
+BOARD_ROWS = 5  # what fits the board panel, with the "more" line, at any wall size (everything scales with the width)
+TICKER_ROWS = 5
 SOURCE_KEYS = {"patrol": "source_patrol", "hotline": "source_hotline", "police": "source_police", "wechat": "source_wechat", "video": "source_video", "leader": "source_leader"}
 
 
@@ -144,9 +144,9 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
         dl.GeoJSON(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
                    cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
     ]
-    # center and zoom as well as bounds: dash-leaflet's viewport tracking compares against them.
+    # a centre as well as bounds: dash-leaflet's viewport tracking compares against it.
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    return dl.Map(layers, id=ids.Wall.MAP, bounds=bounds, center=center, zoom=10, zoomSnap=0.25, preferCanvas=True,
+    return dl.Map(layers, id=ids.Wall.MAP, bounds=bounds, center=center, zoomSnap=0.25, preferCanvas=True,
                   attributionControl=False, zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
 
 

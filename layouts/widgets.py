@@ -100,7 +100,6 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
         id=map_id,
         bounds=bounds,
         center=[(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2],  # dash-leaflet's viewport tracking needs one
-        zoom=10,
         zoomSnap=0.25,
         attributionControl=False,
         className="grid-map",

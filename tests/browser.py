@@ -22,11 +22,11 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 @contextmanager
-def running_server(env_overrides: dict, command: str = "serve", log_path: Path | None = None, timeout_s: float = 60):
-    """``python app.py COMMAND`` on a free port; yields its base URL, stops it afterwards."""
-    port = free_port()
+def running_server(env_overrides: dict, command: str = "serve", log_path: Path | None = None, timeout_s: float = 60, port: int | None = None):
+    """``python app.py COMMAND`` on ``port`` (default: a free one); yields its base URL, stops it afterwards."""
+    port = port or free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GRIDOPS_AUTH": "off", **env_overrides}
-    log = open(log_path or os.devnull, "w")
+    log = open(log_path or os.devnull, "a")
     process = subprocess.Popen([sys.executable, "app.py", command], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -70,3 +70,63 @@ def is_local(url: str) -> bool:
         return True
     host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if "://" in url else ""
     return host in ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+@contextmanager
+def app_process(command: list[str], env_overrides: dict, log_path: Path | None = None):
+    """``python app.py COMMAND...`` (e.g. the feed consumer) as a child process; stopped afterwards."""
+    env = {**os.environ, "GRIDOPS_AUTH": "off", **env_overrides}
+    log = open(log_path or os.devnull, "a")
+    process = subprocess.Popen([sys.executable, "app.py", *command], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        stop_process(process)
+        log.close()
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# The Leaflet map behind a dash-leaflet Map: react-leaflet keeps it in a hook of the
+# MapContainer component, reachable from the container element's React fiber. Stored as
+# window.__leafletMaps[selector] so tests can set the view (zoom in to see single pins).
+FIND_LEAFLET_MAP_JS = """(selector) => {
+  const el = document.querySelector(selector);
+  if (!el) return false;
+  const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+  let fiber = key ? el[key] : null;
+  for (let depth = 0; fiber && depth < 40; depth++, fiber = fiber.return) {
+    for (let hook = fiber.memoizedState, n = 0; hook && typeof hook === 'object' && n < 60; hook = hook.next, n++) {
+      const value = hook.memoizedState;
+      if (value && value.map && typeof value.map.setView === 'function') {
+        window.__leafletMaps = Object.assign({}, window.__leafletMaps, {[selector]: value.map});
+        return true;
+      }
+    }
+  }
+  return false;
+}"""
+
+# A component's current prop as the Dash renderer holds it (after every callback, server or clientside).
+DASH_PROP_JS = """([id, prop]) => {
+  const state = window.store && window.store.getState();
+  const path = state && state.paths && state.paths.strs && state.paths.strs[id];
+  if (!path) return null;
+  let node = state.layout;
+  for (const key of path) { node = node && node[key]; }
+  return node && node.props ? node.props[prop] : null;
+}"""
+
+
+def dash_prop(page, component_id: str, prop: str):
+    """The renderer's current value of ``component_id.prop`` (None while the component is not rendered)."""
+    return page.evaluate(DASH_PROP_JS, [component_id, prop])

@@ -42,6 +42,30 @@ def report(case_id: str, ts: datetime, grid: dict, category: str = "E050101", so
     return case_event(case_id, "report", ts, grid=grid["code"], category=category, source=source, lat=f"{lat:.7f}", lon=f"{lon:.7f}", **fields)
 
 
+def gps_ping(worker: str, ts: datetime, lat: float, lon: float, **fields) -> dict:
+    """A patrol GPS message (WGS-84 unless ``crs`` says otherwise)."""
+    message = {"worker": worker, "ts": ts.isoformat(), "lat": f"{lat:.7f}", "lon": f"{lon:.7f}"}
+    message.update({key: str(value) for key, value in fields.items()})
+    return message
+
+
+def publish_case_events(redis_client, messages: list[dict], prefix: str = "gridops:") -> list[str]:
+    """XADD each message to the case-events stream, in order; returns the stream ids."""
+    return [_text(redis_client.xadd(Keys(prefix).case_events, message)) for message in messages]
+
+
+def publish_pings(redis_client, messages: list[dict], prefix: str = "gridops:") -> None:
+    """XADD GPS messages to the patrol stream in one round trip."""
+    pipe = redis_client.pipeline(transaction=False)
+    for message in messages:
+        pipe.xadd(Keys(prefix).patrol_gps, message)
+    pipe.execute()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def make_ingest(engine, redis_client, config, prefix: str = "gridops:", **options) -> Ingest:
     values = {"consumer": "test-consumer", "block_ms": 50, "claim_every_s": 3600.0, "sweep_every_s": 0.0}
     values.update(options)
