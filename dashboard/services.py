@@ -101,3 +101,30 @@ def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.
 def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
     """A grid by code (cached: the tree changes only on import)."""
     return _cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
+
+
+def names(ctx: AppContext, lang: str) -> dict:
+    """Display names by code, in the language of the page: departments, categories (all and
+    their parents), grids. Cached: they change only on import."""
+    def compute():
+        categories = reference.load_categories(ctx.engine)
+        departments = reference.load_departments(ctx.engine).to_dict("records")
+        with ctx.engine.connect() as connection:
+            from sqlalchemy import select
+
+            from data_feeds import schema
+
+            grids = dict(connection.execute(select(schema.grids.c.code, schema.grids.c.name)).all())
+        result = {}
+        for language in ("zh", "en"):
+            pick = (lambda zh, en: en or zh) if language == "en" else (lambda zh, en: zh)
+            result[language] = {
+                "departments": {d["code"]: pick(d["name"], d["name_en"]) for d in departments},
+                "categories": {c.code: pick(c.name, c.name_en) for c in categories.values() if c.level == 1},
+                "categories_all": {c.code: pick(c.name, c.name_en) for c in categories.values()},
+                "category_parents": {c.code: c.parent for c in categories.values()},
+                "grids": grids,
+            }
+        return result
+
+    return _cached("names", REFERENCE_TIMEOUT_S, compute)[lang if lang == "en" else "zh"]

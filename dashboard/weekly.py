@@ -1,0 +1,204 @@
+"""The weekly meeting report (周例会): a week against the week before, rankings, red/black list.
+
+One data structure feeds the screen, the PDF and the spreadsheet, so all three show the same
+numbers; every number comes from ``dashboard.indicators`` through ``dashboard.reports``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from dashboard import indicators, reports
+from dashboard.access import Scope
+from dashboard.domain_config import DomainConfig
+from dashboard.indicators import Window
+from dashboard.timewindows import previous_period, week_of
+from data_feeds import queries
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import GridInfo
+
+SUMMARY_KEYS = (
+    "reported", "registered", "invalid", "dispatched", "closed", "due_to_close", "closed_on_time", "reworked", "overdue",
+    "closure_rate", "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "timely_registration_rate",
+    "satisfaction_rate", "mean_close_hours", "patrol_hours", "patrol_km",
+)
+TOP_CATEGORIES = 10
+HOT_GRIDS = 10
+CASE_ROWS = 30
+WORKER_ROWS = 20
+
+
+@dataclass
+class WeeklyReport:
+    """Everything the weekly meeting shows, for one area and one Monday-to-Sunday week."""
+
+    area: GridInfo
+    week: Window
+    previous: Window
+    totals: dict
+    previous_totals: dict
+    departments: pd.DataFrame  # dept, name, due_to_close, closure_rate, on_time_closure_rate, rework_rate, satisfaction_rate, overdue, score, grade, rank
+    red: pd.DataFrame
+    black: pd.DataFrame
+    categories: pd.DataFrame  # code, name, reported, previous, change
+    hot_grids: pd.DataFrame  # grid, name, reported, in_progress, overdue
+    overdue_cases: pd.DataFrame  # id, category, grid, dept, deadline, late_hours
+    reworked_cases: pd.DataFrame  # id, category, grid, dept, rework_count, status
+    workers: pd.DataFrame  # worker, name, grid, reported, valid_reported, valid_report_rate, timely_registration_rate, patrol_hours, patrol_attainment, score, grade, rank
+    names: dict = field(default_factory=dict)  # code → name for categories, departments and grids
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def change(current, previous):
+    """current − previous, or None when either is missing."""
+    if current is None or previous is None:
+        return None
+    return current - previous
+
+
+def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, scope: Scope, now: datetime,
+          names: dict, filters: CaseFilter = CaseFilter()) -> WeeklyReport:
+    """The report of the week starting ``monday`` (local time) for ``area`` within ``scope``."""
+    tz = config.calendar.tz
+    week = week_of(monday, tz, now)
+    before = previous_period(week, now)
+    totals = reports.area_indicators(engine, config, area, week, filters, scope).values
+    previous_totals = reports.area_indicators(engine, config, area, before, filters, scope).values
+    cases = queries.load_cases(engine, area.path, week, filters, scope)
+    flags = indicators.case_flags(cases, week)
+    previous_cases = queries.load_cases(engine, area.path, before, filters, scope)
+    departments = _departments(cases, flags, config, names)
+    red, black = red_black(departments, config)
+    return WeeklyReport(
+        area=area, week=week, previous=before, totals=totals, previous_totals=previous_totals,
+        departments=departments, red=red, black=black,
+        categories=_categories(cases, flags, previous_cases, indicators.case_flags(previous_cases, before), names),
+        hot_grids=_hot_grids(cases, flags, names),
+        overdue_cases=_overdue_cases(cases, flags, week, names),
+        reworked_cases=_reworked_cases(cases, flags, names),
+        workers=_workers(engine, config, area, week, scope, cases, flags, names),
+        names=names,
+    )
+
+
+def _departments(cases, flags, config: DomainConfig, names: dict) -> pd.DataFrame:
+    table = reports.scored(indicators.summarise_by(cases, flags, "dept"), config, "department")
+    if table.empty:
+        return pd.DataFrame(columns=["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"])
+    table["name"] = table["dept"].map(lambda code: names.get("departments", {}).get(code, code))
+    table = table.sort_values(["score", "due_to_close"], ascending=[False, False], na_position="last").reset_index(drop=True)
+    table["rank"] = range(1, len(table) + 1)
+    return table[["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"]]
+
+
+def red_black(departments: pd.DataFrame, config: DomainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """红黑榜: the best and worst by composite score among departments with enough cases due."""
+    eligible = departments[(departments["due_to_close"] >= config.min_due) & departments["score"].notna()]
+    red = eligible.head(config.red_count)
+    black = eligible.drop(red.index).tail(config.black_count).iloc[::-1]
+    return red.reset_index(drop=True), black.reset_index(drop=True)
+
+
+def _major(code: str, parents: dict) -> str:
+    while parents.get(code):
+        code = parents[code]
+    return code
+
+
+def _categories(cases, flags, previous_cases, previous_flags, names: dict) -> pd.DataFrame:
+    """Reported cases by major class, this week and the week before."""
+    parents = names.get("category_parents", {})
+
+    def by_major(frame, frame_flags):
+        if frame.empty:
+            return pd.Series(dtype=int)
+        reported = frame.loc[frame_flags["reported"].to_numpy(), "category"]
+        return reported.map(lambda code: _major(code, parents)).value_counts()
+
+    now_counts, before_counts = by_major(cases, flags), by_major(previous_cases, previous_flags)
+    codes = sorted(set(now_counts.index) | set(before_counts.index), key=lambda c: -now_counts.get(c, 0))
+    rows = [{"code": c, "name": names.get("categories", {}).get(c, c), "reported": int(now_counts.get(c, 0)),
+             "previous": int(before_counts.get(c, 0))} for c in codes]
+    table = pd.DataFrame(rows, columns=["code", "name", "reported", "previous"])
+    table["change"] = table["reported"] - table["previous"]
+    return table.head(TOP_CATEGORIES)
+
+
+def _hot_grids(cases, flags, names: dict) -> pd.DataFrame:
+    table = indicators.summarise_by(cases, flags, "grid")
+    if table.empty:
+        return pd.DataFrame(columns=["grid", "name", "reported", "in_progress", "overdue"])
+    table = table.sort_values(["reported", "overdue"], ascending=False).head(HOT_GRIDS)
+    table["name"] = table["grid"].map(lambda code: names.get("grids", {}).get(code, code))
+    return table[["grid", "name", "reported", "in_progress", "overdue"]].reset_index(drop=True)
+
+
+def _case_names(frame: pd.DataFrame, names: dict) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["category_name"] = frame["category"].map(lambda c: names.get("categories_all", {}).get(c, c))
+    frame["grid_name"] = frame["grid"].map(lambda c: names.get("grids", {}).get(c, c))
+    frame["dept_name"] = frame["dept"].map(lambda c: names.get("departments", {}).get(c, c or ""))
+    return frame
+
+
+def _overdue_cases(cases, flags, week: Window, names: dict) -> pd.DataFrame:
+    """Cases overdue at the end of the week (or now, for the week in progress), the latest first."""
+    columns = ["id", "category_name", "grid_name", "dept_name", "grade", "stage", "late_hours"]
+    if cases.empty:
+        return pd.DataFrame(columns=columns)
+    _, _, asof = week.naive()
+    late = cases[flags["overdue"].to_numpy()].copy()
+    deadlines = indicators.stage_deadline_at(cases, week)[flags["overdue"].to_numpy()]
+    late["late_hours"] = ((asof - deadlines).dt.total_seconds() / 3600).round(1)
+    late = _case_names(late.sort_values("late_hours", ascending=False).head(CASE_ROWS), names)
+    return late[columns].reset_index(drop=True)
+
+
+def _reworked_cases(cases, flags, names: dict) -> pd.DataFrame:
+    columns = ["id", "category_name", "grid_name", "dept_name", "rework_count", "status"]
+    if cases.empty:
+        return pd.DataFrame(columns=columns)
+    reworked = cases[flags["reworked"].to_numpy()].sort_values("rework_count", ascending=False).head(CASE_ROWS)
+    return _case_names(reworked, names)[columns].reset_index(drop=True)
+
+
+def _workers(engine, config: DomainConfig, area, week: Window, scope: Scope, cases, flags, names: dict) -> pd.DataFrame:
+    """Grid workers ranked by the worker score: valid reports, timeliness and patrol."""
+    columns = ["worker", "name", "grid", "reported", "valid_reported", "valid_report_rate", "timely_registration_rate",
+               "patrol_hours", "patrol_attainment", "score", "grade", "rank"]
+    staff = pd.DataFrame(queries.list_workers(engine, area.path, scope))
+    if staff.empty:
+        return pd.DataFrame(columns=columns)
+    staff = staff[staff["role"] == "worker"]
+    by_worker = indicators.summarise_by(cases, flags, "worker").set_index("worker") if not cases.empty else pd.DataFrame()
+    first, last = queries.local_days(week, config.calendar.tz)
+    patrol = queries.load_patrol(engine, area.path, first, last, scope)
+    hours = (patrol.groupby("worker")["seconds"].sum() / 3600) if not patrol.empty else pd.Series(dtype=float)
+    expected = config.expected_hours_per_day * reports.working_days_in(week, config)
+    rows = []
+    for worker in staff.itertuples(index=False):
+        own = by_worker.loc[worker.id] if worker.id in by_worker.index else None
+        worked = float(hours.get(worker.id, 0.0))
+        rows.append({
+            "worker": worker.id, "name": worker.name, "grid": names.get("grids", {}).get(worker.grid, worker.grid),
+            "reported": int(own["reported"]) if own is not None else 0,
+            "valid_reported": int(own["valid_reported"]) if own is not None else 0,
+            "valid_report_rate": _number(own["valid_report_rate"]) if own is not None else None,
+            "timely_registration_rate": _number(own["timely_registration_rate"]) if own is not None else None,
+            "patrol_hours": round(worked, 1),
+            "patrol_attainment": indicators.patrol_attainment(worked, expected),
+        })
+    table = reports.scored(pd.DataFrame(rows), config, "worker")
+    table = table.sort_values(["score", "valid_reported"], ascending=[False, False], na_position="last").reset_index(drop=True)
+    table["rank"] = range(1, len(table) + 1)
+    return table[columns].head(WORKER_ROWS)
+
+
+def _number(value):
+    return None if value is None or pd.isna(value) else float(value)
