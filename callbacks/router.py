@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-from dash import Input, Output
+from dash import Input, Output, State
 
-from callbacks import admin, home, wall
+from callbacks import admin, home, review, wall
 from dashboard.access import PAGE_PERMISSIONS
 from dashboard.auth import current_principal
 from dashboard.context import current_context
@@ -15,7 +15,7 @@ from layouts import ids
 from layouts.home import forbidden, not_found
 
 # path -> function(ctx, principal, lang, query, other language href) building the page
-PAGES = {"/": home.page, "/wall": wall.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
+PAGES = {"/": home.page, "/wall": wall.page, "/review": review.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
 
 
 def parse_query(search: str | None) -> dict[str, str]:
@@ -30,7 +30,9 @@ def language_href(pathname: str, query: dict, lang: str) -> str:
 
 
 def register(app) -> None:
-    @app.callback(Output(ids.App.PAGE, "children"), Input(ids.App.URL, "pathname"), Input(ids.App.URL, "search"))
+    # The page is built when the path changes; a screen that keeps its selection in the query
+    # (the review) follows query changes itself, without being rebuilt.
+    @app.callback(Output(ids.App.PAGE, "children"), Input(ids.App.URL, "pathname"), State(ids.App.URL, "search"))
     def render_page(pathname, search):
         query = parse_query(search)
         lang = normalise_language(query.get("lang"))

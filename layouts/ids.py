@@ -79,3 +79,38 @@ class Wall:
     VIEW = "wall-view"
     LAST_OK = "wall-last-ok"
     SCALE = "wall-scale"  # the screen's width / 1920, measured in the browser (charts scale with it)
+
+
+class Review:
+    BREADCRUMB = "review-breadcrumb"
+    WINDOW = "review-window"
+    DATES = "review-dates"
+    CATEGORY = "review-category"
+    GRADE = "review-grade"
+    SOURCE = "review-source"
+    DEPT = "review-dept"
+    STAGE = "review-stage"
+    TILES = "review-tiles"
+    MAP = "review-map"
+    AREAS = "review-areas"
+    TREND = "review-trend"
+    CATEGORIES = "review-categories"
+    DEPARTMENTS = "review-departments"
+    EXPORT = "review-export"
+    DOWNLOAD = "review-download"
+    HOT_SPOTS = "review-hot-spots"
+    PATROL = "review-patrol"
+    CASES = "review-cases"
+    TIMELINE = "review-timeline"
+    UNMASK = "review-unmask"
+    STATE = "review-state"
+    PERIOD = "review-period"
+
+
+class Weekly:
+    WEEK = "weekly-week"
+    BODY = "weekly-body"
+    PDF = "weekly-pdf"
+    XLSX = "weekly-xlsx"
+    DOWNLOAD = "weekly-download"
+    STATE = "weekly-state"

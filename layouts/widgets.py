@@ -123,5 +123,5 @@ def nav_links(principal, lang: str) -> list[tuple[str, str]]:
     """The screens the caller may open, for the header."""
     from dashboard.access import PAGE_PERMISSIONS
 
-    names = {"/": "nav_home", "/wall": "nav_wall", "/admin": "nav_admin", "/admin/audit": "nav_audit"}
+    names = {"/": "nav_home", "/wall": "nav_wall", "/review": "nav_review", "/weekly": "nav_weekly", "/admin": "nav_admin", "/admin/audit": "nav_audit"}
     return [(t(label, lang), path) for path, label in names.items() if principal.can(PAGE_PERMISSIONS[path])]

@@ -1,0 +1,238 @@
+"""The situational review: the URL holds the selection; every panel follows it."""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+from dash import Input, Output, State, dcc, no_update
+from dash.exceptions import PreventUpdate
+from flask import request
+
+from dashboard import review_data, services
+from dashboard.access import Forbidden
+from dashboard.auth import current_principal
+from dashboard.case_views import present_case
+from dashboard.clock import utc_now
+from dashboard.context import AppContext, current_context
+from dashboard.i18n import t
+from dashboard.selection import Selection, parse
+from dashboard.timewindows import WindowError
+from data_feeds import accounts, queries
+from data_feeds.reference import load_categories
+from layouts import ids, review
+from layouts.home import forbidden
+from layouts.widgets import bounds_of, nav_links
+
+
+def _query(search: str | None) -> dict:
+    return {key: values[-1] for key, values in parse_qs((search or "").lstrip("?")).items()}
+
+
+def _category_options(ctx, lang: str) -> list[dict]:
+    """The catalogue as one searchable list, indented by level."""
+    def compute():
+        categories = sorted(load_categories(ctx.engine).values(), key=lambda c: c.code)
+        return [{"code": c.code, "level": c.level, "zh": c.name, "en": c.name_en or c.name} for c in categories]
+
+    return [{"label": "　" * (c["level"] - 1) + c[lang if lang == "en" else "zh"], "value": c["code"]}
+            for c in services._cached("category-options", services.REFERENCE_TIMEOUT_S, compute)]
+
+
+def _period_text(data, tz, lang: str) -> str:
+    def span(window):
+        last = (window.end - timedelta(microseconds=1)).astimezone(tz)
+        return f"{window.start.astimezone(tz):%Y-%m-%d} – {last:%Y-%m-%d}"
+
+    return f"{t('this_period', lang)} {span(data.window)} · {t('before', lang)} {span(data.previous)}"
+
+
+def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
+    """Every panel's content for a selection, within the caller's scope."""
+    now = utc_now()
+    area = services.area_in_scope(ctx, selection.area, principal.scope)
+    data = review_data.build(ctx, area, selection, principal.scope, now, lang)
+    names = services.names(ctx, lang)
+    tz = ctx.settings.tz
+    outline = services.map_geometries(ctx, area, level=area.level)
+    collection = review.area_collection(data.children)
+    return {
+        "breadcrumb": review.breadcrumb(data.breadcrumb, selection, lang),
+        "period": _period_text(data, tz, lang),
+        "tiles": review.tiles(data.values, data.previous_values, lang),
+        "map": review.area_map(collection, bounds_of(outline[0]["geometry"])),
+        "collection": collection,
+        "bounds": bounds_of(outline[0]["geometry"]),
+        "trend": review.trend_figure(data.trend, lang),
+        "categories": review.category_figure(data.categories, lang),
+        "departments": review.department_grid(data.departments, lang),
+        "department_rows": review.department_rows(data.departments),
+        "hot_spots": review.hot_spot_list(data.hot_spots, lang),
+        "patrol": review.patrol_panel(data.patrol, lang),
+        "cases": review.case_grid(review.case_rows(data.cases, names, tz, lang), lang),
+        "case_rows": review.case_rows(data.cases, names, tz, lang),
+        "area": area,
+    }
+
+
+def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
+    selection = parse(query)
+    try:
+        content = parts(ctx, principal, selection, lang)
+    except Forbidden:
+        return forbidden(lang)
+    except (services.NotFound, WindowError):
+        selection = Selection()
+        content = parts(ctx, principal, selection, lang)
+    names = services.names(ctx, lang)
+    departments = [{"label": f"{name}", "value": code} for code, name in sorted(names["departments"].items())]
+    state = {"lang": lang, "area": content["area"].code}
+    return review.layout(lang, principal.name if ctx.settings.auth else None, other_language_href, nav_links(principal, lang), selection,
+                         {"categories": _category_options(ctx, lang), "departments": departments}, content, state)
+
+
+def register(app) -> None:
+    @app.callback(
+        Output(ids.Review.BREADCRUMB, "children"),
+        Output(ids.Review.PERIOD, "children"),
+        Output(ids.Review.TILES, "children"),
+        Output(ids.Review.AREAS, "data"),
+        Output(ids.Review.AREAS, "hideout"),
+        Output(ids.Review.MAP, "bounds"),
+        Output(ids.Review.TREND, "figure"),
+        Output(ids.Review.CATEGORIES, "figure"),
+        Output(ids.Review.DEPARTMENTS, "rowData"),
+        Output(ids.Review.HOT_SPOTS, "children"),
+        Output(ids.Review.PATROL, "children"),
+        Output(ids.Review.CASES, "rowData"),
+        Output(ids.Review.STATE, "data"),
+        Input("app-url", "search"),
+        State("app-url", "pathname"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def follow_url(search, pathname, state):
+        """Drill-down, breadcrumb, filters: the URL changed, so does every panel."""
+        if pathname != "/review":
+            raise PreventUpdate
+        lang = (state or {}).get("lang", "zh")
+        try:
+            content = parts(current_context(), current_principal(), parse(_query(search)), lang)
+        except (Forbidden, services.NotFound, WindowError):
+            raise PreventUpdate from None
+        return (content["breadcrumb"], content["period"], content["tiles"], content["collection"], {"max": review.max_reported(content["collection"])},
+                content["bounds"], content["trend"], content["categories"], content["department_rows"], content["hot_spots"],
+                content["patrol"], content["case_rows"], {**(state or {}), "area": content["area"].code})
+
+    @app.callback(
+        Output("app-url", "search", allow_duplicate=True),
+        Input(ids.Review.WINDOW, "value"),
+        Input(ids.Review.DATES, "start_date"),
+        Input(ids.Review.DATES, "end_date"),
+        Input(ids.Review.CATEGORY, "value"),
+        Input(ids.Review.GRADE, "value"),
+        Input(ids.Review.SOURCE, "value"),
+        Input(ids.Review.DEPT, "value"),
+        Input(ids.Review.STAGE, "value"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def filters_changed(window, start, end, category, grade, source, dept, stage, search, state):
+        current = parse(_query(search))
+        if window == "custom" and not (start and end):
+            raise PreventUpdate  # wait for both dates
+        selection = Selection(area=current.area, window=window or "today", start=(start or "")[:10] or None, end=(end or "")[:10] or None,
+                              category=category, grade=grade, source=source, dept=dept, stage=stage)
+        new = selection.search((state or {}).get("lang"))
+        return no_update if new == (search or "") else new
+
+    @app.callback(
+        Output("app-url", "search", allow_duplicate=True),
+        Input(ids.Review.AREAS, "clickData"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def drill_down(feature, search, state):
+        code = ((feature or {}).get("properties") or {}).get("code")
+        if not code or code == (state or {}).get("area"):
+            raise PreventUpdate
+        return parse(_query(search)).with_area(code).search((state or {}).get("lang"))
+
+    @app.callback(
+        Output(ids.Review.DATES, "className"),
+        Input(ids.Review.WINDOW, "value"),
+        prevent_initial_call=True,
+    )
+    def show_dates(window):
+        return "date-range" + ("" if window == "custom" else " hidden")
+
+    @app.callback(
+        Output(ids.Review.TIMELINE, "children"),
+        Input(ids.Review.CASES, "selectedRows"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def open_case(rows, state):
+        """A case's full timeline; each view is recorded in the audit log."""
+        if not rows:
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        principal.require("review")
+        case_id = rows[0]["id"]
+        row = queries.case_detail(ctx.engine, case_id, principal.scope)
+        if row is None:
+            raise PreventUpdate
+        accounts.audit(ctx.engine, principal.name, "case.view", case_id, {"screen": "review"}, request.remote_addr)
+        lang = (state or {}).get("lang", "zh")
+        return review.timeline(present_case(row, principal), queries.case_timeline(ctx.engine, case_id), _limits(ctx, row),
+                               ctx.settings.tz, lang, principal.can("unmask"))
+
+    @app.callback(
+        Output("review-personal", "children"),
+        Input(ids.Review.UNMASK, "n_clicks"),
+        State(ids.Review.CASES, "selectedRows"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def unmask(clicks, rows, state):
+        """Show the reporter's contact (to call back); audited."""
+        if not clicks or not rows:
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        principal.require("unmask")
+        case_id = rows[0]["id"]
+        row = queries.case_detail(ctx.engine, case_id, principal.scope)
+        if row is None:
+            raise PreventUpdate
+        accounts.audit(ctx.engine, principal.name, "case.unmask", case_id, {"screen": "review"}, request.remote_addr)
+        case = present_case(row, principal, unmasked=True)
+        lang = (state or {}).get("lang", "zh")
+        return f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}"
+
+    @app.callback(
+        Output(ids.Review.DOWNLOAD, "data"),
+        Input(ids.Review.EXPORT, "n_clicks"),
+        State(ids.Review.DEPARTMENTS, "rowData"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def export_departments(clicks, rows, search, state):
+        """The department table as CSV (UTF-8 with BOM, so spreadsheet programs read Chinese); audited."""
+        if not clicks:
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        principal.require("export")
+        lang = (state or {}).get("lang", "zh")
+        content = parts(ctx, principal, parse(_query(search)), lang)  # recomputed: never trust rows sent by the browser
+        accounts.audit(ctx.engine, principal.name, "export", "departments.csv", {"screen": "review", "selection": search}, request.remote_addr)
+        return dcc.send_string(review.department_csv(content["department_rows"], lang), f"departments-{content['area'].code}.csv")
+
+
+def _limits(ctx, row) -> dict:
+    category = load_categories(ctx.engine).get(row["category"])
+    limits = ctx.config.grade_limits.get(row["grade"]) if category is None or row["grade"] != category.grade else category.limits
+    if limits is None:
+        return {}
+    return {stage: f"{limits.for_stage(stage)}" for stage in ("register", "dispatch", "handle", "verify")}

@@ -1,0 +1,289 @@
+"""The situational review (态势研判): drill-down, filters, change against the period before,
+departments, hot spots, patrol coverage and the case list with timelines. Pure builders."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dash_ag_grid as dag
+import dash_leaflet as dl
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard.i18n import t
+from dashboard.indicators import RATE_KEYS
+from dashboard.lifecycle import GRADES, SOURCES
+from dashboard.selection import STAGES, WINDOWS
+from layouts import ids
+from layouts.widgets import format_value, page_header
+
+REVIEW_TILES = (
+    "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
+    "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "satisfaction_rate", "mean_close_hours",
+)
+LOWER_IS_BETTER = {"overdue", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "in_progress"}
+# AG Grid's theming API with the page's colours and fonts (its legacy CSS themes come from a CDN).
+GRID_THEME = {"function": "themeQuartz.withParams({backgroundColor: '#0b1a2e', foregroundColor: '#e6f1ff', headerBackgroundColor: '#10243b', "
+                          "borderColor: '#1c3656', accentColor: '#5ad8ff', oddRowBackgroundColor: '#0d1f36', fontSize: 13, "
+                          "fontFamily: ['Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', 'sans-serif']})"}
+CHART = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#cfe3ff"}, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}}
+STAGE_OF_ACTION = {"register": ("register", "reported_at", "register_deadline"), "dispatch": ("dispatch", "registered_at", "dispatch_deadline"),
+                   "feedback": ("handle", "dispatched_at", "deadline"), "close": ("verify", "handled_at", "verify_deadline")}
+
+
+def change_text(name: str, value, previous, lang: str) -> tuple[str, str]:
+    """"▲ 12" / "▼ 3.5pp" against the period before, and whether that is good, bad or flat."""
+    if value is None or previous is None:
+        return "—", "flat"
+    delta = value - previous
+    if abs(delta) < 1e-9:
+        return "＝", "flat"
+    arrow = "▲" if delta > 0 else "▼"
+    if name in RATE_KEYS:
+        text = f"{arrow} {abs(delta) * 100:.1f}pp"
+    elif isinstance(value, float) and not float(value).is_integer():
+        text = f"{arrow} {abs(delta):.1f}"
+    else:
+        text = f"{arrow} {abs(int(delta)):,}"
+    better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
+    return text, "good" if better else "bad"
+
+
+def tiles(values: dict, previous: dict, lang: str) -> list:
+    result = []
+    for name in REVIEW_TILES:
+        value = values.get(name)
+        text, tone = change_text(name, value, previous.get(name), lang)
+        raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
+        result.append(html.Div([
+            html.Div(t(name, lang), className="kpi-label"),
+            html.Div(format_value(name, value, lang), className="kpi-value"),
+            html.Div([html.Span(t("vs_before", lang) + " ", className="muted"), html.Span(text, className=f"change change-{tone}")], className="kpi-change"),
+        ], className="kpi", **{"data-kpi": name, "data-value": raw}))
+    return result
+
+
+def filter_bar(selection, lang: str, category_options: list, department_options: list) -> html.Div:
+    window_options = [{"label": t(f"window_{w}", lang), "value": w} for w in WINDOWS]
+    return html.Div([
+        dcc.Dropdown(id=ids.Review.WINDOW, options=window_options, value=selection.window, clearable=False, className="dropdown"),
+        dcc.DatePickerRange(id=ids.Review.DATES, start_date=selection.start, end_date=selection.end, display_format="YYYY-MM-DD",
+                            className="date-range" + ("" if selection.window == "custom" else " hidden")),
+        dcc.Dropdown(id=ids.Review.CATEGORY, options=category_options, value=selection.category, placeholder=t("all_categories", lang), className="dropdown wide"),
+        dcc.Dropdown(id=ids.Review.GRADE, options=[{"label": g, "value": g} for g in GRADES], value=selection.grade, placeholder=t("all_grades", lang), className="dropdown narrow"),
+        dcc.Dropdown(id=ids.Review.SOURCE, options=[{"label": t("source_" + s, lang), "value": s} for s in SOURCES], value=selection.source, placeholder=t("all_sources", lang), className="dropdown"),
+        dcc.Dropdown(id=ids.Review.DEPT, options=department_options, value=selection.dept, placeholder=t("all_departments", lang), className="dropdown"),
+        dcc.Dropdown(id=ids.Review.STAGE, options=[{"label": t("stage_" + s, lang), "value": s} for s in STAGES], value=selection.stage, placeholder=t("all_stages", lang), className="dropdown"),
+    ], className="form-row filters")
+
+
+def breadcrumb(chain: list[tuple[str, str]], selection, lang: str) -> list:
+    parts = []
+    for index, (code, name) in enumerate(chain):
+        if index:
+            parts.append(html.Span(" › ", className="muted"))
+        if index == len(chain) - 1:
+            parts.append(html.Span(name, className="crumb-current"))
+        else:
+            parts.append(dcc.Link(name, href="/review" + selection.with_area(code).search(lang), className="crumb"))
+    return parts
+
+
+def trend_figure(trend, lang: str) -> go.Figure:
+    figure = go.Figure([
+        go.Bar(x=list(trend["label"]), y=list(trend["reported"]), name=t("reported", lang), marker_color="#3aa0ff"),
+        go.Scatter(x=list(trend["label"]), y=list(trend["reported_before"]), name=t("reported", lang) + " · " + t("before", lang), line={"color": "#3aa0ff", "dash": "dot"}),
+        go.Scatter(x=list(trend["label"]), y=list(trend["closed"]), name=t("closed", lang), line={"color": "#35d07f", "width": 3}),
+        go.Scatter(x=list(trend["label"]), y=list(trend["closed_before"]), name=t("closed", lang) + " · " + t("before", lang), line={"color": "#35d07f", "dash": "dot"}),
+    ])
+    figure.update_layout(**CHART, legend={"orientation": "h", "y": 1.15}, uirevision="review")
+    figure.update_xaxes(gridcolor="#15304d")
+    figure.update_yaxes(gridcolor="#15304d")
+    return figure
+
+
+def category_figure(categories, lang: str) -> go.Figure:
+    top = categories.head(10).iloc[::-1]
+    figure = go.Figure([
+        go.Bar(y=list(top["name"]), x=list(top["previous"]), orientation="h", name=t("before", lang), marker_color="#35506f"),
+        go.Bar(y=list(top["name"]), x=list(top["reported"]), orientation="h", name=t("this_period", lang), marker_color="#3aa0ff"),
+    ])
+    figure.update_layout(**{**CHART, "margin": {"l": 120, "r": 10, "t": 10, "b": 30}}, barmode="group", legend={"orientation": "h", "y": 1.12}, uirevision="review")
+    return figure
+
+
+def area_collection(children: list[dict]) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": c["geometry"], "properties": {
+            "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"],
+            "tooltip": f"{c['name']}<br>{c['reported']} / {c['overdue']}",
+        }} for c in children
+    ]}
+
+
+def area_map(collection: dict, bounds) -> dl.Map:
+    center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    return dl.Map([dl.GeoJSON(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
+                              hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
+                  id=ids.Review.MAP, bounds=bounds, center=center, zoomSnap=0.25, attributionControl=False, className="review-map",
+                  style={"background": "#07111f"})
+
+
+def max_reported(collection: dict) -> int:
+    return max([f["properties"]["reported"] for f in collection["features"]] or [0]) or 1
+
+
+DEPARTMENT_COLUMNS = (
+    ("name", "department", None), ("due_to_close", "due_to_close", "n"), ("due_closed", "closed", "n"), ("closed_on_time", "closed_on_time", "n"),
+    ("due_reworked", "reworked", "n"), ("overdue", "overdue", "n"), ("mean_close_hours", "mean_close_hours", "h"),
+    ("p90_close_hours", "p90_close_hours", "h"), ("on_time_closure_rate", "on_time_closure_rate", "%"), ("satisfaction_rate", "satisfaction_rate", "%"),
+    ("score", "score", "h"), ("grade", "grade", None),
+)
+
+
+def department_grid(departments, lang: str) -> dag.AgGrid:
+    formatter = {"%": {"function": "params.value == null ? '—' : d3.format('.1%')(params.value)"},
+                 "h": {"function": "params.value == null ? '—' : d3.format('.1f')(params.value)"}}
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
+                **({"valueFormatter": formatter[kind]} if kind in formatter else {}), **({"type": "numericColumn"} if kind else {})}
+               for field, label, kind in DEPARTMENT_COLUMNS]
+    return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=department_rows(departments),
+                      defaultColDef={"resizable": True, "minWidth": 70}, columnSize="responsiveSizeToFit",
+                      dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid")
+
+
+def department_csv(rows: list[dict], lang: str) -> str:
+    """The department table as CSV, with a byte-order mark for spreadsheet programs."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([t(label, lang) for _, label, _ in DEPARTMENT_COLUMNS])
+    for row in rows:
+        writer.writerow(["" if row.get(field) is None else row.get(field) for field, _, _ in DEPARTMENT_COLUMNS])
+    return "\ufeff" + buffer.getvalue()
+
+
+def department_rows(departments) -> list[dict]:
+    if departments is None or departments.empty:
+        return []
+    keep = [field for field, _, _ in DEPARTMENT_COLUMNS if field in departments.columns]
+    frame = departments.sort_values("score", ascending=False, na_position="last")[keep + ["dept"]]
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+CASE_COLUMNS = (("id", "case_id"), ("reported_at", "reported_time"), ("category_name", "category"), ("grid_name", "grid"),
+                ("grade", "grade"), ("status", "status"), ("dept", "department"), ("source", "source"))
+
+
+def case_grid(rows: list[dict], lang: str) -> dag.AgGrid:
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True} for field, label in CASE_COLUMNS]
+    return dag.AgGrid(id=ids.Review.CASES, columnDefs=columns, rowData=rows, defaultColDef={"resizable": True},
+                      columnSize="responsiveSizeToFit", dashGridOptions={"rowSelection": {"mode": "singleRow"}, "animateRows": False, "theme": GRID_THEME},
+                      className="review-grid")
+
+
+def case_rows(cases: list[dict], names: dict, tz, lang: str) -> list[dict]:
+    rows = []
+    for case in cases:
+        reported = case["reported_at"]
+        if isinstance(reported, str):
+            reported = datetime.fromisoformat(reported)
+        reported = reported.replace(tzinfo=timezone.utc) if reported.tzinfo is None else reported
+        rows.append({
+            "id": case["id"], "reported_at": reported.astimezone(tz).strftime("%m-%d %H:%M"),
+            "category_name": case.get("category_name_en") if lang == "en" and case.get("category_name_en") else case.get("category_name"),
+            "grid_name": case.get("grid_name"), "grade": case["grade"], "status": t("status_" + case["status"], lang),
+            "dept": names["departments"].get(case.get("dept"), case.get("dept") or ""), "source": t("source_" + case["source"], lang),
+        })
+    return rows
+
+
+def hot_spot_list(hot_spots, lang: str) -> html.Table:
+    head = html.Tr([html.Th(t(key, lang)) for key in ("grid", "reported", "in_progress", "overdue")])
+    body = [html.Tr([html.Td(row["name"]), html.Td(row["reported"]), html.Td(row["in_progress"]), html.Td(row["overdue"], className="alert" if row["overdue"] else "")],
+                    **{"data-grid": row["grid"]}) for row in hot_spots.to_dict("records")]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="data-table compact")
+
+
+def patrol_panel(patrol: dict, lang: str) -> list:
+    workers = patrol["workers"]
+    below = workers[workers["below"]] if not workers.empty else workers
+    head = html.Tr([html.Th(t(key, lang)) for key in ("grid_worker", "grid", "patrol_hours", "patrol_km", "rounds")])
+    body = [html.Tr([html.Td(r["name"]), html.Td(r["grid"]), html.Td(f"{r['hours']:.1f}"), html.Td(f"{r['km']:.1f}"),
+                     html.Td(f"{r['rounds']} / {r['expected_rounds']:g}", className="alert" if r["below"] else "")])
+            for r in workers.head(40).to_dict("records")]
+    return [
+        html.Div([
+            html.Span(f"{t('grids_patrolled_today', lang)} {patrol['grids_today']} / {patrol['total_grids']}", className="stat", **{"data-stat": "grids_today"}),
+            html.Span(f"{t('grids_patrolled_week', lang)} {patrol['grids_week']} / {patrol['total_grids']}", className="stat", **{"data-stat": "grids_week"}),
+            html.Span(f"{t('below_expected', lang)} {len(below)}", className="stat alert" if len(below) else "stat", **{"data-stat": "below"}),
+        ], className="stats"),
+        html.Div(html.Table([html.Thead(head), html.Tbody(body)], className="data-table compact"), className="scroll"),
+    ]
+
+
+def timeline(case: dict, events: list[dict], limits_text: dict, tz, lang: str, can_unmask: bool) -> list:
+    """A case's full story: every transition with who and when, and each stage's time against its limit."""
+    def local(text):
+        if text is None:
+            return "—"
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else text
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    rows = []
+    previous = None
+    for event in events:
+        stage_cell = ""
+        spec = STAGE_OF_ACTION.get(event["action"])
+        if spec and previous is not None:
+            stage, _, deadline_field = spec
+            started = datetime.fromisoformat(previous["ts"])
+            ended = datetime.fromisoformat(event["ts"])
+            minutes = (ended - started).total_seconds() / 60
+            deadline = case.get(deadline_field)
+            late = deadline is not None and ended > datetime.fromisoformat(deadline)
+            stage_cell = html.Span(f"{t('stage_' + stage, lang)} {minutes:.0f} {t('minutes', lang)} / {limits_text.get(stage, '—')}",
+                                   className="alert" if late else "ok")
+        rows.append(html.Tr([html.Td(local(event["ts"])), html.Td(t("action_" + event["action"], lang)), html.Td(event.get("actor") or ""),
+                             html.Td(f"{t('status_' + (event.get('from_status') or 'new'), lang)} → {t('status_' + event['to_status'], lang)}"),
+                             html.Td(stage_cell)]))
+        previous = event
+    head = html.Tr([html.Th(t(key, lang)) for key in ("time", "action", "actor", "status", "stage_time")])
+    details = [
+        html.H3(f"{case['id']} · {case.get('category_name') or case['category']}"),
+        html.Div(f"{t('grid', lang)}：{case.get('grid_name') or case['grid']} · {t('grade', lang)} {case['grade']} · {t('status_' + case['status'], lang)}"),
+        html.Div(f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}", className="personal", id="review-personal"),
+        html.Div(case.get("description") or "", className="muted description"),
+    ]
+    if can_unmask and case.get("masked"):
+        details.append(html.Button(t("show_contact", lang), id=ids.Review.UNMASK, className="small-button"))
+    return details + [html.Table([html.Thead(head), html.Tbody(rows)], className="data-table compact timeline")]
+
+
+def layout(lang: str, user: str | None, other_language_href: str, links, selection, filter_parts: dict, data_parts: dict, state: dict) -> html.Div:
+    return html.Div([
+        page_header([html.Span(t("review_title", lang)), html.Span(id=ids.Review.BREADCRUMB, children=data_parts["breadcrumb"], className="breadcrumb")],
+                    lang, user, other_language_href, links=links),
+        filter_bar(selection, lang, filter_parts["categories"], filter_parts["departments"]),
+        html.Div(id=ids.Review.PERIOD, children=data_parts["period"], className="muted period"),
+        html.Div(data_parts["tiles"], id=ids.Review.TILES, className="kpi-row review-tiles"),
+        html.Div([
+            html.Section([html.H2(t("areas", lang), className="section-title"), data_parts["map"]], className="panel map-panel"),
+            html.Section([html.H2(t("trend", lang), className="section-title"), dcc.Graph(id=ids.Review.TREND, figure=data_parts["trend"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
+            html.Section([html.H2(t("categories_period", lang), className="section-title"), dcc.Graph(id=ids.Review.CATEGORIES, figure=data_parts["categories"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
+        ], className="review-row three"),
+        html.Div([
+            html.Section([html.Div([html.H2(t("department_performance", lang), className="section-title"),
+                                    html.Button(t("export_csv", lang), id=ids.Review.EXPORT, className="small-button")], className="panel-head"),
+                          data_parts["departments"], dcc.Download(id=ids.Review.DOWNLOAD)], className="panel wide"),
+            html.Section([html.H2(t("hot_spots", lang), className="section-title"), html.Div(data_parts["hot_spots"], id=ids.Review.HOT_SPOTS, className="scroll")], className="panel"),
+        ], className="review-row two"),
+        html.Div([
+            html.Section([html.H2(t("patrol_coverage", lang), className="section-title"), html.Div(data_parts["patrol"], id=ids.Review.PATROL)], className="panel"),
+            html.Section([html.H2(t("case_list", lang), className="section-title"), data_parts["cases"]], className="panel wide"),
+            html.Section([html.H2(t("case_timeline", lang), className="section-title"), html.Div(t("pick_a_case", lang), id=ids.Review.TIMELINE, className="scroll")], className="panel"),
+        ], className="review-row three"),
+        dcc.Store(id=ids.Review.STATE, data=state),
+    ], className="page page-review", lang="zh-CN" if lang == "zh" else "en")

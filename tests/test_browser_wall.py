@@ -1,0 +1,614 @@
+"""The video wall (/wall) in headless Chromium against the real server, a real feed consumer
+(``python app.py ingest``) and a real Redis: messages XADDed to the streams must reach the
+tiles, the map, the alerts and the dispatch board, by push, and agree with /api/indicators
+and the database.
+
+One server and one consumer serve the module (SQLite only: the data layer is tested on both
+databases elsewhere); the staleness tests start servers of their own on a fixed port so they
+can stop and restart them. Every page runs in one browser context whose requests are all
+recorded: the last test checks that none left this machine.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta
+from urllib.request import urlopen
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import func, select
+
+from dashboard.clock import utc_now
+from data_feeds import db, schema
+from data_feeds.embedded_redis import free_port
+from tests.browser import FIND_LEAFLET_MAP_JS, app_process, chromium, dash_prop, is_local, running_server, stop_process
+from tests.conftest import ARTIFACTS, TZ
+from tests.feed_support import basic_grids, case_event, gps_ping, publish_case_events, publish_pings, report
+
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
+
+PUSH_LIMIT_S = 5.0  # the polling fallback fires every 10 s: anything faster than this came by push
+STALE_LIMIT_S = 35.0  # "stale since" must show within ~30 s of the server going away
+SIZES = ((1920, 1080), (3840, 2160))
+A_CATEGORY = "B010102"  # 污水井盖缺失: grade A, register within 10 min, natural hours
+C_CATEGORY = "E050101"  # 无照经营游商: grade C, working hours
+CGJ = "CGJ"  # 城市管理局, the department of C_CATEGORY and the busiest on the demo's board
+
+SESSION: dict = {"requests": [], "page_errors": []}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def wall_env(demo_engine, redis_base_url, redis_db):
+    """The environment of every process of this module; Redis starts empty."""
+    url = f"{redis_base_url}/{redis_db}"
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return {
+        "DATABASE_URL": demo_engine.url.render_as_string(hide_password=False), "REDIS_URL": url,
+        "GRIDOPS_SIMULATE": "0", "GRIDOPS_AUTH": "off",
+    }
+
+
+@pytest.fixture(scope="module")
+def feed(wall_env, demo_engine, tmp_path_factory):
+    """A Redis client (decoded) with the consumer running and the live state rebuilt."""
+    client = redis_lib.Redis.from_url(wall_env["REDIS_URL"], decode_responses=True)
+    with app_process(["ingest", "--consumer", "wall-test"], wall_env, tmp_path_factory.mktemp("ingest") / "ingest.log") as consumer:
+        with demo_engine.connect() as connection:
+            open_cases = connection.execute(select(func.count()).select_from(schema.cases).where(schema.cases.c.is_open.is_(True))).scalar()
+        deadline = time.monotonic() + 60
+        while client.hlen("gridops:live:open") < open_cases:
+            assert consumer.poll() is None, "the consumer exited"
+            assert time.monotonic() < deadline, "the consumer did not rebuild the live state"
+            time.sleep(0.2)
+        yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def server(wall_env, feed, tmp_path_factory):
+    with running_server(wall_env, log_path=tmp_path_factory.mktemp("wall") / "server.log") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def context():
+    """One browser context for the module; every request any page makes is recorded."""
+    with chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+        ctx.on("request", lambda request: SESSION["requests"].append(request.url))
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture(scope="module")
+def grids(demo_engine):
+    return basic_grids(demo_engine)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def case_id() -> str:
+    return f"WT{uuid.uuid4().hex[:10].upper()}"
+
+
+def now_local() -> datetime:
+    return utc_now().astimezone(TZ)
+
+
+def api_indicators(base: str) -> dict:
+    with urlopen(base + "/api/indicators", timeout=30) as answer:
+        return json.load(answer)
+
+
+def open_wall(context, base: str, query: str = "", size: tuple[int, int] = (1920, 1080), clock: bool = False):
+    """The wall, rendered, with its change stream open (a push can only arrive after that)."""
+    page = context.new_page()
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.on("pageerror", lambda error: SESSION["page_errors"].append(f"{page.url}: {error}"))
+    stream_open = []
+    page.on("response", lambda response: stream_open.append(time.time()) if "/stream/changes" in response.url else None)
+    refreshes = []
+    page.on("request", lambda request: _record_refresh(request, refreshes))
+    page.refreshes = refreshes  # (monotonic time, changed prop ids, the stream's last value) of each wall refresh
+    if clock:
+        page.clock.install()
+    page.goto(f"{base}/wall{query}", wait_until="domcontentloaded")
+    page.wait_for_selector("#wall-board table", timeout=30_000)
+    page.wait_for_selector("[data-kpi='reported']")
+    deadline = time.monotonic() + 15
+    while not stream_open:
+        assert time.monotonic() < deadline, "the wall did not open its change stream"
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(500)  # the server subscribes right after answering the headers
+    page.stream_opened_at = stream_open[-1]
+    page.streams = stream_open  # wall-clock time of every change stream the page opened
+    return page
+
+
+def _record_refresh(request, refreshes: list) -> None:
+    if "/_dash-update-component" not in request.url or request.method != "POST":
+        return
+    try:
+        body = json.loads(request.post_data or "{}")
+    except ValueError:
+        return
+    if "wall-delta.data" not in str(body.get("output", "")):
+        return
+    stream = next((i.get("value") for i in body.get("inputs", []) if i.get("id") == "wall-stream"), None)
+    refreshes.append((time.monotonic(), body.get("changedPropIds", []), stream))
+
+
+def case_feature_ids(page) -> list[str]:
+    data = dash_prop(page, "wall-cases", "data") or {}
+    return [feature["id"] for feature in data.get("features", [])]
+
+
+def zoom_to(page, lat: float, lon: float, zoom: float = 16) -> None:
+    """Set the wall map's view (single pins show above the cluster layer's maxZoom of 14)."""
+    assert page.evaluate(FIND_LEAFLET_MAP_JS, "#wall-map"), "the Leaflet map behind #wall-map was not found"
+    page.evaluate("([lat, lon, zoom]) => { window.__leafletMaps['#wall-map'].setView([lat, lon], zoom, {animate: false}); }", [lat, lon, zoom])
+    page.wait_for_timeout(300)
+
+
+SNAPSHOT_S = 1.2  # dashboard/wall_service.open_records shares its open-case snapshot for OPEN_CACHE_S = 1 s
+
+
+def stream_message(page) -> dict:
+    """The change stream's last message (seq, hb or redis) with its server time ``t``."""
+    raw = dash_prop(page, "wall-stream", "value")
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+
+
+def wait_for_push_window(page, timeout_s: float = 20) -> None:
+    """Wait until a change published now is signalled at once and pulled against a fresh snapshot.
+
+    Two known defects would otherwise make single measurements random (each has its own
+    xfail test below): the wall's pull resolves changes against an open-case snapshot cached
+    for 1 s (a case changed within that second is lost), and the stream's server thread
+    sleeps 5 s after every quiet 5 s (its XREAD times out; it reports {"redis": "down"})."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert time.monotonic() < deadline, "no push window"
+        quiet = not page.refreshes or time.monotonic() - page.refreshes[-1][0] >= SNAPSHOT_S
+        last = stream_message(page)
+        age = time.time() - float(last.get("t", page.stream_opened_at))
+        reading = age < 4.0 if "redis" not in last else 5.3 <= age < 9.0
+        if quiet and reading:
+            return
+        page.wait_for_timeout(100)
+
+
+PIN_JS = "(id) => !!document.querySelector(`.case-pin[title^=\"${id} \"]`)"
+ALERT_JS = "(id) => !!document.querySelector(`#wall-ticker li.alert-row[data-case=\"${id}\"]`)"
+
+
+def wait_until(page, js: str, arg=None, timeout_s: float = 10.0) -> float:
+    """Seconds until ``js(arg)`` is true in the page (polled every 50 ms)."""
+    started = time.monotonic()
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=50)
+    except Exception:
+        print("DEBUG", arg, arg in case_feature_ids(page), page.evaluate("() => [...document.querySelectorAll('.case-pin')].map(e => e.title)"),
+              page.evaluate("() => window.__leafletMaps && window.__leafletMaps['#wall-map'] ? window.__leafletMaps['#wall-map'].getZoom() : null"),
+              page.refreshes[-5:])
+        raise
+    return time.monotonic() - started
+
+
+def tiles_of(page) -> dict[str, str]:
+    return dict(page.eval_on_selector_all("[data-kpi]", "els => els.map(e => [e.dataset.kpi, e.dataset.value])"))
+
+
+def tile_mismatches(tiles: dict[str, str], api: dict) -> dict:
+    wrong = {}
+    for name, raw in tiles.items():
+        expected = api.get(name)
+        same = (raw == "" and expected is None) or (raw != "" and expected is not None and float(raw) == pytest.approx(expected))
+        if not same:
+            wrong[name] = (raw, expected)
+    return wrong
+
+
+def board_from_db(engine, now: datetime) -> list[dict]:
+    """The dispatch board computed straight from the grid database: per department, over its open
+    registered, dispatched and handled cases: waiting (registered), in hand (dispatched), due
+    soon and overdue (the current stage's 80% and 100% marks); worst first."""
+    c = schema.cases.c
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(c.dept, c.status, c.stage_deadline, c.stage_due_soon_at)
+            .where(c.is_open.is_(True), c.dept.is_not(None), c.status.in_(("registered", "dispatched", "handled")))
+        ).all()
+    board: dict[str, dict] = {}
+    for dept, status, deadline, due_soon in rows:
+        row = board.setdefault(dept, {"dept": dept, "waiting": 0, "in_hand": 0, "due_soon": 0, "overdue": 0})
+        row["waiting"] += status == "registered"
+        row["in_hand"] += status == "dispatched"
+        deadline, due_soon = db.from_db_time(deadline), db.from_db_time(due_soon)
+        if deadline is not None and now >= deadline:
+            row["overdue"] += 1
+        elif due_soon is not None and now >= due_soon:
+            row["due_soon"] += 1
+    return sorted(board.values(), key=lambda r: (-r["overdue"], -r["due_soon"], -(r["waiting"] + r["in_hand"]), r["dept"]))
+
+
+def board_on_page(page) -> list[dict]:
+    return page.eval_on_selector_all("#wall-board tr[data-dept]", """rows => rows.map(r => {
+        const cells = [...r.querySelectorAll('td')].map(td => td.innerText.trim());
+        return {dept: r.dataset.dept, waiting: +cells[1], in_hand: +cells[2], due_soon: +cells[3], overdue: +cells[4]};
+    })""")
+
+
+def inside(inner: dict | None, outer: dict | None) -> bool:
+    """Whether a bounding box lies wholly inside another (what the panel's overflow lets show)."""
+    return bool(inner and outer) and inner["y"] >= outer["y"] - 0.5 and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_tiles_follow_the_feed_and_equal_the_api(server, feed, context, grids):
+    page = open_wall(context, server)
+    before = api_indicators(server)
+    now = now_local()
+    start = now - timedelta(minutes=30)
+    messages, pings = [], []
+    reported = [case_id() for _ in range(5)]
+    for n, cid in enumerate(reported):
+        messages.append(report(cid, start + timedelta(minutes=n), grids[n], C_CATEGORY))
+    messages += [case_event(reported[0], "register", start + timedelta(minutes=10)), case_event(reported[1], "register", start + timedelta(minutes=10))]
+    messages.append(case_event(reported[2], "reject", start + timedelta(minutes=11)))
+    full = reported[3]  # through the whole loop, closed and evaluated today
+    for minute, action, extra in ((10, "register", {}), (11, "dispatch", {"dept": CGJ}), (15, "feedback", {}), (17, "close", {}), (20, "evaluate", {"satisfaction": "satisfied"})):
+        messages.append(case_event(full, action, start + timedelta(minutes=minute), **extra))
+    for grid in grids[:3]:
+        lat, lon = _wgs84(grid)
+        pings.append(gps_ping(grid["worker"], now - timedelta(seconds=5), lat, lon, speed="1.2", heading="90", accuracy="8"))
+    published = time.monotonic()
+    publish_case_events(feed, messages)
+    publish_pings(feed, pings)
+
+    deadline = time.monotonic() + 20
+    while True:
+        api = api_indicators(server)
+        if api["reported"] == before["reported"] + 5:
+            wrong = tile_mismatches(tiles_of(page), api)
+            if not wrong:
+                break
+        assert time.monotonic() < deadline, f"tiles never matched /api/indicators: {tile_mismatches(tiles_of(page), api_indicators(server))}"
+        page.wait_for_timeout(250)
+    took = time.monotonic() - published
+    print(f"tiles equal to /api/indicators {took:.1f} s after the XADD")
+    assert api["registered"] == before["registered"] + 3
+    assert api["invalid"] == before["invalid"] + 1
+    assert api["closed"] == before["closed"] + 1
+    assert api["workers_online"] >= 3
+    assert api["satisfaction_rate"] is not None
+    assert set(tiles_of(page)) >= {"reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
+                                   "closure_rate", "on_time_closure_rate", "satisfaction_rate"}
+    assert page.locator("[data-kpi='reported'] .kpi-value").inner_text() == f"{api['reported']:,}"
+    page.close()
+
+
+def _wgs84(grid: dict) -> tuple[float, float]:
+    from tests.feed_support import wgs84_of
+
+    return wgs84_of(grid)
+
+
+def test_the_map_starts_with_every_open_case(server, feed, context, demo_engine):
+    page = open_wall(context, server)
+    with demo_engine.connect() as connection:
+        located = connection.execute(
+            select(func.count()).select_from(schema.cases).where(schema.cases.c.is_open.is_(True), schema.cases.c.lat.is_not(None))
+        ).scalar()
+    assert located > 100
+    page.wait_for_function("(n) => (document.querySelectorAll('.case-cluster, .case-pin').length > 0)", arg=located, timeout=10_000)
+    assert len(case_feature_ids(page)) == located
+    # at the district view every open case is in a cluster or a single pin
+    shown = page.evaluate("""() => [...document.querySelectorAll('.case-cluster span')].reduce((n, s) => n + Number(s.innerText), 0)
+                                   + document.querySelectorAll('.case-pin').length""")
+    assert shown == located
+    page.close()
+
+
+def test_a_new_report_arrives_on_the_map_by_push(server, feed, context, grids):
+    page = open_wall(context, server)
+    grid = grids[10]
+    zoom_to(page, grid["lat"], grid["lon"], 16)
+    latencies = []
+    for _ in range(3):
+        cid = case_id()
+        wait_for_push_window(page)
+        started = time.monotonic()
+        publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grid, C_CATEGORY, source="hotline")])
+        latencies.append(wait_until(page, PIN_JS, cid, timeout_s=15))
+        assert cid in case_feature_ids(page)
+        assert page.locator(f".case-pin.fresh[title^='{cid} ']").count() == 1, "a new case flashes"
+        pushed = [r for r in page.refreshes if r[0] >= started and "wall-stream.value" in r[1] and '"seq"' in str(r[2])]
+        assert pushed, "no refresh was triggered by a change signal on the stream"
+    print("report → pin on the map: " + ", ".join(f"{s:.2f} s" for s in latencies))
+    assert max(latencies) < PUSH_LIMIT_S
+    page.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: callbacks/wall.py pull() resolves the changed case ids against wall_service.open_records(), a snapshot "
+    "shared for OPEN_CACHE_S = 1 s; a case reported (or changed) within a second of the previous pull is not in it, "
+    "so pull() sends it in cases_remove and moves the cursor past the change: the pin never appears (a case closed "
+    "in that second stays on the map, a dispatched one keeps its old state) until the page is reloaded"))
+def test_reports_a_moment_apart_all_reach_the_map(server, feed, context, grids):
+    page = open_wall(context, server)
+    wait_for_push_window(page)
+    ids = []
+    for n in range(8):
+        cid = case_id()
+        ids.append(cid)
+        publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grids[12 + n], C_CATEGORY)])
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(12_000)  # past the 10 s polling fallback
+    try:
+        missing = [cid for cid in ids if cid not in case_feature_ids(page)]
+        print(f"{len(missing)} of {len(ids)} reports 250 ms apart missing from the map after 12 s")
+        assert missing == []
+    finally:
+        page.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: dashboard/push.py changes() XREADs with block=HEARTBEAT_S (5 s) on ctx.redis, whose socket_timeout is also "
+    "5 s (dashboard/__init__.py create_app): every quiet read times out, the stream reports {\"redis\": \"down\"} "
+    "and sleeps 5 s, so no heartbeat is ever sent and a change in that sleep is signalled up to 5 s late"))
+def test_the_change_stream_sends_heartbeats_while_quiet(server, feed, context):
+    page = open_wall(context, server)
+    page.wait_for_timeout(12_000)
+    values = [str(r[2]) for r in page.refreshes if "wall-stream.value" in r[1]]
+    page.close()
+    assert not any('"redis"' in v for v in values), values
+    assert any('"hb"' in v for v in values), values
+
+
+def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, context, grids):
+    page = open_wall(context, server)
+    cid = case_id()
+    wait_for_push_window(page)
+    # grade A: register within 10 minutes. Reported 20 min ago (less 8 s, so that the shown
+    # lateness passes a whole minute a few seconds after it appears).
+    reported_at = now_local() - timedelta(minutes=20) + timedelta(seconds=8)
+    publish_case_events(feed, [report(cid, reported_at, grids[20], A_CATEGORY, source="wechat")])
+    took = wait_until(page, ALERT_JS, cid, timeout_s=15)
+    print(f"overdue report → alert row: {took:.2f} s")
+    assert took < PUSH_LIMIT_S
+    row = page.locator(f"#wall-ticker li.alert-row[data-case='{cid}']")
+    assert "state-overdue" in row.get_attribute("class") and "grade-A" in row.get_attribute("class")
+    late = row.locator(".late[data-deadline]")
+    assert int(late.get_attribute("data-deadline")) == int((reported_at + timedelta(minutes=10)).timestamp() * 1000)
+    first = late.inner_text()
+    assert first in ("超期 9分", "超期 10分"), first
+    assert inside(row.bounding_box(), page.locator("#wall-ticker").bounding_box()), "the alert row is clipped by its panel"
+    page.wait_for_function("([id, text]) => document.querySelector(`#wall-ticker li[data-case=\"${id}\"] .late`).innerText !== text",
+                           arg=[cid, first], timeout=20_000)
+    assert late.inner_text() in ("超期 10分", "超期 11分")
+    page.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: dashboard/wall_data.alert_rows() ranks overdue → grade → longest late and layouts/wall.ticker() keeps the "
+    "first TICKER_ROWS, so while older overdue cases fill the rows (the demo has ~200) a case that has just gone "
+    "overdue never appears in the alerts (nor in the rotation's overdue list); new alerts should come first, or the "
+    "ticker should page through all of them"))
+def test_a_freshly_overdue_case_of_grade_c_appears_in_the_alerts(server, feed, context, grids):
+    page = open_wall(context, server)
+    cid = case_id()
+    now = now_local()
+    publish_case_events(feed, [
+        report(cid, now - timedelta(minutes=30), grids[30], C_CATEGORY),
+        case_event(cid, "register", now - timedelta(minutes=29)),
+        case_event(cid, "dispatch", now - timedelta(minutes=28), dept=CGJ, deadline=(now - timedelta(minutes=1)).isoformat()),
+    ])
+    try:
+        wait_until(page, ALERT_JS, cid, timeout_s=12)
+    finally:
+        page.close()
+
+
+def test_the_dispatch_board_counts_equal_the_database(server, feed, context, grids, demo_engine):
+    page = open_wall(context, server)
+    now = now_local()
+    waiting, in_hand = case_id(), case_id()
+    publish_case_events(feed, [
+        report(waiting, now - timedelta(minutes=5), grids[40], C_CATEGORY), case_event(waiting, "register", now - timedelta(minutes=4)),
+        report(in_hand, now - timedelta(minutes=5), grids[41], C_CATEGORY), case_event(in_hand, "register", now - timedelta(minutes=4)),
+        case_event(in_hand, "dispatch", now - timedelta(minutes=3), dept=CGJ),
+    ])
+    deadline = time.monotonic() + 20
+    while True:
+        expected = board_from_db(demo_engine, utc_now())
+        shown = board_on_page(page)
+        if shown and shown == expected[: len(shown)]:
+            break
+        assert time.monotonic() < deadline, f"board {shown} != database {expected[:len(shown)]}"
+        page.wait_for_timeout(300)
+    assert any(row["dept"] == CGJ for row in shown)
+    cgj = next(row for row in expected if row["dept"] == CGJ)
+    assert cgj["waiting"] >= 1 and cgj["in_hand"] >= 1
+    hidden = len(expected) - len(shown)
+    more = page.locator("#wall-board .more-rows")
+    if hidden > 0:
+        assert more.count() == 1 and str(hidden) in more.inner_text(), "the board says how many departments it leaves out"
+    # every row shown is wholly visible in its panel
+    panel = page.locator("#wall-board").bounding_box()
+    for box in page.eval_on_selector_all("#wall-board tr", "rows => rows.map(r => { const b = r.getBoundingClientRect(); return {x: b.x, y: b.y, width: b.width, height: b.height}; })"):
+        assert inside(box, panel), "a board row is cut off by its panel"
+    page.close()
+
+
+def test_kiosk_mode_and_rotation(server, feed, context):
+    page = open_wall(context, server, "?kiosk=1&rotate=5", clock=True)
+    assert "kiosk" in page.get_attribute("#wall-root", "class")
+    assert not page.locator("a.lang-switch").is_visible()
+    assert page.locator(".leaflet-control-zoom").count() == 0 or not page.locator(".leaflet-control-zoom").is_visible()
+    assert page.evaluate("getComputedStyle(document.querySelector('#wall-root')).cursor") == "none"
+    with page.expect_response(lambda r: "_dash-update-component" in r.url):
+        page.clock.run_for(5_000)
+    towns = dash_prop(page, "wall-state", "data")["towns"]
+    assert len(towns) == 12
+    names = []
+    for _ in range(len(towns) + 3):
+        title = page.locator("#wall-view-title").inner_text()
+        if title and title not in names:
+            names.append(title)
+        if "overdue-view hidden" not in page.get_attribute("#wall-overdue-view", "class"):
+            break
+        with page.expect_response(lambda r: "_dash-update-component" in r.url):
+            page.clock.run_for(5_000)
+        page.wait_for_timeout(300)
+    assert names[0].endswith(("街道", "镇")), names
+    assert names[-1] == "超期案件", names
+    overdue_rows = page.locator("#wall-overdue-view li.alert-row[data-case]")
+    assert overdue_rows.count() >= 5
+    assert page.locator("#wall-overdue-view .late[data-deadline]").first.inner_text().startswith("超期")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "wall-overdue-view-1920x1080.png"))
+    page.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: callbacks/wall.py show_view() builds the full-screen overdue list with wall.ticker(rows, …) without "
+    "limit=, so the view meant for 25 cases shows only TICKER_ROWS (5) and a 'more' line"))
+def test_the_rotation_overdue_list_shows_up_to_25_cases(server, feed, context):
+    page = open_wall(context, server, "?kiosk=1&rotate=5", clock=True)
+    towns = dash_prop(page, "wall-state", "data")["towns"]
+    for _ in range(len(towns) + 3):
+        if "overdue-view hidden" not in page.get_attribute("#wall-overdue-view", "class"):
+            break
+        with page.expect_response(lambda r: "_dash-update-component" in r.url):
+            page.clock.run_for(5_000)
+        page.wait_for_timeout(300)
+    try:
+        assert page.locator("#wall-overdue-view li.alert-row[data-case]").count() >= 20
+    finally:
+        page.close()
+
+
+def test_english(server, feed, context):
+    page = open_wall(context, server)
+    page.click("a.lang-switch")
+    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText.includes('Command Centre')")
+    page.wait_for_selector("#wall-board table")
+    assert "lang=en" in page.url
+    assert page.get_attribute("#wall-root", "lang") == "en"
+    assert "Reported" in page.locator("[data-kpi='reported']").inner_text()
+    assert "Department" in page.inner_text("#wall-board")
+    page.wait_for_timeout(1500)  # the clock and the ageing tick once a second
+    lates = page.locator("#wall-ticker .late").all_inner_texts()
+    assert lates and all(text.startswith(("overdue ", "left ")) for text in lates), lates
+    header = page.eval_on_selector_all(".wall-header .header-right > :not(.lang-switch)", "els => els.map(e => e.innerText).join(' ')")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in header), f"Chinese left in the header: {header}"
+    assert page.inner_text("a.lang-switch") == "中文"
+    page.close()
+
+
+def test_stale_after_the_server_stops_and_recovers_without_reload(wall_env, feed, context, grids, tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with running_server(wall_env, log_path=log, port=port) as base:
+        page = open_wall(context, base)
+        assert page.inner_text("#wall-stale") == ""
+    stopped = time.monotonic()
+    page.wait_for_function("document.querySelector('#wall-stale').innerText.includes('数据停止更新于')", timeout=STALE_LIMIT_S * 1000 + 5000)
+    stale_after = time.monotonic() - stopped
+    print(f"'stale since' shown {stale_after:.1f} s after the server stopped")
+    assert stale_after <= STALE_LIMIT_S
+    assert page.locator("#wall-stale").is_visible()
+    page.wait_for_timeout(5000)
+    with running_server(wall_env, log_path=log, port=port):
+        restarted = time.monotonic()
+        page.wait_for_function("document.querySelector('#wall-stale').innerText === ''", timeout=35_000)
+        print(f"recovered {time.monotonic() - restarted:.1f} s after the restart")
+        page.wait_for_timeout(SNAPSHOT_S * 1000)
+        cid = case_id()
+        publish_case_events(feed, [report(cid, now_local(), grids[50], C_CATEGORY)])
+        took = wait_until(page, "(id) => { const s = window.store.getState(); let n = s.layout; for (const k of s.paths.strs['wall-cases']) n = n[k];"
+                                " return n.props.data.features.some(f => f.id === id); }", cid, timeout_s=15)
+        reopened = [t for t in page.streams if t > time.time() - (time.monotonic() - restarted)]
+        print(f"after recovery, report → map data: {took:.2f} s; change streams reopened since the restart: {len(reopened)}")
+        assert took < 12, "new data reaches the recovered wall"
+        page.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: the SSE component (dash_extensions SSE) closes its EventSource on the first error and never reopens it; "
+    "assets/wall.js opens a new stream only when the stream ended with [DONE] (reconnect) or when no delta arrived "
+    "for 25 s (tick). A server restart shorter than that leaves the wall on the 10 s polling fallback for good: "
+    "push never resumes"))
+def test_push_resumes_after_a_quick_server_restart(wall_env, feed, context, tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with running_server(wall_env, log_path=log, port=port) as base:
+        page = open_wall(context, base)
+    opened = len(page.streams)
+    time.sleep(1)
+    with running_server(wall_env, log_path=log, port=port):
+        restarted = time.monotonic()
+        deadline = time.monotonic() + 15
+        while not any(r[0] > restarted for r in page.refreshes):
+            assert time.monotonic() < deadline, "the wall never asked the restarted server"
+            page.wait_for_timeout(200)
+        page.wait_for_timeout(15_000)
+        reopened = len(page.streams) - opened
+        page.close()
+    assert reopened >= 1, "no change stream was opened to the restarted server in 15 s"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_screenshot_fills_the_screen_without_scrollbars(server, feed, context, size):
+    width, height = size
+    page = open_wall(context, server, size=size)
+    page.wait_for_selector("#wall-trend .main-svg")
+    page.wait_for_selector(".case-cluster, .case-pin")
+    page.wait_for_timeout(1500)
+    dims = page.evaluate("""() => ({sh: document.documentElement.scrollHeight, sw: document.documentElement.scrollWidth,
+                                    bh: document.body.scrollHeight, bw: document.body.scrollWidth, ih: innerHeight, iw: innerWidth})""")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"wall-{width}x{height}.png"))
+    assert dims["sh"] <= dims["ih"] and dims["bh"] <= dims["ih"], dims
+    assert dims["sw"] <= dims["iw"] and dims["bw"] <= dims["iw"], dims
+    # everything scales with the width: the tiles' numbers are as big on the 4K wall, relative to it
+    value_px = float(page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-kpi] .kpi-value')).fontSize)"))
+    assert value_px == pytest.approx(2.1 * width / 120, rel=0.05)
+    # the smallest visible text, the charts' included, stays readable at this size
+    smallest = page.evaluate("""() => {
+        let min = 1e9;
+        for (const el of document.querySelectorAll('#wall-root *')) {
+            const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            if (!own || el.closest('.leaflet-control')) continue;
+            const r = el.getBoundingClientRect();
+            if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+            min = Math.min(min, parseFloat(getComputedStyle(el).fontSize));
+        }
+        return min;
+    }""")
+    print(f"{width}x{height}: smallest text {smallest:.1f} px")
+    assert smallest >= 12 * width / 1920
+    page.close()
+
+
+def test_nothing_was_requested_from_another_host(server, feed, context):
+    page = open_wall(context, server)
+    page.wait_for_timeout(1000)
+    page.close()
+    assert len(SESSION["requests"]) > 50
+    assert [url for url in SESSION["requests"] if not is_local(url)] == []
+    assert SESSION["page_errors"] == []

@@ -1,0 +1,253 @@
+"""The weekly report's spreadsheet and PDF: the report's numbers, CJK text embedded, no network, any week."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import shutil
+import socket
+import subprocess
+from datetime import date
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from dashboard import exports, weekly
+from dashboard.access import EVERYTHING
+from dashboard.i18n import t
+from data_feeds import queries, schema
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import load_categories, load_departments, root_grid
+from layouts.widgets import format_value
+from tests.conftest import ARTIFACTS, DEMO_NOW
+
+WEEK = date(2026, 11, 23)  # DEMO_NOW's Monday
+EMPTY_WEEK = date(2026, 1, 5)  # long before the demo's history
+POPPLER = ("pdftoppm", "pdftotext", "pdffonts", "pdfinfo")
+needs_poppler = pytest.mark.skipif(any(shutil.which(tool) is None for tool in POPPLER), reason="poppler-utils not installed")
+
+
+def report_names(engine, lang: str) -> dict:
+    """The code → name dicts of ``dashboard.services.names``, without an app context."""
+    categories = load_categories(engine)
+    departments = load_departments(engine).to_dict("records")
+    with engine.connect() as connection:
+        grids = dict(connection.execute(select(schema.grids.c.code, schema.grids.c.name)).all())
+    pick = (lambda zh, en: en or zh) if lang == "en" else (lambda zh, en: zh)
+    return {
+        "departments": {d["code"]: pick(d["name"], d["name_en"]) for d in departments},
+        "categories": {c.code: pick(c.name, c.name_en) for c in categories.values() if c.level == 1},
+        "categories_all": {c.code: pick(c.name, c.name_en) for c in categories.values()},
+        "category_parents": {c.code: c.parent for c in categories.values()},
+        "grids": grids,
+    }
+
+
+def build(engine, config, monday: date, lang: str) -> weekly.WeeklyReport:
+    return weekly.build(engine, config, root_grid(engine), monday, EVERYTHING, DEMO_NOW, report_names(engine, lang))
+
+
+def daily(engine, report: weekly.WeeklyReport) -> pd.DataFrame:
+    load = lambda window: queries.load_cases(engine, report.area.path, window, CaseFilter(), EVERYTHING)
+    return exports.daily_counts(report, load(report.week), load(report.previous))
+
+
+def render_offline(report, lang, daily_counts, config) -> bytes:
+    """The PDF, rendered with every network connection refused."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the PDF export reached for the network: {args!r}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(socket, "getaddrinfo", refuse)
+        return exports.weekly_pdf(report, lang, daily_counts, generated_at=DEMO_NOW, min_due=config.min_due)
+
+
+@pytest.fixture(scope="module")
+def report_zh(demo_engine, domain_config):
+    return build(demo_engine, domain_config, WEEK, "zh")
+
+
+@pytest.fixture(scope="module")
+def daily_zh(demo_engine, report_zh):
+    return daily(demo_engine, report_zh)
+
+
+@pytest.fixture(scope="module")
+def pdf_zh(report_zh, daily_zh, domain_config):
+    return render_offline(report_zh, "zh", daily_zh, domain_config)
+
+
+def poppler(tool: str, *args) -> str:
+    result = subprocess.run([tool, *args], check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{tool} failed: {result.stderr}"
+    return result.stdout
+
+
+def pdf_text(path) -> str:
+    return poppler("pdftotext", "-layout", str(path), "-")
+
+
+def same(cell, expected) -> bool:
+    """A cell holds the report's value: numbers as numbers (rates as fractions), missing as empty."""
+    if expected is None or (not isinstance(expected, str) and pd.isna(expected)):
+        return cell is None
+    if isinstance(expected, str):
+        return cell == expected
+    return isinstance(cell, (int, float)) and not isinstance(cell, bool) and cell == pytest.approx(float(expected), rel=1e-12, abs=1e-12)
+
+
+def header_columns(sheet) -> tuple[dict[str, int], int]:
+    """(header label → column number, header row): the header is the row above the frozen pane."""
+    header_row = sheet[sheet.freeze_panes].row - 1
+    return {cell.value: cell.column for cell in sheet[header_row] if cell.value}, header_row
+
+
+# ---------------------------------------------------------------- spreadsheet
+
+
+def test_spreadsheet_holds_the_reports_numbers(report_zh):
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report_zh, "zh")))
+    assert book.sheetnames == ["概要", "部门排名", "类别", "热点网格", "超期案件", "返工案件", "网格员排名"]
+
+    summary = book["概要"]
+    assert "吴中区" in summary["A1"].value and "2026-11-23 – 2026-11-29" in summary["A2"].value
+    columns, header = header_columns(summary)
+    assert list(columns) == ["指标", "本周", "上周", "较上周"]
+    assert all(cell.font.bold for cell in summary[header] if cell.value)
+    for offset, key in enumerate(weekly.SUMMARY_KEYS, start=1):
+        label, this_week, last_week, delta = (cell for cell in summary[header + offset][:4])
+        current, previous = report_zh.totals[key], report_zh.previous_totals[key]
+        assert label.value == t(key, "zh")
+        assert same(this_week.value, current), key
+        assert same(last_week.value, previous), key
+        assert same(delta.value, weekly.change(current, previous)), key
+        if key in exports.PERCENT_KEYS and current is not None:
+            assert "%" in this_week.number_format and 0 <= this_week.value <= 1, key
+    assert summary.column_dimensions["A"].width > 10
+
+    departments = book["部门排名"]
+    columns, header = header_columns(departments)
+    fields = {"排名": "rank", "部门": "name", "部门编码": "dept", "应结案数": "due_to_close", "结案率": "closure_rate",
+              "按期结案率": "on_time_closure_rate", "返工率": "rework_rate", "满意率": "satisfaction_rate",
+              "超期数": "overdue", "综合得分": "score", "等级": "grade"}
+    assert set(fields) <= set(columns) and "红黑榜" in columns
+    rows = report_zh.departments.to_dict("records")
+    assert len(rows) > 5 and departments.max_row == header + len(rows)
+    red, black = set(report_zh.red["dept"]), set(report_zh.black["dept"])
+    assert red and black
+    for offset, expected in enumerate(rows, start=1):
+        for label, field in fields.items():
+            cell = departments.cell(row=header + offset, column=columns[label])
+            assert same(cell.value, expected[field]), (expected["dept"], field)
+            if field.endswith("_rate") and cell.value is not None:
+                assert "%" in cell.number_format
+        mark = departments.cell(row=header + offset, column=columns["红黑榜"]).value
+        assert mark == ("红榜" if expected["dept"] in red else "黑榜" if expected["dept"] in black else None)
+
+    for sheet, frame in (("类别", report_zh.categories), ("热点网格", report_zh.hot_grids), ("超期案件", report_zh.overdue_cases),
+                         ("返工案件", report_zh.reworked_cases), ("网格员排名", report_zh.workers)):
+        _, header = header_columns(book[sheet])
+        assert book[sheet].max_row == header + len(frame), sheet
+    categories = book["类别"]
+    columns, header = header_columns(categories)
+    first = report_zh.categories.iloc[0]
+    assert categories.cell(row=header + 1, column=columns["本周上报数"]).value == first["reported"]
+    assert categories.cell(row=header + 1, column=columns["较上周"]).value == first["change"]
+
+
+def test_daily_counts_add_up_to_the_weeks_totals(report_zh, daily_zh):
+    assert list(daily_zh["date"]) == [date(2026, 11, 23 + offset) for offset in range(7)]
+    assert daily_zh["reported"].sum() == report_zh.totals["reported"]
+    assert daily_zh["closed"].sum() == report_zh.totals["closed"]
+    assert daily_zh["previous_reported"].sum() == report_zh.previous_totals["reported"]
+    assert daily_zh["previous_closed"].sum() == report_zh.previous_totals["closed"]
+    # DEMO_NOW is a Wednesday afternoon: Thursday to Sunday have not begun.
+    assert daily_zh["reported"].isna().tolist() == [False] * 3 + [True] * 4
+
+
+# ---------------------------------------------------------------- PDF
+
+
+@needs_poppler
+def test_pdf_renders_with_the_cjk_font_embedded(report_zh, pdf_zh, tmp_path):
+    assert pdf_zh.startswith(b"%PDF-")
+    path = tmp_path / "weekly.pdf"
+    path.write_bytes(pdf_zh)
+
+    info = poppler("pdfinfo", str(path))
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert width > height and abs(width - 841.9) < 2  # A4 landscape
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    poppler("pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(path), str(ARTIFACTS / "weekly-page1"))
+    assert (ARTIFACTS / "weekly-page1.png").stat().st_size > 10_000
+
+    text = pdf_text(path)
+    for heading in ("吴中区", "周例会报告", t("section_totals", "zh"), t("section_daily", "zh"), t("section_red_black", "zh"),
+                    t("section_departments", "zh"), t("section_overdue", "zh"), t("section_workers", "zh"), "红榜", "黑榜"):
+        assert heading in text, heading
+    for key in ("reported", "closed", "due_to_close", "closure_rate", "on_time_closure_rate"):
+        assert format_value(key, report_zh.totals[key]) in text, key
+    assert re.search(rf"第\s*1\s*页\s*/\s*共\s*{pages}\s*页", text) and "生成时间 2026-11-25 15:10" in text  # pdftotext drops spaces between CJK
+    assert report_zh.red["name"].iloc[0] in text and report_zh.black["name"].iloc[0] in text
+
+    fonts = [line.split() for line in poppler("pdffonts", str(path)).splitlines()[2:]]
+    cjk = [fields for fields in fonts if re.search(r"Noto-?Sans-?CJK", fields[0])]
+    assert cjk, fonts
+    assert all(fields[-5] == "yes" for fields in cjk)  # the "emb" column: embedded (a subset)
+
+
+def test_pdf_html_refers_to_nothing_outside_itself(report_zh, daily_zh):
+    page = exports.weekly_html(report_zh, "zh", daily_zh)
+    assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:)""", page)
+    assert "@import" not in page and not re.search(r"url\((?!\s*['\"]?data:)", page)
+
+
+def test_pdf_text_is_escaped(report_zh):
+    hostile = dataclasses.replace(report_zh, area=dataclasses.replace(report_zh.area, name='<img src="http://x/y.png">"区'))
+    page = exports.weekly_html(hostile, "zh")
+    assert "<img src=\"http://x" not in page and "&lt;img src=&quot;http://x/y.png&quot;&gt;" in page
+    assert 'content: "&lt;' not in page  # the page footer is a CSS string, escaped as CSS
+
+
+# ---------------------------------------------------------------- English, empty week
+
+
+@needs_poppler
+def test_english_variant(demo_engine, domain_config, tmp_path):
+    report = build(demo_engine, domain_config, WEEK, "en")
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "en")))
+    assert book.sheetnames == ["Summary", "Departments", "Categories", "Hot grids", "Overdue", "Reworked", "Workers"]
+    columns, _ = header_columns(book["Departments"])
+    assert {"Rank", "Department", "Closure rate", "Score", "Grade", "Red/black list"} <= set(columns)
+
+    path = tmp_path / "weekly-en.pdf"
+    path.write_bytes(render_offline(report, "en", daily(demo_engine, report), domain_config))
+    text = pdf_text(path)
+    for heading in ("Weekly meeting report", "This week against last week", "Department ranking", "Red list", "Black list",
+                    "Grid worker ranking", "Page 1 of"):
+        assert heading in text, heading
+    assert "部门排名" not in text
+
+
+@needs_poppler
+def test_an_empty_week_still_exports(demo_engine, domain_config, tmp_path):
+    report = build(demo_engine, domain_config, EMPTY_WEEK, "zh")
+    assert report.totals["reported"] == 0 and report.departments.empty
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "zh")))
+    summary = book["概要"]
+    _, header = header_columns(summary)
+    assert summary.cell(row=header + 1, column=2).value == 0
+    assert book["部门排名"].cell(row=header + 1, column=1).value == t("no_data", "zh")
+
+    counts = daily(demo_engine, report)
+    assert counts["reported"].sum() == 0
+    path = tmp_path / "empty.pdf"
+    path.write_bytes(render_offline(report, "zh", counts, domain_config))
+    text = pdf_text(path)
+    assert "2026-01-05 – 2026-01-11" in text and t("no_data", "zh") in text
