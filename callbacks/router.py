@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlencode
 
 from dash import Input, Output, State
 
-from callbacks import admin, home, review, wall
+from callbacks import admin, home, review, wall, weekly
 from dashboard.access import PAGE_PERMISSIONS
 from dashboard.auth import current_principal
 from dashboard.context import current_context
@@ -15,7 +15,7 @@ from layouts import ids
 from layouts.home import forbidden, not_found
 
 # path -> function(ctx, principal, lang, query, other language href) building the page
-PAGES = {"/": home.page, "/wall": wall.page, "/review": review.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
+PAGES = {"/": home.page, "/wall": wall.page, "/review": review.page, "/weekly": weekly.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
 
 
 def parse_query(search: str | None) -> dict[str, str]:

@@ -21,7 +21,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
-    from callbacks import admin, home, review, router, wall
+    from callbacks import admin, home, review, router, wall, weekly
     from dashboard import api, auth, metrics, push
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
@@ -78,4 +78,5 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     admin.register(app)
     wall.register(app)
     review.register(app)
+    weekly.register(app)
     return app

@@ -1,7 +1,6 @@
 """Exports of the weekly meeting report (周例会): a spreadsheet and a printable PDF.
 
-Pure builders: they take a ``WeeklyReport`` (and, for the PDF's daily chart, the per-day
-counts from ``daily_counts``) and return bytes. No database, no network: the PDF is
+Pure builders: they take a ``WeeklyReport`` and return bytes. No database, no network: the PDF is
 rendered by WeasyPrint from an HTML string whose only resources are inline ``data:`` URIs
 (anything else is refused), with the system's Noto Sans CJK embedded as a subset. Numbers
 go through ``layouts.widgets.format_value``, so paper, spreadsheet and screen agree.
@@ -15,15 +14,13 @@ import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import matplotlib
 import pandas as pd
 
-from dashboard import indicators
 from dashboard.i18n import LABELS, t, tf
 from dashboard.indicators import Window
-from dashboard.timewindows import day_window
 from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
 from layouts.widgets import PERCENT_KEYS, format_value
 
@@ -392,49 +389,6 @@ def _table_sheet(book, sheet_key: str, report: WeeklyReport, lang: str, columns:
     _fit_widths(sheet, widths)
 
 
-# ---------------------------------------------------------------- daily series (chart a)
-
-
-def daily_counts(report: WeeklyReport, cases: pd.DataFrame, previous_cases: pd.DataFrame) -> pd.DataFrame:
-    """Reported and closed per local day, this week and the week before.
-
-    ``cases`` and ``previous_cases`` are what ``queries.load_cases`` returns for
-    ``report.week`` and ``report.previous`` (the report does not keep its cases). Counted
-    with ``indicators.reported`` and ``indicators.closed`` over one-day windows, so the days
-    add up to ``report.totals``. Seven rows, Monday first: ``weekday`` (1–7), ``date``,
-    ``reported``, ``closed``, ``previous_date``, ``previous_reported``, ``previous_closed``;
-    the counts are missing (NA) for days of the week that have not begun.
-    """
-    tz = report.week.start.tzinfo
-    this_week = _per_day(cases, report.week, tz)
-    last_week = _per_day(previous_cases, report.previous, tz)
-    frame = pd.DataFrame({
-        "weekday": range(1, 8),
-        "date": [day for day, _, _ in this_week],
-        "reported": pd.array([reported for _, reported, _ in this_week], dtype="Int64"),
-        "closed": pd.array([closed for _, _, closed in this_week], dtype="Int64"),
-        "previous_date": [day for day, _, _ in last_week],
-        "previous_reported": pd.array([reported for _, reported, _ in last_week], dtype="Int64"),
-        "previous_closed": pd.array([closed for _, _, closed in last_week], dtype="Int64"),
-    })
-    return frame
-
-
-def _per_day(cases: pd.DataFrame, week: Window, tz) -> list[tuple[date, int | None, int | None]]:
-    if cases is None or cases.empty:
-        cases = indicators.empty_cases()
-    first = _local(week.start, tz).date()
-    rows = []
-    for offset in range(7):
-        day = first + timedelta(days=offset)
-        window = day_window(day, tz, week.asof)  # states at min(end of day, asof); only event counts are used
-        if window.start >= week.asof:
-            rows.append((day, None, None))
-            continue
-        rows.append((day, int(indicators.reported(cases, window).sum()), int(indicators.closed(cases, window).sum())))
-    return rows
-
-
 # ---------------------------------------------------------------- charts (SVG, text kept as text)
 
 
@@ -664,7 +618,7 @@ def weekly_html(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
                 min_due: int | None = None) -> str:
     """The printable HTML of the weekly report (what ``weekly_pdf`` renders); every text escaped.
 
-    ``daily`` (from ``daily_counts``) adds the chart of reported and closed per day;
+    ``daily`` (``report.daily`` when not given) adds the chart of reported and closed per day;
     ``min_due`` (``DomainConfig.min_due``) adds the red/black list rule under the lists.
     """
     tz = report.week.start.tzinfo
@@ -683,6 +637,7 @@ def weekly_html(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
         f'<p class="period">{_e(period_text(report, lang))}</p>',
         f'<section class="keep"><h2>{_e(t("section_totals", lang))}</h2>{_tiles_html(report, lang)}</section>',
     ]
+    daily = report.daily if daily is None else daily
     if daily is not None:
         image = _data_uri(daily_chart_svg(daily, lang))
         parts.append(f'<section class="chart keep"><h2>{_e(t("section_daily", lang))}</h2>'
@@ -743,8 +698,7 @@ def weekly_pdf(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | Non
                min_due: int | None = None) -> bytes:
     """The weekly report as an A4 landscape PDF with the CJK font embedded.
 
-    ``daily``: per-day counts from ``daily_counts`` (the report does not hold them); without
-    it the daily chart is left out. ``generated_at``: the time printed in the footer (the
+    ``daily``: per-day counts (``report.daily`` when not given). ``generated_at``: the time printed in the footer (the
     caller's clock; none is read here).
     """
     from weasyprint import HTML

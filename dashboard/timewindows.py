@@ -32,9 +32,15 @@ def week_of(day: date, tz, now: datetime) -> Window:
 
 
 def previous_period(window: Window, now: datetime) -> Window:
-    """The window of the same length just before ``window`` (calendar days when day-aligned)."""
+    """The window of the same length just before ``window`` (calendar days when day-aligned).
+
+    A window still running is compared with the same elapsed part of the one before (today
+    until 10:00 with yesterday until 10:00), not with the whole of it.
+    """
     length = window.end - window.start
-    return Window.until_now(window.start - length, window.start, now)
+    start = window.start - length
+    end = window.start if window.asof >= window.end else start + (window.asof - window.start)
+    return Window.until_now(start, max(end, start + timedelta(seconds=1)), now)
 
 
 def parse_moment(text: str, tz) -> datetime:

@@ -15,7 +15,7 @@ from dashboard import indicators, reports
 from dashboard.access import Scope
 from dashboard.domain_config import DomainConfig
 from dashboard.indicators import Window
-from dashboard.timewindows import previous_period, week_of
+from dashboard.timewindows import day_window, previous_period, week_of
 from data_feeds import queries
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import GridInfo
@@ -49,6 +49,7 @@ class WeeklyReport:
     reworked_cases: pd.DataFrame  # id, category, grid, dept, rework_count, status
     workers: pd.DataFrame  # worker, name, grid, reported, valid_reported, valid_report_rate, timely_registration_rate, patrol_hours, patrol_attainment, score, grade, rank
     names: dict = field(default_factory=dict)  # code → name for categories, departments and grids
+    daily: pd.DataFrame | None = None  # reported and closed per day, this week and the week before
 
 
 def week_start(day: date) -> date:
@@ -84,7 +85,41 @@ def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, sc
         reworked_cases=_reworked_cases(cases, flags, names),
         workers=_workers(engine, config, area, week, scope, cases, flags, names),
         names=names,
+        daily=daily_counts(week, before, cases, previous_cases, tz),
     )
+
+
+def daily_counts(week: Window, previous: Window, cases: pd.DataFrame, previous_cases: pd.DataFrame, tz) -> pd.DataFrame:
+    """Reported and closed per local day, this week and the week before, counted with
+    ``indicators.reported`` and ``indicators.closed`` over one-day windows so the days add up
+    to the week's totals. Seven rows, Monday first: ``weekday`` (1–7), ``date``, ``reported``,
+    ``closed``, ``previous_date``, ``previous_reported``, ``previous_closed``; missing (NA)
+    for days of the week that have not begun."""
+    this_week, last_week = _per_day(cases, week, tz), _per_day(previous_cases, previous, tz)
+    return pd.DataFrame({
+        "weekday": range(1, 8),
+        "date": [day for day, _, _ in this_week],
+        "reported": pd.array([reported for _, reported, _ in this_week], dtype="Int64"),
+        "closed": pd.array([closed for _, _, closed in this_week], dtype="Int64"),
+        "previous_date": [day for day, _, _ in last_week],
+        "previous_reported": pd.array([reported for _, reported, _ in last_week], dtype="Int64"),
+        "previous_closed": pd.array([closed for _, _, closed in last_week], dtype="Int64"),
+    })
+
+
+def _per_day(cases: pd.DataFrame, week: Window, tz) -> list[tuple]:
+    if cases is None or cases.empty:
+        cases = indicators.empty_cases()
+    first = week.start.astimezone(tz).date()
+    rows = []
+    for offset in range(7):
+        day = first + timedelta(days=offset)
+        window = day_window(day, tz, week.asof)
+        if window.start >= week.asof:
+            rows.append((day, None, None))
+            continue
+        rows.append((day, int(indicators.reported(cases, window).sum()), int(indicators.closed(cases, window).sum())))
+    return rows
 
 
 def _departments(cases, flags, config: DomainConfig, names: dict) -> pd.DataFrame:

@@ -10,17 +10,15 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.i18n import t
-from dashboard.indicators import RATE_KEYS
 from dashboard.lifecycle import GRADES, SOURCES
 from dashboard.selection import STAGES, WINDOWS
 from layouts import ids
-from layouts.widgets import format_value, page_header
+from layouts.widgets import change_tiles, page_header
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
     "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "satisfaction_rate", "mean_close_hours",
 )
-LOWER_IS_BETTER = {"overdue", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "in_progress"}
 # AG Grid's theming API with the page's colours and fonts (its legacy CSS themes come from a CDN).
 GRID_THEME = {"function": "themeQuartz.withParams({backgroundColor: '#0b1a2e', foregroundColor: '#e6f1ff', headerBackgroundColor: '#10243b', "
                           "borderColor: '#1c3656', accentColor: '#5ad8ff', oddRowBackgroundColor: '#0d1f36', fontSize: 13, "
@@ -30,36 +28,8 @@ STAGE_OF_ACTION = {"register": ("register", "reported_at", "register_deadline"),
                    "feedback": ("handle", "dispatched_at", "deadline"), "close": ("verify", "handled_at", "verify_deadline")}
 
 
-def change_text(name: str, value, previous, lang: str) -> tuple[str, str]:
-    """"▲ 12" / "▼ 3.5pp" against the period before, and whether that is good, bad or flat."""
-    if value is None or previous is None:
-        return "—", "flat"
-    delta = value - previous
-    if abs(delta) < 1e-9:
-        return "＝", "flat"
-    arrow = "▲" if delta > 0 else "▼"
-    if name in RATE_KEYS:
-        text = f"{arrow} {abs(delta) * 100:.1f}pp"
-    elif isinstance(value, float) and not float(value).is_integer():
-        text = f"{arrow} {abs(delta):.1f}"
-    else:
-        text = f"{arrow} {abs(int(delta)):,}"
-    better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
-    return text, "good" if better else "bad"
-
-
 def tiles(values: dict, previous: dict, lang: str) -> list:
-    result = []
-    for name in REVIEW_TILES:
-        value = values.get(name)
-        text, tone = change_text(name, value, previous.get(name), lang)
-        raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
-        result.append(html.Div([
-            html.Div(t(name, lang), className="kpi-label"),
-            html.Div(format_value(name, value, lang), className="kpi-value"),
-            html.Div([html.Span(t("vs_before", lang) + " ", className="muted"), html.Span(text, className=f"change change-{tone}")], className="kpi-change"),
-        ], className="kpi", **{"data-kpi": name, "data-value": raw}))
-    return result
+    return change_tiles(values, previous, REVIEW_TILES, lang)
 
 
 def filter_bar(selection, lang: str, category_options: list, department_options: list) -> html.Div:

@@ -32,6 +32,42 @@ def format_value(name: str, value, lang: str = "zh") -> str:
     return f"{int(value):,}"
 
 
+LOWER_IS_BETTER = {"overdue", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "in_progress", "overdue_pending_rate"}
+
+
+def change_text(name: str, value, previous, lang: str) -> tuple[str, str]:
+    """"▲ 12" / "▼ 3.5pp" against the period before, and whether that is good, bad or flat."""
+    if value is None or previous is None:
+        return "—", "flat"
+    delta = value - previous
+    if abs(delta) < 1e-9:
+        return "＝", "flat"
+    arrow = "▲" if delta > 0 else "▼"
+    if name in RATE_KEYS:
+        text = f"{arrow} {abs(delta) * 100:.1f}pp"
+    elif isinstance(value, float) and not float(value).is_integer():
+        text = f"{arrow} {abs(delta):.1f}"
+    else:
+        text = f"{arrow} {abs(int(delta)):,}"
+    better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
+    return text, "good" if better else "bad"
+
+
+def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
+    """Indicator tiles with their change against the period before (``data-kpi``/``data-value``)."""
+    result = []
+    for name in names:
+        value = values.get(name)
+        text, tone = change_text(name, value, previous.get(name), lang)
+        raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
+        result.append(html.Div([
+            html.Div(t(name, lang), className="kpi-label"),
+            html.Div(format_value(name, value, lang), className="kpi-value"),
+            html.Div([html.Span(t("vs_before", lang) + " ", className="muted"), html.Span(text, className=f"change change-{tone}")], className="kpi-change"),
+        ], className="kpi", **{"data-kpi": name, "data-value": raw}))
+    return result
+
+
 def kpi_tile(name: str, value, lang: str, emphasis: str | None = None) -> html.Div:
     """One indicator tile; ``data-kpi`` names the indicator and ``data-value`` holds the raw number."""
     raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from dashboard import exports, weekly
 from dashboard.access import EVERYTHING
 from dashboard.i18n import t
-from data_feeds import queries, schema
-from data_feeds.queries import CaseFilter
+from data_feeds import schema
 from data_feeds.reference import load_categories, load_departments, root_grid
 from layouts.widgets import format_value
 from tests.conftest import ARTIFACTS, DEMO_NOW
@@ -50,8 +49,7 @@ def build(engine, config, monday: date, lang: str) -> weekly.WeeklyReport:
 
 
 def daily(engine, report: weekly.WeeklyReport) -> pd.DataFrame:
-    load = lambda window: queries.load_cases(engine, report.area.path, window, CaseFilter(), EVERYTHING)
-    return exports.daily_counts(report, load(report.week), load(report.previous))
+    return report.daily
 
 
 def render_offline(report, lang, daily_counts, config) -> bytes:

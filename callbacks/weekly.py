@@ -1,0 +1,109 @@
+"""The weekly meeting screen: pick a week, see it against the week before, export it."""
+from __future__ import annotations
+
+from datetime import date
+
+from dash import Input, Output, State, dcc
+from dash.exceptions import PreventUpdate
+from flask import request
+
+from dashboard import exports, services, weekly
+from dashboard.access import Forbidden
+from dashboard.auth import current_principal
+from dashboard.clock import utc_now
+from dashboard.context import AppContext, current_context
+from dashboard.extensions import cache
+from data_feeds import accounts
+from layouts import ids
+from layouts import weekly as weekly_layout
+from layouts.home import forbidden
+from layouts.widgets import nav_links
+
+CLOSED_WEEK_S = 6 * 3600
+OPEN_WEEK_S = 60
+
+
+def report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly.WeeklyReport:
+    """The week's report, cached in Redis: a closed week for hours, the current one for a minute."""
+    now = utc_now()
+    area = services.area_in_scope(ctx, area_code, principal.scope)
+    key = f"weekly|{area.code}|{monday.isoformat()}|{principal.scope.key()}|{lang}"
+    value = cache.get(key)
+    if value is None:
+        value = weekly.build(ctx.engine, ctx.config, area, monday, principal.scope, now, services.names(ctx, lang))
+        closed = value.week.end <= now
+        cache.set(key, value, timeout=CLOSED_WEEK_S if closed else OPEN_WEEK_S)
+    return value
+
+
+def _monday(text: str | None, fallback: date) -> date:
+    try:
+        return weekly.week_start(date.fromisoformat(text)) if text else fallback
+    except ValueError:
+        return fallback
+
+
+def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
+    this_monday = weekly.week_start(utc_now().astimezone(ctx.settings.tz).date())
+    monday = _monday(query.get("week"), this_monday)
+    try:
+        built = report(ctx, principal, query.get("area"), monday, lang)
+    except Forbidden:
+        return forbidden(lang)
+    except services.NotFound:
+        built = report(ctx, principal, None, monday, lang)
+    options = weekly_layout.week_options(this_monday, lang)
+    if monday.isoformat() not in {o["value"] for o in options}:
+        options.append({"label": monday.isoformat(), "value": monday.isoformat()})
+    return weekly_layout.layout(lang, principal.name if ctx.settings.auth else None, other_language_href, nav_links(principal, lang),
+                                options, monday.isoformat(), weekly_layout.body(built, lang), {"lang": lang, "area": built.area.code})
+
+
+def register(app) -> None:
+    @app.callback(
+        Output(ids.Weekly.BODY, "children"),
+        Output("app-url", "search", allow_duplicate=True),
+        Input(ids.Weekly.WEEK, "value"),
+        State(ids.Weekly.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def pick_week(monday, state):
+        ctx, principal = current_context(), current_principal()
+        principal.require("weekly")
+        lang = state.get("lang", "zh")
+        try:
+            built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
+        except (Forbidden, services.NotFound):
+            raise PreventUpdate from None
+        search = f"?week={monday}&area={built.area.code}" + ("&lang=en" if lang == "en" else "")
+        return weekly_layout.body(built, lang), search
+
+    @app.callback(
+        Output(ids.Weekly.DOWNLOAD, "data"),
+        Input(ids.Weekly.PDF, "n_clicks"),
+        Input(ids.Weekly.XLSX, "n_clicks"),
+        State(ids.Weekly.WEEK, "value"),
+        State(ids.Weekly.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def export(pdf_clicks, xlsx_clicks, monday, state):
+        """The same report as a PDF (charts, embedded CJK font) or a spreadsheet; audited."""
+        from dash import ctx as dash_ctx
+
+        if not (pdf_clicks or xlsx_clicks):
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        principal.require("export")
+        lang = state.get("lang", "zh")
+        try:
+            built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
+        except (Forbidden, services.NotFound):
+            raise PreventUpdate from None
+        as_pdf = dash_ctx.triggered_id == ids.Weekly.PDF
+        name = f"weekly-{built.area.code}-{built.week.start:%Y-%m-%d}.{'pdf' if as_pdf else 'xlsx'}"
+        accounts.audit(ctx.engine, principal.name, "export", name, {"screen": "weekly"}, request.remote_addr)
+        if as_pdf:
+            content = exports.weekly_pdf(built, lang, generated_at=utc_now(), min_due=ctx.config.min_due)
+        else:
+            content = exports.weekly_xlsx(built, lang)
+        return dcc.send_bytes(content, name)

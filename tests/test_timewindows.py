@@ -1,0 +1,74 @@
+"""Local-time windows and the period every number is compared with."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dashboard import selection
+from dashboard.timewindows import WindowError, day_window, parse_moment, previous_period, today, week_of, window_from_params
+from tests.conftest import TZ, local
+
+LATER = local(2027, 6, 1, 12, 0)  # every window below is closed by then
+
+
+def test_weeks_run_monday_to_sunday_local_time():
+    week = week_of(local(2026, 11, 27).date(), TZ, LATER)
+    assert week.start == local(2026, 11, 23) and week.end == local(2026, 11, 30)
+
+
+def test_previous_week_across_a_year_boundary():
+    week = week_of(local(2027, 1, 4).date(), TZ, LATER)
+    before = previous_period(week, LATER)
+    assert (before.start, before.end) == (local(2026, 12, 28), local(2027, 1, 4))
+    first = week_of(local(2026, 1, 1).date(), TZ, LATER)  # Thursday: its week begins in 2025
+    assert first.start == local(2025, 12, 29)
+    assert previous_period(first, LATER).start == local(2025, 12, 22)
+
+
+def test_thirty_days_across_a_month_boundary():
+    now = local(2026, 12, 3, 10, 0)
+    window = selection.window_of(selection.Selection(window="30d"), TZ, now)
+    assert window.start == local(2026, 11, 4) and window.end == local(2026, 12, 4)
+    before = previous_period(window, now)  # still running: the same elapsed part before
+    assert before.start == local(2026, 10, 5) and before.end == local(2026, 11, 3, 10, 0)
+    closed = selection.window_of(selection.Selection(window="30d"), TZ, now)
+    closed = type(closed).until_now(closed.start, closed.end, LATER)
+    assert previous_period(closed, LATER).end == local(2026, 11, 4)
+
+
+def test_a_custom_window_over_a_holiday_compares_with_the_same_number_of_days_before():
+    # National Day 2026: 1–7 October are holidays; the window is calendar days, not working days.
+    window = selection.window_of(selection.Selection(window="custom", start="2026-10-01", end="2026-10-07"), TZ, LATER)
+    assert window.start == local(2026, 10, 1) and window.end == local(2026, 10, 8)
+    before = previous_period(window, LATER)
+    assert before.start == local(2026, 9, 24) and before.end == local(2026, 10, 1)
+
+
+def test_a_running_window_is_compared_with_the_same_elapsed_part_before():
+    now = local(2026, 11, 27, 10, 30)
+    day = today(TZ, now)
+    before = previous_period(day, now)
+    assert before.start == local(2026, 11, 26) and before.end == local(2026, 11, 26, 10, 30)
+    week = week_of(now.date(), TZ, now)
+    before = previous_period(week, now)
+    assert before.start == local(2026, 11, 16) and before.end == local(2026, 11, 20, 10, 30)
+
+
+def test_day_windows_and_parameters():
+    day = day_window(local(2026, 3, 1).date(), TZ, LATER)
+    assert day.end - day.start == timedelta(days=1)
+    assert parse_moment("2026-11-22", TZ) == local(2026, 11, 22)
+    assert parse_moment("2026-11-22T09:15:03+08:00", TZ) == local(2026, 11, 22, 9, 15, 3)
+    window = window_from_params("2026-11-20", "2026-11-26", TZ, LATER)
+    assert window.start == local(2026, 11, 20) and window.end == local(2026, 11, 26)
+    with pytest.raises(WindowError):
+        window_from_params("2026-11-26", "2026-11-20", TZ, LATER)
+
+
+def test_selection_round_trips_through_the_url():
+    chosen = selection.Selection(area="320506003000", window="custom", start="2026-11-01", end="2026-11-07", category="E05", grade="A", source="patrol", dept="CGJ", stage="handle")
+    assert selection.parse(chosen.query()) == chosen
+    assert selection.parse({"window": "bogus", "grade": "Z", "source": "pigeon"}) == selection.Selection()
+    assert selection.parse({"window": "custom", "start": "2026-11-09", "end": "2026-11-01"}).window == "7d"
+    assert selection.Selection(area="X").search("en") == "?area=X&lang=en"
