@@ -22,9 +22,11 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 "$PYTHON" -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' \
   || { echo "GridOps needs Python 3.11 or newer" >&2; exit 1; }
 
+# The weekly PDF is laid out by WeasyPrint (Pango) with an embedded CJK font.
+apt_install fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 if [ "$kind" = test ]; then
-  # Browser tests drive Debian's Chromium; the PDF export needs a CJK font; pdftoppm checks the PDF.
-  apt_install chromium chromium-driver fonts-noto-cjk poppler-utils
+  # Browser tests drive Debian's Chromium; pdftoppm and pdftotext check the PDF.
+  apt_install chromium chromium-driver poppler-utils
 fi
 
 if [ ! -x .venv/bin/python ]; then
