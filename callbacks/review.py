@@ -11,7 +11,7 @@ from flask import request
 from dashboard import review_data, services
 from dashboard.access import Forbidden
 from dashboard.auth import current_principal
-from dashboard.case_views import present_case
+from dashboard.case_views import present_case, present_event
 from dashboard.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t
@@ -185,7 +185,8 @@ def register(app) -> None:
             raise PreventUpdate
         accounts.audit(ctx.engine, principal.name, "case.view", case_id, {"screen": "review"}, request.remote_addr)
         lang = (state or {}).get("lang", "zh")
-        return review.timeline(present_case(row, principal), queries.case_timeline(ctx.engine, case_id), _limits(ctx, row),
+        events = [present_event(event) for event in queries.case_timeline(ctx.engine, case_id)]
+        return review.timeline(present_case(row, principal), events, _limits(ctx, row),
                                ctx.settings.tz, lang, principal.can("unmask"))
 
     @app.callback(

@@ -198,11 +198,13 @@ def due_to_close(c: pd.DataFrame, w: Window) -> pd.Series:
     """应结案数: dispatched cases falling due to close in the window.
 
     due_at = closed_at if closed on or before its deadline, else the deadline; a case is
-    due in the window when start ≤ due_at < end. So a case counts once: where its deadline
-    falls, or where it was closed early. Cases solved on the spot have no deadline.
+    due in the window when start ≤ due_at < asof (the window's end once it is over). So a
+    case counts once: where its deadline falls, or where it was closed early; and a window
+    still running counts only what has fallen due so far. Cases solved on the spot have no
+    deadline.
     """
-    start, end, _ = w.naive()
-    return c["deadline"].notna() & _in(_due_moment(c["closed_at"], c["deadline"]), start, end)
+    start, _, asof = w.naive()
+    return c["deadline"].notna() & _in(_due_moment(c["closed_at"], c["deadline"]), start, asof)
 
 
 def due_closed(c: pd.DataFrame, w: Window) -> pd.Series:
@@ -222,9 +224,9 @@ def due_reworked(c: pd.DataFrame, w: Window) -> pd.Series:
 
 
 def due_to_handle(c: pd.DataFrame, w: Window) -> pd.Series:
-    """应处置数: dispatched cases falling due to handle in the window (as due_to_close, by feedback)."""
-    start, end, _ = w.naive()
-    return c["deadline"].notna() & _in(_due_moment(c["handled_at"], c["deadline"]), start, end)
+    """应处置数: dispatched cases falling due to handle in the window so far (as due_to_close, by feedback)."""
+    start, _, asof = w.naive()
+    return c["deadline"].notna() & _in(_due_moment(c["handled_at"], c["deadline"]), start, asof)
 
 
 def handled_on_time(c: pd.DataFrame, w: Window) -> pd.Series:

@@ -50,9 +50,11 @@ def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window
 
 
 def scored(table: pd.DataFrame, config: DomainConfig, kind: str) -> pd.DataFrame:
-    """Add ``score`` and ``grade`` columns to a per-department/grid/worker table."""
+    """Add ``score`` and ``grade`` columns to a per-department/grid/worker table. A department
+    or grid with no case due in the window has no score: there is nothing to judge it on."""
     weights = config.score_weights[kind]
-    scores = [indicators.composite_score(row, weights) for row in table.to_dict("records")]
+    needs_due = kind in ("department", "grid") and "due_to_close" in table.columns
+    scores = [None if needs_due and not row["due_to_close"] else indicators.composite_score(row, weights) for row in table.to_dict("records")]
     table = table.copy()
     table["score"] = scores
     table["grade"] = [indicators.grade_of(score, config.grade_thresholds) for score in scores]

@@ -183,7 +183,9 @@ def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.Da
         return pd.DataFrame(columns=["name", "reported"])
     frame = frame.assign(major=frame["category"].map(major))
     rolled = frame.groupby("major", as_index=False)["reported"].sum().sort_values("reported", ascending=False)
-    rolled["name"] = rolled["major"].map(names)
+    from layouts.widgets import unique_labels
+
+    rolled["name"] = unique_labels(list(rolled["major"].map(names)), list(rolled["major"]))
     return rolled[["name", "reported"]]
 
 

@@ -161,6 +161,8 @@ def _categories(cases, flags, previous_cases, previous_flags, names: dict) -> pd
     rows = [{"code": c, "name": names.get("categories", {}).get(c, c), "reported": int(now_counts.get(c, 0)),
              "previous": int(before_counts.get(c, 0))} for c in codes]
     table = pd.DataFrame(rows, columns=["code", "name", "reported", "previous"])
+    counts = table["name"].value_counts()
+    table["name"] = [f"{name} ({code})" if counts.get(name, 0) > 1 else name for name, code in zip(table["name"], table["code"])]
     table["change"] = table["reported"] - table["previous"]
     return table.head(TOP_CATEGORIES)
 

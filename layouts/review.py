@@ -13,7 +13,7 @@ from dashboard.i18n import t
 from dashboard.lifecycle import GRADES, SOURCES
 from dashboard.selection import STAGES, WINDOWS
 from layouts import ids
-from layouts.widgets import change_tiles, page_header
+from layouts.widgets import change_tiles, page_header, unique_labels
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -73,9 +73,10 @@ def trend_figure(trend, lang: str) -> go.Figure:
 
 def category_figure(categories, lang: str) -> go.Figure:
     top = categories.head(10).iloc[::-1]
+    labels = unique_labels(list(top["name"]), list(top["code"]))
     figure = go.Figure([
-        go.Bar(y=list(top["name"]), x=list(top["previous"]), orientation="h", name=t("before", lang), marker_color="#35506f"),
-        go.Bar(y=list(top["name"]), x=list(top["reported"]), orientation="h", name=t("this_period", lang), marker_color="#3aa0ff"),
+        go.Bar(y=labels, x=list(top["previous"]), orientation="h", name=t("before", lang), marker_color="#35506f"),
+        go.Bar(y=labels, x=list(top["reported"]), orientation="h", name=t("this_period", lang), marker_color="#3aa0ff"),
     ])
     figure.update_layout(**{**CHART, "margin": {"l": 120, "r": 10, "t": 10, "b": 30}}, barmode="group", legend={"orientation": "h", "y": 1.12}, uirevision="review")
     return figure
@@ -146,10 +147,15 @@ CASE_COLUMNS = (("id", "case_id"), ("reported_at", "reported_time"), ("category_
                 ("grade", "grade"), ("status", "status"), ("dept", "department"), ("source", "source"))
 
 
+CASE_MIN_WIDTHS = {"id": 150, "reported_at": 100, "category_name": 150, "grid_name": 130}
+
+
 def case_grid(rows: list[dict], lang: str) -> dag.AgGrid:
-    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True} for field, label in CASE_COLUMNS]
+    """The case list; columns keep a readable width (the grid scrolls sideways rather than cut ids)."""
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True, "minWidth": CASE_MIN_WIDTHS.get(field, 80)}
+               for field, label in CASE_COLUMNS]
     return dag.AgGrid(id=ids.Review.CASES, columnDefs=columns, rowData=rows, defaultColDef={"resizable": True},
-                      columnSize="responsiveSizeToFit", dashGridOptions={"rowSelection": {"mode": "singleRow"}, "animateRows": False, "theme": GRID_THEME},
+                      columnSize="responsiveSizeToFit", dashGridOptions={"rowSelection": {"mode": "singleRow", "enableClickSelection": True, "checkboxes": False}, "animateRows": False, "theme": GRID_THEME},
                       className="review-grid")
 
 
@@ -253,7 +259,7 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
         html.Div([
             html.Section([html.H2(t("patrol_coverage", lang), className="section-title"), html.Div(data_parts["patrol"], id=ids.Review.PATROL)], className="panel"),
             html.Section([html.H2(t("case_list", lang), className="section-title"), data_parts["cases"]], className="panel wide"),
-            html.Section([html.H2(t("case_timeline", lang), className="section-title"), html.Div(t("pick_a_case", lang), id=ids.Review.TIMELINE, className="scroll")], className="panel"),
-        ], className="review-row three"),
+        ], className="review-row one-two"),
+        html.Section([html.H2(t("case_timeline", lang), className="section-title"), html.Div(t("pick_a_case", lang), id=ids.Review.TIMELINE)], className="panel timeline-panel"),
         dcc.Store(id=ids.Review.STATE, data=state),
     ], className="page page-review", lang="zh-CN" if lang == "zh" else "en")

@@ -68,6 +68,13 @@ def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
     return result
 
 
+def unique_labels(names: list[str], codes: list[str]) -> list[str]:
+    """Names for an axis, with the code added where two classes share a name (CJ/T 214 has a
+    市容环境 among components and among events)."""
+    repeated = {name for name in names if names.count(name) > 1}
+    return [f"{name} ({code})" if name in repeated else name for name, code in zip(names, codes)]
+
+
 def kpi_tile(name: str, value, lang: str, emphasis: str | None = None) -> html.Div:
     """One indicator tile; ``data-kpi`` names the indicator and ``data-value`` holds the raw number."""
     raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)

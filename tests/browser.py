@@ -52,12 +52,12 @@ def running_server(env_overrides: dict, command: str = "serve", log_path: Path |
 
 
 @contextmanager
-def chromium():
+def chromium(extra_args: tuple[str, ...] = ()):
     """A headless Chromium browser (Playwright driving the system binary)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:

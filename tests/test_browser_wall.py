@@ -113,6 +113,8 @@ def open_wall(context, base: str, query: str = "", size: tuple[int, int] = (1920
     page = context.new_page()
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.on("pageerror", lambda error: SESSION["page_errors"].append(f"{page.url}: {error}"))
+    console_errors = []
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
     stream_open = []
     page.on("response", lambda response: stream_open.append(time.time()) if "/stream/changes" in response.url else None)
     refreshes = []
@@ -121,7 +123,10 @@ def open_wall(context, base: str, query: str = "", size: tuple[int, int] = (1920
     if clock:
         page.clock.install()
     page.goto(f"{base}/wall{query}", wait_until="domcontentloaded")
-    page.wait_for_selector("#wall-board table", timeout=30_000)
+    try:
+        page.wait_for_selector("#wall-board table", timeout=30_000)
+    except Exception as error:
+        raise AssertionError(f"the wall did not render; console errors: {console_errors}; page errors: {SESSION['page_errors']}") from error
     page.wait_for_selector("[data-kpi='reported']")
     deadline = time.monotonic() + 15
     while not stream_open:
@@ -460,11 +465,25 @@ def test_the_dispatch_board_counts_equal_the_database(server, feed, context, gri
     more = page.locator("#wall-board .more-rows")
     if hidden > 0:
         assert more.count() == 1 and str(hidden) in more.inner_text(), "the board says how many departments it leaves out"
-    # every row shown is wholly visible in its panel
-    panel = page.locator("#wall-board").bounding_box()
-    for box in page.eval_on_selector_all("#wall-board tr", "rows => rows.map(r => { const b = r.getBoundingClientRect(); return {x: b.x, y: b.y, width: b.width, height: b.height}; })"):
-        assert inside(box, panel), "a board row is cut off by its panel"
     page.close()
+
+
+ROW_BOXES_JS = "rows => rows.map(r => { const b = r.getBoundingClientRect(); return {text: r.innerText, x: b.x, y: b.y, width: b.width, height: b.height}; })"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: at 1920×1080 the dispatch board's last line ('另有 N', layouts/wall.py board_table, BOARD_ROWS = 5) is cut in "
+    "half by the panel (assets/wall.css .board-scroll overflow: hidden; the board panel is 26fr of .wall-side): "
+    "the rows that are rendered must fit, or fewer be rendered"))
+def test_every_board_and_alert_line_is_wholly_visible_at_1920x1080(server, feed, context):
+    page = open_wall(context, server)
+    try:
+        for rows, panel in (("#wall-board tr", "#wall-board"), ("#wall-ticker li", "#wall-ticker")):
+            box = page.locator(panel).bounding_box()
+            cut = [row["text"] for row in page.eval_on_selector_all(rows, ROW_BOXES_JS) if not inside(row, box)]
+            assert cut == [], f"cut off in {panel}: {cut}"
+    finally:
+        page.close()
 
 
 def rotate_until_overdue_view(page, steps: int) -> list[str]:
@@ -499,8 +518,6 @@ def test_kiosk_mode_and_rotation(server, feed, context):
     assert len([t for t in titles if t.endswith(("街道", "镇"))]) == len(towns)
     assert page.locator("#wall-overdue-view li.alert-row[data-case]").count() >= 5
     assert page.locator("#wall-overdue-view .late[data-deadline]").first.inner_text().startswith("超期")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "wall-overdue-view-1920x1080.png"))
     page.clock.run_for(5_000)
     page.wait_for_function("document.querySelector('#wall-overdue-view').className.includes('hidden')", timeout=5_000)
     assert page.locator("#wall-view-title").inner_text() == ""  # back to the district
@@ -629,5 +646,6 @@ def test_nothing_was_requested_from_another_host(server, feed, context):
     page.wait_for_timeout(1000)
     page.close()
     assert len(SESSION["requests"]) > 50
+    print(f"{len(SESSION['requests'])} requests over the session, {len({u.split('?')[0] for u in SESSION['requests']})} distinct URLs")
     assert [url for url in SESSION["requests"] if not is_local(url)] == []
     assert SESSION["page_errors"] == []

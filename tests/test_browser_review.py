@@ -1,0 +1,582 @@
+"""The situational review (/review) and the weekly meeting (/weekly) in headless Chromium against
+the real server: drill-down by the map and the breadcrumb, filters, the case timeline and its
+audit entry, the CSV, PDF and XLSX exports, and the four screens (wall, review, weekly,
+/api/indicators) agreeing on the same area and window.
+
+One server for the module on the small demo district (SQLite only: the data layer runs on
+both databases elsewhere). The demo's history ends at DEMO_NOW (2026-11-25 15:10 local) while
+the server reads the real clock, so custom windows of those November days are closed and
+their numbers stable. Every request of every page is recorded: the last test checks that
+none left this machine.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import time
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.request import urlopen
+
+import openpyxl
+import pytest
+import redis as redis_lib
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from shapely.geometry import shape
+from sqlalchemy import select
+
+from dashboard import reports, weekly
+from dashboard.access import EVERYTHING
+from dashboard.clock import utc_now
+from dashboard.i18n import t
+from dashboard.timewindows import today, week_of
+from data_feeds import schema
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import root_grid
+from layouts.review import DEPARTMENT_COLUMNS, REVIEW_TILES
+from layouts.wall import WALL_TILES
+from layouts.weekly import WEEKLY_TILES
+from layouts.widgets import format_value
+from tests.browser import (
+    FIND_LEAFLET_MAP_JS,
+    chromium,
+    dash_prop,
+    is_local,
+    running_server,
+)
+from tests.conftest import ARTIFACTS, TZ
+
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
+
+CUSTOM = {"window": "custom", "start": "2026-11-20", "end": "2026-11-26"}  # inclusive dates in the URL …
+CUSTOM_API = {"start": "2026-11-20", "end": "2026-11-27"}  # … the API's end is exclusive
+WEEK = "2026-11-16"  # a closed Monday-to-Sunday week holding demo days (the 21st and 22nd)
+WEEK_API = {"start": "2026-11-16", "end": "2026-11-23"}
+REQUESTS: list[tuple[str, str]] = []  # (the page's path, the URL it requested)
+TIMEOUT_S = 20
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def server(demo_engine, redis_base_url, redis_db, tmp_path_factory):
+    url = f"{redis_base_url}/{redis_db}"
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()  # no cached numbers of another module's database
+    client.close()
+    env = {"DATABASE_URL": demo_engine.url.render_as_string(hide_password=False), "REDIS_URL": url, "GRIDOPS_SIMULATE": "0", "GRIDOPS_AUTH": "off"}
+    with running_server(env, log_path=tmp_path_factory.mktemp("review") / "server.log") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def context():
+    with chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+        ctx.on("request", lambda request: REQUESTS.append((urlparse(request.frame.page.url).path if request.frame else "", request.url)))
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    page.close()
+    assert errors == [], errors
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def api(base: str, **params) -> dict:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    with urlopen(f"{base}/api/indicators{'?' + query if query else ''}", timeout=30) as answer:
+        return json.load(answer)
+
+
+def tiles(page, container: str) -> dict[str, str]:
+    return dict(page.eval_on_selector_all(f"{container} [data-kpi]", "els => els.map(e => [e.dataset.kpi, e.dataset.value])"))
+
+
+def mismatches(shown: dict[str, str], expected: dict) -> dict:
+    wrong = {}
+    for name, raw in shown.items():
+        value = expected.get(name, "missing")
+        same = (raw == "" and value is None) or (raw != "" and isinstance(value, (int, float)) and float(raw) == pytest.approx(value, rel=1e-12, abs=1e-12))
+        if not same:
+            wrong[name] = (raw, value)
+    return wrong
+
+
+def wait_for_tiles(page, container: str, expected: dict, names: tuple) -> dict[str, str]:
+    """The tiles, once they show ``expected`` (a callback may still be on its way); fails with the difference."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        shown = tiles(page, container)
+        if set(shown) == set(names) and not mismatches(shown, expected):
+            return shown
+        if time.monotonic() > deadline:
+            assert set(shown) == set(names)
+            assert mismatches(shown, expected) == {}
+        page.wait_for_timeout(100)
+
+
+def query_of(page) -> dict:
+    return {key: values[-1] for key, values in parse_qs(urlparse(page.url).query).items()}
+
+
+def wait_for_query(page, **wanted) -> dict:
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        query = query_of(page)
+        if all(query.get(key) == value for key, value in wanted.items()):
+            return query
+        assert time.monotonic() < deadline, f"the URL {page.url} never held {wanted}"
+        page.wait_for_timeout(100)
+
+
+def open_review(page, base: str, **params):
+    page.goto(f"{base}/review?{urlencode(params)}", wait_until="networkidle")
+    page.wait_for_selector("#review-tiles [data-kpi]")
+    page.wait_for_selector("#review-map path.leaflet-interactive")
+
+
+def open_weekly(page, base: str, query: str = ""):
+    page.goto(f"{base}/weekly{query}", wait_until="networkidle")
+    page.wait_for_selector(".weekly-tiles [data-kpi]")
+
+
+def area_features(page) -> list[dict]:
+    return (dash_prop(page, "review-areas", "data") or {}).get("features", [])
+
+
+def click_area(page, code: str) -> None:
+    """Click the map where the area's polygon is (a point inside it, once the map stands still)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        features = {f["properties"]["code"]: f for f in area_features(page)}
+        if code in features and page.locator("#review-map path.leaflet-interactive").count() == len(features):
+            break
+        assert time.monotonic() < deadline, f"{code} is not on the map"
+        page.wait_for_timeout(100)
+    inside = shape(features[code]["geometry"]).representative_point()
+    assert page.evaluate(FIND_LEAFLET_MAP_JS, "#review-map"), "the Leaflet map behind #review-map was not found"
+    to_pixels = "([lat, lon]) => { const p = window.__leafletMaps['#review-map'].latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }"
+    spot = None
+    while True:  # the map fits its new bounds after a drill-down: wait until it stops moving
+        page.wait_for_timeout(150)
+        now = page.evaluate(to_pixels, [inside.y, inside.x])
+        if now == spot:
+            break
+        spot = now
+        assert time.monotonic() < deadline, "the map never stood still"
+    box = page.locator("#review-map").bounding_box()
+    assert 0 < spot[0] < box["width"] and 0 < spot[1] < box["height"], (spot, box)
+    page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
+
+
+def wait_for_breadcrumb(page, *names: str) -> None:
+    expected = " › ".join(names)
+    page.wait_for_function("(text) => document.querySelector('#review-breadcrumb').innerText.trim() === text", arg=expected, timeout=TIMEOUT_S * 1000)
+
+
+def choose(page, dropdown: str, value: str) -> None:
+    """Pick an option of a Dash dropdown as a user does: open it, click the option."""
+    page.click(f"#{dropdown}")
+    page.click(f"[role=option]:has(input[value='{value}'])")
+    page.keyboard.press("Escape")
+
+
+def local_text(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---------------------------------------------------------------- the review
+
+
+def test_drill_down_by_map_and_breadcrumb_shows_the_api_numbers(server, page):
+    open_review(page, server, **CUSTOM)
+    assert page.inner_text("#review-period").strip() == "本期 2026-11-20 – 2026-11-26 · 上期 2026-11-13 – 2026-11-19"
+    district = api(server, **CUSTOM_API)
+    assert district["reported"] > 500 and district["end"].startswith("2026-11-27T00:00:00")
+    wait_for_tiles(page, "#review-tiles", district, REVIEW_TILES)
+    wait_for_breadcrumb(page, "吴中区")
+
+    town = max(area_features(page), key=lambda f: f["properties"]["reported"])["properties"]
+    click_area(page, town["code"])
+    wait_for_query(page, area=town["code"], **CUSTOM)
+    wait_for_breadcrumb(page, "吴中区", town["name"])
+    town_numbers = api(server, area=town["code"], **CUSTOM_API)
+    assert 0 < town_numbers["reported"] < district["reported"] and town_numbers["reported"] == town["reported"]
+    wait_for_tiles(page, "#review-tiles", town_numbers, REVIEW_TILES)
+
+    community = max(area_features(page), key=lambda f: f["properties"]["reported"])["properties"]
+    assert community["code"] != town["code"]
+    click_area(page, community["code"])
+    wait_for_query(page, area=community["code"], **CUSTOM)
+    wait_for_breadcrumb(page, "吴中区", town["name"], community["name"])
+    community_numbers = api(server, area=community["code"], **CUSTOM_API)
+    assert 0 < community_numbers["reported"] < town_numbers["reported"]
+    shown = wait_for_tiles(page, "#review-tiles", community_numbers, REVIEW_TILES)
+    assert all(f["properties"]["code"].startswith(community["code"]) for f in area_features(page))  # its basic grids
+
+    # shareable: the same URL, reloaded, shows the same numbers
+    page.reload(wait_until="networkidle")
+    page.wait_for_selector("#review-tiles [data-kpi]")
+    assert tiles(page, "#review-tiles") == shown
+    wait_for_breadcrumb(page, "吴中区", town["name"], community["name"])
+
+    page.click("#review-breadcrumb a:text-is('吴中区')")
+    wait_for_breadcrumb(page, "吴中区")
+    assert "area" not in query_of(page) or query_of(page)["area"] == district["area"]
+    wait_for_query(page, **CUSTOM)
+    wait_for_tiles(page, "#review-tiles", district, REVIEW_TILES)
+    assert len(area_features(page)) == 12  # the towns again
+
+
+def test_grade_and_source_filters_go_into_the_url_and_the_numbers(server, page):
+    town = json.load(urlopen(f"{server}/api/grids?parent=320506", timeout=30))[0]
+    open_review(page, server, area=town["code"], **CUSTOM)
+    choose(page, "review-grade", "B")
+    wait_for_query(page, area=town["code"], grade="B", **CUSTOM)
+    choose(page, "review-source", "hotline")
+    query = wait_for_query(page, area=town["code"], grade="B", source="hotline", **CUSTOM)
+    assert "category" not in query and "dept" not in query
+    filtered = api(server, area=town["code"], grade="B", source="hotline", **CUSTOM_API)
+    unfiltered = api(server, area=town["code"], **CUSTOM_API)
+    assert 0 < filtered["reported"] < unfiltered["reported"]
+    shown = wait_for_tiles(page, "#review-tiles", filtered, REVIEW_TILES)
+    page.reload(wait_until="networkidle")  # the filters travel with the URL
+    page.wait_for_selector("#review-tiles [data-kpi]")
+    assert tiles(page, "#review-tiles") == shown
+    assert page.inner_text("#review-grade").strip() == "B" and page.inner_text("#review-source").strip() == t("source_hotline", "zh")
+
+
+def test_the_change_on_each_tile_is_against_the_period_before(server, page):
+    """24–25 Nov against 22–23 Nov (both in the demo's history): every tile's change equals the
+    API's number for this window minus the API's number for the one before."""
+    open_review(page, server, window="custom", start="2026-11-24", end="2026-11-25")
+    assert page.inner_text("#review-period").strip() == "本期 2026-11-24 – 2026-11-25 · 上期 2026-11-22 – 2026-11-23"
+    now, before = api(server, start="2026-11-24", end="2026-11-26"), api(server, start="2026-11-22", end="2026-11-24")
+    wait_for_tiles(page, "#review-tiles", now, REVIEW_TILES)
+    changes = dict(page.eval_on_selector_all("#review-tiles [data-kpi]", "els => els.map(e => [e.dataset.kpi, e.querySelector('.change').innerText.trim()])"))
+    for name in REVIEW_TILES:
+        value, previous = now[name], before[name]
+        if value is None or previous is None:
+            expected = "—"
+        elif value == previous:
+            expected = "＝"
+        elif "rate" in name:
+            expected = f"{'▲' if value > previous else '▼'} {abs(value - previous) * 100:.1f}pp"
+        elif isinstance(value, float):
+            expected = f"{'▲' if value > previous else '▼'} {abs(value - previous):.1f}"
+        else:
+            expected = f"{'▲' if value > previous else '▼'} {abs(value - previous):,}"
+        assert changes[name] == expected, (name, value, previous)
+    assert before["reported"] > 0 and changes["reported"] != "—"
+
+
+@pytest.fixture(scope="module")
+def reworked_case(demo_engine) -> tuple[str, str]:
+    """A closed and evaluated case that was returned for rework (the longest story: report …
+    feedback, return, feedback … close, evaluate) and the local day it was reported."""
+    with demo_engine.connect() as connection:
+        case_id, reported_at = connection.execute(
+            select(schema.cases.c.id, schema.cases.c.reported_at).where(schema.cases.c.rework_count > 0, schema.cases.c.status == "evaluated")
+            .order_by(schema.cases.c.reported_at.desc()).limit(1)
+        ).one()
+    return case_id, reported_at.replace(tzinfo=UTC).astimezone(TZ).date().isoformat()
+
+
+def select_case(page, base: str, case_id: str, day: str) -> None:
+    """Open the review on the day the case was reported and click its row in the case list."""
+    open_review(page, base, window="custom", start=day, end=day)
+    rows = dash_prop(page, "review-cases", "rowData")
+    index = next(i for i, row in enumerate(rows) if row["id"] == case_id)
+    page.evaluate("(i) => dash_ag_grid.getApi('review-cases').ensureIndexVisible(i, 'middle')", index)
+    page.locator(f"#review-cases .ag-center-cols-container .ag-row[row-index='{index}']").wait_for()
+    page.locator(f"#review-cases .ag-center-cols-container .ag-row[row-index='{index}'] .ag-cell").first.click()
+    deadline = time.monotonic() + TIMEOUT_S
+    while [row["id"] for row in dash_prop(page, "review-cases", "selectedRows") or []] != [case_id]:
+        assert time.monotonic() < deadline, "the case was not selected"
+        page.wait_for_timeout(100)
+
+
+def test_opening_a_case_is_audited(server, page, demo_engine, reworked_case):
+    case_id, day = reworked_case
+    select_case(page, server, case_id, day)
+    statement = select(schema.audit_log.c.actor, schema.audit_log.c.detail).where(schema.audit_log.c.action == "case.view", schema.audit_log.c.target == case_id)
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        with demo_engine.connect() as connection:
+            audit = connection.execute(statement).all()
+        if audit:
+            break
+        assert time.monotonic() < deadline, "no case.view entry in the audit log"
+        time.sleep(0.2)
+    assert len(audit) == 1 and json.loads(audit[0].detail) == {"screen": "review"}, audit
+
+
+def test_a_cases_timeline_shows_its_transitions_in_order(server, page, reworked_case):
+    case_id, day = reworked_case
+    select_case(page, server, case_id, day)
+    page.wait_for_function("(id) => document.querySelector('#review-timeline h3') && document.querySelector('#review-timeline h3').innerText.startsWith(id)",
+                           arg=case_id, timeout=8000)
+    shown = page.eval_on_selector_all("#review-timeline table.timeline tbody tr", "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
+    with urlopen(f"{server}/api/cases/{case_id}", timeout=30) as answer:
+        timeline = json.load(answer)["timeline"]
+    actions = [event["action"] for event in timeline]
+    assert actions[0] == "report" and "return" in actions and actions[-1] == "evaluate"
+    expected = [[local_text(e["ts"]), t("action_" + e["action"], "zh"), e["actor"] or "",
+                 f"{t('status_' + (e['from_status'] or 'new'), 'zh')} → {t('status_' + e['to_status'], 'zh')}"] for e in timeline]
+    assert [cells[:4] for cells in shown] == expected
+    assert [cells[0] for cells in shown] == sorted(cells[0] for cells in shown)  # in time order
+    # each finished stage shows how long it took against its limit
+    assert all(cells[4] for cells, event in zip(shown, timeline) if event["action"] in ("register", "dispatch", "feedback", "close"))
+
+
+def test_a_case_with_one_transition_opens(server, page, demo_engine):
+    """The newest case of the demo (only reported): its panel opens and matches the API."""
+    open_review(page, server, **CUSTOM)
+    page.locator("#review-cases .ag-center-cols-container .ag-row[row-index='0'] .ag-cell").first.click()
+    page.wait_for_selector("#review-timeline h3", timeout=TIMEOUT_S * 1000)
+    case_id = dash_prop(page, "review-cases", "selectedRows")[0]["id"]
+    with urlopen(f"{server}/api/cases/{case_id}", timeout=30) as answer:
+        case = json.load(answer)
+    assert page.inner_text("#review-timeline h3").startswith(case_id)
+    shown = page.eval_on_selector_all("#review-timeline table.timeline tbody tr", "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
+    assert [cells[:2] for cells in shown] == [[local_text(e["ts"]), t("action_" + e["action"], "zh")] for e in case["timeline"]]
+
+
+def test_clicking_a_case_row_opens_its_timeline(server, page):
+    open_review(page, server, **CUSTOM)
+    page.locator("#review-cases .ag-center-cols-container .ag-row[row-index='0'] .ag-cell[col-id='category_name']").click()
+    page.wait_for_function("() => document.querySelector('#review-timeline h3')", timeout=5000)
+
+
+def test_the_department_csv_holds_the_department_tables_rows(server, page, tmp_path):
+    open_review(page, server, **CUSTOM)
+    page.wait_for_selector("#review-departments .ag-row")
+    rows = dash_prop(page, "review-departments", "rowData")
+    assert len(rows) > 5
+    with page.expect_download() as download:
+        page.click("#review-export")
+    assert download.value.suggested_filename == "departments-320506.csv"
+    path = tmp_path / "departments.csv"
+    download.value.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte-order mark: spreadsheet programs read the Chinese
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert table[0] == [t(label, "zh") for _, label, _ in DEPARTMENT_COLUMNS]
+    assert len(table) - 1 == len(rows)
+    for line, row in zip(table[1:], rows):
+        for cell, (field, _, kind) in zip(line, DEPARTMENT_COLUMNS):
+            value = row.get(field)
+            if value is None:
+                assert cell == "", (field, row)
+            elif kind is None:
+                assert cell == str(value), (field, row)
+            else:
+                assert float(cell) == pytest.approx(value, rel=1e-12), (field, row)
+    # and the grid on the screen shows the same rows, in the same order
+    shown = page.eval_on_selector_all("#review-departments .ag-center-cols-container .ag-row", """rows => rows.map(r => [
+        +r.getAttribute('row-index'), ...['name', 'due_to_close', 'due_closed', 'overdue', 'on_time_closure_rate'].map(
+            f => (r.querySelector(`[col-id="${f}"]`) || {textContent: null}).textContent.trim())])""")
+    assert len(shown) >= 5
+    for index, name, due, closed, overdue, rate in shown:
+        line = dict(zip([field for field, _, _ in DEPARTMENT_COLUMNS], table[index + 1]))
+        assert [name, due, closed, overdue] == [line["name"], line["due_to_close"], line["due_closed"], line["overdue"]]
+        assert rate == ("—" if line["on_time_closure_rate"] == "" else f"{float(line['on_time_closure_rate']) * 100:.1f}%")
+
+
+def test_the_category_chart_draws_one_row_per_category(server, page):
+    open_review(page, server, **CUSTOM)
+    figure = dash_prop(page, "review-categories", "figure")
+    bars = figure["data"][1]
+    rows_drawn = page.locator("#review-categories .ytick").count()
+    assert len(bars["y"]) == 10
+    assert rows_drawn == len(bars["y"])
+
+
+def test_the_custom_dates_are_readable(server, page):
+    open_review(page, server, **CUSTOM)
+    colours = page.evaluate("""() => [...document.querySelectorAll('#review-dates-wrapper input')].map(input => {
+        let node = input, background = 'rgba(0, 0, 0, 0)';
+        while (node && (background === 'rgba(0, 0, 0, 0)' || background === 'transparent')) { background = getComputedStyle(node).backgroundColor; node = node.parentElement; }
+        return [getComputedStyle(input).color, background]; })""")
+    assert len(colours) == 2
+    for text, background in colours:
+        assert contrast(text, background) >= 4.5, (text, background)
+
+
+def test_the_case_list_shows_whole_case_ids_at_1600_px(server, page):
+    open_review(page, server, **CUSTOM)
+    page.wait_for_selector("#review-cases .ag-cell[col-id='id']")
+    widths = page.eval_on_selector("#review-cases .ag-cell[col-id='id']", "c => [c.scrollWidth, c.clientWidth, c.textContent]")
+    assert widths[0] <= widths[1], widths
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"[\d.]+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+# ---------------------------------------------------------------- the weekly meeting
+
+
+def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_path):
+    open_weekly(page, server, f"?week={WEEK}")
+    numbers = api(server, **WEEK_API)
+    assert numbers["reported"] > 100
+    shown = wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
+    assert "2026-11-16 ~ 2026-11-22" in page.inner_text(".weekly-period")
+
+    with page.expect_download() as download:
+        page.click("#weekly-xlsx")
+    assert download.value.suggested_filename == "weekly-320506-2026-11-16.xlsx"
+    download.value.save_as(tmp_path / "weekly.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "weekly.xlsx")
+    summary = book[t("sheet_summary", "zh")]
+    header = [cell.value for cell in summary[3]]
+    assert header[:2] == [t("indicator", "zh"), t("this_week", "zh")]
+    in_sheet = {row[0]: row[1] for row in summary.iter_rows(min_row=4, values_only=True) if row[0]}
+    for name, raw in shown.items():
+        cell = in_sheet[t(name, "zh")]
+        assert (raw == "" and cell is None) or float(raw) == pytest.approx(cell, rel=1e-12), name
+
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#weekly-pdf")
+    assert download.value.suggested_filename == "weekly-320506-2026-11-16.pdf"
+    pdf = tmp_path / "weekly.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    ARTIFACTS.mkdir(exist_ok=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(ARTIFACTS / "weekly-export-page1")],
+                   check=True, timeout=60)
+    assert (ARTIFACTS / "weekly-export-page1.png").stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"], check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "吴中区" in text and "周例会报告" in text and "2026-11-16 – 2026-11-22" in text
+    for name in ("reported", "closed", "closure_rate"):
+        assert format_value(name, numbers[name]) in text, name
+
+
+def test_the_week_picker_changes_the_url_and_the_numbers(server, page):
+    open_weekly(page, server)  # the current week
+    current = tiles(page, ".weekly-tiles")
+    page.click("#weekly-week")
+    options = page.eval_on_selector_all("[role=option] input", "inputs => inputs.map(i => i.value)")
+    last_week = options[1]  # newest first: the week before the current one, always closed
+    assert date.fromisoformat(options[0]) - date.fromisoformat(last_week) == timedelta(days=7)
+    page.click(f"[role=option]:has(input[value='{last_week}'])")
+    wait_for_query(page, week=last_week, area="320506")
+    end = (date.fromisoformat(last_week) + timedelta(days=7)).isoformat()
+    numbers = api(server, start=last_week, end=end)
+    shown = wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
+    monday = date.fromisoformat(last_week)
+    assert f"{monday:%Y-%m-%d} ~ {monday + timedelta(days=6):%Y-%m-%d}" in page.inner_text(".weekly-period")
+    if api(server, start=options[0], end=(date.fromisoformat(options[0]) + timedelta(days=7)).isoformat())["reported"] != numbers["reported"]:
+        assert shown != current
+
+
+# ---------------------------------------------------------------- four screens, one set of numbers
+
+
+def stable_api(base: str, read_screens, **params) -> tuple[dict, list]:
+    """The API's numbers and the screens' tiles read between two equal API answers (a deadline
+    passing in between would change in_progress/overdue of a running window)."""
+    for _ in range(3):
+        before = api(base, **params)
+        screens = read_screens()
+        after = api(base, **params)
+        if {k: v for k, v in before.items() if k != "asof"} == {k: v for k, v in after.items() if k != "asof"}:
+            return after, screens
+    raise AssertionError("the API's numbers kept changing")
+
+
+def test_wall_review_and_api_agree_on_today(server, context, demo_engine, domain_config):
+    wall, review = context.new_page(), context.new_page()
+    wall.set_viewport_size({"width": 1920, "height": 1080})
+    wall.goto(f"{server}/wall", wait_until="domcontentloaded")  # the wall holds a stream open: never network-idle
+    wall.wait_for_selector(".wall-tiles [data-kpi='in_progress']", timeout=30_000)
+    open_review(review, server, window="today")
+
+    def read_screens():
+        review.reload(wait_until="networkidle")
+        review.wait_for_selector("#review-tiles [data-kpi]")
+        return [tiles(wall, ".wall-tiles"), tiles(review, "#review-tiles")]
+
+    numbers, (on_wall, on_review) = stable_api(server, read_screens)
+    local_today = utc_now().astimezone(TZ).date()
+    assert numbers["start"] == f"{local_today.isoformat()}T00:00:00+08:00"
+    assert set(on_wall) == set(WALL_TILES) and set(on_review) == set(REVIEW_TILES)
+    assert numbers["in_progress"] > 0 and numbers["overdue"] > 0  # states at now: the demo's open cases
+    assert mismatches(on_wall, numbers) == {}
+    assert mismatches(on_review, numbers) == {}
+    shared = set(WALL_TILES) & set(REVIEW_TILES)
+    assert {"reported", "closed", "in_progress", "overdue", "closure_rate"} <= shared
+    assert {name: on_wall[name] for name in shared} == {name: on_review[name] for name in shared}
+    # and the same functions run here, outside the server, give them too
+    now = utc_now()
+    direct = reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), today(TZ, now), CaseFilter(), EVERYTHING).values
+    for name in ("reported", "registered", "closed", "in_progress", "overdue", "closure_rate"):
+        assert direct[name] == numbers[name], name
+    wall.close()
+    review.close()
+
+
+def test_weekly_review_and_api_agree_on_a_closed_week(server, page, context, demo_engine, domain_config):
+    open_weekly(page, server, f"?week={WEEK}")
+    review = context.new_page()
+    open_review(review, server, window="custom", start="2026-11-16", end="2026-11-22")
+    numbers = api(server, **WEEK_API)
+    on_weekly, on_review = tiles(page, ".weekly-tiles"), tiles(review, "#review-tiles")
+    assert mismatches(on_weekly, numbers) == {} and mismatches(on_review, numbers) == {}
+    shared = set(WEEKLY_TILES) & set(REVIEW_TILES)
+    assert len(shared) >= 9
+    assert {name: on_weekly[name] for name in shared} == {name: on_review[name] for name in shared}
+    monday = date.fromisoformat(WEEK)
+    built = weekly.build(demo_engine, domain_config, root_grid(demo_engine), monday, EVERYTHING, utc_now(), {})
+    assert mismatches(on_weekly, built.totals) == {}
+    assert built.week == week_of(monday, TZ, utc_now())
+    review.close()
+
+
+# ---------------------------------------------------------------- how it looks, and where it reaches
+
+
+def test_screenshots_at_1600_by_1000(server, page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_review(page, server, **CUSTOM)
+    page.wait_for_selector("#review-departments .ag-row")
+    page.wait_for_selector("#review-trend .bars, #review-trend .trace")
+    assert page.get_attribute(".page-review", "lang") == "zh-CN"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1600  # no sideways scrolling
+    for section in ("#review-hot-spots tr", "#review-patrol tr", "#review-cases .ag-row", "#review-categories .bars path"):
+        assert page.locator(section).count() > 0, section
+    page.screenshot(path=str(ARTIFACTS / "review-1600x1000.png"))
+
+    open_weekly(page, server, f"?week={WEEK}")
+    page.wait_for_selector(".red-black li")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1600
+    assert "周例会" in page.inner_text("h1")
+    page.screenshot(path=str(ARTIFACTS / "weekly-1600x1000.png"))
+
+
+def test_review_and_weekly_reach_nothing_outside_this_machine(server):
+    pages = {path for path, _ in REQUESTS}
+    assert {"/review", "/weekly"} <= pages
+    outside = [(path, url) for path, url in REQUESTS if not is_local(url)]  # the wall's page included
+    assert outside == []
