@@ -175,17 +175,9 @@ def register(app) -> None:
     )
     def open_case(rows, state):
         """A case's full timeline; each view is recorded in the audit log."""
-        if not rows:
-            raise PreventUpdate
-        ctx, principal = current_context(), current_principal()
-        principal.require("review")
-        case_id = rows[0]["id"]
-        row = queries.case_detail(ctx.engine, case_id, principal.scope)
-        if row is None:
-            raise PreventUpdate
-        accounts.audit(ctx.engine, principal.name, "case.view", case_id, {"screen": "review"}, request.remote_addr)
+        ctx, principal, row = _audited_case(rows, "review", "case.view")
         lang = (state or {}).get("lang", "zh")
-        events = [present_event(event) for event in queries.case_timeline(ctx.engine, case_id)]
+        events = [present_event(event) for event in queries.case_timeline(ctx.engine, row["id"])]
         return review.timeline(present_case(row, principal), events, _limits(ctx, row),
                                ctx.settings.tz, lang, principal.can("unmask"))
 
@@ -198,15 +190,9 @@ def register(app) -> None:
     )
     def unmask(clicks, rows, state):
         """Show the reporter's contact (to call back); audited."""
-        if not clicks or not rows:
+        if not clicks:
             raise PreventUpdate
-        ctx, principal = current_context(), current_principal()
-        principal.require("unmask")
-        case_id = rows[0]["id"]
-        row = queries.case_detail(ctx.engine, case_id, principal.scope)
-        if row is None:
-            raise PreventUpdate
-        accounts.audit(ctx.engine, principal.name, "case.unmask", case_id, {"screen": "review"}, request.remote_addr)
+        _, principal, row = _audited_case(rows, "unmask", "case.unmask")
         case = present_case(row, principal, unmasked=True)
         lang = (state or {}).get("lang", "zh")
         return f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}"
@@ -229,6 +215,19 @@ def register(app) -> None:
         content = parts(ctx, principal, parse(_query(search)), lang)  # recomputed: never trust rows sent by the browser
         accounts.audit(ctx.engine, principal.name, "export", "departments.csv", {"screen": "review", "selection": search}, request.remote_addr)
         return dcc.send_string(review.department_csv(content["department_rows"], lang), f"departments-{content['area'].code}.csv")
+
+
+def _audited_case(rows, permission: str, action: str):
+    """The selected case, if the caller may see it, with the access written to the audit log."""
+    if not rows:
+        raise PreventUpdate
+    ctx, principal = current_context(), current_principal()
+    principal.require(permission)
+    row = queries.case_detail(ctx.engine, rows[0]["id"], principal.scope)
+    if row is None:
+        raise PreventUpdate
+    accounts.audit(ctx.engine, principal.name, action, row["id"], {"screen": "review"}, request.remote_addr)
+    return ctx, principal, row
 
 
 def _limits(ctx, row) -> dict:

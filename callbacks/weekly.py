@@ -59,6 +59,18 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
                                 options, monday.isoformat(), weekly_layout.body(built, lang), {"lang": lang, "area": built.area.code})
 
 
+def _requested(monday: str, state: dict, permission: str):
+    """The caller, after a permission check, and the report of the week they picked."""
+    ctx, principal = current_context(), current_principal()
+    principal.require(permission)
+    lang = state.get("lang", "zh")
+    try:
+        built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
+    except (Forbidden, services.NotFound):
+        raise PreventUpdate from None
+    return ctx, principal, built, lang
+
+
 def register(app) -> None:
     @app.callback(
         Output(ids.Weekly.BODY, "children"),
@@ -68,13 +80,7 @@ def register(app) -> None:
         prevent_initial_call=True,
     )
     def pick_week(monday, state):
-        ctx, principal = current_context(), current_principal()
-        principal.require("weekly")
-        lang = state.get("lang", "zh")
-        try:
-            built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
-        except (Forbidden, services.NotFound):
-            raise PreventUpdate from None
+        ctx, principal, built, lang = _requested(monday, state, "weekly")
         search = f"?week={monday}&area={built.area.code}" + ("&lang=en" if lang == "en" else "")
         return weekly_layout.body(built, lang), search
 
@@ -92,13 +98,7 @@ def register(app) -> None:
 
         if not (pdf_clicks or xlsx_clicks):
             raise PreventUpdate
-        ctx, principal = current_context(), current_principal()
-        principal.require("export")
-        lang = state.get("lang", "zh")
-        try:
-            built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
-        except (Forbidden, services.NotFound):
-            raise PreventUpdate from None
+        ctx, principal, built, lang = _requested(monday, state, "export")
         as_pdf = dash_ctx.triggered_id == ids.Weekly.PDF
         name = f"weekly-{built.area.code}-{built.week.start:%Y-%m-%d}.{'pdf' if as_pdf else 'xlsx'}"
         accounts.audit(ctx.engine, principal.name, "export", name, {"screen": "weekly"}, request.remote_addr)
