@@ -3,6 +3,8 @@
 (function () {
   var FRESH_MS = 10000;      // a new case flashes this long
   var STALE_MS = 25000;      // no update for this long: say so and reconnect the stream
+  var SILENT_MS = 15000;     // the stream sends a heartbeat every 5 s: this long without one, it is dead
+  var TICKER_PAGE_S = 5;     // the alert ticker turns a page this often
   var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
 
   function counts(hideout, code) {
@@ -86,6 +88,21 @@
       return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", options).format(new Date());
     },
 
+    /* show one page of the ticker's rows (data-row), turning every TICKER_PAGE_S seconds */
+    pageTicker: function (n) {
+      document.querySelectorAll("#wall-ticker .ticker-list[data-page]").forEach(function (list) {
+        var size = Number(list.dataset.page) || 5;
+        var rows = list.querySelectorAll("li[data-row]");
+        var pages = Math.max(1, Math.ceil(rows.length / size));
+        var page = Math.floor(n / TICKER_PAGE_S) % pages;
+        rows.forEach(function (row) {
+          var index = Number(row.dataset.row);
+          row.classList.toggle("paged-out", index < page * size || index >= (page + 1) * size);
+        });
+        list.querySelectorAll(".ticker-page").forEach(function (el) { el.textContent = (page + 1) + " / " + pages; });
+      });
+    },
+
     timeText: function (ms, tz) {
       return new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(ms));
     }
@@ -120,22 +137,26 @@
       },
 
       /* every second: clock, feed health, ageing alerts, staleness and reconnecting. */
-      tick: function (n, lastOk, delta, state, streamUrl) {
+      tick: function (n, lastOk, delta, state, streamUrl, streamHeard) {
         var W = window.gridops.wall;
         var lang = state.lang, tz = state.tz;
         var now = Date.now();
         document.querySelectorAll("#wall-ticker .late[data-deadline], #wall-overdue-view .late[data-deadline]").forEach(function (el) {
           el.textContent = W.lateText(now - Number(el.dataset.deadline), lang);
         });
+        W.pageTicker(n || 0);
         var age = delta && delta.feed_last_ms ? Math.max(0, Math.round((now - delta.feed_last_ms) / 1000)) : null;
         var health = age === null ? "health health-unknown" : age < 120 ? "health health-ok" : age < 600 ? "health health-warn" : "health health-down";
         var healthText = age === null ? (lang === "en" ? "feed: no data" : "数据源：无数据") : (lang === "en" ? "feed " + age + " s" : "数据 " + age + " 秒前");
         var stale = "", url = window.dash_clientside.no_update;
+        var silent = streamHeard && now - streamHeard > SILENT_MS;
         if (lastOk && now - lastOk > STALE_MS) {
           stale = (lang === "en" ? "stale since " : "数据停止更新于 ") + W.timeText(lastOk, tz);
-          if (n % 10 === 0) {   // ask for a fresh stream every ten seconds while stale
-            url = streamUrl.split("&n=")[0] + "&n=" + n;
-          }
+        }
+        // the browser gives up on an event stream after some errors (a server restart):
+        // ask for a fresh one every ten seconds while it is silent or the data is stale
+        if ((stale || silent) && n % 10 === 0) {
+          url = streamUrl.split("&n=")[0] + "&n=" + n;
         }
         return [W.clockText(tz, lang), health, healthText, stale, url];
       },
@@ -144,6 +165,12 @@
       measure: function (n, scale) {
         var now = Math.round(window.innerWidth / 1920 * 100) / 100;
         return now === scale ? window.dash_clientside.no_update : now;
+      },
+
+      /* a message on the stream: note that it is alive; pass on change signals, not heartbeats. */
+      heard: function (message) {
+        var quiet = typeof message === "string" && (message.indexOf('"hb"') >= 0 || message.indexOf('"redis"') >= 0);
+        return [quiet ? window.dash_clientside.no_update : message, Date.now()];
       },
 
       /* the stream ended (server recycles it): open a new one. */

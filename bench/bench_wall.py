@@ -19,28 +19,34 @@ asserts nothing:
    (the ticker lists due-soon and overdue cases only), so the pin is its row. The time the
    case reaches the Dash store (the ``wall-cases`` layer data) is printed beside it; a report
    whose pin never appears within 15 s of the last XADD counts as lost.
-2. The map's update cost with 5,000 workers online: body bytes of each response of the wall's
-   refresh callback (``/_dash-update-component`` whose outputs include ``wall-delta.data``,
-   sizes from the Chrome DevTools protocol), its round trip, and the browser's frame time
-   (``requestAnimationFrame`` deltas over 10 s) with long tasks.
+2. The map's update cost with 5,000 workers online, on a fresh wall at the district view: body
+   bytes of each response of the wall's refresh callback (``/_dash-update-component`` whose
+   outputs include ``wall-delta.data``; its Content-Length), its round trip, the browser's frame
+   time (``requestAnimationFrame`` deltas over 10 s) with long tasks, and the CPU of the server
+   and the consumer.
 3. JS heap: ``performance.memory.usedJSHeapSize`` (Chromium with --enable-precise-memory-info),
-   after a forced garbage collection, of a fresh wall page after ``--early`` and ``--late``
-   minutes of fast refresh (the GPS traffic signals a change every consumer batch, plus a
-   report every 2 s and the closing of earlier ones); and the growth in percent.
+   right after a forced garbage collection (median of three readings), of a fresh wall after
+   ``--early`` and ``--late`` minutes of fast refresh: ``--heap-gps-rate`` pings/s published in
+   one burst a second (so the wall pulls about once a second and keeps up; at 1,000 pings/s
+   it does not), a report every 2 s and the closing of earlier ones; and the growth in
+   percent. V8's own used heap size (CDP Runtime.getHeapUsage) is printed beside it. Trails
+   fill up over the first 5 minutes (10 points, one kept per 30 s), so only a first sample
+   after that (the default 5 minutes) separates leaks from data.
+
+Every phase prints the page's state: how many deltas it has applied, how old the last one is,
+and the "stale since" banner if it shows.
 
 Targets (the issue): p95 latency ≤ 1 s; heap growth ≤ 10 %.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -171,12 +177,13 @@ class GpsPublisher(threading.Thread):
         pipe.execute()
         self.sent += count
 
+    tick = 0.1  # seconds between bursts: devices are not synchronised, the feed is continuous
+
     def run(self) -> None:
-        tick = 0.1
         next_at = time.monotonic()
         while not self.stop.is_set():
-            self.burst(int(self.rate * tick))
-            next_at += tick
+            self.burst(max(1, int(self.rate * self.tick)))
+            next_at += self.tick
             time.sleep(max(0.0, next_at - time.monotonic()))
 
 
@@ -273,9 +280,13 @@ def latency_phase(page, client, grids, events: int, spacing_s: float, tag: str) 
     print(f"  p50 / p95 over all {events} (lost = ∞): {pct(everything, 50):.2f} s / {pct(everything, 95):.2f} s   (target p95 ≤ 1 s)")
 
 
-def map_cost_phase(page, log: list, seconds: int) -> None:
-    """Frame timing in the page while the refresh responses are logged (Playwright pumps its
-    events while it waits for the evaluation, so their times are real)."""
+def map_cost_phase(browser, base: str, seconds: int) -> None:
+    """A fresh wall at the district view: frame timing in the page while the refresh responses
+    are logged (Playwright pumps its events while it waits for the evaluation, so their times
+    are real)."""
+    page = open_wall(browser, base)
+    log = attach_refresh_log(page)
+    page.wait_for_timeout(3000)
     log.clear()
     server, consumer = child_pid("app.py serve"), child_pid("app.py ingest")
     cpu_before = (cpu_seconds(server), cpu_seconds(consumer), time.monotonic())
@@ -296,19 +307,20 @@ def map_cost_phase(page, log: list, seconds: int) -> None:
           f"max {max(deltas, default=0):.0f} ms; long tasks {len(frames['long'])} ({sum(frames['long']):.0f} ms in all)")
     print(f"  CPU: server {cpu[0]:.0f} %, consumer {cpu[1]:.0f} % (of one core; {os.cpu_count()} cores)")
     print(f"  page: {page_state(page)}")
+    page.close()
 
 
-def heap_mb(cdp) -> tuple[float, float]:
-    """usedJSHeapSize in MB after a forced GC, and (before it) as the page reports it."""
-    from_page = cdp_page_heap(cdp)
-    cdp.send("HeapProfiler.collectGarbage")
-    time.sleep(1)
-    return cdp_page_heap(cdp), from_page
-
-
-def cdp_page_heap(cdp) -> float:
-    result = cdp.send("Runtime.evaluate", {"expression": "performance.memory.usedJSHeapSize", "returnByValue": True})
-    return result["result"]["value"] / 1e6
+def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float]:
+    """usedJSHeapSize in MB right after a forced GC: the median of ``samples`` readings 2 s apart
+    (the wall allocates in bursts; one reading can land in one); and V8's own used size beside it."""
+    readings, v8 = [], []
+    for n in range(samples):
+        if n:
+            page.wait_for_timeout(2000)
+        cdp.send("HeapProfiler.collectGarbage")
+        readings.append(cdp.send("Runtime.evaluate", {"expression": "performance.memory.usedJSHeapSize", "returnByValue": True})["result"]["value"] / 1e6)
+        v8.append(cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
+    return statistics.median(readings), statistics.median(v8)
 
 
 def heap_phase(browser, base: str, client, grids, early_min: float, late_min: float) -> None:
@@ -320,8 +332,8 @@ def heap_phase(browser, base: str, client, grids, early_min: float, late_min: fl
     rng = np.random.default_rng(5)
     opened = time.monotonic()
     samples = {}
-    start_heap = heap_mb(cdp)
-    print(f"  at open: {start_heap[0]:.1f} MB after GC ({start_heap[1]:.1f} MB before)")
+    start_heap = heap_mb(page, cdp)
+    print(f"  at open: usedJSHeapSize {start_heap[0]:.1f} MB after GC (V8 used {start_heap[1]:.1f} MB)")
     open_cases: list[str] = []
     n = 0
     for label, minutes in (("early", early_min), ("late", late_min)):
@@ -335,12 +347,13 @@ def heap_phase(browser, base: str, client, grids, early_min: float, late_min: fl
                 old = open_cases.pop(0)
                 client.xadd(KEYS.case_events, {"event_id": f"{old}-c", "case_id": old, "action": "close", "ts": utc_now().isoformat()})
             page.wait_for_timeout(2000)
-        samples[label] = heap_mb(cdp)
+        samples[label] = heap_mb(page, cdp)
         recent = [t for t in refreshes if t > time.monotonic() - 60]
-        print(f"  after {minutes:g} min: {samples[label][0]:.1f} MB after GC ({samples[label][1]:.1f} MB before); "
+        print(f"  after {minutes:g} min: usedJSHeapSize {samples[label][0]:.1f} MB after GC (V8 used {samples[label][1]:.1f} MB); "
               f"{len(recent)} callback requests in the last minute; {page_state(page)}; {consumer_lag(client)}")
     early, late = samples["early"][0], samples["late"][0]
-    print(f"  heap growth {early_min:g} → {late_min:g} min: {(late - early) / early * 100:+.1f} %   (target ≤ 10 %)")
+    print(f"  heap growth {early_min:g} → {late_min:g} min: {(late - early) / early * 100:+.1f} %   (target ≤ 10 %); "
+          f"V8 used {(samples['late'][1] - samples['early'][1]) / samples['early'][1] * 100:+.1f} %")
     page.close()
 
 
@@ -379,7 +392,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=5000, help="grid workers online (default 5000)")
     parser.add_argument("--gps-rate", type=int, default=1000, help="GPS pings per second behind the latency and map figures (default 1000)")
     parser.add_argument("--heap-gps-rate", type=int, default=50,
-                        help="GPS pings per second during the heap run (default 50: a rate the wall keeps up with, so it refreshes several times a second)")
+                        help="GPS pings per second during the heap run, published once a second so the wall refreshes about once a second (default 50)")
+    parser.add_argument("--phases", default="latency,map,heap", help="which figures to measure (default latency,map,heap)")
     parser.add_argument("--frames", type=int, default=10, help="seconds of frame timing (default 10)")
     parser.add_argument("--baseline", type=int, default=20, help="reports timed first with no GPS traffic, for comparison (default 20; 0: none)")
     args = parser.parse_args()
@@ -400,25 +414,29 @@ def main() -> None:
             print(f"  set-up {time.monotonic() - began:.0f} s; server {base}, logs in {folder}")
             gps.burst(len(workers))  # everyone online from the start
             time.sleep(3)
+            phases = set(args.phases.split(","))
             with chromium(("--enable-precise-memory-info",)) as browser:
                 page = open_wall(browser, base)
-                refresh_log = attach_refresh_log(page)
                 zoom_to_grid(page, grids[len(grids) // 2])
-                if args.baseline:
+                if args.baseline and "latency" in phases:
                     print(f"\n0. baseline: {args.baseline} reports {args.spacing:g} s apart, no GPS traffic")
                     latency_phase(page, client, grids, args.baseline, args.spacing, "Q")
                 gps.start()
                 page.wait_for_timeout(5000)
-                print(f"\n1. event → screen latency, {args.events} reports {args.spacing:g} s apart, {args.gps_rate} pings/s behind")
-                print(f"  consumer: {consumer_lag(client)}")
-                latency_phase(page, client, grids, args.events, args.spacing, "L")
-                print(f"  consumer: {consumer_lag(client)}; GPS published so far {gps.sent:,}")
-                print(f"\n2. map update cost, {args.workers} workers online")
-                map_cost_phase(page, refresh_log, args.frames)
+                if "latency" in phases:
+                    print(f"\n1. event → screen latency, {args.events} reports {args.spacing:g} s apart, {args.gps_rate} pings/s behind")
+                    print(f"  consumer: {consumer_lag(client)}")
+                    latency_phase(page, client, grids, args.events, args.spacing, "L")
+                    print(f"  consumer: {consumer_lag(client)}; GPS published so far {gps.sent:,}")
                 page.close()
-                gps.rate = args.heap_gps_rate
-                print(f"\n3. JS heap of a fresh wall after {early:g} and {late:g} minutes of fast refresh ({args.heap_gps_rate} pings/s, a report every 2 s)")
-                heap_phase(browser, base, client, grids, early, late)
+                if "map" in phases:
+                    print(f"\n2. map update cost, {args.workers} workers online, {args.gps_rate} pings/s: a fresh wall, 3 s after it opened")
+                    map_cost_phase(browser, base, args.frames)
+                if "heap" in phases:
+                    gps.rate, gps.tick = args.heap_gps_rate, 1.0
+                    print(f"\n3. JS heap of a fresh wall after {early:g} and {late:g} minutes of fast refresh "
+                          f"({args.heap_gps_rate} pings/s in one burst a second, a report every 2 s)")
+                    heap_phase(browser, base, client, grids, early, late)
             gps.stop.set()
             gps.join(timeout=5)
             print(f"\nGPS pings published: {gps.sent:,}; consumed: {client.hget(KEYS.feed_metrics, 'consumed:gps')}; "

@@ -41,7 +41,7 @@ def _parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bo
         "counts": counts,
         "town_counts": wall_data.area_counts(counts, ancestors, towns),
         "board": wall_data.dispatch_board(records, now),
-        "alerts": wall_data.alert_rows(records, now),
+        "alerts": wall_data.alert_rows(records, now, limit=None, newest_first=True),
         "tiles": wall_service.tiles(ctx, area, scope, now),
     }
     digests = dict(cursor.get("digests", {}))
@@ -133,7 +133,7 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     elif entries:
         changed_ids = sorted({fields["case_id"] for _, fields in entries if fields.get("kind") == "case"})
         if changed_ids:
-            in_scope = {r["id"]: r for r in wall_service.open_records(ctx, scope) if r["id"] in set(changed_ids)}
+            in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
             upserts = [f for f in (wall_data.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
             delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports([f for _, f in entries]))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
@@ -170,7 +170,7 @@ def register(app) -> None:
         Output(ids.Wall.TREND, "figure"),
         Output(ids.Wall.CATEGORIES, "figure"),
         Output(ids.Wall.SOURCES, "figure"),
-        Input(ids.Wall.STREAM, "value"),
+        Input(ids.Wall.SIGNAL, "data"),
         Input(ids.Wall.PULL, "n_intervals"),
         Input(ids.Wall.VIEW, "data"),
         Input(ids.Wall.SCALE, "data"),
@@ -210,8 +210,9 @@ def register(app) -> None:
         if index == len(state.get("towns", [])) + 1:
             home = services.area_in_scope(ctx, state["area"], principal.scope)
             category_names, grid_names, department_names = _names(ctx, lang, home)
-            rows = wall_data.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=25)
-            content = [html.H2(t("overdue_list", lang), className="overdue-title"), wall.ticker(rows, category_names, grid_names, department_names, lang)]
+            rows = wall_data.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=None)
+            content = [html.H2(t("overdue_list", lang), className="overdue-title"),
+                       wall.ticker(rows, category_names, grid_names, department_names, lang, limit=wall.OVERDUE_LIST_ROWS, page=None)]
             return no_update, t("overdue_list", lang), "overdue-view", content
         try:
             area, _ = _view_area(ctx, principal.scope, state, view)
@@ -266,6 +267,14 @@ def register(app) -> None:
         State(ids.Wall.DELTA, "data"),
         State(ids.Wall.STATE, "data"),
         State(ids.Wall.STREAM, "url"),
+        State(ids.Wall.STREAM_HEARD, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("gridops_wall", "heard"),
+        Output(ids.Wall.SIGNAL, "data"),
+        Output(ids.Wall.STREAM_HEARD, "data"),
+        Input(ids.Wall.STREAM, "value"),
+        prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction("gridops_wall", "reconnect"),

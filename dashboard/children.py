@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from dashboard.settings import PROJECT_DIR
+from data_feeds.orphans import stop_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Children:
         output = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")
         self.processes[name] = subprocess.Popen(
             [sys.executable, str(PROJECT_DIR / "app.py"), *self.commands[name]],
-            cwd=PROJECT_DIR, env=self.env, stdout=output, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR, env=self.env, stdout=output, stderr=subprocess.STDOUT, preexec_fn=stop_with_parent,
         )
         log.info("started %s (pid %d), log %s", name, self.processes[name].pid, self.log_dir / f"{name}.log")
 

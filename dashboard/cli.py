@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def main(argv: list[str]) -> int:
     from data_feeds.db import DatabaseUnavailable
     from data_feeds.importers.common import ImportFileError
 
+    # SIGTERM (systemd, docker stop, a test's terminate) exits like Ctrl-C, so that atexit
+    # handlers stop the demo's helper processes and embedded Redis server.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command or "demo"](settings, args)
@@ -108,6 +112,10 @@ def main(argv: list[str]) -> int:
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 0
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _engine(settings: Settings):

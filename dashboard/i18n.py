@@ -91,6 +91,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "grid_member": ("网格助理", "Grid assistant"),
     "overdue_list": ("超期案件", "Overdue cases"),
     "more_rows": ("另有", "more:"),
+    "alerts_in_all": ("共 {count} 条", "{count} in all"),
     "district_view": ("全区", "District"),
     "review_title": ("态势研判", "Situational review"),
     "vs_before": ("较上期", "vs before"),

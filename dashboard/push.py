@@ -31,24 +31,30 @@ def changes():
 
     @stream_with_context
     def events():
+        # A connection of its own, whose timeout outlasts the blocking read: on the shared
+        # client (timeout = HEARTBEAT_S) a quiet stream would time out instead of beating.
+        connection = redis.Redis.from_url(ctx.settings.redis_url, socket_timeout=HEARTBEAT_S + 10, socket_connect_timeout=2)
         started = time.monotonic()
         last_id = "$"
         sequence = 0
-        yield "retry: 3000\n\n"
-        while time.monotonic() - started < STREAM_LIFETIME_S:
-            try:
-                reply = ctx.redis.xread({stream: last_id}, count=1000, block=int(HEARTBEAT_S * 1000))
-            except redis.RedisError:
-                yield "data: " + json.dumps({"redis": "down", "t": time.time()}) + "\n\n"
-                time.sleep(HEARTBEAT_S)
-                continue
-            if reply:
-                last_id = reply[0][1][-1][0]
-                time.sleep(COALESCE_S)
-                sequence += 1
-                yield "data: " + json.dumps({"seq": sequence, "t": time.time()}) + "\n\n"
-            else:
-                yield "data: " + json.dumps({"hb": 1, "t": time.time()}) + "\n\n"
-        yield "data: [DONE]\n\n"
+        try:
+            yield "retry: 3000\n\n"
+            while time.monotonic() - started < STREAM_LIFETIME_S:
+                try:
+                    reply = connection.xread({stream: last_id}, count=1000, block=int(HEARTBEAT_S * 1000))
+                except redis.RedisError:
+                    yield "data: " + json.dumps({"redis": "down", "t": time.time()}) + "\n\n"
+                    time.sleep(HEARTBEAT_S)
+                    continue
+                if reply:
+                    last_id = reply[0][1][-1][0]
+                    time.sleep(COALESCE_S)
+                    sequence += 1
+                    yield "data: " + json.dumps({"seq": sequence, "t": time.time()}) + "\n\n"
+                else:
+                    yield "data: " + json.dumps({"hb": 1, "t": time.time()}) + "\n\n"
+            yield "data: [DONE]\n\n"
+        finally:
+            connection.close()
 
     return Response(events(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

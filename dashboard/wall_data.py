@@ -97,9 +97,13 @@ def dispatch_board(records: list[dict], now: datetime) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (-r["overdue"], -r["due_soon"], -(r["waiting"] + r["in_hand"]), r["dept"]))
 
 
-def alert_rows(records: list[dict], now: datetime, limit: int = 30) -> list[dict]:
-    """Overdue and due-soon cases, the worst first: overdue before due soon, grade A first,
-    then the longest late; each with its deadline so the screen can age it live."""
+def alert_rows(records: list[dict], now: datetime, limit: int | None = 30, newest_first: bool = False) -> list[dict]:
+    """Overdue and due-soon cases, overdue first; each with its deadline so the screen can age it live.
+
+    Ranked worst first (grade A first, then the longest late) for the overdue list, or with
+    ``newest_first`` the ones that fell due last first (then the due-soon nearest their
+deadline), as a ticker leads with the news.
+    """
     rows = []
     for record in records:
         state = stage_state(record, now)
@@ -111,7 +115,10 @@ def alert_rows(records: list[dict], now: datetime, limit: int = 30) -> list[dict
             "category": record["category"], "grid": record["grid"], "dept": record.get("dept"),
             "deadline": int(deadline.timestamp() * 1000), "late_s": int((now - deadline).total_seconds()),
         })
-    rows.sort(key=lambda r: (r["state"] != "overdue", GRADE_ORDER.get(r["grade"], 9), -r["late_s"]))
+    if newest_first:
+        rows.sort(key=lambda r: (r["state"] != "overdue", r["late_s"] if r["state"] == "overdue" else -r["late_s"]))
+    else:
+        rows.sort(key=lambda r: (r["state"] != "overdue", GRADE_ORDER.get(r["grade"], 9), -r["late_s"]))
     return rows[:limit]
 
 

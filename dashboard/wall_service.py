@@ -74,6 +74,21 @@ def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
     return [record for record in every if wall_data.in_scope(record, paths, scope)]
 
 
+def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> dict[str, dict]:
+    """The current live records of these cases (read now, not from the shared snapshot: a case
+    reported a moment ago must not be mistaken for a closed one), those in scope and open."""
+    if not case_ids:
+        return {}
+    paths = grid_paths(ctx)
+    found = {}
+    for case_id, raw in zip(case_ids, ctx.redis.hmget(_keys(ctx).open_cases, case_ids)):
+        if raw is not None:
+            record = json.loads(raw if isinstance(raw, str) else raw.decode())
+            if wall_data.in_scope(record, paths, scope):
+                found[case_id] = record
+    return found
+
+
 def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
     path = paths.get(position.get("grid"))
     return path is not None and scope.covers(path) and not scope.dept

@@ -70,6 +70,8 @@ class Wall:
     OVERDUE_VIEW = "wall-overdue-view"
     VIEW_TITLE = "wall-view-title"
     STREAM = "wall-stream"
+    SIGNAL = "wall-signal"  # the stream's change signals, without its heartbeats
+    STREAM_HEARD = "wall-stream-heard"  # when the stream last said anything (ms): a silent one is reopened
     PULL = "wall-pull"  # polling fallback
     TICK = "wall-tick"  # one second, in the browser: clock, ageing, staleness
     ROTATE = "wall-rotate"

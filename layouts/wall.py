@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import SSE
 
-from dashboard.i18n import t
+from dashboard.i18n import t, tf
 from layouts import ids
 from layouts.widgets import kpi_row
 
@@ -22,8 +22,10 @@ PULL_FALLBACK_MS = 10_000
 TICK_MS = 1_000
 PANEL_BG = "rgba(0,0,0,0)"
 CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
-BOARD_ROWS = 5  # what fits the board panel, with the "more" line, at any wall size (everything scales with the width)
-TICKER_ROWS = 5
+BOARD_ROWS = 4  # what fits the board panel, with the "more" line, at any wall size (everything scales with the width)
+TICKER_ROWS = 24  # rows in the ticker; the browser shows TICKER_PAGE of them at a time, paging through the rest
+TICKER_PAGE = 4  # with the footer line, what fits the ticker panel at any wall size
+OVERDUE_LIST_ROWS = 25
 SOURCE_KEYS = {"patrol": "source_patrol", "hotline": "source_hotline", "police": "source_police", "wechat": "source_wechat", "video": "source_video", "leader": "source_leader"}
 
 
@@ -94,12 +96,20 @@ def late_text(late_s: int, lang: str) -> str:
     return f"{t('left', lang)} {span}"
 
 
-def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int = TICKER_ROWS) -> html.Ul:
-    """The worst alerts that fit (the rest counted); each row ages live in the browser (data-deadline)."""
+def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int = TICKER_ROWS,
+           page: int | None = TICKER_PAGE) -> html.Ul:
+    """Alerts, each ageing live in the browser (data-deadline), the first ``limit`` of them.
+
+    With ``page``, the browser shows that many rows at a time and pages through them (wall.js;
+    the first page shows until it does), above a footer with the page and the number of all
+    alerts. Without, the alerts beyond ``limit`` are counted in a last line.
+    """
     items = []
     hidden = len(rows) - limit
     for row in rows[:limit]:
         classes = f"alert-row state-{row['state']} grade-{row['grade']}" + (" severe" if row["grade"] == "A" and row["state"] == "overdue" else "")
+        if page and len(items) >= page:
+            classes += " paged-out"
         items.append(html.Li([
             html.Span(row["grade"], className="grade-badge"),
             html.Span(category_names.get(row["category"], row["category"]), className="alert-category"),
@@ -107,9 +117,14 @@ def ticker(rows, category_names: dict, grid_names: dict, department_names: dict,
             html.Span(department_names.get(row["dept"], row["dept"] or ""), className="alert-dept"),
             html.Span(late_text(row["late_s"], lang), className="late", **{"data-deadline": str(row["deadline"])}),
             html.Span(row["id"], className="alert-id"),
-        ], className=classes, **{"data-case": row["id"]}))
+        ], className=classes, **{"data-case": row["id"], "data-row": str(len(items))}))
     if not items:
         items = [html.Li(t("no_alerts", lang), className="alert-row empty")]
+    if page:
+        if len(rows) > page:  # which page shows (written by the browser) and how many alerts there are
+            items.append(html.Li([html.Span(className="ticker-page"), html.Span(tf("alerts_in_all", lang, count=len(rows)))],
+                                 className="alert-row empty ticker-footer"))
+        return html.Ul(items, className="ticker-list", **{"data-lang": lang, "data-page": str(page)})
     if hidden > 0:
         items.append(html.Li(f"{t('more_rows', lang)} {hidden}", className="alert-row empty more-rows"))
     return html.Ul(items, className="ticker-list", **{"data-lang": lang})
@@ -193,5 +208,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
         dcc.Store(id=ids.Wall.DELTA, data={"feed_last_ms": state.get("feed_last_ms")}),
         dcc.Store(id=ids.Wall.VIEW, data={"index": 0}),
         dcc.Store(id=ids.Wall.LAST_OK, data=0),
+        dcc.Store(id=ids.Wall.SIGNAL, data=None),
+        dcc.Store(id=ids.Wall.STREAM_HEARD, data=0),
         dcc.Store(id=ids.Wall.SCALE, data=None),
     ], id=ids.Wall.ROOT, className="wall" + (" kiosk" if kiosk else ""), lang="zh-CN" if lang == "zh" else "en")

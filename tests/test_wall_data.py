@@ -78,6 +78,29 @@ def test_alerts_put_overdue_a_grade_first_then_the_longest_late():
     assert rows[0]["late_s"] == 3600 and rows[-1]["state"] == "due_soon" and rows[-1]["late_s"] == -300
 
 
+def test_the_ticker_leads_with_what_fell_due_last():
+    records = [
+        record("soon-later", deadline_in=20, due_soon_in=-1),
+        record("a-old", deadline_in=-600, due_soon_in=-700, grade="A"),
+        record("soon-next", deadline_in=3, due_soon_in=-1),
+        record("c-new", deadline_in=-1, due_soon_in=-30, grade="C"),
+    ]
+    rows = wall_data.alert_rows(records, NOW, limit=None, newest_first=True)
+    assert [row["id"] for row in rows] == ["c-new", "a-old", "soon-next", "soon-later"]
+
+
+def test_the_ticker_shows_a_page_and_hides_the_rest_for_the_browser_to_turn():
+    rows = wall_data.alert_rows([record(f"c{i}", deadline_in=-i - 1, due_soon_in=-60) for i in range(wall.TICKER_ROWS + 3)], NOW, limit=None)
+    ticker = wall.ticker(rows, {}, {}, {}, "en")
+    shown = [li for li in ticker.children if "paged-out" not in li.className]
+    assert len(shown) == wall.TICKER_PAGE + 1 and shown[-1].children[1].children == f"{wall.TICKER_ROWS + 3} in all"
+    assert len(ticker.children) == wall.TICKER_ROWS + 1
+    assert [getattr(li, "data-row") for li in ticker.children[:2]] == ["0", "1"]
+    assert getattr(ticker, "data-page") == str(wall.TICKER_PAGE)
+    full_list = wall.ticker(rows, {}, {}, {}, "en", limit=wall.OVERDUE_LIST_ROWS, page=None)
+    assert not any("paged-out" in li.className for li in full_list.children) and not hasattr(full_list, "data-page")
+
+
 def test_scope_keeps_area_and_department():
     paths = {"G1": "/D/T1/C1/G1/", "G2": "/D/T2/C2/G2/"}
     leader = Scope(area_path="/D/T1/", area_code="T1")
