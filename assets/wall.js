@@ -5,6 +5,7 @@
   var STALE_MS = 25000;      // no update for this long: say so and reconnect the stream
   var SILENT_MS = 15000;     // the stream sends a heartbeat every 5 s: this long without one, it is dead
   var TICKER_PAGE_S = 5;     // the alert ticker turns a page this often
+  var IN_FLIGHT_MAX_MS = 10000;  // a pull unanswered this long is given up on
   var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
 
   function counts(hideout, code) {
@@ -67,6 +68,40 @@
       return { type: "FeatureCollection", features: Object.keys(byId).map(function (k) { return byId[k]; }) };
     },
 
+    /* Apply compact moves [id, lon, lat, heading, speed, online, trail_lon, trail_lat]. */
+    moveWorkers: function (current, moves, trailPoints) {
+      var byId = {};
+      ((current && current.features) || []).forEach(function (f) { byId[f.id] = f; });
+      moves.forEach(function (m) {
+        var old = byId[m[0]];
+        var trail = old ? old.properties.trail.slice() : [];
+        var last = trail[trail.length - 1];
+        if (m[6] !== null && (!last || last[0] !== m[6] || last[1] !== m[7])) trail.push([m[6], m[7]]);
+        if (trail.length > trailPoints) trail = trail.slice(trail.length - trailPoints);
+        byId[m[0]] = {
+          type: "Feature", id: m[0], geometry: { type: "Point", coordinates: [m[1], m[2]] },
+          properties: { id: m[0], online: m[5], heading: m[3], speed: m[4], trail: trail, tooltip: old ? old.properties.tooltip : m[0] }
+        };
+      });
+      return { type: "FeatureCollection", features: Object.keys(byId).map(function (k) { return byId[k]; }) };
+    },
+
+    /* One pull in flight at a time: signals heard meanwhile become one pull after it. */
+    flow: { since: 0, pending: false },
+
+    /* A pull was answered: pull again at once if signals came in meanwhile. (Not a callback
+       of its own: answer → signal → pull would be a cycle, which Dash stops scheduling.) */
+    answered: function (state) {
+      var flow = window.gridops.wall.flow;
+      if (!flow.pending) {
+        flow.since = 0;
+        return;
+      }
+      flow.since = Date.now();
+      flow.pending = false;
+      window.dash_clientside.set_props(state.signal_id, { data: "pending-" + flow.since });
+    },
+
     trails: function (workers) {
       return {
         type: "FeatureCollection",
@@ -111,7 +146,7 @@
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridops_wall: {
       /* delta or zoom changed → new layer data and styles; remember when data last arrived. */
-      apply: function (delta, zoom, cases, workers, grids, towns) {
+      apply: function (delta, zoom, cases, workers, grids, towns, state) {
         var W = window.gridops.wall;
         var noUpdate = window.dash_clientside.no_update;
         var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
@@ -124,13 +159,14 @@
         if (!delta) return [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate, noUpdate];
         var casesOut = (delta.cases || delta.cases_remove || delta.reset_cases) ? W.merge(cases, delta.cases, delta.cases_remove, delta.reset_cases) : noUpdate;
         var workersOut = noUpdate, trailsOut = noUpdate;
-        if (delta.workers || delta.workers_offline || delta.reset_workers) {
-          workersOut = W.merge(workers, delta.workers, [], delta.reset_workers);
+        if (delta.worker_moves || delta.workers_offline) {
+          workersOut = W.moveWorkers(workers, delta.worker_moves || [], (state && state.trail_points) || 10);
           (delta.workers_offline || []).forEach(function (id) {
             workersOut.features.forEach(function (f) { if (f.id === id) { f.properties = Object.assign({}, f.properties, { online: false }); } });
           });
           trailsOut = W.trails(workersOut);
         }
+        W.answered(state);
         if (delta.grid_counts) gridsOut.counts = delta.grid_counts;
         if (delta.town_counts) townsOut.counts = delta.town_counts;
         return [casesOut, workersOut, trailsOut, gridsOut, townsOut, Date.now()];
@@ -169,8 +205,18 @@
 
       /* a message on the stream: note that it is alive; pass on change signals, not heartbeats. */
       heard: function (message) {
+        var flow = window.gridops.wall.flow, now = Date.now();
         var quiet = typeof message === "string" && (message.indexOf('"hb"') >= 0 || message.indexOf('"redis"') >= 0);
-        return [quiet ? window.dash_clientside.no_update : message, Date.now()];
+        if (quiet) return [window.dash_clientside.no_update, now];
+        // a new pull while one is out would make Dash drop the first answer: under a
+        // fast feed no answer would ever land, so wait for it and pull once after
+        if (flow.since && now - flow.since < IN_FLIGHT_MAX_MS) {
+          flow.pending = true;
+          return [window.dash_clientside.no_update, now];
+        }
+        flow.since = now;
+        flow.pending = false;
+        return [message, now];
       },
 
       /* the stream ended (server recycles it): open a new one. */

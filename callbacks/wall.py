@@ -88,7 +88,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": parts["digests"], "minute": parts["minute"], "area": area.code}
     state = {
         "area": area.code, "lang": lang, "kiosk": kiosk, "rotate": rotate, "tz": ctx.settings.tz_name,
-        "towns": [g["code"] for g in towns], "cursor": cursor, "feed_last_ms": _feed_last_ms(ctx, now),
+        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS, "signal_id": ids.Wall.SIGNAL, "feed_last_ms": _feed_last_ms(ctx, now),
     }
     map_parts = {
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
@@ -137,11 +137,10 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
             upserts = [f for f in (wall_data.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
             delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports([f for _, f in entries]))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
-    since = cursor.get("gps", now.timestamp()) - 1.0  # overlap: a ping committed just before the last pull
-    moved = wall_service.moved_workers(ctx, since, now)
+    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_data.moved_workers([f for _, f in entries])
     if moved:
-        delta["workers"] = wall_service.worker_features(ctx, scope, moved, now)
-    offline = wall_service.gone_offline(ctx, since, now)
+        delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
+    offline = wall_service.gone_offline(ctx, cursor.get("gps", now.timestamp()) - 1.0, now)
     if offline:
         delta["workers_offline"] = offline
     parts = _parts(ctx, scope, area, lang, now, cursor, force=False, scale=scale)
@@ -254,6 +253,7 @@ def register(app) -> None:
         State(ids.Wall.WORKERS, "data"),
         State(ids.Wall.GRIDS, "hideout"),
         State(ids.Wall.TOWNS, "hideout"),
+        State(ids.Wall.STATE, "data"),
     )
     app.clientside_callback(
         ClientsideFunction("gridops_wall", "tick"),

@@ -47,8 +47,10 @@ def changes():
                     time.sleep(HEARTBEAT_S)
                     continue
                 if reply:
-                    last_id = reply[0][1][-1][0]
                     time.sleep(COALESCE_S)
+                    # one signal for everything up to now: the page pulls it all in one go
+                    newest = connection.xrevrange(stream, count=1)
+                    last_id = newest[0][0] if newest else reply[0][1][-1][0]
                     sequence += 1
                     yield "data: " + json.dumps({"seq": sequence, "t": time.time()}) + "\n\n"
                 else:

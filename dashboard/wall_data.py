@@ -135,6 +135,23 @@ def worker_feature(worker: str, position: dict, online: bool, trail: list | None
     }
 
 
+def worker_move(worker: str, position: dict, online: bool, trail_head: list) -> list:
+    """A moved worker as ``[id, lon, lat, heading, speed, online, trail_lon, trail_lat]``.
+
+    Thousands of workers move between two pulls, so a move is a short row rather than a
+    feature; the page appends the newest trail point when it differs from its last one,
+    which keeps its trails equal to the server's (thinned) ones.
+    """
+    head = trail_head[-1] if trail_head else [None, None]
+    return [worker, position["lon"], position["lat"], position.get("heading"), position.get("speed"), online, head[0], head[1]]
+
+
+def moved_workers(changes: list[dict]) -> list[str]:
+    """Workers with a position in a batch of live changes, each once."""
+    found = {worker for change in changes if change.get("kind") == "gps" for worker in change.get("workers", "").split(",") if worker}
+    return sorted(found)
+
+
 def new_reports(changes: list[dict]) -> list[str]:
     """Case ids reported in a batch of live changes."""
     return [change["case_id"] for change in changes if change.get("kind") == "case" and change.get("action") == "report"]

@@ -94,8 +94,8 @@ def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
     return path is not None and scope.covers(path) and not scope.dept
 
 
-def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[dict]:
-    """Markers (with trails) of the given workers, as far as the scope allows."""
+def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: datetime, trail_points: int):
+    """(worker, position, online, trail oldest first) of the given workers the scope allows."""
     if not workers or scope.dept:
         return []
     keys = _keys(ctx)
@@ -103,11 +103,11 @@ def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: date
     seen = ctx.redis.zmscore(keys.workers_seen, workers)
     pipe = ctx.redis.pipeline(transaction=False)
     for worker in workers:
-        pipe.lrange(keys.trail(worker), 0, TRAIL_POINTS - 1)
+        pipe.lrange(keys.trail(worker), 0, trail_points - 1)
     trails = pipe.execute()
     cutoff = now.timestamp() - ctx.config.offline_after_minutes * 60
     paths = grid_paths(ctx)
-    features = []
+    found = []
     for worker, line, score, trail in zip(workers, raw, seen, trails):
         if line is None:
             continue
@@ -115,14 +115,18 @@ def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: date
         if not _worker_paths_ok(position, paths, scope):
             continue
         points = [[float(lon), float(lat)] for lat, lon in (p.split(",") for p in reversed([x if isinstance(x, str) else x.decode() for x in trail]))]
-        features.append(wall_data.worker_feature(worker, position, (score or 0) >= cutoff, points))
-    return features
+        found.append((worker, position, (score or 0) >= cutoff, points))
+    return found
 
 
-def moved_workers(ctx: AppContext, since_epoch: float, now: datetime) -> list[str]:
-    """Workers with a ping after ``since_epoch``."""
-    found = ctx.redis.zrangebyscore(_keys(ctx).workers_seen, f"({since_epoch}", "+inf")
-    return [w if isinstance(w, str) else w.decode() for w in found]
+def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[dict]:
+    """Markers (with trails) of the given workers, as far as the scope allows."""
+    return [wall_data.worker_feature(*row) for row in _worker_positions(ctx, scope, workers, now, TRAIL_POINTS)]
+
+
+def worker_moves(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[list]:
+    """Compact moves of the given workers (``wall_data.worker_move``): the page keeps the trails."""
+    return [wall_data.worker_move(*row) for row in _worker_positions(ctx, scope, workers, now, 1)]
 
 
 def gone_offline(ctx: AppContext, since_epoch: float, now: datetime) -> list[str]:

@@ -86,7 +86,8 @@ def record_positions(pipe, keys: Keys, accepted: pd.DataFrame, kept: pd.DataFram
         for worker, lat, lon in zip(kept["worker"], kept["lat"], kept["lon"]):
             pipe.lpush(keys.trail(worker), f"{lat:.6f},{lon:.6f}")
             pipe.ltrim(keys.trail(worker), 0, TRAIL_LENGTH - 1)
-    pipe.xadd(keys.changes, {"kind": "gps", "workers": str(len(positions))}, maxlen=CHANGES_MAX_LENGTH, approximate=True)
+    # who moved, by arrival: a device that sends its buffer late has still moved since the screen last looked
+    pipe.xadd(keys.changes, {"kind": "gps", "workers": ",".join(positions)}, maxlen=CHANGES_MAX_LENGTH, approximate=True)
 
 
 def parse_position(worker: str, line: str) -> dict:

@@ -115,10 +115,12 @@ def department_grid(departments, lang: str) -> dag.AgGrid:
     formatter = {"%": {"function": "params.value == null ? '—' : d3.format('.1%')(params.value)"},
                  "h": {"function": "params.value == null ? '—' : d3.format('.1f')(params.value)"}}
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
-                **({"valueFormatter": formatter[kind]} if kind in formatter else {}), **({"type": "numericColumn"} if kind else {})}
+                **({"valueFormatter": formatter[kind]} if kind in formatter else {}), **({"type": "numericColumn"} if kind else {}),
+                **({"minWidth": 140} if field == "name" else {})}
                for field, label, kind in DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=department_rows(departments),
-                      defaultColDef={"resizable": True, "minWidth": 70}, columnSize="responsiveSizeToFit",
+                      defaultColDef={"resizable": True, "minWidth": 70, "wrapHeaderText": True, "autoHeaderHeight": True},
+                      columnSize="responsiveSizeToFit",
                       dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -390,6 +391,73 @@ def test_reports_a_moment_apart_all_reach_the_map(server, feed, context, grids):
         print(f"{len(missing)} of {len(ids)} reports 250 ms apart missing from the map after 12 s")
         assert missing == []
     finally:
+        page.close()
+
+
+def worker_on_page(page, worker: str) -> dict | None:
+    data = dash_prop(page, "wall-workers", "data") or {}
+    return next((f for f in data.get("features", []) if f["id"] == worker), None)
+
+
+def test_a_worker_moves_on_the_map_and_leaves_the_same_trail_as_a_fresh_wall(server, feed, context, grids):
+    page = open_wall(context, server)
+    worker = grids[30]["worker"]
+    lat, lon = wgs84_of(grids[30])
+    now = now_local()
+    # 40 s and about 30 m apart: each ping is a trail point of its own (one per 30 s or 20 m)
+    for n in range(3):
+        wait_for_push_window(page)
+        publish_pings(feed, [gps_ping(worker, now - timedelta(seconds=90 - 40 * n), lat, lon + 0.0003 * n, speed="1.1", heading="90")])
+        deadline = time.monotonic() + 15
+        while True:
+            feature = worker_on_page(page, worker)
+            if feature and feature["properties"]["online"] and len(feature["properties"]["trail"]) == n + 1:
+                break
+            assert time.monotonic() < deadline, f"move {n + 1} of the worker never reached the page: {feature}"
+            page.wait_for_timeout(100)
+    moved = worker_on_page(page, worker)
+    fresh = open_wall(context, server)
+    try:
+        assert moved == worker_on_page(fresh, worker), "the page's worker after three moves differs from a fresh wall's"
+        assert moved["geometry"]["coordinates"] == moved["properties"]["trail"][-1]
+        trails = dash_prop(page, "wall-trails", "data")
+        assert [f["geometry"]["coordinates"] for f in trails["features"] if f["id"] == worker] == [moved["properties"]["trail"]]
+    finally:
+        fresh.close()
+        page.close()
+
+
+def test_reports_reach_the_map_while_pings_pour_in(server, feed, context, grids):
+    """Signals faster than a pull takes: the page pulls one at a time and keeps up."""
+    page = open_wall(context, server)
+    grid = grids[11]
+    zoom_to(page, grid["lat"], grid["lon"], 16)
+    workers = [(g["worker"], *wgs84_of(g)) for g in grids[40:70]]
+    stop = threading.Event()
+
+    def pour():  # 30 workers every 30 ms: about 1,000 pings/s
+        step = 0
+        while not stop.is_set():
+            ts = now_local()
+            publish_pings(feed, [gps_ping(w, ts, la, lo + 0.00001 * (step % 20)) for w, la, lo in workers])
+            step += 1
+            stop.wait(0.03)
+
+    pourer = threading.Thread(target=pour, daemon=True)
+    pourer.start()
+    try:
+        page.wait_for_timeout(3000)
+        latencies = []
+        for _ in range(3):
+            cid = case_id()
+            publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grid, C_CATEGORY)])
+            latencies.append(wait_until(page, PIN_JS, cid, timeout_s=15))
+        print("report → pin with 1,000 pings/s behind: " + ", ".join(f"{s:.2f} s" for s in latencies))
+        print(f"{len(page.refreshes)} pulls in all, last stream message {stream_message(page)}")
+        assert max(latencies) < PUSH_LIMIT_S
+    finally:
+        stop.set()
+        pourer.join()
         page.close()
 
 

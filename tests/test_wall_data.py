@@ -132,3 +132,15 @@ def test_figures_are_built_from_plain_data():
     assert list(trend.data[0].y) == [3, 5] and list(trend.data[1].y) == [1, 4]
     sources = wall.source_figure(pd.DataFrame({"source": ["patrol", "hotline", "video"], "reported": [4, 0, 2]}), "en")
     assert list(sources.data[0].labels) == ["Patrol", "Video"]
+
+
+def test_a_moved_worker_is_a_short_row_with_the_newest_trail_point():
+    position = {"lon": 120.61, "lat": 31.26, "heading": 90.0, "speed": 1.3}
+    move = wall_data.worker_move("W1", position, True, [[120.6, 31.25]])
+    assert move == ["W1", 120.61, 31.26, 90.0, 1.3, True, 120.6, 31.25]
+    assert wall_data.worker_move("W2", {"lon": 1.0, "lat": 2.0}, False, [])[5:] == [False, None, None]
+
+
+def test_moved_workers_come_from_the_gps_changes_each_once():
+    changes = [{"kind": "gps", "workers": "W2,W1"}, {"kind": "case", "case_id": "C1"}, {"kind": "gps", "workers": "W1,W3"}, {"kind": "gps", "workers": ""}]
+    assert wall_data.moved_workers(changes) == ["W1", "W2", "W3"]
