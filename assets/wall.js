@@ -6,6 +6,7 @@
   var SILENT_MS = 15000;     // the stream sends a heartbeat every 5 s: this long without one, it is dead
   var TICKER_PAGE_S = 5;     // the alert ticker turns a page this often
   var IN_FLIGHT_MAX_MS = 10000;  // a pull unanswered this long is given up on
+  var WORKER_FLUSH_MS = 2000;    // redraw thousands of worker markers at most this often
   var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
 
   function counts(hideout, code) {
@@ -99,7 +100,45 @@
       }
       flow.since = Date.now();
       flow.pending = false;
-      window.dash_clientside.set_props(state.signal_id, { data: "pending-" + flow.since });
+      window.dash_clientside.set_props(state.ids.signal, { data: "pending-" + flow.since });
+    },
+
+    /* Worker moves wait here between redraws: drawing 5,000 markers and trails takes the
+       browser a good part of 100 ms, and the pulls can come many times a second. */
+    workerQueue: { moves: [], offline: [], last: 0, timer: null, current: null },
+
+    queueWorkers: function (delta, workers, state) {
+      var W = window.gridops.wall, q = W.workerQueue;
+      q.current = q.current && q.current.features ? q.current : workers;
+      q.moves.push.apply(q.moves, delta.worker_moves || []);
+      q.offline.push.apply(q.offline, delta.workers_offline || []);
+      if (!q.moves.length && !q.offline.length) return null;
+      var wait = WORKER_FLUSH_MS - (Date.now() - q.last);
+      if (wait <= 0) return W.flushWorkers(state);
+      if (!q.timer) {
+        q.timer = setTimeout(function () {
+          q.timer = null;
+          var out = W.flushWorkers(state);
+          window.dash_clientside.set_props(state.ids.workers, { data: out[0] });
+          window.dash_clientside.set_props(state.ids.trails, { data: out[1] });
+        }, wait);
+      }
+      return null;
+    },
+
+    flushWorkers: function (state) {
+      var W = window.gridops.wall, q = W.workerQueue;
+      var out = W.moveWorkers(q.current, q.moves, (state && state.trail_points) || 10);
+      var gone = {};
+      q.offline.forEach(function (id) { gone[id] = true; });
+      out.features = out.features.map(function (f) {
+        return gone[f.id] ? Object.assign({}, f, { properties: Object.assign({}, f.properties, { online: false }) }) : f;
+      });
+      q.moves = [];
+      q.offline = [];
+      q.last = Date.now();
+      q.current = out;
+      return [out, W.trails(out)];
     },
 
     trails: function (workers) {
@@ -158,18 +197,15 @@
         }
         if (!delta) return [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate, noUpdate];
         var casesOut = (delta.cases || delta.cases_remove || delta.reset_cases) ? W.merge(cases, delta.cases, delta.cases_remove, delta.reset_cases) : noUpdate;
-        var workersOut = noUpdate, trailsOut = noUpdate;
-        if (delta.worker_moves || delta.workers_offline) {
-          workersOut = W.moveWorkers(workers, delta.worker_moves || [], (state && state.trail_points) || 10);
-          (delta.workers_offline || []).forEach(function (id) {
-            workersOut.features.forEach(function (f) { if (f.id === id) { f.properties = Object.assign({}, f.properties, { online: false }); } });
-          });
-          trailsOut = W.trails(workersOut);
-        }
+        var flushed = W.queueWorkers(delta, workers, state);
+        var workersOut = flushed ? flushed[0] : noUpdate, trailsOut = flushed ? flushed[1] : noUpdate;
         W.answered(state);
+        // a new hideout restyles every grid: only when the counts changed
         if (delta.grid_counts) gridsOut.counts = delta.grid_counts;
         if (delta.town_counts) townsOut.counts = delta.town_counts;
-        return [casesOut, workersOut, trailsOut, gridsOut, townsOut, Date.now()];
+        var fresh = triggered.some(function (t) { return t.indexOf("zoom") >= 0; });
+        return [casesOut, workersOut, trailsOut, delta.grid_counts || fresh ? gridsOut : noUpdate,
+                delta.town_counts || fresh ? townsOut : noUpdate, Date.now()];
       },
 
       /* every second: clock, feed health, ageing alerts, staleness and reconnecting. */

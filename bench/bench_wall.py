@@ -310,9 +310,10 @@ def map_cost_phase(browser, base: str, seconds: int) -> None:
     page.close()
 
 
-def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float]:
+def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float, str]:
     """usedJSHeapSize in MB right after a forced GC: the median of ``samples`` readings 2 s apart
-    (the wall allocates in bursts; one reading can land in one); and V8's own used size beside it."""
+    (the wall allocates in bursts; one reading can land in one); V8's own used size beside it,
+    and the DOM's size (nodes and event listeners, which live outside V8's heap)."""
     readings, v8 = [], []
     for n in range(samples):
         if n:
@@ -320,20 +321,23 @@ def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float]:
         cdp.send("HeapProfiler.collectGarbage")
         readings.append(cdp.send("Runtime.evaluate", {"expression": "performance.memory.usedJSHeapSize", "returnByValue": True})["result"]["value"] / 1e6)
         v8.append(cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
-    return statistics.median(readings), statistics.median(v8)
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    dom = f"{int(metrics.get('Nodes', 0)):,} DOM nodes, {int(metrics.get('JSEventListeners', 0)):,} listeners"
+    return statistics.median(readings), statistics.median(v8), dom
 
 
 def heap_phase(browser, base: str, client, grids, early_min: float, late_min: float) -> None:
     page = open_wall(browser, base)
     cdp = page.context.new_cdp_session(page)
     cdp.send("HeapProfiler.enable")
+    cdp.send("Performance.enable")
     refreshes = []
     page.on("request", lambda r: refreshes.append(time.monotonic()) if "_dash-update-component" in r.url else None)
     rng = np.random.default_rng(5)
     opened = time.monotonic()
     samples = {}
     start_heap = heap_mb(page, cdp)
-    print(f"  at open: usedJSHeapSize {start_heap[0]:.1f} MB after GC (V8 used {start_heap[1]:.1f} MB)")
+    print(f"  at open: usedJSHeapSize {start_heap[0]:.1f} MB after GC (V8 used {start_heap[1]:.1f} MB; {start_heap[2]})")
     open_cases: list[str] = []
     n = 0
     for label, minutes in (("early", early_min), ("late", late_min)):
@@ -349,7 +353,7 @@ def heap_phase(browser, base: str, client, grids, early_min: float, late_min: fl
             page.wait_for_timeout(2000)
         samples[label] = heap_mb(page, cdp)
         recent = [t for t in refreshes if t > time.monotonic() - 60]
-        print(f"  after {minutes:g} min: usedJSHeapSize {samples[label][0]:.1f} MB after GC (V8 used {samples[label][1]:.1f} MB); "
+        print(f"  after {minutes:g} min: usedJSHeapSize {samples[label][0]:.1f} MB after GC (V8 used {samples[label][1]:.1f} MB; {samples[label][2]}); "
               f"{len(recent)} callback requests in the last minute; {page_state(page)}; {consumer_lag(client)}")
     early, late = samples["early"][0], samples["late"][0]
     print(f"  heap growth {early_min:g} → {late_min:g} min: {(late - early) / early * 100:+.1f} %   (target ≤ 10 %); "

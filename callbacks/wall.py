@@ -88,7 +88,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": parts["digests"], "minute": parts["minute"], "area": area.code}
     state = {
         "area": area.code, "lang": lang, "kiosk": kiosk, "rotate": rotate, "tz": ctx.settings.tz_name,
-        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS, "signal_id": ids.Wall.SIGNAL, "feed_last_ms": _feed_last_ms(ctx, now),
+        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS, "ids": {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS}, "feed_last_ms": _feed_last_ms(ctx, now),
     }
     map_parts = {
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
