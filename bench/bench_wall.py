@@ -322,7 +322,9 @@ def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float, str]:
         readings.append(cdp.send("Runtime.evaluate", {"expression": "performance.memory.usedJSHeapSize", "returnByValue": True})["result"]["value"] / 1e6)
         v8.append(cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    dom = f"{int(metrics.get('Nodes', 0)):,} DOM nodes, {int(metrics.get('JSEventListeners', 0)):,} listeners"
+    usage = cdp.send("Runtime.getHeapUsage")
+    dom = (f"{int(metrics.get('Nodes', 0)):,} DOM nodes, {int(metrics.get('JSEventListeners', 0)):,} listeners, "
+           f"Blink heap {usage.get('embedderHeapUsedSize', 0) / 1e6:.1f} MB, array buffers {usage.get('backingStorageSize', 0) / 1e6:.1f} MB")
     return statistics.median(readings), statistics.median(v8), dom
 
 
