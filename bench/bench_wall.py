@@ -25,7 +25,9 @@ asserts nothing:
    time (``requestAnimationFrame`` deltas over 10 s) with long tasks, and the CPU of the server
    and the consumer.
 3. JS heap: ``performance.memory.usedJSHeapSize`` (Chromium with --enable-precise-memory-info),
-   right after a forced garbage collection (median of three readings), of a fresh wall after
+   right after a forced garbage collection (median of three readings), of a fresh wall in a
+   Chromium of its own driven over a bare DevTools connection (Playwright's Network
+   instrumentation keeps every response body, which is not the wall's memory), after
    ``--early`` and ``--late`` minutes of fast refresh: ``--heap-gps-rate`` pings/s published in
    one burst a second (so the wall pulls about once a second and keeps up; at 1,000 pings/s
    it does not), a report every 2 s and the closing of earlier ones; and the growth in
@@ -41,13 +43,17 @@ Targets (the issue): p95 latency ≤ 1 s; heap growth ≤ 10 %.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -65,7 +71,7 @@ from data_feeds.demo import DemoSize, ensure_demo  # noqa: E402
 from data_feeds.embedded_redis import start_embedded_redis  # noqa: E402
 from data_feeds.importers.workers import import_workers  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
-from tests.browser import FIND_LEAFLET_MAP_JS, app_process, chromium, running_server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, FIND_LEAFLET_MAP_JS, app_process, chromium, running_server  # noqa: E402
 
 KEYS = Keys("gridops:")
 CATEGORY = "E050101"  # grade C, working hours: a fresh report is neither due soon nor overdue
@@ -310,35 +316,98 @@ def map_cost_phase(browser, base: str, seconds: int) -> None:
     page.close()
 
 
-def heap_mb(page, cdp, samples: int = 3) -> tuple[float, float, str]:
+class KioskPage:
+    """The wall in a Chromium of its own, driven over a bare DevTools connection.
+
+    Playwright enables DevTools' Network domain, which keeps every response body (up to
+    100 MB) for the inspector: under fast refresh that alone "grows" the heap. A wall's
+    kiosk browser has no inspector attached, so the heap is measured the same way: only
+    Runtime, HeapProfiler and Performance are used, never Network.
+    """
+
+    def __init__(self, url: str):
+        import websocket  # websocket-client: the DevTools protocol without Playwright's instrumentation
+
+        self.profile = Path(tempfile.mkdtemp(prefix="bench-kiosk-"))
+        self.process = subprocess.Popen(
+            [CHROMIUM, "--headless=new", *CHROMIUM_ARGS, "--enable-precise-memory-info", "--remote-debugging-port=0",
+             f"--user-data-dir={self.profile}", "--window-size=1920,1080", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline:
+                raise RuntimeError("Chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            target = next(t for t in json.load(answer) if t["type"] == "page")
+        self.socket = websocket.create_connection(target["webSocketDebuggerUrl"], suppress_origin=True, timeout=120)
+        self.next_id = 0
+        self.send("Performance.enable")
+
+    def send(self, method: str, params: dict | None = None) -> dict:
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params or {}}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, function_js: str):
+        result = self.send("Runtime.evaluate", {"expression": f"({function_js})()", "returnByValue": True, "awaitPromise": True})
+        return result["result"].get("value")
+
+    def wait_for(self, function_js: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.evaluate(function_js):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the wall did not get ready: {function_js}")
+            time.sleep(0.25)
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def heap_mb(page: KioskPage, samples: int = 3) -> tuple[float, float, str]:
     """usedJSHeapSize in MB right after a forced GC: the median of ``samples`` readings 2 s apart
     (the wall allocates in bursts; one reading can land in one); V8's own used size beside it,
-    and the DOM's size (nodes and event listeners, which live outside V8's heap)."""
+    and the DOM's size (nodes and event listeners) and what lives outside V8's heap."""
     readings, v8 = [], []
     for n in range(samples):
         if n:
-            page.wait_for_timeout(2000)
-        cdp.send("HeapProfiler.collectGarbage")
-        readings.append(cdp.send("Runtime.evaluate", {"expression": "performance.memory.usedJSHeapSize", "returnByValue": True})["result"]["value"] / 1e6)
-        v8.append(cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
-    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    usage = cdp.send("Runtime.getHeapUsage")
+            time.sleep(2)
+        page.send("HeapProfiler.collectGarbage")
+        readings.append(page.evaluate("() => performance.memory.usedJSHeapSize") / 1e6)
+        v8.append(page.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
+    metrics = {m["name"]: m["value"] for m in page.send("Performance.getMetrics")["metrics"]}
+    usage = page.send("Runtime.getHeapUsage")
     dom = (f"{int(metrics.get('Nodes', 0)):,} DOM nodes, {int(metrics.get('JSEventListeners', 0)):,} listeners, "
            f"Blink heap {usage.get('embedderHeapUsedSize', 0) / 1e6:.1f} MB, array buffers {usage.get('backingStorageSize', 0) / 1e6:.1f} MB")
     return statistics.median(readings), statistics.median(v8), dom
 
 
-def heap_phase(browser, base: str, client, grids, early_min: float, late_min: float) -> None:
-    page = open_wall(browser, base)
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("HeapProfiler.enable")
-    cdp.send("Performance.enable")
-    refreshes = []
-    page.on("request", lambda r: refreshes.append(time.monotonic()) if "_dash-update-component" in r.url else None)
+def heap_phase(base: str, client, grids, early_min: float, late_min: float) -> None:
+    page = KioskPage(base + "/wall")
+    try:
+        page.wait_for("() => !!document.querySelector('#wall-board table') && !!window.store")
+        page.evaluate(APPLIED_JS)
+        time.sleep(2)
+        _heap_samples(page, client, grids, early_min, late_min)
+    finally:
+        page.close()
+
+
+def _heap_samples(page: KioskPage, client, grids, early_min: float, late_min: float) -> None:
     rng = np.random.default_rng(5)
     opened = time.monotonic()
     samples = {}
-    start_heap = heap_mb(page, cdp)
+    start_heap = heap_mb(page)
     print(f"  at open: usedJSHeapSize {start_heap[0]:.1f} MB after GC (V8 used {start_heap[1]:.1f} MB; {start_heap[2]})")
     open_cases: list[str] = []
     n = 0
@@ -352,15 +421,13 @@ def heap_phase(browser, base: str, client, grids, early_min: float, late_min: fl
             if len(open_cases) > 20:  # keep the map's case count steady: close the oldest
                 old = open_cases.pop(0)
                 client.xadd(KEYS.case_events, {"event_id": f"{old}-c", "case_id": old, "action": "close", "ts": utc_now().isoformat()})
-            page.wait_for_timeout(2000)
-        samples[label] = heap_mb(page, cdp)
-        recent = [t for t in refreshes if t > time.monotonic() - 60]
+            time.sleep(2)
+        samples[label] = heap_mb(page)
         print(f"  after {minutes:g} min: usedJSHeapSize {samples[label][0]:.1f} MB after GC (V8 used {samples[label][1]:.1f} MB; {samples[label][2]}); "
-              f"{len(recent)} callback requests in the last minute; {page_state(page)}; {consumer_lag(client)}")
+              f"{page_state(page)}; {consumer_lag(client)}")
     early, late = samples["early"][0], samples["late"][0]
     print(f"  heap growth {early_min:g} → {late_min:g} min: {(late - early) / early * 100:+.1f} %   (target ≤ 10 %); "
           f"V8 used {(samples['late'][1] - samples['early'][1]) / samples['early'][1] * 100:+.1f} %")
-    page.close()
 
 
 def attach_refresh_log(page) -> list:
@@ -442,7 +509,7 @@ def main() -> None:
                     gps.rate, gps.tick = args.heap_gps_rate, 1.0
                     print(f"\n3. JS heap of a fresh wall after {early:g} and {late:g} minutes of fast refresh "
                           f"({args.heap_gps_rate} pings/s in one burst a second, a report every 2 s)")
-                    heap_phase(browser, base, client, grids, early, late)
+                    heap_phase(base, client, grids, early, late)
             gps.stop.set()
             gps.join(timeout=5)
             print(f"\nGPS pings published: {gps.sent:,}; consumed: {client.hget(KEYS.feed_metrics, 'consumed:gps')}; "
