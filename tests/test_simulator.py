@@ -98,14 +98,16 @@ def table_counts(engine) -> dict:
         return {name: connection.execute(select(func.count()).select_from(table)).scalar() for name, table in schema.metadata.tables.items()}
 
 
-def last_morning_round(minutes: float) -> datetime:
-    """09:00 local of the latest day whose 09:00 + ``minutes`` is already past (within the consumer's 90 days)."""
+def last_morning_round(minutes: float, calendar) -> datetime:
+    """09:00 local of the latest working day whose 09:00 + ``minutes`` is already past (within
+    the consumer's 90 days): on a rest day departments do not move cases along."""
     now_local = utc_now().astimezone(TZ)
     day = now_local.date()
-    moment = datetime.combine(day, time(9, 0), tzinfo=TZ)
-    if moment + timedelta(minutes=minutes) > now_local:
-        moment = datetime.combine(day - timedelta(days=1), time(9, 0), tzinfo=TZ)
-    return moment
+    while True:
+        moment = datetime.combine(day, time(9, 0), tzinfo=TZ)
+        if moment + timedelta(minutes=minutes) <= now_local and calendar.is_working_day(day):
+            return moment
+        day -= timedelta(days=1)
 
 
 class FakeClock:
@@ -383,7 +385,7 @@ def test_noise_is_opt_in_and_only_the_noise_is_refused(world, district, monkeypa
 def test_published_traffic_is_all_accepted_and_the_database_is_never_written(feed_district, redis_url, domain_config):
     client = redis.Redis.from_url(redis_url)
     grids = basic_grids(feed_district)
-    start = last_morning_round(minutes=20)
+    start = last_morning_round(minutes=20, calendar=domain_config.calendar)
     # Cases already open in the database (through the consumer), for the simulator to move along.
     before = start - timedelta(hours=3)
     client.xadd(KEYS.case_events, report("OPEN1", before, grids[0]))
@@ -431,7 +433,7 @@ def test_published_traffic_is_all_accepted_and_the_database_is_never_written(fee
 def test_noise_through_the_consumer_becomes_dead_letters_with_reasons(feed_district, redis_url, domain_config, monkeypatch):
     monkeypatch.setattr(simulator, "NOISE_GLITCH_PER_PING", 0.02)
     client = redis.Redis.from_url(redis_url)
-    start = last_morning_round(minutes=10)
+    start = last_morning_round(minutes=10, calendar=domain_config.calendar)
     rules = load_rules(feed_district, domain_config)
     world = simulator.load_world(feed_district, rules, domain_config.calendar, np.random.default_rng(5))
     sim = Simulation(world, start, SimOptions(seed=3, rate_per_hour=300, noise=True, run_id="noisy"))
