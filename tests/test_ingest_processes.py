@@ -139,14 +139,32 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district,
     assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)
 
 
+def readers(client) -> set[str]:
+    """The consumers that have read from both streams through the group."""
+    names = []
+    for stream in (KEYS.case_events, KEYS.patrol_gps):
+        try:
+            names.append({_name(c["name"]) for c in client.xinfo_consumers(stream, "gridops-ingest")})
+        except redis.ResponseError:  # the group does not exist yet
+            return set()
+    return set.intersection(*names)
+
+
+def _name(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def test_two_consumers_share_the_streams_exactly_once(feed_district, database_url, redis_url, tmp_path):
     client = redis.Redis.from_url(redis_url)
     grids = basic_grids(feed_district)
-    publish_workload(client, grids, cases=2000, pings_per_worker=200, workers=20)
     log = tmp_path / "consumers.log"
     first = start_consumer(database_url, redis_url, "alpha", log, "--batch", "100")
     second = start_consumer(database_url, redis_url, "beta", log, "--batch", "100")
     try:
+        # Publish only once both are reading: a consumer still loading its reference data
+        # would otherwise find the streams drained by the other one, which proves nothing.
+        wait_for(lambda: readers(client) >= {"alpha", "beta"}, timeout_s=120)
+        publish_workload(client, grids, cases=2000, pings_per_worker=200, workers=20)
         wait_for(lambda: int(client.hget(KEYS.feed_metrics, "consumed:case") or 0) == 6000
                  and int(client.hget(KEYS.feed_metrics, "consumed:gps") or 0) == 4000, timeout_s=180)
     finally:
