@@ -387,8 +387,10 @@ def heap_mb(page: KioskPage, samples: int = 3) -> tuple[float, float, str]:
         v8.append(page.send("Runtime.getHeapUsage")["usedSize"] / 1e6)
     metrics = {m["name"]: m["value"] for m in page.send("Performance.getMetrics")["metrics"]}
     usage = page.send("Runtime.getHeapUsage")
+    history = page.evaluate("() => window.store.getState().history.past.length")
     dom = (f"{int(metrics.get('Nodes', 0)):,} DOM nodes, {int(metrics.get('JSEventListeners', 0)):,} listeners, "
-           f"Blink heap {usage.get('embedderHeapUsedSize', 0) / 1e6:.1f} MB, array buffers {usage.get('backingStorageSize', 0) / 1e6:.1f} MB")
+           f"Blink heap {usage.get('embedderHeapUsedSize', 0) / 1e6:.1f} MB, array buffers and external strings "
+           f"{usage.get('backingStorageSize', 0) / 1e6:.1f} MB, {history:,} Dash history entries")
     return statistics.median(readings), statistics.median(v8), dom
 
 

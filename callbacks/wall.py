@@ -87,8 +87,16 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     workers = wall_service.worker_features(ctx, scope, wall_service.all_workers(ctx), now)
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": parts["digests"], "minute": parts["minute"], "area": area.code}
     state = {
-        "area": area.code, "lang": lang, "kiosk": kiosk, "rotate": rotate, "tz": ctx.settings.tz_name,
-        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS, "ids": {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS}, "feed_last_ms": _feed_last_ms(ctx, now),
+        "area": area.code,
+        "lang": lang,
+        "kiosk": kiosk,
+        "rotate": rotate,
+        "tz": ctx.settings.tz_name,
+        "towns": [g["code"] for g in towns],
+        "cursor": cursor,
+        "trail_points": wall_service.TRAIL_POINTS,
+        "ids": {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS},  # for set_props in wall.js
+        "feed_last_ms": _feed_last_ms(ctx, now),
     }
     map_parts = {
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
@@ -126,18 +134,19 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     lang = state["lang"]
     delta: dict = {"feed_last_ms": _feed_last_ms(ctx, now)}
     entries = wall_service.change_entries(ctx, cursor.get("changes", "0-0"))
+    changes = [fields for _, fields in entries]
     category_names, grid_names, department_names = _names(ctx, lang, services.area_in_scope(ctx, state["area"], scope))
     if len(entries) > wall_service.MAX_CHANGES:
         records = wall_service.open_records(ctx, scope)
         delta.update(reset_cases=True, cases=[f for f in (wall_data.case_feature(r, now, category_names) for r in records) if f])
     elif entries:
-        changed_ids = sorted({fields["case_id"] for _, fields in entries if fields.get("kind") == "case"})
+        changed_ids = sorted({fields["case_id"] for fields in changes if fields.get("kind") == "case"})
         if changed_ids:
             in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
             upserts = [f for f in (wall_data.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
-            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports([f for _, f in entries]))
+            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports(changes))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
-    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_data.moved_workers([f for _, f in entries])
+    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_data.moved_workers(changes)
     if moved:
         delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
     offline = wall_service.gone_offline(ctx, cursor.get("gps", now.timestamp()) - 1.0, now)

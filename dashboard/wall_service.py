@@ -77,16 +77,9 @@ def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
 def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> dict[str, dict]:
     """The current live records of these cases (read now, not from the shared snapshot: a case
     reported a moment ago must not be mistaken for a closed one), those in scope and open."""
-    if not case_ids:
-        return {}
-    paths = grid_paths(ctx)
-    found = {}
-    for case_id, raw in zip(case_ids, ctx.redis.hmget(_keys(ctx).open_cases, case_ids)):
-        if raw is not None:
-            record = json.loads(raw if isinstance(raw, str) else raw.decode())
-            if wall_data.in_scope(record, paths, scope):
-                found[case_id] = record
-    return found
+    records = live_state.open_cases_by_id(ctx.redis, _keys(ctx), case_ids)
+    paths = grid_paths(ctx) if records else {}
+    return {case_id: record for case_id, record in records.items() if wall_data.in_scope(record, paths, scope)}
 
 
 def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:

@@ -147,6 +147,12 @@ def open_cases(redis_client, keys: Keys) -> list[dict]:
     return [json.loads(_decoded(value)) for value in redis_client.hvals(keys.open_cases)]
 
 
+def open_cases_by_id(redis_client, keys: Keys, case_ids: list[str]) -> dict[str, dict]:
+    """The live records of those of these cases that are open."""
+    raw = redis_client.hmget(keys.open_cases, case_ids) if case_ids else []
+    return {case_id: json.loads(_decoded(value)) for case_id, value in zip(case_ids, raw) if value is not None}
+
+
 def today_counters(redis_client, keys: Keys, day: str, area: str) -> dict[str, int]:
     """Today's transitions of an area by action, as the consumer counted them."""
     raw = redis_client.hgetall(keys.today_counters(day))

@@ -482,6 +482,24 @@ def test_the_change_stream_sends_heartbeats_while_quiet(wall_env, tmp_path):
     assert sum('"hb"' in m for m in messages) >= 2, messages
 
 
+def test_the_wall_keeps_no_unbounded_history(server, feed, context, grids):
+    """dash-renderer records every input change (each clock tick, each stream message) as an undo
+    step and never drops one: on a wall that runs for days that is its memory growing."""
+    page = open_wall(context, server)
+    try:
+        publish_case_events(feed, [report(case_id(), now_local() - timedelta(seconds=2), grids[20], C_CATEGORY)])
+        deadline = time.monotonic() + 60
+        while (dash_prop(page, "wall-tick", "n_intervals") or 0) < 25:
+            assert time.monotonic() < deadline, "the wall's clock does not tick"
+            page.wait_for_timeout(500)
+        ticks = dash_prop(page, "wall-tick", "n_intervals")
+        past = page.evaluate("() => window.store.getState().history.past.length")
+        print(f"after {ticks} clock ticks the renderer keeps {past} undo steps")
+        assert past < 15 < ticks
+    finally:
+        page.close()
+
+
 def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, context, grids):
     page = open_wall(context, server)
     cid = case_id()
