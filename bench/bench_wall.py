@@ -31,9 +31,11 @@ asserts nothing:
    ``--early`` and ``--late`` minutes of fast refresh: ``--heap-gps-rate`` pings/s published in
    one burst a second (so the wall pulls about once a second and keeps up; at 1,000 pings/s
    it does not), a report every 2 s and the closing of earlier ones; and the growth in
-   percent. V8's own used heap size (CDP Runtime.getHeapUsage) is printed beside it. Trails
-   fill up over the first 5 minutes (10 points, one kept per 30 s), so only a first sample
-   after that (the default 5 minutes) separates leaks from data.
+   percent. V8's own used heap size (CDP Runtime.getHeapUsage) is printed beside it, and the
+   trail points a worker has on the page: trails hold 10 points, one per ping at this rate,
+   and at 50 pings/s over 5,000 workers each pings every 100 s, so the trails are full only
+   after about 17 minutes. Heap that grows while they fill is data; growth once they are full
+   would be a leak (``--early 20 --late 45`` shows which).
 
 Every phase prints the page's state: how many deltas it has applied, how old the last one is,
 and the "stale since" banner if it shows.
@@ -117,8 +119,11 @@ APPLIED_JS = """() => {
 
 PAGE_STATE_JS = """() => {
   const s = window.store.getState(); let n = s.layout; for (const k of s.paths.strs['wall-last-ok']) n = n[k];
+  let w = s.layout; for (const k of s.paths.strs['wall-workers']) w = w[k];
+  const workers = (w.props.data || {}).features || [];
+  const trail = workers.reduce((sum, f) => sum + ((f.properties || {}).trail || []).length, 0) / Math.max(1, workers.length);
   return {applied: (window.__applied || []).length, age: n.props.data ? (Date.now() - n.props.data) / 1000 : null,
-          stale: document.querySelector('#wall-stale').innerText};
+          stale: document.querySelector('#wall-stale').innerText, trail};
 }"""
 
 STORE_COUNT_JS = """(id) => { const s = window.store.getState(); let n = s.layout; for (const k of s.paths.strs[id]) n = n[k];
@@ -223,7 +228,8 @@ def page_state(page) -> str:
     """How many deltas the page applied since it opened, how old the last is, and the stale banner."""
     state = page.evaluate(PAGE_STATE_JS)
     age = "—" if state["age"] is None else f"{state['age']:.1f} s"
-    return f"deltas applied so far {state['applied']}, last one {age} ago" + (f", banner '{state['stale']}'" if state["stale"] else "")
+    return (f"deltas applied so far {state['applied']}, last one {age} ago, {state['trail']:.1f} trail points a worker"
+            + (f", banner '{state['stale']}'" if state["stale"] else ""))
 
 
 def child_pid(pattern: str) -> int | None:
@@ -524,5 +530,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.stdout.reconfigure(line_buffering=True)  # figures show as they come, also into a log file
     main()

@@ -52,9 +52,13 @@ def trend_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
 
 
 def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:
-    figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1], textposition="auto"))
+    """Horizontal bars, the largest on top, each with its count upright beside it (plotly would
+    turn a count that does not fit inside a thin bar sideways, illegible from five metres)."""
+    figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1],
+                              textposition="outside", textangle=0, cliponaxis=False))
     figure = _figure_layout(figure, scale=scale)
-    figure.update_layout(margin={"l": round(90 * scale), "r": round(10 * scale), "t": round(4 * scale), "b": round(20 * scale)})
+    figure.update_layout(margin={"l": round(90 * scale), "r": round(28 * scale), "t": round(4 * scale), "b": round(20 * scale)},
+                         uniformtext={"minsize": round(11 * scale), "mode": "show"})
     return figure
 
 
