@@ -132,6 +132,9 @@ def test_figures_are_built_from_plain_data():
     assert list(trend.data[0].y) == [3, 5] and list(trend.data[1].y) == [1, 4]
     sources = wall.source_figure(pd.DataFrame({"source": ["patrol", "hotline", "video"], "reported": [4, 0, 2]}), "en")
     assert list(sources.data[0].labels) == ["Patrol", "Video"]
+    bars = wall.bar_figure(["市容环境", "公用设施"], [7, 2], "#3aa0ff")
+    assert list(bars.data[0].y) == ["公用设施", "市容环境"] and list(bars.data[0].text) == [2, 7]  # the largest on top
+    assert bars.data[0].textangle == 0 and bars.data[0].textposition == "outside"  # counts stay upright
 
 
 def test_a_moved_worker_is_a_short_row_with_the_newest_trail_point():
