@@ -133,7 +133,7 @@ def test_figures_are_built_from_plain_data():
     sources = wall.source_figure(pd.DataFrame({"source": ["patrol", "hotline", "video"], "reported": [4, 0, 2]}), "en")
     assert list(sources.data[0].labels) == ["Patrol", "Video"]
     bars = wall.bar_figure(["市容环境", "公用设施"], [7, 2], "#3aa0ff")
-    assert list(bars.data[0].y) == ["公用设施", "市容环境"] and list(bars.data[0].text) == [2, 7]  # the largest on top
+    assert list(bars.data[0].y) == ["公用设施", "市容环境"] and list(bars.data[0].x) == [2, 7]  # the largest on top
     assert bars.data[0].textangle == 0 and bars.data[0].textposition == "outside"  # counts stay upright
 
 
