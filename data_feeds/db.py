@@ -11,6 +11,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from data_feeds import schema
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_OPTION = "gridops_write_lock"
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -22,7 +23,8 @@ def make_engine(database_url: str, writer: bool = False) -> Engine:
 
     ``writer``: on SQLite, transactions take the write lock when they begin (BEGIN
     IMMEDIATE), so that concurrent consumers reading state and then writing it serialise
-    instead of failing at the upgrade.
+    instead of failing at the upgrade. One connection asks the same of any engine with the
+    execution option ``WRITE_LOCK_OPTION``.
     """
     try:
         url = make_url(database_url)
@@ -36,8 +38,11 @@ def make_engine(database_url: str, writer: bool = False) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling begins late (at the first write); take it over.
-        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(begin))
+        def begin(connection):
+            immediate = writer or connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        event.listen(engine, "begin", begin)
         return engine
     connect_args = {"connect_timeout": 5} if url.drivername.startswith("postgresql") else {}
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
@@ -90,15 +95,27 @@ APPEND_ONLY_TRIGGERS = {
 }
 
 
+# Any constant shared by every GridOps process: the key of PostgreSQL's advisory lock on schema set-up.
+SCHEMA_LOCK_KEY = 0x67726964  # "grid"
+
+
 def init_db(engine: Engine) -> None:
-    """Create every table and index that is missing; safe to run again."""
+    """Create every table and index that is missing; safe to run again, and at the same time.
+
+    Consumers and dashboard workers started together all run this. PostgreSQL refuses two
+    concurrent ``CREATE OR REPLACE`` of one function ("tuple concurrently updated") and two
+    concurrent creations of one table, so there it takes an advisory lock for the
+    transaction, and SQLite the write lock from the start (a reader that turns writer
+    later fails with "database is locked" instead of waiting).
+    """
     check_reachable(engine)
-    schema.metadata.create_all(engine)
-    with engine.begin() as connection:
+    with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as connection, connection.begin():
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        schema.metadata.create_all(connection)
         # The database itself keeps the audit log append-only, whatever code runs against it.
         for statement in APPEND_ONLY_TRIGGERS.get(engine.dialect.name, []):
             connection.exec_driver_sql(statement)
-    with engine.begin() as connection:
         current = connection.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar()
         if current is None:
             connection.execute(schema.meta.insert().values(key="schema_version", value=schema.SCHEMA_VERSION))
