@@ -22,6 +22,8 @@ ACTIONS = ("report", "register", "reject", "dispatch", "feedback", "return", "cl
 STATUSES = ("reported", "registered", "dispatched", "handled", "closed", "evaluated", "invalid")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
 FINAL_STATUSES = ("closed", "evaluated", "invalid")
+# How far along the loop a status is; every transition but rework moves a case up.
+STATUS_RANK = {"reported": 0, "registered": 1, "dispatched": 2, "handled": 3, "closed": 4, "evaluated": 5, "invalid": 5}
 GRADES = ("A", "B", "C")
 SOURCES = ("patrol", "hotline", "police", "wechat", "video", "leader")
 SATISFACTION = ("satisfied", "basic", "unsatisfied")
@@ -163,6 +165,17 @@ class Case:
     rework_count: int = 0
     self_handled: bool = False
     satisfaction: str | None = None
+
+
+def case_version(case: Case) -> int:
+    """A number that grows with every transition of a case, so that a copy of its state can
+    tell a newer one from an older one arriving late.
+
+    Every transition raises the status's rank (``STATUS_RANK``) except rework
+    (handled → dispatched), which lowers the rank by one and raises ``rework_count``:
+    version = 8 × rework_count + rank.
+    """
+    return 8 * case.rework_count + STATUS_RANK[case.status]
 
 
 def apply_event(case: Case | None, event: CaseEvent, rules: Rules) -> Case:

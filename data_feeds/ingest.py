@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dashboard.clock import utc_now
 from dashboard.domain_config import DomainConfig
-from dashboard.lifecycle import TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
+from dashboard.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
 from dashboard.patrol import advance_tracks
 from data_feeds import case_store, db, live_state, patrol_store, schema
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, validate_case_event, validate_gps_batch
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 GROUP = "gridops-ingest"
 CLOCK_SKEW_S = 300  # an event may be stamped this much before its case's previous transition
-STATUS_ORDER = {"reported": 0, "registered": 1, "dispatched": 2, "handled": 3, "closed": 4, "evaluated": 5}
 RETRIES = 5
 
 
@@ -90,10 +89,10 @@ def _id(value) -> str:
 
 def _is_behind(status: str, action: str) -> bool:
     """Whether the case has not yet reached a state ``action`` applies to (so it may later)."""
-    if status not in STATUS_ORDER or status == "evaluated":
+    if status not in OPEN_STATUSES:
         return False
     sources = [source for (source, act) in TRANSITIONS if act == action and source is not None]
-    return any(STATUS_ORDER[source] > STATUS_ORDER[status] for source in sources)
+    return any(STATUS_RANK[source] > STATUS_RANK[status] for source in sources)
 
 
 class Ingest:

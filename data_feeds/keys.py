@@ -36,9 +36,23 @@ class Keys:
         """Stream (capped): every applied change, for screens to be pushed instead of polling."""
         return f"{self.prefix}live:changes"
 
+    @property
+    def open_versions(self) -> str:
+        """Hash: case id → ``case_version`` of the open case's record in ``open_cases``."""
+        return f"{self.prefix}live:open-versions"
+
+    @property
+    def closed_recently(self) -> str:
+        """Sorted set: case id → epoch seconds it left the open cases (a late write cannot bring it back)."""
+        return f"{self.prefix}live:closed"
+
     def today_counters(self, day: str) -> str:
         """Hash: "area|action" → count of transitions on a local day."""
         return f"{self.prefix}live:today:{day}"
+
+    def counted_events(self, day: str) -> str:
+        """Set: the event ids ``today_counters(day)`` has counted (each counts once)."""
+        return f"{self.prefix}live:today:{day}:counted"
 
     @property
     def workers(self) -> str:

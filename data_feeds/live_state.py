@@ -1,21 +1,27 @@
 """Live state in Redis for the screens: open cases, today's counters, worker positions, changes.
 
 The grid database is the system of record; this is its fast mirror. The consumer writes it
-after each committed batch and rebuilds it from the database when it starts, so a crash
+after each committed batch and brings it up to the database when it starts, so a crash
 between the commit and the Redis write heals on the next start.
+
+Several consumers write it at once, and one may rebuild it while the others write: their
+writes can land in any order. So no write can undo a newer one. A case's record changes
+only to a newer state (``case_version``) and a closed case cannot come back; each
+transition counts once in today's counters, by its event id, whoever counts it.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.lifecycle import OPEN_STATUSES, Case
+from dashboard.lifecycle import OPEN_STATUSES, Case, case_version
 from data_feeds import db, schema
-from data_feeds.case_store import case_from_row
+from data_feeds.case_store import case_from_row, load_cases_by_id
 from data_feeds.keys import Keys
 
 TRAIL_LENGTH = 20
@@ -37,18 +43,89 @@ def open_case_record(case: Case) -> dict:
     }
 
 
+CLOSED_MEMORY_S = 3600  # how long a closed case is remembered, so that a late write of it as open is refused
+COUNTER_TTL_S = 3 * 86400
+SCRIPT_CHUNK = 1000  # cases or events per script call
+
+# KEYS: open records, their versions, recently closed. ARGV: memory (s), then per case: id, version, record ('' = no longer open).
+SET_CASE_STATES = """
+local now = tonumber(redis.call('TIME')[1])
+local changed = 0
+for i = 2, #ARGV, 3 do
+  local id, version, record = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  if not redis.call('ZSCORE', KEYS[3], id) and version >= tonumber(redis.call('HGET', KEYS[2], id) or '-1') then
+    if record == '' then
+      redis.call('HDEL', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+      redis.call('ZADD', KEYS[3], now, id)
+    else
+      redis.call('HSET', KEYS[1], id, record)
+      redis.call('HSET', KEYS[2], id, version)
+    end
+    changed = changed + 1
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[1]))
+return changed
+"""
+
+# KEYS: the day's counters, the day's counted event ids. ARGV: ttl (s), then per event: id, n, n counter fields.
+COUNT_ONCE = """
+local added = 0
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    for j = 1, n do redis.call('HINCRBY', KEYS[1], ARGV[i + 1 + j], 1) end
+    added = added + 1
+  end
+  i = i + 2 + n
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return added
+"""
+
+GONE_VERSION = 1 << 40  # a case the database does not have: above any version
+
+
+def queue_case_states(pipe, keys: Keys, states: list[tuple[str, int, dict | None]]) -> None:
+    """Queue (case id, version, record or None when no longer open) as ordered writes."""
+    script = pipe.register_script(SET_CASE_STATES)
+    for start in range(0, len(states), SCRIPT_CHUNK):
+        args = [CLOSED_MEMORY_S]
+        for case_id, version, record in states[start : start + SCRIPT_CHUNK]:
+            args += [case_id, version, "" if record is None else json.dumps(record, ensure_ascii=False)]
+        script(keys=[keys.open_cases, keys.open_versions, keys.closed_recently], args=args, client=pipe)
+
+
+def case_state(case: Case) -> tuple[str, int, dict | None]:
+    return case.case_id, case_version(case), open_case_record(case) if case.status in OPEN_STATUSES else None
+
+
+def queue_counts(pipe, keys: Keys, day: str, events: list[tuple[str, list[str]]]) -> None:
+    """Queue (event id, counter fields) to be counted once each in the day's counters."""
+    script = pipe.register_script(COUNT_ONCE)
+    for start in range(0, len(events), SCRIPT_CHUNK):
+        args = [COUNTER_TTL_S]
+        for event_id, fields in events[start : start + SCRIPT_CHUNK]:
+            args += [event_id, len(fields), *fields]
+        script(keys=[keys.today_counters(day), keys.counted_events(day)], args=args, client=pipe)
+
+
+def counter_fields(grid: str, action: str, ancestors) -> list[str]:
+    """One "area|action" field for the grid and each area above it."""
+    return [f"{area}|{action}" for area in ancestors.get(grid, (grid,))]
+
+
 def record_case_changes(pipe, keys: Keys, applied, ancestors, tz) -> None:
     """Queue the live-state updates of applied events (``(before, after, event)`` triples)."""
+    by_day: dict[str, list] = {}
+    latest: dict[str, Case] = {}
     for _before, after, event in applied:
         day = event.ts.astimezone(tz).date().isoformat()
-        counters = keys.today_counters(day)
-        for area in ancestors.get(after.grid, (after.grid,)):
-            pipe.hincrby(counters, f"{area}|{event.action}", 1)
-        pipe.expire(counters, 3 * 86400)
-        if after.status in OPEN_STATUSES:
-            pipe.hset(keys.open_cases, after.case_id, json.dumps(open_case_record(after), ensure_ascii=False))
-        else:
-            pipe.hdel(keys.open_cases, after.case_id)
+        by_day.setdefault(day, []).append((event.event_id, counter_fields(after.grid, event.action, ancestors)))
+        latest[after.case_id] = after
         pipe.xadd(
             keys.changes,
             {
@@ -60,6 +137,9 @@ def record_case_changes(pipe, keys: Keys, applied, ancestors, tz) -> None:
             maxlen=CHANGES_MAX_LENGTH,
             approximate=True,
         )
+    for day, events in by_day.items():
+        queue_counts(pipe, keys, day, events)
+    queue_case_states(pipe, keys, [case_state(case) for case in latest.values()])
 
 
 POSITION_FIELDS = ("lat", "lon", "grid", "speed", "heading", "epoch")  # the compact record in the workers hash
@@ -107,33 +187,49 @@ def grid_ancestors(engine: Engine) -> dict[str, tuple[str, ...]]:
     return {code: tuple(part for part in path.split("/") if part) for code, path in rows}
 
 
-def rebuild(engine: Engine, redis_client, keys: Keys, tz, now: datetime, ancestors) -> None:
-    """Replace the open cases and today's counters with what the database says."""
+@dataclass(frozen=True)
+class Snapshot:
+    """What the database says at one moment: the open cases and the local day's transitions."""
+
+    open_cases: list[Case]
+    day: str
+    transitions: list[tuple[str, str, str]]  # event id, grid, action
+
+
+def read_snapshot(engine: Engine, tz, now: datetime) -> Snapshot:
+    midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
     with engine.connect() as connection:
         open_rows = connection.execute(select(schema.cases).where(schema.cases.c.is_open.is_(True))).mappings().all()
-        midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
-        counts = connection.execute(
-            select(schema.cases.c.grid, schema.case_events.c.action, func.count())
+        transitions = connection.execute(
+            select(schema.case_events.c.event_id, schema.cases.c.grid, schema.case_events.c.action)
             .select_from(schema.case_events.join(schema.cases, schema.cases.c.id == schema.case_events.c.case_id))
             .where(schema.case_events.c.ts >= db.to_db_time(midnight))
             .where(schema.case_events.c.ts < db.to_db_time(midnight + timedelta(days=1)))
-            .group_by(schema.cases.c.grid, schema.case_events.c.action)
         ).all()
-    counters: dict[str, int] = {}
-    for grid, action, count in counts:
-        for area in ancestors.get(grid, (grid,)):
-            counters[f"{area}|{action}"] = counters.get(f"{area}|{action}", 0) + int(count)
-    day_key = keys.today_counters(midnight.date().isoformat())
-    pipe = redis_client.pipeline(transaction=True)
-    pipe.delete(keys.open_cases, day_key)
-    records = {row["id"]: json.dumps(open_case_record(case_from_row(row)), ensure_ascii=False) for row in open_rows}
-    for start in range(0, len(records), 5000):
-        chunk = dict(list(records.items())[start : start + 5000])
-        pipe.hset(keys.open_cases, mapping=chunk)
-    if counters:
-        pipe.hset(day_key, mapping=counters)
-        pipe.expire(day_key, 3 * 86400)
+    return Snapshot([case_from_row(row) for row in open_rows], midnight.date().isoformat(), [tuple(row) for row in transitions])
+
+
+def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot, ancestors) -> None:
+    """Bring the live state up to a snapshot, however old, without undoing newer writes;
+    records the snapshot does not have are checked against the database as it is now
+    (closed since, or reported since the snapshot was read)."""
+    pipe = redis_client.pipeline(transaction=False)
+    queue_case_states(pipe, keys, [case_state(case) for case in snapshot.open_cases])
+    queue_counts(pipe, keys, snapshot.day, [(event_id, counter_fields(grid, action, ancestors)) for event_id, grid, action in snapshot.transitions])
     pipe.execute()
+    unknown = {_decoded(case_id) for case_id in redis_client.hkeys(keys.open_cases)} - {case.case_id for case in snapshot.open_cases}
+    if unknown:
+        with engine.connect() as connection:
+            current = load_cases_by_id(connection, unknown)
+        pipe = redis_client.pipeline(transaction=False)
+        queue_case_states(pipe, keys, [case_state(current[i]) if i in current else (i, GONE_VERSION, None) for i in sorted(unknown)])
+        pipe.execute()
+
+
+def rebuild(engine: Engine, redis_client, keys: Keys, tz, now: datetime, ancestors) -> None:
+    """Bring the open cases and today's counters up to the database; safe while other
+    consumers write (every write is ordered or counted once)."""
+    write_snapshot(engine, redis_client, keys, read_snapshot(engine, tz, now), ancestors)
 
 
 # ---------------------------------------------------------------- readers

@@ -1,6 +1,7 @@
 """The feed consumer against a real Redis and the grid database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -10,7 +11,8 @@ import redis
 from sqlalchemy import func, select
 
 from dashboard.clock import utc_now
-from data_feeds import live_state, schema
+from dashboard.lifecycle import case_version
+from data_feeds import case_store, live_state, schema
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report, wgs84_of
 
@@ -358,6 +360,67 @@ def test_live_state_is_rebuilt_from_the_database(ingest, raw_redis, grids, feed_
     assert {c["id"] for c in live_state.open_cases(raw_redis, KEYS)} == {"C1"}
     record = json.loads(raw_redis.hget(KEYS.open_cases, "C1"))
     assert record["stage"] == "register" and record["grid"] == grids[0]["code"]
+
+
+def open_ids(client) -> set[str]:
+    return {c["id"] for c in live_state.open_cases(client, KEYS)}
+
+
+def area_counts(ingest, client, feed_district, t) -> dict[str, int]:
+    with feed_district.connect() as connection:
+        root = connection.execute(select(schema.grids.c.code).where(schema.grids.c.level == 1)).scalar()
+    return live_state.today_counters(client, KEYS, t.astimezone(ingest.tz).date().isoformat(), root)
+
+
+def test_a_rebuild_while_another_consumer_writes_undoes_nothing(ingest, raw_redis, grids, feed_district, domain_config):
+    """A consumer starting while another works reads its snapshot, the other applies more and
+    writes the live state, and only then does the snapshot land: it must not bring back a
+    closed case, drop a new one or count a transition twice or not at all."""
+    t = utc_now() - timedelta(minutes=30)
+    publish(raw_redis, report("C1", t, grids[0]), report("C2", t, grids[1]))
+    drain(ingest)
+    snapshot = live_state.read_snapshot(feed_district, ingest.tz, utc_now())
+    publish(raw_redis, case_event("C1", "close", t + timedelta(minutes=5)), report("C3", t + timedelta(minutes=6), grids[2]),
+            case_event("C2", "register", t + timedelta(minutes=7)))
+    drain(ingest)
+    live_state.write_snapshot(feed_district, raw_redis, KEYS, snapshot, ingest._ancestors)
+    assert open_ids(raw_redis) == {"C2", "C3"}
+    assert json.loads(raw_redis.hget(KEYS.open_cases, "C2"))["status"] == "registered"  # not the snapshot's "reported"
+    assert area_counts(ingest, raw_redis, feed_district, t) == {"report": 3, "close": 1, "register": 1}
+    make_ingest(feed_district, raw_redis, domain_config, consumer="third")  # a rebuild from the database as it is
+    assert open_ids(raw_redis) == {"C2", "C3"}
+    assert area_counts(ingest, raw_redis, feed_district, t) == {"report": 3, "close": 1, "register": 1}
+
+
+def test_live_writes_landing_out_of_order_keep_the_newest_state(ingest, raw_redis, grids, feed_district):
+    """Two consumers commit a case's transitions one after the other, but their Redis writes
+    may land the other way round."""
+    t = utc_now() - timedelta(minutes=30)
+    publish(raw_redis, report("C1", t, grids[0]), case_event("C1", "register", t + timedelta(minutes=1)))
+    drain(ingest)
+    with feed_district.connect() as connection:
+        registered = case_store.load_cases_by_id(connection, ["C1"])["C1"]
+    reported = dataclasses.replace(registered, status="reported", stage="register")
+    closed = dataclasses.replace(registered, status="closed", stage=None)
+
+    def write(case):
+        pipe = raw_redis.pipeline(transaction=True)
+        live_state.queue_case_states(pipe, KEYS, [live_state.case_state(case)])
+        pipe.execute()
+
+    write(reported)  # older than what is there
+    assert json.loads(raw_redis.hget(KEYS.open_cases, "C1"))["status"] == "registered"
+    write(closed)
+    write(registered)  # the write of an earlier batch, arriving after the close
+    assert open_ids(raw_redis) == set()
+    reworked = dataclasses.replace(registered, status="dispatched", rework_count=1)
+    assert case_version(reworked) > case_version(dataclasses.replace(registered, status="handled"))
+
+
+def test_a_case_gone_from_the_database_leaves_the_live_state(ingest, raw_redis, grids, feed_district, domain_config):
+    raw_redis.hset(KEYS.open_cases, "GHOST", json.dumps({"id": "GHOST", "status": "reported"}))
+    make_ingest(feed_district, raw_redis, domain_config, consumer="another")
+    assert "GHOST" not in open_ids(raw_redis)
 
 
 def test_consumed_entries_are_trimmed_but_not_unread_ones(ingest, raw_redis, grids):
