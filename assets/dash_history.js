@@ -11,13 +11,10 @@
   var KEEP = 5;
   var EVERY_MS = 5000;
 
-  function trim() {
-    var store = window.store;
-    var past = store && store.getState().history && store.getState().history.past;
+  setInterval(function () {
+    var history = window.store && window.store.getState().history;
+    var past = history && history.past;
     // in place: the renderer builds each next history from this array
     if (past && past.length > KEEP) past.splice(0, past.length - KEEP);
-  }
-
-  window.gridops = Object.assign({}, window.gridops, { trimDashHistory: trim });
-  setInterval(trim, EVERY_MS);
+  }, EVERY_MS);
 })();

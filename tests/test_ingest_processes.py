@@ -144,14 +144,10 @@ def readers(client) -> set[str]:
     names = []
     for stream in (KEYS.case_events, KEYS.patrol_gps):
         try:
-            names.append({_name(c["name"]) for c in client.xinfo_consumers(stream, "gridops-ingest")})
+            names.append({c["name"].decode() for c in client.xinfo_consumers(stream, "gridops-ingest")})
         except redis.ResponseError:  # the group does not exist yet
             return set()
     return set.intersection(*names)
-
-
-def _name(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def test_two_consumers_share_the_streams_exactly_once(feed_district, database_url, redis_url, tmp_path):
