@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from dashboard.coords import CRS_NAMES, convert
+from dashboard.identifiers import is_identifier
 from dashboard.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
 from data_feeds import schema
 from data_feeds.locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
@@ -36,6 +37,7 @@ class Reason:
     """Machine-readable dead-letter reasons."""
 
     NOT_TEXT = "not_text"
+    BAD_IDENTIFIER = "bad_identifier"
     TOO_MANY_FIELDS = "too_many_fields"
     OVERSIZED_FIELD = "oversized_field"
     MISSING_FIELD = "missing_field"
@@ -147,6 +149,17 @@ def required(fields: dict, name: str) -> str:
     return value
 
 
+def required_identifier(fields: dict, name: str) -> str:
+    """A required identifier field (ids and codes): letters, digits and ``-_.:/`` only."""
+    return identifier(required(fields, name), name)
+
+
+def identifier(value: str, name: str) -> str:
+    if not is_identifier(value):
+        raise FeedError(Reason.BAD_IDENTIFIER, f"{name} may hold only letters, digits and -_.:/", name)
+    return value
+
+
 def parse_time(text: str, name: str = "ts") -> datetime:
     """ISO 8601 with an offset, or epoch milliseconds."""
     text = text.strip()
@@ -209,8 +222,8 @@ def parse_position(fields: dict, reference: Reference) -> tuple[float, float]:
 def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> CaseEvent:
     """A typed, checked CaseEvent, or FeedError naming what is wrong."""
     fields = decode_fields(raw)
-    event_id = required(fields, "event_id")
-    case_id = required(fields, "case_id")
+    event_id = required_identifier(fields, "event_id")
+    case_id = required_identifier(fields, "case_id")
     action = required(fields, "action").lower()
     if action not in ACTIONS:
         raise FeedError(Reason.UNKNOWN_ACTION, f"action={action!r} is not one of {', '.join(ACTIONS)}", "action")
@@ -225,7 +238,7 @@ def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> Ca
     elif action == "register":
         values["grade"] = grade
     elif action == "dispatch":
-        dept = required(fields, "dept")
+        dept = required_identifier(fields, "dept")
         if dept not in reference.departments:
             raise FeedError(Reason.UNKNOWN_DEPARTMENT, f"dept={dept!r} is not a known department", "dept")
         values["dept"] = dept
@@ -243,7 +256,7 @@ def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> Ca
 
 
 def _report_fields(fields: dict, reference: Reference) -> dict:
-    category = required(fields, "category")
+    category = required_identifier(fields, "category")
     found = reference.categories.get(category)
     if found is None or not found.is_detail:
         raise FeedError(Reason.UNKNOWN_CATEGORY, f"category={category!r} is not a detail class of the catalogue", "category")
@@ -255,6 +268,7 @@ def _report_fields(fields: dict, reference: Reference) -> dict:
     located = reference.locator.locate(lat, lon)[0]
     grid = fields.get("grid", "").strip()
     if grid:
+        identifier(grid, "grid")
         if grid not in reference.grids:
             raise FeedError(Reason.UNKNOWN_GRID, f"grid={grid!r} is not a basic grid of the district", "grid")
         if located is None and not reference.locator.district.contains(_point(lat, lon)):
@@ -266,7 +280,7 @@ def _report_fields(fields: dict, reference: Reference) -> dict:
             raise FeedError(Reason.OUT_OF_DISTRICT, f"position {lat:.6f},{lon:.6f} lies in no grid of the district", "lat")
         grid = located
     worker = fields.get("worker", "").strip() or None
-    if worker is not None and worker not in reference.workers:
+    if worker is not None and identifier(worker, "worker") not in reference.workers:
         raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
     return {
         "grid": grid, "category": category, "source": source, "lat": round(lat, 6), "lon": round(lon, 6), "worker": worker,
@@ -335,7 +349,7 @@ def _fast_ping(raw: Mapping, workers: frozenset, earliest_ms: float, latest_ms: 
 def _careful_ping(raw: Mapping, reference: Reference, now: datetime):
     """The same as ``_fast_ping``, field by field, raising FeedError with the reason."""
     fields = decode_fields(raw)
-    worker = required(fields, "worker")
+    worker = required_identifier(fields, "worker")
     if worker not in reference.workers:
         raise FeedError(Reason.UNKNOWN_WORKER, f"worker={worker!r} is not known", "worker")
     ts = check_recent(parse_time(required(fields, "ts")), now, reference.max_age)

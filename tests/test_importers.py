@@ -603,6 +603,13 @@ def test_a_repeated_department_code_is_refused(with_departments, tmp_path):
     assert "repeats line 2" in str(exc)
 
 
+@pytest.mark.parametrize("code", ["<b>CG</b>", "=1+2", "C G", "CG;DROP", "a/b"])
+def test_a_department_code_with_markup_spaces_or_slashes_is_refused(engine, tmp_path, code):
+    path = csv_with(tmp_path, DEPARTMENTS, 4, code=code)
+    expect_refused(engine, import_departments, path, "line 4", "code")
+    assert count(engine, schema.departments) == 0
+
+
 def test_an_empty_department_name_is_refused(engine, tmp_path):
     path = csv_with(tmp_path, DEPARTMENTS, 9, name="")
     expect_refused(engine, import_departments, path, "line 9", "name")

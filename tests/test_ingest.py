@@ -191,6 +191,12 @@ BASE = {"event_id": "x1", "case_id": "B1", "action": "report", "category": "E050
     ({"description": "长" * 5000}, "oversized_field"),
     ({"reporter": b"\xff\xfe\x00junk"}, "not_text"),
     ({"reporter": "tab\x00null"}, "not_text"),
+    ({"case_id": "<img src=x onerror=alert(1)>"}, "bad_identifier"),
+    ({"event_id": "=HYPERLINK(\"http://x\")"}, "bad_identifier"),
+    ({"case_id": "C 1"}, "bad_identifier"),
+    ({"grid": "<b>G</b>"}, "bad_identifier"),
+    ({"category": "E05'--"}, "bad_identifier"),
+    ({"worker": "W1\"><script>"}, "bad_identifier"),
 ])
 def test_bad_report_fields_are_dead_lettered_with_their_reason(ingest, raw_redis, grids, change, reason):
     lat, lon = wgs84_of(grids[0])
@@ -311,6 +317,7 @@ def test_bad_pings_are_dead_lettered(ingest, raw_redis, grids):
     good = pings(grid["worker"], grid, utc_now() - timedelta(minutes=1), 1)[0]
     bad = [
         {**good, "worker": "NOBODY"},
+        {**good, "worker": "<svg onload=alert(1)>"},
         {**good, "lat": "NaN"},
         {**good, "lat": "39.9", "lon": "116.4"},
         {**good, "speed": "-3"},
@@ -321,7 +328,7 @@ def test_bad_pings_are_dead_lettered(ingest, raw_redis, grids):
     publish(raw_redis, *bad, stream=KEYS.patrol_gps)
     drain(ingest)
     reasons = sorted(letter["dlq_reason"] for letter in dead_letters(raw_redis))
-    assert reasons == sorted(["unknown_worker", "bad_coordinates", "out_of_district", "bad_value", "bad_value", "bad_timestamp", "missing_field"])
+    assert reasons == sorted(["unknown_worker", "bad_identifier", "bad_coordinates", "out_of_district", "bad_value", "bad_value", "bad_timestamp", "missing_field"])
     assert {letter["dlq_stream"] for letter in dead_letters(raw_redis)} == {KEYS.patrol_gps}
 
 

@@ -6,6 +6,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.identifiers import is_identifier
+
 
 class ImportFileError(ValueError):
     """A bad import file, refused whole; the message says file, where and which field."""
@@ -75,11 +77,12 @@ def read_csv_rows(path, required: tuple[str, ...], optional: tuple[str, ...] = (
 
 
 def check_code(path, where: str, field: str, value: str, max_length: int = 32) -> str:
-    """A code: non-empty, no spaces or slashes, not too long."""
+    """A code: an identifier of the feed contract (letters, digits, ``-_.:``) without the
+    slash, which separates the codes of a grid's path; not too long."""
     if not value:
         raise ImportFileError(path, where, "is empty", field)
-    if len(value) > max_length or any(ch in value for ch in " /\\%\t"):
-        raise ImportFileError(path, where, f"{value!r} is not a code (at most {max_length} characters, no spaces or slashes)", field)
+    if len(value) > max_length or "/" in value or not is_identifier(value):
+        raise ImportFileError(path, where, f"{value!r} is not a code (at most {max_length} letters, digits or -_.:)", field)
     return value
 
 
