@@ -87,6 +87,7 @@ class TrackUpdate:
     summary: pd.DataFrame  # increments per day, worker and grid
     kept: pd.DataFrame  # the thinned points to store
     states: pd.DataFrame  # the new track state of each worker in the batch
+    accepted_rows: np.ndarray  # index labels of ``points`` that were accepted (the others were late)
 
 
 def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz, keep_every_s: float = 30.0, keep_every_m: float = 20.0) -> TrackUpdate:
@@ -104,8 +105,9 @@ def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz, keep_every_s:
     fresh = last.isna() | (p["ts"] > last)
     late = len(points) - int(fresh.sum())
     p = p[fresh]
+    accepted_rows = p.index.to_numpy()
     if p.empty:
-        return TrackUpdate(p, late, pd.DataFrame(columns=SUMMARY_COLUMNS), p, empty_states())
+        return TrackUpdate(p, late, pd.DataFrame(columns=SUMMARY_COLUMNS), p, empty_states(), accepted_rows)
     previous = states[states["worker"].isin(p["worker"])].assign(previous=True)
     combined = pd.concat([previous, p.assign(previous=False, odometer=np.nan)], ignore_index=True)
     combined["ts"] = combined["ts"].astype("datetime64[us]")
@@ -126,7 +128,7 @@ def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz, keep_every_s:
     new = c[new_rows].reset_index(drop=True)
     accepted = new[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]]
     new_states = new.drop_duplicates("worker", keep="last")[STATE_COLUMNS].reset_index(drop=True)
-    return TrackUpdate(accepted, late, _summary(new), accepted[keep[new_rows]], new_states)
+    return TrackUpdate(accepted, late, _summary(new), accepted[keep[new_rows]], new_states, accepted_rows)
 
 
 def _bearing(c: pd.DataFrame) -> pd.Series:

@@ -26,7 +26,16 @@ from data_feeds.reference import load_categories
 
 MAX_FIELDS = 40
 MAX_FIELD_CHARS = 200
-MAX_TEXT_CHARS = {"description": 2000}
+# Fields stored in a column of limited length are limited to it here, so that the database
+# never refuses what validation let through (PostgreSQL would, SQLite would not).
+MAX_TEXT_CHARS = {
+    "description": 2000,
+    "event_id": schema.case_events.c.event_id.type.length,
+    "case_id": schema.cases.c.id.type.length,
+    "reporter": schema.cases.c.reporter.type.length,
+    "contact": schema.cases.c.contact.type.length,
+    "worker": schema.workers.c.id.type.length,
+}
 MAX_FUTURE_S = 300  # device clocks run a little fast; beyond this a timestamp is wrong
 MAX_SPEED_MPS = 100.0
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines are fine in free text
@@ -57,6 +66,9 @@ class Reason:
     BEFORE_PREVIOUS = "before_previous_transition"
     UNKNOWN_CASE = "unknown_case"
     OUT_OF_ORDER_TIMEOUT = "out_of_order_timeout"
+    VALIDATION_ERROR = "validation_error"  # validating it failed in a way nobody foresaw
+    APPLY_ERROR = "apply_error"  # the database refused it, alone, for what it holds
+    POISON = "poison"  # delivered again and again without ever being finished (it may crash consumers)
 
 
 class FeedError(ValueError):
@@ -67,6 +79,11 @@ class FeedError(ValueError):
         self.detail = detail
         self.field = field
         super().__init__(f"{reason}: {detail}")
+
+
+def unexpected(error: Exception) -> FeedError:
+    """A FeedError for an exception nobody foresaw while validating one message."""
+    return FeedError(Reason.VALIDATION_ERROR, f"{type(error).__name__}: {str(error)[:300]}")
 
 
 @dataclass(frozen=True)
@@ -160,19 +177,33 @@ def identifier(value: str, name: str) -> str:
     return value
 
 
+EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=timezone.utc)
+MAX_DEADLINE_DAYS = 366  # an explicit deadline further than this after its dispatch is a typo, not a plan
+
+
 def parse_time(text: str, name: str = "ts") -> datetime:
-    """ISO 8601 with an offset, or epoch milliseconds."""
+    """ISO 8601 with an offset, or epoch milliseconds, between 2000 and 2100 (UTC).
+
+    Anything outside that range is refused here, before it reaches a conversion or the
+    database: years like 33658 (``999999999999999`` ms) or 9999-12-31 with a negative offset
+    overflow Python's and the databases' date types."""
     text = text.strip()
-    if text.isdigit():
-        if len(text) > 15:
-            raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} is not epoch milliseconds", name)
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} is neither ISO 8601 nor epoch milliseconds", name) from None
+        if text.isdigit():
+            if len(text) > 15:
+                raise ValueError
+            moment = datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text[:40]!r} is neither ISO 8601 nor epoch milliseconds between 2000 and 2100", name) from None
     if moment.tzinfo is None:
-        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text!r} has no UTC offset (e.g. +08:00)", name)
+        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text[:40]!r} has no UTC offset (e.g. +08:00)", name)
+    if not EARLIEST_MOMENT <= moment < LATEST_MOMENT:
+        raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text[:40]!r} is not between 2000 and 2100", name)
     return moment
 
 
@@ -246,6 +277,8 @@ def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> Ca
             deadline = parse_time(fields["deadline"], "deadline")
             if deadline <= ts:
                 raise FeedError(Reason.BAD_VALUE, "deadline is not after the dispatch time", "deadline")
+            if deadline > ts + timedelta(days=MAX_DEADLINE_DAYS):
+                raise FeedError(Reason.BAD_VALUE, f"deadline is more than {MAX_DEADLINE_DAYS} days after the dispatch", "deadline")
             values["deadline"] = deadline
     elif action == "evaluate":
         satisfaction = required(fields, "satisfaction").lower()
@@ -316,7 +349,8 @@ CRS_BYTES = {name.encode(): name for name in CRS_NAMES}
 
 def _fast_ping(raw: Mapping, workers: frozenset, earliest_ms: float, latest_ms: float):
     """The common, clean ping parsed quickly as (worker, epoch ms, lat, lon, crs, speed, heading);
-    None for anything unusual, which the careful path then explains."""
+    None for anything unusual, which the careful path then explains. It accepts only what
+    ``_careful_ping`` accepts, with the same values (a property test holds them to that)."""
     try:
         if not GPS_FIELDS.issuperset(raw):
             return None
@@ -336,12 +370,14 @@ def _fast_ping(raw: Mapping, workers: frozenset, earliest_ms: float, latest_ms: 
         if not earliest_ms <= ms <= latest_ms:
             return None
         crs = CRS_BYTES.get(raw.get(b"crs", b"wgs84").lower())
-        speed = float(raw[b"speed"]) if raw.get(b"speed") else np.nan
-        heading = float(raw[b"heading"]) if raw.get(b"heading") else np.nan
-        accuracy = float(raw[b"accuracy"]) if raw.get(b"accuracy") else 0.0
+        speed_text, heading_text, accuracy_text = raw.get(b"speed"), raw.get(b"heading"), raw.get(b"accuracy")
+        speed = float(speed_text) if speed_text else np.nan  # absent: unknown, worked out from the track
+        heading = float(heading_text) if heading_text else np.nan
+        accuracy = float(accuracy_text) if accuracy_text else 0.0
     except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError):
         return None
-    if crs is None or not (0 <= speed <= MAX_SPEED_MPS or speed != speed) or not (0 <= heading <= 360 or heading != heading) or not 0 <= accuracy <= 100_000:
+    # NaN fails every comparison, so a sent "nan" goes to the careful path, which refuses it
+    if crs is None or (speed_text and not 0 <= speed <= MAX_SPEED_MPS) or (heading_text and not 0 <= heading <= 360) or not 0 <= accuracy <= 100_000:
         return None
     return worker, ms, lat, lon, crs, speed, heading
 
@@ -374,6 +410,9 @@ def validate_gps_batch(raws: list[Mapping], reference: Reference, now: datetime)
                 ping = _careful_ping(raw, reference, now)
             except FeedError as error:
                 errors[position] = error
+                continue
+            except Exception as error:  # a case nobody foresaw: this ping is refused, the batch goes on
+                errors[position] = unexpected(error)
                 continue
         index.append(position)
         parsed.append(ping)

@@ -84,6 +84,19 @@ class Keys:
         return f"{self.prefix}metrics:feed"
 
     @property
+    def consumers(self) -> str:
+        """Sorted set: feed consumer name → epoch seconds it last reported how it is."""
+        return f"{self.prefix}ingest:consumers"
+
+    def consumer_status(self, consumer: str) -> str:
+        """Hash (expires when the consumer stops reporting): state ok|degraded, reason, detail, since, seen."""
+        return f"{self.prefix}ingest:consumer:{consumer}"
+
+    def finished_batch(self, token: str) -> str:
+        """String: set in the transaction that finished a batch, so that a retry does not finish it twice."""
+        return f"{self.prefix}ingest:finished:{token}"
+
+    @property
     def http_latency(self) -> str:
         return f"{self.prefix}metrics:http"
 

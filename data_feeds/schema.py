@@ -247,3 +247,18 @@ patrol_state = Table(
     Column("grid", String(32), nullable=True),
     Column("odometer", Float, nullable=False, default=0.0),  # metres walked, for thinning by distance
 )
+
+# What each committed batch of the feed came to, per message id (JSON), until its Redis
+# half (dead letters, acknowledgement, counters) is known to have landed: whoever reads a
+# committed but unacknowledged message again finishes it from here instead of counting it
+# a second time. A consumer deletes its rows once finished; leftovers of crashes are
+# pruned after a day.
+ingest_ledger = Table(
+    "ingest_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("stream", String(200), nullable=False),
+    Column("consumer", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("outcome", Text, nullable=False),
+)

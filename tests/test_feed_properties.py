@@ -2,8 +2,9 @@
 message ends applied, duplicate or dead-lettered with a reason."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from dashboard.clock import utc_now
 from data_feeds import schema
-from data_feeds.feed_contract import FeedError, Reason, load_reference, validate_case_event, validate_gps_batch
+from data_feeds.feed_contract import FeedError, Reason, _careful_ping, _fast_ping, load_reference, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids, drain, make_ingest, wgs84_of
 
@@ -36,10 +37,37 @@ def plausible_values(grids):
     ])
 
 
+def hostile_values():
+    """Any unicode, any number, dates from year 1 to 9999 in any offset, as text."""
+    return st.one_of(
+        st.text(max_size=40),
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from(OFFSETS)).map(lambda d: d.isoformat()),
+        st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(lambda d: d.isoformat()),
+        st.integers(min_value=0, max_value=10**18).map(str),  # epoch milliseconds, sane or not
+        st.sampled_from(["999999999999999", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+14:00", "nan", "-0", "1e400", "\u202e", "<img src=x>"]),
+    )
+
+
+OFFSETS = [timezone.utc, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12)), timezone(timedelta(hours=8))]
+
+
 def field_maps(grids, min_size: int = 0):
     names = st.one_of(st.sampled_from(CONTRACT_FIELDS), st.text(min_size=1, max_size=12), st.binary(min_size=1, max_size=8))
-    values = st.one_of(plausible_values(grids), st.text(max_size=40), st.binary(max_size=40), st.just("长" * 2100))
+    values = st.one_of(plausible_values(grids), hostile_values(), st.binary(max_size=40), st.just("长" * 2100))
     return st.dictionaries(names, values, min_size=min_size, max_size=14)
+
+
+def valid_ping_with_one_field_changed(grids):
+    """A ping that is valid but for at most one field, which takes any value: where the fast and
+    the careful validation could disagree."""
+    grid = grids[0]
+    lat, lon = wgs84_of(grid)
+    base = {"worker": grid["worker"], "ts": utc_now().isoformat(), "lat": f"{lat:.7f}", "lon": f"{lon:.7f}", "speed": "1.2", "heading": "90", "accuracy": "5"}
+    changed = st.sampled_from(sorted(base) + ["crs"])
+    return st.tuples(changed, st.one_of(hostile_values(), plausible_values(grids), st.sampled_from(["nan", "NaN", "inf", "", " ", "wgs84", "GCJ02", "bd09"]))).map(
+        lambda pair: {**base, pair[0]: pair[1]})
 
 
 @pytest.fixture
@@ -82,12 +110,44 @@ def test_the_gps_validator_accounts_for_every_ping(sqlite_only, reference_and_gr
     check()
 
 
+def test_the_fast_and_the_careful_gps_validation_agree(sqlite_only, reference_and_grids):
+    """One validation: whatever the fast path accepts, the careful path accepts with the same
+    values (the fast path once took speed=nan, which the careful path refuses)."""
+    reference, grids = reference_and_grids
+
+    @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(fields=valid_ping_with_one_field_changed(grids))
+    def check(fields):
+        raw = {key.encode(): value.encode() for key, value in fields.items()}
+        now = utc_now()
+        fast = _fast_ping(raw, reference.workers, (now - reference.max_age).timestamp() * 1000, (now.timestamp() + 300) * 1000)
+        try:
+            careful = _careful_ping(raw, reference, now)
+        except FeedError:
+            careful = None
+        if fast is not None:
+            assert careful is not None, fields
+            assert fast[0] == careful[0] and fast[4] == careful[4]
+            assert np.allclose(fast[1:4], careful[1:4], equal_nan=True) and np.allclose(fast[5:], careful[5:], equal_nan=True), (fast, careful)
+
+    check()
+
+
+def test_speed_nan_is_refused_on_both_paths(sqlite_only, reference_and_grids):
+    reference, grids = reference_and_grids
+    lat, lon = wgs84_of(grids[0])
+    raw = {b"worker": grids[0]["worker"].encode(), b"ts": utc_now().isoformat().encode(), b"lat": f"{lat:.7f}".encode(), b"lon": f"{lon:.7f}".encode()}
+    for field in (b"speed", b"heading", b"accuracy"):
+        batch = validate_gps_batch([{**raw, field: b"nan"}], reference, utc_now())
+        assert [error.reason for error in batch.errors.values()] == ["bad_value"], field
+
+
 def test_the_consumer_never_stops_and_accounts_for_every_message(sqlite_only, feed_district, redis_url, domain_config):
     client = redis.Redis.from_url(redis_url)
     grids = basic_grids(feed_district)
     ingest = make_ingest(feed_district, client, domain_config, park_timeout_s=0.0)
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     # Redis streams cannot hold an entry without fields, so the consumer never sees one.
     @given(batch=st.lists(field_maps(grids, min_size=1), min_size=1, max_size=12), stream=st.sampled_from([KEYS.case_events, KEYS.patrol_gps]))
     def check(batch, stream):

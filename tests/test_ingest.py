@@ -248,7 +248,8 @@ def test_positions_are_converted_to_the_map_datum(ingest, raw_redis, grids, feed
     ("dispatch", {}, "missing_field"),
     ("dispatch", {"dept": "NOPE"}, "unknown_department"),
     ("evaluate", {"satisfaction": "thrilled"}, "bad_value"),
-    ("dispatch", {"dept": "CGJ", "deadline": "2000-01-01T00:00:00+08:00"}, "bad_value"),
+    ("dispatch", {"dept": "CGJ", "deadline": "2001-01-01T00:00:00+08:00"}, "bad_value"),
+    ("dispatch", {"dept": "CGJ", "deadline": "9999-12-31T23:59:59-05:00"}, "bad_timestamp"),
 ])
 def test_bad_fields_of_later_actions(ingest, raw_redis, action, fields, reason):
     publish(raw_redis, case_event("C1", action, utc_now(), **fields))

@@ -137,6 +137,12 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district,
     assert statuses == {"dispatched"}
     assert patrol_seconds(feed_district) == pytest.approx(expected_patrol_seconds(feed_district, pings))
     assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)
+    # every message counted once, as what it was: a batch committed just before a kill is
+    # finished from the ingest ledger, not counted again as duplicates or late pings
+    metrics = {k.decode(): int(v) for k, v in client.hgetall(KEYS.feed_metrics).items() if not k.startswith(b"consumer:")}
+    assert {name: metrics.get(name, 0) for name in ("consumed:case", "applied:case", "duplicates:case", "consumed:gps", "applied:gps", "late:gps")} == {
+        "consumed:case": total_events, "applied:case": total_events, "duplicates:case": 0,
+        "consumed:gps": len(pings), "applied:gps": len(pings), "late:gps": 0}
 
 
 def readers(client) -> set[str]:
