@@ -47,7 +47,9 @@ def _not_found(error):
 @blueprint.get("/healthz")
 def healthz():
     report = health_report(current_context())
-    return jsonify(report), 200 if report["status"] == "ok" else 503
+    # 503 only when this worker cannot serve: a balancer must not take the dashboard out of
+    # rotation because the feed behind it is degraded (that is in the body, and on the wall)
+    return jsonify(report), 200 if report["serving"] else 503
 
 
 @blueprint.get("/metrics")

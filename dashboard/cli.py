@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch", type=int, default=5000, help="messages per read and per transaction (default 5000)")
     ingest.add_argument("--claim-idle-ms", type=int, default=60_000, help="claim messages another consumer left pending this long (default 60000)")
     ingest.add_argument("--park-timeout", type=float, default=600.0, help="seconds an out-of-order event waits for its case (default 600)")
+    ingest.add_argument("--max-deliveries", type=int, default=10, help="a message read this often without being finished is dead-lettered as poison (default 10)")
     user = commands.add_parser(
         "create-user", help="add a user",
         description="Add a user. Roles: admin, operator (the whole district), leader (a grid subtree: --scope), "
@@ -219,6 +220,7 @@ def ingest_options(settings: Settings, args):
 
     values = {
         "group": args.group, "batch": args.batch, "claim_idle_ms": args.claim_idle_ms, "park_timeout_s": args.park_timeout,
+        "max_deliveries": args.max_deliveries,
         "claim_every_s": max(1.0, min(15.0, args.claim_idle_ms / 2000)),
         "map_crs": settings.map_crs, "max_age_days": settings.max_event_age_days,
     }

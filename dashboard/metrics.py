@@ -19,8 +19,11 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def health_report(ctx: AppContext) -> dict:
-    """Database and Redis reachability; ``status`` is ok only when both answer."""
-    report = {"status": "ok", "database": {"ok": True}, "redis": {"ok": True}, "feed_lag_seconds": None}
+    """Database and Redis reachability, and how the feed is (consumers alive, in an outage,
+    lagging). ``status`` is ok only when all three are; ``serving`` says whether this
+    dashboard worker itself can answer (database and Redis reachable)."""
+    report = {"status": "ok", "serving": True, "database": {"ok": True}, "redis": {"ok": True},
+              "feed": {"ok": False, "state": "unknown"}, "feed_lag_seconds": None, "last_message_age_seconds": None, "consumers": []}
     try:
         check_reachable(ctx.engine)
     except DatabaseUnavailable as exc:
@@ -30,9 +33,12 @@ def health_report(ctx: AppContext) -> dict:
         feed = feed_status(ctx.redis, Keys(ctx.settings.prefix), utc_now())
         report["feed_lag_seconds"] = feed["lag_seconds"]
         report["last_message_age_seconds"] = feed["last_message_age_seconds"]
+        report["feed"] = feed["verdict"]
+        report["consumers"] = feed["consumers"]
     except redis.RedisError as exc:
         report["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    if not (report["database"]["ok"] and report["redis"]["ok"]):
+    report["serving"] = report["database"]["ok"] and report["redis"]["ok"]
+    if not (report["serving"] and report["feed"]["ok"]):
         report["status"] = "degraded"
     return report
 
@@ -125,6 +131,20 @@ def _feed_lines(feed: dict) -> list[str]:
     lines += ["# HELP gridops_feed_pending Messages delivered but not yet acknowledged.", "# TYPE gridops_feed_pending gauge"]
     for stream, status in feed["streams"].items():
         lines.append(f'gridops_feed_pending{{stream="{stream}"}} {status["pending"]}')
+    lines += ["# HELP gridops_feed_ok 1 when a consumer is alive, none waits out an outage and the lag is small.", "# TYPE gridops_feed_ok gauge",
+              f'gridops_feed_ok{{state="{feed["verdict"]["state"]}"}} {int(feed["verdict"]["ok"])}']
+    lines += ["# HELP gridops_feed_consumer_up 1 for a consumer working normally, 0 when it waits out an outage or stopped reporting.",
+              "# TYPE gridops_feed_consumer_up gauge"]
+    for consumer in feed["consumers"]:
+        lines.append(f'gridops_feed_consumer_up{{consumer="{_label(consumer["name"])}",state="{consumer["state"]}",reason="{consumer["reason"]}"}} {int(consumer["state"] == "ok")}')
+    lines += ["# HELP gridops_feed_outages_total Outages of the database or Redis the consumers waited out.", "# TYPE gridops_feed_outages_total counter"]
+    for name, value in sorted(feed["counters"].items()):
+        if name.startswith("outage:"):
+            lines.append(f'gridops_feed_outages_total{{service="{name[7:]}"}} {value}')
+    lines += ["# HELP gridops_feed_outage_seconds_total Seconds spent waiting out outages.", "# TYPE gridops_feed_outage_seconds_total counter"]
+    for name, value in sorted(feed["counters"].items()):
+        if name.startswith("outage_seconds:"):
+            lines.append(f'gridops_feed_outage_seconds_total{{service="{name[15:]}"}} {value}')
     lines += ["# HELP gridops_dead_letter_length Entries in the dead-letter stream.", "# TYPE gridops_dead_letter_length gauge", f"gridops_dead_letter_length {feed['dead_letters']}"]
     if feed["last_message_age_seconds"] is not None:
         lines += ["# HELP gridops_feed_last_message_age_seconds Seconds since the consumer last received a message.",
@@ -134,3 +154,8 @@ def _feed_lines(feed: dict) -> list[str]:
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -41,18 +41,62 @@ def stream_status(client, stream: str, now: datetime, group: str = GROUP) -> dic
     return {"length": length, "pending": int(pending["pending"]), "lag_seconds": round(lag, 3)}
 
 
+LAGGING_S = 60.0  # the oldest unprocessed message waiting longer than this: the screens run behind
+FORGET_DEAD_CONSUMER_S = 3600.0  # a consumer silent this long is no longer listed
+
+
+def consumer_states(client, keys: Keys, now: datetime) -> list[dict]:
+    """Each feed consumer that reported in the last hour: its state (ok, degraded with the
+    reason — database, redis, error — or dead when it stopped reporting), since when, how long ago."""
+    states = []
+    for name, seen in client.zrange(keys.consumers, 0, -1, withscores=True):
+        name = _text(name)
+        status = {_text(k): _text(v) for k, v in client.hgetall(keys.consumer_status(name)).items()}
+        if not status and now.timestamp() - seen > FORGET_DEAD_CONSUMER_S:
+            client.zrem(keys.consumers, name)
+            continue
+        states.append({
+            "name": name,
+            "state": status.get("state", "dead"),
+            "reason": status.get("reason", ""),
+            "detail": status.get("detail", ""),
+            "since_seconds": round(max(0.0, now.timestamp() - float(status["since"])), 1) if status.get("since") else None,
+            "seen_seconds_ago": round(max(0.0, now.timestamp() - float(status.get("seen") or seen)), 1),
+        })
+    return states
+
+
+def feed_verdict(consumers: list[dict], lag_seconds: float | None) -> dict:
+    """One word for the feed: ok; no_consumer (none alive: nothing reaches the screens);
+    degraded (a consumer waits out an outage); lagging (messages wait longer than LAGGING_S)."""
+    alive = [c for c in consumers if c["state"] != "dead"]
+    if not alive:
+        state = "no_consumer"
+    elif not any(c["state"] == "ok" for c in alive):
+        state = "degraded"
+    elif lag_seconds is not None and lag_seconds > LAGGING_S:
+        state = "lagging"
+    else:
+        state = "ok"
+    return {"ok": state == "ok", "state": state, "consumers_alive": len(alive)}
+
+
 def feed_status(client, keys: Keys, now: datetime) -> dict:
     """Everything the operations view, /healthz and /metrics report about the feed."""
     streams = {name: stream_status(client, key, now) for name, key in (("case-events", keys.case_events), ("patrol-gps", keys.patrol_gps))}
     lags = [s["lag_seconds"] for s in streams.values() if s["lag_seconds"] is not None]
     counters = {_text(k): int(float(v)) for k, v in client.hgetall(keys.feed_metrics).items()}
     last = client.get(keys.last_message)
+    consumers = consumer_states(client, keys, now)
+    lag = max(lags) if lags else None
     return {
         "streams": streams,
-        "lag_seconds": max(lags) if lags else None,
+        "lag_seconds": lag,
         "counters": counters,
         "dead_letters": client.xlen(keys.dead_letter) if client.exists(keys.dead_letter) else 0,
         "last_message_age_seconds": None if last is None else round(max(0.0, now.timestamp() - int(last) / 1000), 3),
+        "consumers": consumers,
+        "verdict": feed_verdict(consumers, lag),
     }
 
 

@@ -204,6 +204,7 @@ class Ingest:
                 self.health.trouble(kind or "error", error)
                 self.report_health()
                 backoff.wait(stop)
+        self.health.leave(self.redis, self.keys, self.options.consumer)
 
     def finish_unfinished(self) -> None:
         """Do the Redis half of a batch committed before an outage (once: its marker says if it landed)."""
@@ -710,6 +711,14 @@ class ConsumerHealth:
             pass
         self.state, self.reason, self.detail, self.since, self._changed = "ok", "", "", time.time(), True
 
+    def leave(self, client, keys: Keys, consumer: str) -> None:
+        """Stopped on purpose: no longer listed (a consumer that dies is listed as dead)."""
+        try:
+            client.delete(keys.consumer_status(consumer))
+            client.zrem(keys.consumers, consumer)
+        except redis.RedisError:
+            pass
+
     def due(self) -> bool:
         return self._changed or time.time() - self._written_at > STATUS_EVERY_S
 
@@ -729,14 +738,23 @@ def _stream_order(message_id: str) -> tuple[int, int]:
     return int(ms), int(sequence or 0)
 
 
+CONFLICT_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock
+
+
+def _is_conflict(error: Exception) -> bool:
+    """A transaction that lost a race with another consumer's, and may simply be run again."""
+    return isinstance(error, IntegrityError) or (
+        isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES)
+
+
 def _with_retries(work, what: str):
-    """Run a transaction again when it lost a race with another consumer (conflict, deadlock,
-    a lock or connection lost for a moment); what still fails is an outage or the data's fault."""
+    """Run a transaction again when it lost a race with another consumer (a conflict or a
+    deadlock); anything else — an outage, the data's fault — goes to the caller at once."""
     for attempt in range(RETRIES):
         try:
             return work()
         except (IntegrityError, OperationalError) as error:
-            if attempt == RETRIES - 1:
+            if attempt == RETRIES - 1 or not _is_conflict(error):
                 raise
             log.warning("%s conflicted with another consumer (%s); retrying", what, type(error).__name__)
             time.sleep(0.05 * (attempt + 1))

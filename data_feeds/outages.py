@@ -35,7 +35,7 @@ def outage_of(error: BaseException) -> str | None:
 class Backoff:
     """Exponential waits with jitter, from ``first_s`` up to ``cap_s``; ``reset`` after a success."""
 
-    def __init__(self, first_s: float = 0.5, cap_s: float = 30.0):
+    def __init__(self, first_s: float = 0.5, cap_s: float = 10.0):
         self.first_s = first_s
         self.cap_s = cap_s
         self.attempts = 0

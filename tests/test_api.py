@@ -22,11 +22,43 @@ def client(demo_engine, redis_url, tmp_path):
     return app.server.test_client()
 
 
-def test_healthz_reports_database_and_redis(client):
+def test_healthz_reports_database_and_redis(client, redis_url):
+    import redis as redis_lib
+
+    from data_feeds.ingest import ConsumerHealth
+    from data_feeds.keys import Keys
+
+    ConsumerHealth().write(redis_lib.Redis.from_url(redis_url), Keys("gridops:"), "alpha")
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
-    assert body["status"] == "ok" and body["database"]["ok"] and body["redis"]["ok"]
+    assert body["status"] == "ok" and body["database"]["ok"] and body["redis"]["ok"] and body["feed"]["state"] == "ok"
+    assert [c["name"] for c in body["consumers"]] == ["alpha"]
+
+
+def test_healthz_is_degraded_but_serving_without_a_consumer(client):
+    """No consumer alive: nothing reaches the screens. Say so, but keep the dashboard in rotation."""
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "degraded" and body["serving"] and body["feed"] == {"ok": False, "state": "no_consumer", "consumers_alive": 0}
+
+
+def test_healthz_and_metrics_say_when_a_consumer_waits_out_an_outage(client, redis_url):
+    import redis as redis_lib
+
+    from data_feeds.ingest import ConsumerHealth
+    from data_feeds.keys import Keys
+
+    health = ConsumerHealth()
+    health.trouble("database", RuntimeError("connection refused"))
+    health.write(redis_lib.Redis.from_url(redis_url), Keys("gridops:"), "alpha")
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "degraded" and body["feed"]["state"] == "degraded"
+    assert body["consumers"][0]["state"] == "degraded" and body["consumers"][0]["reason"] == "database"
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'gridops_feed_consumer_up{consumer="alpha",state="degraded",reason="database"} 0' in text
+    assert 'gridops_feed_ok{state="degraded"} 0' in text
 
 
 def test_healthz_says_when_redis_is_down(demo_engine, tmp_path):
