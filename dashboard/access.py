@@ -40,14 +40,21 @@ class Scope:
     area_code: str | None = None
     dept: str | None = None
     personal_data: bool = False  # may see reporters and contacts unmasked
+    dept_before_dispatch: bool = False  # a department also sees its categories' cases not yet dispatched
 
     def covers(self, path: str) -> bool:
         """Whether the grid at ``path`` lies inside the scope."""
         return self.area_path is None or path.startswith(self.area_path)
 
+    def sees_department_case(self, dept: str | None, dispatched_at) -> bool:
+        """Whether a case of department ``dept`` (dispatched at ``dispatched_at``, or never) is in
+        the scope's department part: the cases dispatched to it, or also those of its categories
+        not yet dispatched when ``dept_before_dispatch``."""
+        return self.dept is None or (dept == self.dept and (dispatched_at is not None or self.dept_before_dispatch))
+
     def key(self) -> str:
         """A stable description for cache keys (numbers differ between scopes)."""
-        return f"{self.area_code or '*'}|{self.dept or '*'}"
+        return f"{self.area_code or '*'}|{self.dept or '*'}{'+' if self.dept_before_dispatch else ''}"
 
 
 EVERYTHING = Scope(personal_data=True)

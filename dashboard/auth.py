@@ -44,10 +44,16 @@ def scope_of(ctx: AppContext, user: accounts.User) -> Scope:
     from dashboard.access import PERMISSIONS
 
     personal = "personal_data" in PERMISSIONS.get(user.role, frozenset())
+    before_dispatch = _dept_before_dispatch(ctx)
     if user.scope:
         area = reference.load_grid(ctx.engine, user.scope)
-        return Scope(area_path=area.path if area else "/nowhere/", area_code=user.scope, dept=user.dept, personal_data=personal)
-    return Scope(dept=user.dept, personal_data=personal)
+        return Scope(area_path=area.path if area else "/nowhere/", area_code=user.scope, dept=user.dept, personal_data=personal, dept_before_dispatch=before_dispatch)
+    return Scope(dept=user.dept, personal_data=personal, dept_before_dispatch=before_dispatch)
+
+
+def _dept_before_dispatch(ctx: AppContext) -> bool:
+    """Whether department users also see their categories' cases before dispatch ([access] in the configuration)."""
+    return ctx.config.department_sees == "responsible"
 
 
 def principal_of(ctx: AppContext, user: accounts.User, token_id: int | None = None) -> Principal:
@@ -76,7 +82,7 @@ def _from_session(ctx: AppContext) -> Principal | None:
             return None
         record["token_checked"] = time.time()
         sessions.update(ctx.redis, keys, session_id, record)
-    scope = Scope(record.get("area_path"), record.get("area_code"), record.get("dept"), bool(record.get("personal_data")))
+    scope = Scope(record.get("area_path"), record.get("area_code"), record.get("dept"), bool(record.get("personal_data")), _dept_before_dispatch(ctx))
     return Principal(record["name"], record["role"], scope, record.get("user_id"), record.get("token_id"))
 
 

@@ -11,6 +11,7 @@ from dashboard.settings import SettingsError
 from dashboard.workcalendar import CalendarError, WorkCalendar, calendar_from_config
 
 SCORE_KINDS = ("department", "grid", "worker")
+DEPARTMENT_VIEWS = ("dispatched", "responsible")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class DomainConfig:
     black_count: int
     min_due: int
     grade_limits: dict  # grade -> StageLimits, used when an event overrides a category's grade
+    department_sees: str = "dispatched"  # or "responsible": see [access] in gridops.toml
 
 
 def load_domain_config(path: Path, tz: ZoneInfo) -> DomainConfig:
@@ -65,6 +67,9 @@ def load_domain_config(path: Path, tz: ZoneInfo) -> DomainConfig:
         }
     except (KeyError, LimitError) as exc:
         raise SettingsError(f"{path}: [grade_limits]: {exc}") from None
+    department_sees = str(raw.get("access", {}).get("department_sees", "dispatched"))
+    if department_sees not in DEPARTMENT_VIEWS:
+        raise SettingsError(f"{path}: [access] department_sees must be one of {', '.join(DEPARTMENT_VIEWS)}")
     return DomainConfig(
         calendar=calendar,
         due_soon_fraction=fraction,
@@ -78,4 +83,5 @@ def load_domain_config(path: Path, tz: ZoneInfo) -> DomainConfig:
         black_count=int(redblack.get("black_count", 3)),
         min_due=int(redblack.get("min_due", 5)),
         grade_limits=grade_limits,
+        department_sees=department_sees,
     )

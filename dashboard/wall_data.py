@@ -34,7 +34,7 @@ def in_scope(record: dict, paths: dict, scope) -> bool:
     path = paths.get(record.get("grid"))
     if path is None or not scope.covers(path):
         return False
-    return not scope.dept or record.get("dept") == scope.dept
+    return scope.sees_department_case(record.get("dept"), record.get("dispatched_at"))
 
 
 def case_feature(record: dict, now: datetime, category_names: dict) -> dict | None:

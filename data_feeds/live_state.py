@@ -39,7 +39,7 @@ def open_case_record(case: Case) -> dict:
         "grade": case.grade, "dept": case.dept, "source": case.source, "lat": case.lat, "lon": case.lon,
         "reported_at": _iso(case.reported_at), "stage_started_at": _iso(case.stage_started_at),
         "stage_deadline": _iso(case.stage_deadline), "stage_due_soon_at": _iso(case.stage_due_soon_at),
-        "deadline": _iso(case.deadline), "rework_count": case.rework_count,
+        "deadline": _iso(case.deadline), "rework_count": case.rework_count, "dispatched_at": _iso(case.dispatched_at),
     }
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import false, func, select, union_all
+from sqlalchemy import and_, false, func, select, union_all
 from sqlalchemy.engine import Engine
 
 from dashboard.access import Scope, effective_path
@@ -59,6 +59,15 @@ def grids_in_area(connection, grid_column, area_path: str, scope: Scope):
     return grid_column.in_(codes)
 
 
+def in_department(c, scope: Scope):
+    """The SQL form of ``Scope.sees_department_case`` over the cases columns ``c`` (None: no limit)."""
+    if not scope.dept:
+        return None
+    if scope.dept_before_dispatch:
+        return c.dept == scope.dept
+    return and_(c.dept == scope.dept, c.dispatched_at.is_not(None))
+
+
 def _where(statement, *conditions):
     return statement.where(*(condition for condition in conditions if condition is not None))
 
@@ -76,7 +85,7 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
 
     with engine.connect() as connection:
         in_area = grids_in_area(connection, c.grid, area_path, scope)
-        in_dept = c.dept == scope.dept if scope.dept else None
+        in_dept = in_department(c, scope)
 
         def part(*conditions):
             statement = _where(select(*columns), in_area, in_dept, c.reported_at < end.to_pydatetime(), *conditions)
@@ -186,7 +195,7 @@ def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
                    schema.categories.c.name_en.label("category_name_en"))
             .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid).join(schema.categories, schema.categories.c.code == c.category)),
             grids_in_area(connection, c.grid, area_path, scope),
-            c.dept == scope.dept if scope.dept else None,
+            in_department(c, scope),
             c.status == status if status else None,
             c.reported_at >= start.to_pydatetime(),
             c.reported_at < end.to_pydatetime(),
@@ -205,7 +214,7 @@ def case_detail(engine: Engine, case_id: str, scope: Scope) -> dict | None:
             .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid).join(schema.categories, schema.categories.c.code == c.category))
             .where(c.id == case_id)
         ).mappings().first()
-    if row is None or not scope.covers(row["path"]) or (scope.dept and row["dept"] != scope.dept):
+    if row is None or not scope.covers(row["path"]) or not scope.sees_department_case(row["dept"], row["dispatched_at"]):
         return None
     return dict(row)
 

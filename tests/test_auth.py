@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from dashboard import auth, create_app
-from dashboard.settings import Settings
+from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds import accounts, schema
 from data_feeds.reference import load_children, root_grid
 from tests.conftest import DEMO_NOW, PROJECT
@@ -224,6 +224,39 @@ def test_a_department_user_sees_only_its_cases_and_no_patrol(app):
     assert 0 < mine["reported"] < everything["reported"] and mine["patrol_hours"] == 0
 
 
+def _undispatched_cgj_case(engine) -> str:
+    """A case of a CGJ category reported in the window and never dispatched (one made so if none is)."""
+    c = schema.cases.c
+    with engine.begin() as connection:
+        case_id = connection.execute(select(c.id).where(c.dept == "CGJ", c.dispatched_at.is_(None), c.reported_at >= (DEMO_NOW - timedelta(days=4)).replace(tzinfo=None))
+                                     .order_by(c.id).limit(1)).scalar()
+        if case_id is None:
+            case_id = connection.execute(select(c.id).where(c.dept == "CGJ").order_by(c.id.desc()).limit(1)).scalar()
+            connection.execute(schema.cases.update().where(c.id == case_id).values(dispatched_at=None))
+    return case_id
+
+
+def test_a_department_sees_the_cases_dispatched_to_it_not_those_waiting_for_dispatch(app, demo_engine):
+    """README: departments see the cases dispatched to them. A case of one of its categories that
+    is still waiting to be registered or dispatched is the command centre's, not yet theirs."""
+    waiting = _undispatched_cgj_case(demo_engine)
+    client = signed_in(app, "cgj")
+    listed = client.get("/api/cases", query_string={**WINDOW, "limit": 1000}).get_json()
+    assert listed and all(case["dispatched_at"] for case in listed)
+    assert waiting not in {case["id"] for case in listed}
+    assert client.get(f"/api/cases/{waiting}").status_code == 404
+    assert signed_in(app, "duty").get(f"/api/cases/{waiting}").status_code == 200
+
+
+def test_a_department_may_be_configured_to_see_its_categories_from_the_report(demo_engine, redis_url, tmp_path, people):
+    config = tmp_path / "gridops.toml"
+    config.write_text(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace('department_sees = "dispatched"', 'department_sees = "responsible"'), encoding="utf-8")
+    url = demo_engine.url.render_as_string(hide_password=False)
+    responsible = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, config_path=config))
+    waiting = _undispatched_cgj_case(demo_engine)
+    assert signed_in(responsible, "cgj").get(f"/api/cases/{waiting}").status_code == 200
+
+
 def _callback_body(app, output_fragment: str, inputs: list, state: list) -> dict:
     output = next(key for key in app.callback_map if output_fragment in key)
     outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in output.strip(".").split("...")]
@@ -273,7 +306,7 @@ def test_forged_admin_callbacks_are_refused(app):
 
 def _case_with_contact(engine, phone="13912345678") -> str:
     with engine.begin() as connection:
-        case_id = connection.execute(select(schema.cases.c.id).where(schema.cases.c.dept == "CGJ").order_by(schema.cases.c.id).limit(1)).scalar()
+        case_id = connection.execute(select(schema.cases.c.id).where(schema.cases.c.dept == "CGJ", schema.cases.c.dispatched_at.is_not(None)).order_by(schema.cases.c.id).limit(1)).scalar()
         connection.execute(schema.cases.update().where(schema.cases.c.id == case_id).values(
             reporter="王建国", contact=phone, description=f"占道经营，联系电话{phone}，身份证110105199001011234",
         ))
