@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dash
 import flask
-import redis
 
 from dashboard.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
@@ -23,13 +22,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, review, router, wall, weekly
     from dashboard import api, auth, metrics, push
+    from data_feeds import redis_client
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
 
     settings = settings or Settings.from_env()
-    if not settings.redis_url:
-        raise SettingsError("REDIS_URL is not set: `python app.py` starts an embedded Redis server; under gunicorn set REDIS_URL")
+    if not settings.has_redis:
+        raise SettingsError("REDIS_URL is not set: `python app.py` starts an embedded Redis server; under gunicorn set REDIS_URL (or REDIS_SENTINELS)")
     config = load_domain_config(settings.config_path, settings.tz)
     app = dash.Dash(
         __name__,
@@ -43,23 +43,17 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server = app.server
     server.json.ensure_ascii = False  # Chinese names readable in API answers
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
-    cache.init_app(
-        server,
-        config={
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": settings.redis_url,
-            "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix,
-            "CACHE_DEFAULT_TIMEOUT": 60,
-        },
-    )
+    cache.init_app(server, config={**redis_client.cache_config(settings), "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix, "CACHE_DEFAULT_TIMEOUT": 60})
     server.extensions[EXTENSION_KEY] = AppContext(
         settings=settings,
         config=config,
         engine=make_engine(settings.database_url),
-        redis=redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5, health_check_interval=30),
+        redis=redis_client.connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30),
     )
+    storage_uri, storage_options = redis_client.limiter_storage(settings)
     server.config.update(
-        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_STORAGE_URI=storage_uri,
+        RATELIMIT_STORAGE_OPTIONS=storage_options,
         RATELIMIT_KEY_PREFIX=Keys(settings.prefix).rate_limit_prefix,
         RATELIMIT_ENABLED=settings.auth,
         RATELIMIT_HEADERS_ENABLED=True,

@@ -65,10 +65,12 @@ class Children:
                 process.kill()
 
 
-def demo_children(settings, redis_url: str) -> Children:
+def demo_children(settings, redis_url: str | None) -> Children:
     """The feed consumer, and the simulator unless GRIDOPS_SIMULATE=0."""
     commands = {"ingest": ["ingest", "--consumer", "demo-ingest"]}
     if settings.simulate:
         commands["simulate"] = ["simulate"]
-    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": settings.database_url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "PYTHONUNBUFFERED": "1"}
+    if redis_url:  # else the children find Redis through REDIS_SENTINELS, like the parent
+        env["REDIS_URL"] = redis_url
     return Children(commands, env, settings.var_dir / "logs")

@@ -172,7 +172,7 @@ def cmd_import_workers(settings: Settings, args) -> int:
 
 def _with_redis(settings: Settings):
     """Settings with a Redis URL, starting the embedded server when none is configured."""
-    if settings.redis_url:
+    if settings.has_redis:
         return settings, None
     from data_feeds.embedded_redis import start_embedded_redis
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, stream_with_context
 
 from dashboard.auth import current_principal
 from dashboard.context import current_context
+from data_feeds import redis_client
 from data_feeds.keys import Keys
 
 blueprint = Blueprint("gridops_push", __name__)
@@ -33,7 +34,7 @@ def changes():
     def events():
         # A connection of its own, whose timeout outlasts the blocking read: on the shared
         # client (timeout = HEARTBEAT_S) a quiet stream would time out instead of beating.
-        connection = redis.Redis.from_url(ctx.settings.redis_url, socket_timeout=HEARTBEAT_S + 10, socket_connect_timeout=2)
+        connection = redis_client.connect(ctx.settings, socket_timeout=HEARTBEAT_S + 10, socket_connect_timeout=2)
         started = time.monotonic()
         last_id = "$"
         sequence = 0

@@ -25,7 +25,9 @@ class Settings:
     """Everything the application needs to know about its environment."""
 
     database_url: str = ""
-    redis_url: str | None = None  # None: the app starts an embedded Redis server
+    redis_url: str | None = None  # None (and no sentinels): the app starts an embedded Redis server
+    redis_sentinels: tuple = ()  # ((host, port), ...): the master named redis_master_name, found through them
+    redis_master_name: str = ""
     prefix: str = "gridops:"
     tz_name: str = "Asia/Shanghai"
     host: str = "127.0.0.1"
@@ -55,11 +57,18 @@ class Settings:
             raise SettingsError(f"PORT={self.port} must be between 1 and 65535")
         if self.map_crs not in ("wgs84", "gcj02", "bd09"):
             raise SettingsError(f"GRIDOPS_MAP_CRS={self.map_crs!r} must be wgs84, gcj02 or bd09")
+        if self.redis_sentinels and not self.redis_master_name:
+            raise SettingsError("REDIS_SENTINELS is set but REDIS_MASTER_NAME is not: name the master the sentinels watch (e.g. mymaster)")
         if not self.auth and self.host not in LOOPBACK_HOSTS:
             raise SettingsError(
                 f"GRIDOPS_AUTH=off is refused while listening on {self.host}: "
                 "turn authentication off only with HOST=127.0.0.1 (loopback)"
             )
+
+    @property
+    def has_redis(self) -> bool:
+        """Whether a Redis is configured (by URL or through sentinels); else the app starts one."""
+        return bool(self.redis_url or self.redis_sentinels)
 
     @property
     def secure_cookies(self) -> bool:
@@ -82,6 +91,8 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL") or None,
+            redis_sentinels=_host_ports(env.get("REDIS_SENTINELS", ""), "REDIS_SENTINELS", 26379),
+            redis_master_name=env.get("REDIS_MASTER_NAME", ""),
             prefix=env.get("GRIDOPS_PREFIX", "gridops:"),
             tz_name=env.get("GRIDOPS_TZ", "Asia/Shanghai"),
             host=env.get("HOST", "127.0.0.1"),
@@ -100,6 +111,19 @@ class Settings:
 
     def with_redis(self, redis_url: str) -> "Settings":
         return replace(self, redis_url=redis_url)
+
+
+def _host_ports(text: str, name: str, default_port: int) -> tuple:
+    """``host:port,host:port`` → ((host, port), ...); a host without a port takes ``default_port``."""
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", str(default_port))
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{name}={text!r}: {item!r} is not host:port (e.g. 10.0.0.5:26379)")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
 
 
 def _number(env, name: str, default: float) -> float:

@@ -49,7 +49,7 @@ from dashboard.clock import utc_now
 from dashboard.domain_config import DomainConfig
 from dashboard.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
 from dashboard.patrol import advance_tracks
-from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, schema
+from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, schema
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
 from data_feeds.outages import Backoff, outage_of
@@ -775,6 +775,6 @@ def run_consumer(settings, config: DomainConfig, options: IngestOptions, stop: t
         except db.DatabaseUnavailable as error:
             log.warning("%s; waiting for it", error)
             backoff.wait(stop)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30)
+    client = redis_client.connect(settings, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30)
     Ingest(engine, client, Keys(settings.prefix), config, options).run(stop)
 

@@ -83,7 +83,7 @@ from sqlalchemy import select
 
 from dashboard.clock import utc_now
 from dashboard.coords import convert
-from data_feeds import schema
+from data_feeds import redis_client, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
 
@@ -780,12 +780,11 @@ def command(settings, args) -> int:
             print(f"{plan.stream} {json.dumps(message, ensure_ascii=False)}")
         print(f"dry run, nothing published: {plan.summary}")
         return 0
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    client = redis_client.connect(settings, socket_timeout=30)
     try:
         published = publish(client, plan.stream, plan.messages, plan.times, args.pace, args.chunk)
     except redis.RedisError as exc:
-        where = settings.redis_url.split("@")[-1]
-        print(f"error: cannot publish to Redis at {where}: {exc}", file=sys.stderr)
+        print(f"error: cannot publish to Redis at {redis_client.describe(settings)}: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     finally:
         client.close()

@@ -56,7 +56,7 @@ from dashboard.clock import utc_now
 from dashboard.coords import gcj02_to_wgs84
 from dashboard.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
 from dashboard.workcalendar import WorkCalendar
-from data_feeds import db, schema
+from data_feeds import db, redis_client, schema
 from data_feeds.case_store import case_from_row
 from data_feeds.demo import (
     CASES_PER_DAY,
@@ -1015,11 +1015,11 @@ def command(settings, args) -> int:
         log.warning("--speedup without --start in the past has no effect: simulated time never runs ahead of the clock")
     options = SimOptions(seed=seed, rate_per_hour=args.rate, gps_interval_s=args.gps_interval, noise=args.noise)
     sim = Simulation(world, start, options, open_cases)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30, health_check_interval=30)
+    client = redis_client.connect(settings, socket_timeout=30, health_check_interval=30)
     try:
         client.ping()
     except redis.RedisError as error:
-        return _fail(f"cannot reach Redis at {settings.redis_url}: {error}", EXIT_UNAVAILABLE)
+        return _fail(f"cannot reach Redis at {redis_client.describe(settings)}: {error}", EXIT_UNAVAILABLE)
     log.info(
         "simulating %d basic grids, %d patrolling workers, %.1f cases/h, %d open cases picked up; seed %d, run %s",
         len(world.grid_codes), len(world.workers), sim.rate_per_hour, len(sim.active), seed, sim.run_id,
