@@ -8,7 +8,8 @@ sign-in with a redirect to the login page; API and Dash requests with 401.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+import unicodedata
+from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, g, jsonify, redirect, render_template_string, request
 
@@ -32,6 +33,8 @@ STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 LOGIN_LIMIT_PER_ADDRESS = "20 per minute"
 LOGIN_LIMIT_PER_NAME = "5 per 10 minutes"
 LOCAL_PRINCIPAL = Principal("local", "admin", EVERYTHING)
+MAX_NEXT_LENGTH = 2000
+MAX_NEXT_DECODINGS = 3  # "%25252F" and deeper is nobody's real link
 
 
 def current_principal() -> Principal:
@@ -150,10 +153,32 @@ button{margin-top:22px;width:100%;padding:10px;border:0;border-radius:4px;backgr
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: never redirect a signed-in user to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` when it is a path of this site, else ``/``: never send a signed-in user to another site.
+
+    Browsers drop tabs and line breaks from a URL, read ``\\`` as ``/`` and ``scheme:`` as absolute,
+    so ``/<tab>/evil.example`` would become ``//evil.example``; a line break would also break the
+    Location header. Such characters are refused outright, and so is any percent-encoded form
+    of them, or of ``//``, that a proxy or a second decoding could turn back.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH:
         return "/"
-    return target
+    form = target
+    for _ in range(MAX_NEXT_DECODINGS):
+        if not _is_local_path(form):
+            return "/"
+        decoded = unquote(form)
+        if decoded == form:
+            return target
+        form = decoded
+    return "/"
+
+
+def _is_local_path(text: str) -> bool:
+    """A path-absolute URL (``/…``, not ``//…``) without whitespace, control characters or backslashes."""
+    if any(char == "\\" or char.isspace() or unicodedata.category(char)[0] in "CZ" for char in text):
+        return False
+    parts = urlsplit(text)
+    return text.startswith("/") and not text.startswith("//") and not parts.scheme and not parts.netloc
 
 
 def _login_page(lang: str, next_path: str, name: str = "", error: str | None = None, status: int = 200):

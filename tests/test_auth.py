@@ -117,6 +117,30 @@ def test_next_is_only_ever_a_local_path(app):
     assert response.headers["Location"] == "/"
 
 
+# What browsers turn into another site (tabs and line breaks dropped, "\\" read as "/", "scheme:" absolute),
+# what breaks a header, and the same hidden behind percent-encoding.
+FOREIGN_NEXT = (
+    "//evil.example", "///evil.example", "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "\t//evil.example",
+    " //evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example", "/\u2028/evil.example", "/\x00/evil.example",
+    "\n", "/\r\nSet-Cookie: a=b", "%0d%0a", "/%0d%0aSet-Cookie:%20a=b", "/%09/evil.example", "/%2F%2Fevil.example",
+    "/%2f/evil.example", "/%5Cevil.example", "/%252F%252Fevil.example", "https:evil.example", "http:/evil.example",
+    "https://evil.example", "HTTPS://evil.example", "javascript:alert(1)", " javascript:alert(1)", "data:text/html,x",
+    "evil.example", "review", "", "/\u3000/evil.example", "/\u200b/evil.example",
+)
+
+
+@pytest.mark.parametrize("target", FOREIGN_NEXT)
+def test_next_never_leaves_the_site(app, target):
+    response = app.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ("/review?area=320506&window=7d", "/weekly?week=2026-11-23", "/wall?kiosk=1&rotate=30", "/admin/audit", "/"))
+def test_next_keeps_local_paths(app, target):
+    response = app.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == target
+
+
 def test_sessions_time_out_when_idle(demo_engine, redis_url, tmp_path, people):
     url = demo_engine.url.render_as_string(hide_password=False)
     app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, session_idle_minutes=1 / 60))
