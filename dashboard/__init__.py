@@ -9,6 +9,7 @@ from __future__ import annotations
 import dash
 import flask
 import redis
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
@@ -22,7 +23,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, review, router, wall, weekly
-    from dashboard import api, auth, metrics, push
+    from dashboard import api, auth, csrf, metrics, push
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
@@ -42,6 +43,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = root.layout
     server = app.server
     server.json.ensure_ascii = False  # Chinese names readable in API answers
+    if settings.trusted_proxies:
+        # Only behind proxies that set these headers: anyone else could claim any address or host.
+        n = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
     cache.init_app(
         server,
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     limiter.init_app(server)
     server.before_request(metrics.start_timer)
     server.before_request(auth.gate)
+    server.before_request(csrf.refuse_cross_site)
     server.after_request(metrics.record_latency)
     server.register_blueprint(auth.blueprint)
     server.register_blueprint(api.blueprint)

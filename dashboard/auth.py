@@ -232,8 +232,21 @@ def _set_cookie(ctx: AppContext, response, session_id: str) -> None:
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, secure=ctx.settings.secure_cookies, samesite="Lax", path="/")
 
 
+SIGN_OUT_PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<title>{{ title }}</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/gridops.css"></head><body class="page page-small">
+<form method="post" action="/logout"><h1>{{ title }}</h1><button type="submit" class="button">{{ submit }}</button></form>
+</body></html>"""
+
+
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout():
+    """Sign out by POST only (the header's button): a link or an image on any page must not sign anyone out."""
+    if request.method == "GET":
+        lang = normalise_language(request.args.get("lang"))
+        html = render_template_string(SIGN_OUT_PAGE, lang=lang, title=t("sign_out_question", lang), submit=t("sign_out", lang))
+        return Response(html, mimetype="text/html")
     ctx = current_context()
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:

@@ -46,8 +46,19 @@ def app(demo_engine, redis_url, tmp_path, people):
     return create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True))
 
 
-def signed_in(app, name: str):
+SITE = "http://localhost"  # the test client's own origin
+EVIL = "http://evil.example"
+
+
+def browser(app, address: str = "127.0.0.1"):
+    """A test client that sends ``Origin`` with every POST, as a browser does on a page of this site."""
     client = app.server.test_client()
+    client.environ_base.update(HTTP_ORIGIN=SITE, REMOTE_ADDR=address)
+    return client
+
+
+def signed_in(app, name: str):
+    client = browser(app)
     response = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return client
@@ -89,13 +100,13 @@ def test_login_page_speaks_both_languages(app):
 def test_session_cookie_flags(demo_engine, redis_url, tmp_path, people):
     url = demo_engine.url.render_as_string(hide_password=False)
     secure = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, host="0.0.0.0"))
-    response = secure.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD})
+    response = browser(secure).post("/login", data={"name": "duty", "password": PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
 def test_wrong_password_and_unknown_user_are_refused_and_audited(app, demo_engine):
-    client = app.server.test_client()
+    client = browser(app)
     assert client.post("/login", data={"name": "duty", "password": "wrong-password-1"}).status_code == 401
     assert client.post("/login", data={"name": "nobody", "password": "whatever-123"}).status_code == 401
     failures = {entry["actor"] for entry in audit_entries(demo_engine, "login.failure")}
@@ -105,14 +116,14 @@ def test_wrong_password_and_unknown_user_are_refused_and_audited(app, demo_engin
 def test_login_and_logout_are_audited_and_logout_ends_the_session(app, demo_engine):
     client = signed_in(app, "duty")
     assert client.get("/api/catalogue").status_code == 200
-    client.get("/logout")
+    client.post("/logout")
     assert client.get("/api/catalogue").status_code == 401
     assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "login.success"))
     assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "logout"))
 
 
 def test_next_is_only_ever_a_local_path(app):
-    client = app.server.test_client()
+    client = browser(app)
     response = client.post("/login", data={"name": "duty", "password": PASSWORD, "next": "https://evil.example/steal"})
     assert response.headers["Location"] == "/"
 
@@ -131,13 +142,13 @@ FOREIGN_NEXT = (
 
 @pytest.mark.parametrize("target", FOREIGN_NEXT)
 def test_next_never_leaves_the_site(app, target):
-    response = app.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    response = browser(app).post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 @pytest.mark.parametrize("target", ("/review?area=320506&window=7d", "/weekly?week=2026-11-23", "/wall?kiosk=1&rotate=30", "/admin/audit", "/"))
 def test_next_keeps_local_paths(app, target):
-    response = app.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    response = browser(app).post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
     assert response.status_code == 302 and response.headers["Location"] == target
 
 
@@ -151,7 +162,7 @@ def test_sessions_time_out_when_idle(demo_engine, redis_url, tmp_path, people):
 
 
 def test_brute_force_logins_are_throttled(app):
-    client = app.server.test_client()
+    client = browser(app)
     codes = [client.post("/login", data={"name": "boss", "password": f"guess-{n}-abc"}).status_code for n in range(7)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
     # The name is locked for a while, even with the right password.
@@ -290,6 +301,91 @@ def test_forged_admin_callbacks_are_refused(app):
     )
     assert client.post("/_dash-update-component", json=body).status_code == 403
     assert accounts.get_user(app.server.extensions["gridops"].engine, "mallory") is None
+
+
+# ---------------------------------------------------------------- cross-site requests (CSRF)
+
+
+def _create_user_callback(app, name: str) -> dict:
+    return _callback_body(
+        app, "admin-message.children",
+        [{"id": "admin-create", "property": "n_clicks", "value": 1}],
+        [{"id": i, "property": "value", "value": v} for i, v in (("admin-new-name", name), ("admin-new-role", "operator"), ("admin-new-scope", None), ("admin-new-dept", None), ("admin-new-password", "Secret-secret-1"))]
+        + [{"id": "admin-refresh", "property": "data", "value": 0}],
+    )
+
+
+def test_forged_cross_site_unmasking_is_refused_and_not_audited(app, demo_engine):
+    case_id = _case_with_contact(demo_engine, "13800002222")
+    client = signed_in(app, "duty")
+    unmask = f"/api/cases/{case_id}/contact"
+    assert client.post(unmask, headers={"Origin": EVIL}).status_code == 403
+    assert client.post(unmask, headers={"Origin": "null"}).status_code == 403
+    assert client.post(unmask, headers={"Origin": "http://localhost.evil.example"}).status_code == 403
+    del client.environ_base["HTTP_ORIGIN"]
+    assert client.post(unmask, headers={"Referer": EVIL + "/page"}).status_code == 403
+    assert client.post(unmask).status_code == 403  # a browser sends Origin or Referer: neither is not a browser's page
+    assert not [entry for entry in audit_entries(demo_engine, "case.unmask") if entry["target"] == case_id]
+    assert client.post(unmask, headers={"Referer": SITE + "/review"}).status_code == 200
+    assert client.post(unmask, headers={"Origin": SITE}).get_json()["contact"] == "13800002222"
+    assert len([entry for entry in audit_entries(demo_engine, "case.unmask") if entry["target"] == case_id]) == 2
+
+
+def test_forged_cross_site_dash_callbacks_are_refused(app, demo_engine):
+    client = signed_in(app, "boss")
+    client.get("/admin")
+    response = client.post("/_dash-update-component", json=_create_user_callback(app, "csrf-victim"), headers={"Origin": EVIL})
+    assert response.status_code == 403
+    assert accounts.get_user(demo_engine, "csrf-victim") is None
+    assert not accounts.search_audit(demo_engine, text="csrf-victim")
+    assert client.post("/_dash-update-component", json=_create_user_callback(app, "csrf-honest")).status_code == 200
+    assert accounts.get_user(demo_engine, "csrf-honest") is not None
+
+
+def test_sign_out_is_a_post_from_this_site(app, demo_engine):
+    client = signed_in(app, "duty")
+    logouts = len(audit_entries(demo_engine, "logout"))
+    page = client.get("/logout")  # a link or an image on any page must not sign anyone out
+    assert page.status_code == 200 and '<form method="post" action="/logout">' in page.get_data(as_text=True)
+    assert client.get("/api/catalogue").status_code == 200
+    assert client.post("/logout", headers={"Origin": EVIL}).status_code == 403
+    assert client.get("/api/catalogue").status_code == 200
+    assert len(audit_entries(demo_engine, "logout")) == logouts
+    response = client.post("/logout")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/api/catalogue").status_code == 401
+
+
+def test_sign_in_from_another_site_is_refused(app):
+    client = app.server.test_client()
+    assert client.post("/login", data={"name": "duty", "password": PASSWORD}, headers={"Origin": EVIL}).status_code == 403
+    assert client.post("/login", data={"name": "duty", "password": PASSWORD}, headers={"Origin": SITE}).status_code == 302
+
+
+def test_bearer_requests_need_no_origin(app, demo_engine):
+    """Scripts send their token in a header, which a page of another site cannot add: no cookie, no CSRF."""
+    token = accounts.create_token(demo_engine, "duty", actor="test")
+    case_id = _case_with_contact(demo_engine, "13800003333")
+    response = app.server.test_client().post(f"/api/cases/{case_id}/contact", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.get_json()["contact"] == "13800003333"
+
+
+PUBLIC = "https://gridops.example.gov.cn"
+PROXIED = {"Origin": PUBLIC, "X-Forwarded-Host": "gridops.example.gov.cn", "X-Forwarded-Proto": "https", "X-Forwarded-For": "10.1.2.3"}
+
+
+@pytest.mark.parametrize("extra,allowed", [
+    ({}, False),  # X-Forwarded-Host is anybody's header unless a proxy is trusted
+    ({"allowed_origins": (PUBLIC + "/",)}, True),
+    ({"trusted_proxies": 1}, True),
+])
+def test_behind_a_reverse_proxy(demo_engine, redis_url, tmp_path, people, extra, allowed):
+    url = demo_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, **extra))
+    client = signed_in(app, "duty")
+    assert client.post("/logout", headers=PROXIED).status_code == (302 if allowed else 403)
+    # the app's own origin, as a TLS-terminating proxy that keeps the Host header shows it
+    assert signed_in(app, "duty").post("/logout", headers={"Origin": "https://localhost"}).status_code == 302
 
 
 # ---------------------------------------------------------------- personal data
