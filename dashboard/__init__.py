@@ -23,7 +23,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, review, router, wall, weekly
-    from dashboard import api, auth, csrf, metrics, push
+    from dashboard import access_log, api, auth, csrf, metrics, push
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     limiter.init_app(server)
+    access_log.install()
     server.before_request(metrics.start_timer)
     server.before_request(auth.gate)
     server.before_request(csrf.refuse_cross_site)
