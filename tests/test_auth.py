@@ -192,6 +192,19 @@ def test_failures_from_many_addresses_slow_a_name_down_but_never_lock_it(app, mo
     assert time.monotonic() - started >= auth.login_delay_s(auth.LOGIN_FREE_FAILURES + 2) == 0.05 * 4
 
 
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(demo_engine, redis_url, tmp_path, people, monkeypatch):
+    monkeypatch.setattr(auth, "LOGIN_DELAY_FIRST_S", 0.01)
+    url = demo_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, trusted_proxies=1))
+    proxy = browser(app, "10.0.0.2")
+    attempt = lambda client_address, password: proxy.post(  # noqa: E731
+        "/login", data={"name": "boss", "password": password}, headers={"X-Forwarded-For": client_address}).status_code
+    assert [attempt(ATTACKER, "guess-guess-1") for _ in range(6)] == [401] * 5 + [429]
+    assert attempt(ADMIN_DESK, PASSWORD) == 302
+    entry = next(entry for entry in audit_entries(demo_engine, "login.success") if entry["actor"] == "boss")
+    assert entry["remote_addr"] == ADMIN_DESK
+
+
 def test_the_sign_in_delay_grows_to_a_cap():
     delays = [auth.login_delay_s(failures) for failures in range(auth.LOGIN_FREE_FAILURES + 12)]
     assert delays[:auth.LOGIN_FREE_FAILURES] == [0] * auth.LOGIN_FREE_FAILURES
