@@ -141,13 +141,18 @@ def normal_origin(scheme: str, netloc: str) -> str:
     return f"{scheme}://{netloc}"
 
 
-def _allowed_origin(text: str) -> str:
-    parts = urlsplit(text.strip())
+def _is_origin(parts) -> bool:
+    """Whether a split URL is only ``http(s)://host[:port]``."""
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        parts = parts._replace(scheme="")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/") and not (parts.query or parts.fragment or parts.username)
+
+
+def _allowed_origin(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if not _is_origin(parts):
         raise SettingsError(f"GRIDOPS_ALLOWED_ORIGINS: {text!r} is not an origin such as https://gridops.example.gov.cn (scheme, host, optional port)")
     return normal_origin(parts.scheme, parts.netloc)
 
