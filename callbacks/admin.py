@@ -8,7 +8,7 @@ from flask import request
 from sqlalchemy import select
 
 from dashboard import sessions
-from dashboard.auth import current_principal
+from dashboard.auth import current_principal, current_session_id
 from dashboard.context import current_context
 from dashboard.i18n import tf
 from dashboard.security import PasswordError, new_password
@@ -36,6 +36,15 @@ def audit_page(ctx, principal, lang: str, query: dict, other_language_href: str)
 
 def _lang() -> str:
     return "en" if "lang=en" in (request.referrer or "") else "zh"
+
+
+def _end_sessions(ctx, principal, name: str, keep_own: bool) -> None:
+    """End every session of user ``name``; with ``keep_own`` an admin changing their own account keeps the one they did it in."""
+    user = accounts.get_user(ctx.engine, name)
+    if user is None:
+        return
+    keep = current_session_id() if keep_own and user.id == principal.user_id else None
+    sessions.delete_user_sessions(ctx.redis, Keys(ctx.settings.prefix), user.id, keep=keep)
 
 
 def register(app) -> None:
@@ -84,13 +93,13 @@ def register(app) -> None:
         try:
             if action in ("disable", "enable"):
                 accounts.set_disabled(ctx.engine, name, action == "disable", principal.name, remote)
-                user = accounts.get_user(ctx.engine, name)
-                if action == "disable" and user is not None:
-                    sessions.delete_user_sessions(ctx.redis, Keys(ctx.settings.prefix), user.id)
+                if action == "disable":
+                    _end_sessions(ctx, principal, name, keep_own=False)
                 message = tf("user_disabled" if action == "disable" else "user_enabled", lang, name=name)
             elif action == "password":
                 password = new_password()
                 accounts.set_password(ctx.engine, name, password, principal.name, remote)
+                _end_sessions(ctx, principal, name, keep_own=True)  # whoever knew the old password is out
                 message = tf("password_once", lang, password=password)
             else:
                 token = accounts.create_token(ctx.engine, name, principal.name, remote)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dash
 import flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
@@ -21,7 +22,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, review, router, wall, weekly
-    from dashboard import api, auth, metrics, push
+    from dashboard import access_log, api, auth, csrf, metrics, push
     from data_feeds import redis_client
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
@@ -42,6 +43,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = root.layout
     server = app.server
     server.json.ensure_ascii = False  # Chinese names readable in API answers
+    if settings.trusted_proxies:
+        # Only behind proxies that set these headers: anyone else could claim any address or host.
+        n = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
     cache.init_app(server, config={**redis_client.cache_config(settings), "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix, "CACHE_DEFAULT_TIMEOUT": 60})
     server.extensions[EXTENSION_KEY] = AppContext(
@@ -59,8 +64,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     limiter.init_app(server)
+    access_log.install()
     server.before_request(metrics.start_timer)
     server.before_request(auth.gate)
+    server.before_request(csrf.refuse_cross_site)
     server.after_request(metrics.record_latency)
     server.register_blueprint(auth.blueprint)
     server.register_blueprint(api.blueprint)

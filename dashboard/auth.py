@@ -8,7 +8,8 @@ sign-in with a redirect to the login page; API and Dash requests with 401.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+import unicodedata
+from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, g, jsonify, redirect, render_template_string, request
 
@@ -30,13 +31,29 @@ TOKEN_RECHECK_S = 30
 PUBLIC_PATHS = ("/login", "/kiosk", "/healthz", "/metrics", "/_favicon.ico")
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 LOGIN_LIMIT_PER_ADDRESS = "20 per minute"
-LOGIN_LIMIT_PER_NAME = "5 per 10 minutes"
+LOGIN_LIMIT_PER_NAME_AND_ADDRESS = "5 per 10 minutes"
+# Failures for one name from many addresses slow that name down rather than lock it: a
+# lock-out by name would let anyone keep `admin` out. From the LOGIN_FREE_FAILURES-th recent
+# failure on, every attempt for the name waits LOGIN_DELAY_FIRST_S, doubling with each further
+# failure up to LOGIN_DELAY_MAX_S; the failures are forgotten LOGIN_FAILURE_MEMORY_S after the
+# last one. The right password always gets in, at most LOGIN_DELAY_MAX_S later.
+LOGIN_FREE_FAILURES = 5
+LOGIN_DELAY_FIRST_S = 1.0
+LOGIN_DELAY_MAX_S = 8.0
+LOGIN_FAILURE_MEMORY_S = 15 * 60
 LOCAL_PRINCIPAL = Principal("local", "admin", EVERYTHING)
+MAX_NEXT_LENGTH = 2000
+MAX_NEXT_DECODINGS = 3  # "%25252F" and deeper is nobody's real link
 
 
 def current_principal() -> Principal:
     """The caller of the current request (set by the gate)."""
     return g.gridops_principal
+
+
+def current_session_id() -> str | None:
+    """The id of the session the current request came with (None for Bearer tokens and signed-out callers)."""
+    return None if request.headers.get("Authorization") else request.cookies.get(SESSION_COOKIE)
 
 
 def scope_of(ctx: AppContext, user: accounts.User) -> Scope:
@@ -156,10 +173,32 @@ button{margin-top:22px;width:100%;padding:10px;border:0;border-radius:4px;backgr
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: never redirect a signed-in user to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` when it is a path of this site, else ``/``: never send a signed-in user to another site.
+
+    Browsers drop tabs and line breaks from a URL, read ``\\`` as ``/`` and ``scheme:`` as absolute,
+    so ``/<tab>/evil.example`` would become ``//evil.example``; a line break would also break the
+    Location header. Such characters are refused outright, and so is any percent-encoded form
+    of them, or of ``//``, that a proxy or a second decoding could turn back.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH:
         return "/"
-    return target
+    form = target
+    for _ in range(MAX_NEXT_DECODINGS):
+        if not _is_local_path(form):
+            return "/"
+        decoded = unquote(form)
+        if decoded == form:
+            return target
+        form = decoded
+    return "/"
+
+
+def _is_local_path(text: str) -> bool:
+    """A path-absolute URL (``/…``, not ``//…``) without whitespace, control characters or backslashes."""
+    if any(char == "\\" or char.isspace() or unicodedata.category(char)[0] in "CZ" for char in text):
+        return False
+    parts = urlsplit(text)
+    return text.startswith("/") and not text.startswith("//") and not parts.scheme and not parts.netloc
 
 
 def _login_page(lang: str, next_path: str, name: str = "", error: str | None = None, status: int = 200):
@@ -171,17 +210,44 @@ def _login_page(lang: str, next_path: str, name: str = "", error: str | None = N
     return Response(html, status=status, mimetype="text/html")
 
 
-def _name_key() -> str:
-    return "login-name:" + (request.form.get("name") or "").strip().lower()[:80]
+def _attempted_name() -> str:
+    """The user name of a sign-in attempt as the throttles count it."""
+    return (request.form.get("name") or "").strip().lower()[:80]
+
+
+def _name_and_address_key() -> str:
+    return f"login:{_remote()}:{_attempted_name()}"
 
 
 def _failed(response) -> bool:
     return response.status_code == 401
 
 
+def login_delay_s(failures: int) -> float:
+    """How long a sign-in for a name waits after ``failures`` recent failures for that name, from any address."""
+    if failures < LOGIN_FREE_FAILURES:
+        return 0.0
+    return min(LOGIN_DELAY_FIRST_S * 2 ** min(failures - LOGIN_FREE_FAILURES, 16), LOGIN_DELAY_MAX_S)
+
+
+def _slow_down(ctx: AppContext, name: str) -> None:
+    failures = int(ctx.redis.get(Keys(ctx.settings.prefix).login_failures(name)) or 0)
+    delay = login_delay_s(failures)
+    if delay:
+        time.sleep(delay)
+
+
+def _count_failure(ctx: AppContext, name: str) -> None:
+    key = Keys(ctx.settings.prefix).login_failures(name)
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, LOGIN_FAILURE_MEMORY_S)
+    pipe.execute()
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"], deduct_when=_failed)
-@limiter.limit(LOGIN_LIMIT_PER_NAME, methods=["POST"], key_func=_name_key, deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT_PER_NAME_AND_ADDRESS, methods=["POST"], key_func=_name_and_address_key, deduct_when=_failed)
 def login():
     ctx = current_context()
     lang = normalise_language(request.values.get("lang"))
@@ -189,8 +255,10 @@ def login():
     if request.method == "GET":
         return _login_page(lang, next_path)
     name = (request.form.get("name") or "").strip()
+    _slow_down(ctx, _attempted_name())
     user = accounts.authenticate(ctx.engine, name, request.form.get("password") or "")
     if user is None or user.role == "wall":
+        _count_failure(ctx, _attempted_name())
         accounts.audit(ctx.engine, name or "(empty)", "login.failure", name, None, _remote())
         return _login_page(lang, next_path, name, t("login_failed", lang), status=401)
     principal = principal_of(ctx, user)
@@ -213,8 +281,21 @@ def _set_cookie(ctx: AppContext, response, session_id: str) -> None:
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, secure=ctx.settings.secure_cookies, samesite="Lax", path="/")
 
 
+SIGN_OUT_PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<title>{{ title }}</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/gridops.css"></head><body class="page page-small">
+<form method="post" action="/logout"><h1>{{ title }}</h1><button type="submit" class="button">{{ submit }}</button></form>
+</body></html>"""
+
+
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout():
+    """Sign out by POST only (the header's button): a link or an image on any page must not sign anyone out."""
+    if request.method == "GET":
+        lang = normalise_language(request.args.get("lang"))
+        html = render_template_string(SIGN_OUT_PAGE, lang=lang, title=t("sign_out_question", lang), submit=t("sign_out", lang))
+        return Response(html, mimetype="text/html")
     ctx = current_context()
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
@@ -227,12 +308,40 @@ def logout():
     return response
 
 
-@blueprint.route("/kiosk")
+KIOSK_PAGE = """<!doctype html>
+<html lang="{{ 'zh-CN' if lang == 'zh' else 'en' }}"><head><meta charset="utf-8">
+<title>{{ title }}</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/gridops.css"></head><body class="page page-small">
+<form method="post" action="/kiosk"><h1>{{ title }}</h1>
+{% for key, value in keep %}<input type="hidden" name="{{ key }}" value="{{ value }}">{% endfor %}
+<p><label for="token">{{ token_label }}</label></p>
+<p><input id="token" name="token" type="password" autocomplete="off" class="text-input" autofocus></p>
+<button type="submit" class="button">{{ submit }}</button></form>
+</body></html>"""
+
+
+def _kiosk_form(others: dict):
+    lang = normalise_language(others.get("lang"))
+    html = render_template_string(KIOSK_PAGE, lang=lang, title=t("kiosk_title", lang), token_label=t("kiosk_token", lang),
+                                  submit=t("kiosk_open", lang), keep=sorted(others.items()))
+    return Response(html, mimetype="text/html")
+
+
+@blueprint.route("/kiosk", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT_PER_ADDRESS, deduct_when=_failed)
 def kiosk():
-    """``/kiosk?token=…``: a wall's browser signs in with its revocable token once, then shows the wall."""
+    """A wall's browser signs in once with its revocable token, then shows the wall.
+
+    ``POST /kiosk`` with ``token`` in the body (``GET /kiosk`` shows the form for it) keeps the
+    token out of URLs, browser history and proxy logs. ``GET /kiosk?token=…`` still works; our
+    access logs redact it (dashboard/access_log.py). Other parameters (``kiosk``, ``rotate``)
+    go on to ``/wall``.
+    """
     ctx = current_context()
-    found = accounts.user_for_token(ctx.engine, request.args.get("token", ""))
+    others = {key: value for key, value in request.values.items() if key != "token"}
+    if request.method == "GET" and "token" not in request.args:
+        return _kiosk_form(others)
+    found = accounts.user_for_token(ctx.engine, request.values.get("token", ""))
     if found is None or found[0].role != "wall":
         accounts.audit(ctx.engine, "(kiosk)", "login.failure", "kiosk token", None, _remote())
         return Response(t("kiosk_refused", "zh") + " / " + t("kiosk_refused", "en"), status=401, mimetype="text/plain")
@@ -240,7 +349,6 @@ def kiosk():
     principal = principal_of(ctx, user, token_id)
     session_id = sessions.create(ctx.redis, Keys(ctx.settings.prefix), _session_record(principal), KIOSK_IDLE_S, KIOSK_MAX_AGE_S)
     accounts.audit(ctx.engine, user.name, "login.success", user.name, {"kiosk_token": token_id}, _remote())
-    others = {key: value for key, value in request.args.items() if key != "token"}
     response = redirect("/wall" + ("?" + urlencode(others) if others else ""))
     _set_cookie(ctx, response, session_id)
     return response

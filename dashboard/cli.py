@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser(
         "create-token", help="print a new API token for a user",
         description="Print a new API token for user NAME, to send as 'Authorization: Bearer TOKEN'. For a wall user it is "
-        "the kiosk token: open /kiosk?token=TOKEN on the wall's browser. Revoke it on the admin page.",
+        "the kiosk token: open /kiosk on the wall's browser and enter it (or open /kiosk?token=TOKEN, which puts it in the "
+        "browser's history). Revoke it on the admin page.",
     )
     token.add_argument("name")
 

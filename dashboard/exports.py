@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import matplotlib
 import pandas as pd
 
+from dashboard.export_cells import put_cell, xml_text
 from dashboard.i18n import LABELS, t, tf
 from dashboard.indicators import Window
 from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
@@ -292,7 +293,7 @@ def weekly_xlsx(report: WeeklyReport, lang: str = "zh") -> bytes:
 
     book = Workbook()
     book.remove(book.active)
-    book.properties.title = f"{report_title(report, lang)} {week_label(report.week)}"
+    book.properties.title = xml_text(f"{report_title(report, lang)} {week_label(report.week)}")
     book.properties.creator = "GridOps"
 
     _summary_sheet(book, report, lang)
@@ -315,9 +316,8 @@ def _sheet_start(book, sheet_key: str, report: WeeklyReport, lang: str):
     from openpyxl.styles import Font
 
     sheet = book.create_sheet(t(sheet_key, lang))
-    sheet["A1"] = f"{report_title(report, lang)} · {t(sheet_key, lang)}"
-    sheet["A1"].font = Font(bold=True, size=14)
-    sheet["A2"] = period_text(report, lang)
+    put_cell(sheet, 1, 1, f"{report_title(report, lang)} · {t(sheet_key, lang)}").font = Font(bold=True, size=14)
+    put_cell(sheet, 2, 1, period_text(report, lang))
     sheet.freeze_panes = sheet.cell(row=XLSX_HEADER_ROW + 1, column=1).coordinate
     sheet.print_title_rows = f"{XLSX_HEADER_ROW}:{XLSX_HEADER_ROW}"
     sheet.page_setup.orientation = "landscape"
@@ -332,7 +332,7 @@ def _write_header(sheet, labels: list[str]) -> None:
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     for index, label in enumerate(labels, start=1):
-        cell = sheet.cell(row=XLSX_HEADER_ROW, column=index, value=label)
+        cell = put_cell(sheet, XLSX_HEADER_ROW, index, label)
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="E8EEF6")
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -358,7 +358,7 @@ def _summary_sheet(book, report: WeeklyReport, lang: str) -> None:
         values = [t(key, lang), current, previous, change(current, previous)]
         formats = [None, _XLSX_FORMATS[kind], _XLSX_FORMATS[kind], _XLSX_CHANGE_FORMATS[kind]]
         for column, (value, number_format) in enumerate(zip(values, formats), start=1):
-            cell = sheet.cell(row=row, column=column, value=value)
+            cell = put_cell(sheet, row, column, value)
             if number_format:
                 cell.number_format = number_format
         shown = [values[0]] + [format_value(key, value, lang) for value in values[1:]]
@@ -375,12 +375,12 @@ def _table_sheet(book, sheet_key: str, report: WeeklyReport, lang: str, columns:
     _write_header(sheet, labels)
     widths = [_display_width(label) for label in labels]
     if not rows:
-        sheet.cell(row=XLSX_HEADER_ROW + 1, column=1, value=t("no_data", lang))
+        put_cell(sheet, XLSX_HEADER_ROW + 1, 1, t("no_data", lang))
     for offset, record in enumerate(rows, start=1):
         fill = row_fill(record) if row_fill else None
         for index, column in enumerate(columns, start=1):
             value = _cell_value(column.kind, column.value(record))
-            cell = sheet.cell(row=XLSX_HEADER_ROW + offset, column=index, value=value)
+            cell = put_cell(sheet, XLSX_HEADER_ROW + offset, index, value)
             if column.kind in _XLSX_FORMATS:
                 cell.number_format = (_XLSX_CHANGE_FORMATS if column.label in signed else _XLSX_FORMATS)[column.kind]
             if fill:
@@ -402,6 +402,7 @@ def _chart_style() -> dict:
         "axes.spines.right": False,
         "axes.titlesize": 12,
         "legend.frameon": False,
+        "text.parse_math": False,  # names are drawn as written: "$…$" in one is not TeX
     }
 
 

@@ -1,8 +1,12 @@
 """Server-side sessions in Redis: the browser holds only a random id in an HttpOnly cookie.
 
 A session ends after ``idle_s`` without a request, after ``max_age_s`` in any case, at
-logout, and when its user is disabled. Kiosk (wall) sessions carry their token's id and
-end when the token is revoked.
+logout, and when its user is disabled or their password changes. Kiosk (wall) sessions
+carry their token's id and end when the token is revoked.
+
+Each user's session ids are also kept in a set, to end them all at once. Redis expires an
+idle session's key but not its id in that set, so ids of ended sessions are dropped from the
+set whenever the user signs in again.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ def create(client, keys: Keys, record: dict, idle_s: int, max_age_s: int) -> str
     session_id = new_session_id()
     now = time.time()
     record = {**record, "created": now, "last_seen": now, "idle_s": idle_s, "max_age_s": max_age_s}
+    if record.get("user_id") is not None:
+        _forget_ended(client, keys, record["user_id"])
     pipe = client.pipeline(transaction=True)
     pipe.set(keys.session(session_id), json.dumps(record), ex=idle_s)
     if record.get("user_id") is not None:
@@ -56,12 +62,31 @@ def delete(client, keys: Keys, session_id: str) -> None:
     pipe.execute()
 
 
-def delete_user_sessions(client, keys: Keys, user_id: int) -> int:
-    """End every session of a user; returns how many."""
-    ids = list(client.smembers(keys.user_sessions(user_id)))
-    pipe = client.pipeline(transaction=True)
+def _session_ids(client, keys: Keys, user_id: int) -> list[str]:
+    return [value if isinstance(value, str) else value.decode() for value in client.smembers(keys.user_sessions(user_id))]
+
+
+def _forget_ended(client, keys: Keys, user_id: int) -> None:
+    """Drop from the user's set the ids of sessions Redis has expired."""
+    ids = _session_ids(client, keys, user_id)
+    if not ids:
+        return
+    pipe = client.pipeline(transaction=False)
     for session_id in ids:
-        pipe.delete(keys.session(session_id if isinstance(session_id, str) else session_id.decode()))
-    pipe.delete(keys.user_sessions(user_id))
+        pipe.exists(keys.session(session_id))
+    ended = [session_id for session_id, alive in zip(ids, pipe.execute()) if not alive]
+    if ended:
+        client.srem(keys.user_sessions(user_id), *ended)
+
+
+def delete_user_sessions(client, keys: Keys, user_id: int, keep: str | None = None) -> int:
+    """End every session of a user but ``keep`` (the caller's own, when they changed their own password); returns how many."""
+    ended = [session_id for session_id in _session_ids(client, keys, user_id) if session_id != keep]
+    if not ended:
+        return 0
+    pipe = client.pipeline(transaction=True)
+    for session_id in ended:
+        pipe.delete(keys.session(session_id))
+    pipe.srem(keys.user_sessions(user_id), *ended)
     pipe.execute()
-    return len(ids)
+    return len(ended)

