@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dashboard import bounds
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config" / "gridops.toml"
@@ -40,6 +42,9 @@ class Settings:
     max_event_age_days: float = 90.0  # older timestamps on the feed are refused
     cookie_secure: bool | None = None  # None: Secure cookies unless listening on loopback (plain-HTTP demo)
     session_idle_minutes: float = 30.0
+    max_window_days: int = bounds.MAX_WINDOW_DAYS  # the longest window a request may ask for
+    statement_timeout_s: float = bounds.STATEMENT_TIMEOUT_S  # every query of the dashboard stops after this
+    max_streams: int = bounds.MAX_STREAMS  # change streams one caller (user or token) may hold open at once
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -96,6 +101,9 @@ class Settings:
             max_event_age_days=_number(env, "GRIDOPS_MAX_EVENT_AGE_DAYS", 90.0),
             cookie_secure=_flag(env, "GRIDOPS_COOKIE_SECURE", default=None),
             session_idle_minutes=_number(env, "GRIDOPS_SESSION_IDLE_MINUTES", 30.0),
+            max_window_days=_whole(env, "GRIDOPS_MAX_WINDOW_DAYS", bounds.MAX_WINDOW_DAYS),
+            statement_timeout_s=_number(env, "GRIDOPS_STATEMENT_TIMEOUT_S", bounds.STATEMENT_TIMEOUT_S),
+            max_streams=_whole(env, "GRIDOPS_MAX_STREAMS", bounds.MAX_STREAMS),
         )
 
     def with_redis(self, redis_url: str) -> "Settings":
@@ -110,6 +118,19 @@ def _number(env, name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r} must be positive")
+    return number
+
+
+def _whole(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
     if number <= 0:
         raise SettingsError(f"{name}={value!r} must be positive")
     return number
