@@ -15,6 +15,7 @@ from sqlalchemy import text
 from dashboard import api, create_app
 from dashboard.settings import Settings
 from data_feeds.db import QueryTimeout, make_engine
+from tests.dash_support import callback_body
 
 SLOW_SQLITE = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n"
 SLOW_POSTGRESQL = "SELECT pg_sleep(60)"
@@ -179,13 +180,6 @@ def test_a_slow_api_query_answers_503_with_the_reason(demo_engine, redis_url, tm
 
 
 # ---------------------------------------------------------------- the screens
-
-
-def callback_body(app, output_fragment: str, inputs: list, state: list) -> dict:
-    output = next(key for key in app.callback_map if output_fragment in key)
-    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in output.strip(".").split("...")]
-    return {"output": output, "outputs": outputs if output.startswith("..") else outputs[0], "inputs": inputs, "state": state,
-            "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
 
 
 def render(app, client, path: str, search: str):
