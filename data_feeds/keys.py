@@ -103,6 +103,10 @@ class Keys:
         """Set of the session ids of a user (to end them all when the user is disabled)."""
         return f"{self.prefix}user-sessions:{user_id}"
 
+    def stream_slots(self, owner: str) -> str:
+        """Sorted set: the open change streams of one caller (token or user) → when each slot lapses."""
+        return f"{self.prefix}streams:{owner}"
+
     @property
     def rate_limit_prefix(self) -> str:
         return f"{self.prefix}ratelimit"
