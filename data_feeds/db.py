@@ -153,6 +153,8 @@ def check_reachable(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+    except QueryTimeout as exc:
+        raise DatabaseUnavailable(f"the database at {describe(engine)} did not answer: {exc}") from None
     except (OperationalError, SQLAlchemyError) as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
         raise DatabaseUnavailable(f"cannot reach the database at {describe(engine)}: {reason}") from None
