@@ -8,6 +8,7 @@ Each check is about behaviour: the answer and its message, never how long it too
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import text
@@ -125,8 +126,6 @@ def test_a_query_past_the_statement_timeout_is_stopped_and_the_engine_goes_on(da
 
 def test_the_timeout_runs_per_statement_not_per_connection(database_url):
     """A transaction longer than the timeout, made of quick statements, commits."""
-    import time
-
     engine = make_engine(database_url, statement_timeout_s=0.2)
     try:
         with engine.begin() as connection:
