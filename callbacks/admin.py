@@ -1,17 +1,20 @@
 """User, token and audit administration. Every change is audited by the accounts layer."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
 from flask import request
 from sqlalchemy import select
 
+from callbacks import notices
 from dashboard import sessions
 from dashboard.auth import current_principal, current_session_id
+from dashboard.clock import utc_now
 from dashboard.context import current_context
 from dashboard.i18n import tf
 from dashboard.security import PasswordError, new_password
+from dashboard.timewindows import WindowError, local_midnight, parse_moment
 from data_feeds import accounts, schema
 from data_feeds.keys import Keys
 from layouts import admin, ids
@@ -152,7 +155,11 @@ def register(app) -> None:
     def search(_, text, action, start, end):
         ctx, principal, lang = current_context(), current_principal(), _lang()
         principal.require("audit")
-        tz = ctx.settings.tz
-        begin = datetime.combine(date.fromisoformat(start[:10]), time(0), tzinfo=tz) if start else None
-        finish = datetime.combine(date.fromisoformat(end[:10]), time(0), tzinfo=tz) + timedelta(days=1) if end else None
+        tz, now = ctx.settings.tz, utc_now()
+        try:  # the dates within the bounds (any length: the search answers at most 500 entries)
+            begin = parse_moment(start[:10], tz, now) if start else None
+            finish = local_midnight(parse_moment(end[:10], tz, now).date() + timedelta(days=1), tz) if end else None
+        except WindowError as error:
+            notices.show(error.text(lang))
+            return no_update
         return admin.audit_table(accounts.search_audit(ctx.engine, text or None, action, begin, finish), lang)

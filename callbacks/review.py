@@ -8,7 +8,9 @@ from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
+from callbacks import notices
 from dashboard import review_data, services
+from dashboard.bounds import EARLIEST_DAY
 from dashboard.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event
@@ -16,7 +18,7 @@ from dashboard.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t
 from dashboard.selection import Selection, parse
-from dashboard.timewindows import WindowError
+from dashboard.timewindows import WindowError, latest_day
 from data_feeds import accounts, queries
 from data_feeds.reference import load_categories
 from layouts import ids, review
@@ -80,14 +82,20 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         content = parts(ctx, principal, selection, lang)
     except Forbidden:
         return forbidden(lang)
-    except (services.NotFound, WindowError):
+    except WindowError as error:  # refused before any query: say why, show the default
+        notices.show(f"{error.text(lang)} {t('showing_instead', lang)}")
+        selection = Selection()
+        content = parts(ctx, principal, selection, lang)
+    except services.NotFound:
         selection = Selection()
         content = parts(ctx, principal, selection, lang)
     names = services.names(ctx, lang)
     departments = [{"label": f"{name}", "value": code} for code, name in sorted(names["departments"].items())]
     state = {"lang": lang, "area": content["area"].code}
+    tz, now = ctx.settings.tz, utc_now()
+    dates = {"min": EARLIEST_DAY.isoformat(), "max": latest_day(tz, now).isoformat()}  # the picker offers only days within the bounds
     return review.layout(lang, principal.name if ctx.settings.auth else None, other_language_href, nav_links(principal, lang), selection,
-                         {"categories": _category_options(ctx, lang), "departments": departments}, content, state)
+                         {"categories": _category_options(ctx, lang), "departments": departments, "dates": dates}, content, state)
 
 
 def register(app) -> None:
@@ -117,8 +125,12 @@ def register(app) -> None:
         lang = (state or {}).get("lang", "zh")
         try:
             content = parts(current_context(), current_principal(), parse(_query(search)), lang)
-        except (Forbidden, services.NotFound, WindowError):
+        except WindowError as error:  # refused before any query: every panel keeps what it shows
+            notices.show(error.text(lang))
+            return (no_update,) * 13
+        except (Forbidden, services.NotFound):
             raise PreventUpdate from None
+        notices.clear()
         return (content["breadcrumb"], content["period"], content["tiles"], content["collection"], {"max": review.max_reported(content["collection"])},
                 content["bounds"], content["trend"], content["categories"], content["department_rows"], content["hot_spots"],
                 content["patrol"], content["case_rows"], {**(state or {}), "area": content["area"].code})

@@ -6,13 +6,14 @@ from urllib.parse import parse_qs, urlencode
 
 from dash import Input, Output, State
 
-from callbacks import admin, home, review, wall, weekly
+from callbacks import admin, home, notices, review, wall, weekly
 from dashboard.access import PAGE_PERMISSIONS
 from dashboard.auth import current_principal
 from dashboard.context import current_context
 from dashboard.i18n import normalise_language
+from data_feeds.db import QueryTimeout
 from layouts import ids
-from layouts.home import forbidden, not_found
+from layouts.home import forbidden, not_found, unavailable
 
 # path -> function(ctx, principal, lang, query, other language href) building the page
 PAGES = {"/": home.page, "/wall": wall.page, "/review": review.page, "/weekly": weekly.page, "/admin": admin.users_page, "/admin/audit": admin.audit_page}
@@ -43,4 +44,9 @@ def register(app) -> None:
         principal = current_principal()
         if not principal.can(PAGE_PERMISSIONS[path]):
             return forbidden(lang)
-        return builder(current_context(), principal, lang, query, language_href(path, query, lang))
+        notices.clear()  # a new page: whatever the last one had to say is moot (its builder may say something new)
+        try:
+            return builder(current_context(), principal, lang, query, language_href(path, query, lang))
+        except QueryTimeout as error:
+            notices.show(notices.timeout_text(error, lang))
+            return unavailable(lang)

@@ -140,16 +140,18 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
         records = wall_service.open_records(ctx, scope)
         delta.update(reset_cases=True, cases=[f for f in (wall_data.case_feature(r, now, category_names) for r in records) if f])
     elif entries:
-        changed_ids = sorted({fields["case_id"] for fields in changes if fields.get("kind") == "case"})
+        # Only changes the caller may know of name a case, whatever follows from them.
+        visible = wall_data.case_changes_in_scope(changes, wall_service.grid_paths(ctx), scope)
+        changed_ids = sorted({fields["case_id"] for fields in visible})
         if changed_ids:
             in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
             upserts = [f for f in (wall_data.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
-            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports(changes))
+            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports(visible))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
     moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_data.moved_workers(changes)
     if moved:
         delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
-    offline = wall_service.gone_offline(ctx, cursor.get("gps", now.timestamp()) - 1.0, now)
+    offline = wall_service.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)
     if offline:
         delta["workers_offline"] = offline
     parts = _parts(ctx, scope, area, lang, now, cursor, force=False, scale=scale)

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from dash import Input, Output, State, dcc
+from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
+from callbacks import notices
 from dashboard import exports, services, weekly
 from dashboard.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.extensions import cache
+from dashboard.i18n import t
+from dashboard.timewindows import WindowError, week_from_param
 from data_feeds import accounts
 from layouts import ids
 from layouts import weekly as weekly_layout
@@ -36,16 +39,14 @@ def report(ctx: AppContext, principal, area_code: str | None, monday: date, lang
     return value
 
 
-def _monday(text: str | None, fallback: date) -> date:
-    try:
-        return weekly.week_start(date.fromisoformat(text)) if text else fallback
-    except ValueError:
-        return fallback
-
-
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
-    this_monday = weekly.week_start(utc_now().astimezone(ctx.settings.tz).date())
-    monday = _monday(query.get("week"), this_monday)
+    now = utc_now()
+    this_monday = week_from_param(None, ctx.settings.tz, now)
+    try:
+        monday = week_from_param(query.get("week"), ctx.settings.tz, now)
+    except WindowError as error:  # refused before any query: say why, show this week
+        notices.show(f"{error.text(lang)} {t('showing_instead', lang)}")
+        monday = this_monday
     try:
         built = report(ctx, principal, query.get("area"), monday, lang)
     except Forbidden:
@@ -60,12 +61,16 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
 
 
 def _requested(monday: str, state: dict, permission: str):
-    """The caller, after a permission check, and the report of the week they picked."""
+    """The caller, after a permission check, and the report of the week they picked (None,
+    with a notice saying why, for a week out of bounds)."""
     ctx, principal = current_context(), current_principal()
     principal.require(permission)
     lang = state.get("lang", "zh")
     try:
-        built = report(ctx, principal, state.get("area"), _monday(monday, date.today()), lang)
+        built = report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
+    except WindowError as error:
+        notices.show(error.text(lang))
+        return ctx, principal, None, lang
     except (Forbidden, services.NotFound):
         raise PreventUpdate from None
     return ctx, principal, built, lang
@@ -81,6 +86,9 @@ def register(app) -> None:
     )
     def pick_week(monday, state):
         ctx, principal, built, lang = _requested(monday, state, "weekly")
+        if built is None:
+            return no_update, no_update
+        notices.clear()
         search = f"?week={monday}&area={built.area.code}" + ("&lang=en" if lang == "en" else "")
         return weekly_layout.body(built, lang), search
 
@@ -99,6 +107,8 @@ def register(app) -> None:
         if not (pdf_clicks or xlsx_clicks):
             raise PreventUpdate
         ctx, principal, built, lang = _requested(monday, state, "export")
+        if built is None:
+            return no_update
         as_pdf = dash_ctx.triggered_id == ids.Weekly.PDF
         name = f"weekly-{built.area.code}-{built.week.start:%Y-%m-%d}.{'pdf' if as_pdf else 'xlsx'}"
         accounts.audit(ctx.engine, principal.name, "export", name, {"screen": "weekly"}, request.remote_addr)

@@ -21,10 +21,10 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
-    from callbacks import admin, home, review, router, wall, weekly
-    from dashboard import access_log, api, auth, csrf, metrics, push
+    from callbacks import admin, home, notices, review, router, wall, weekly
+    from dashboard import access_log, api, auth, bounds, csrf, guards, metrics, push
     from data_feeds import redis_client
-    from data_feeds.db import make_engine
+    from data_feeds.db import QueryTimeout, make_engine
     from data_feeds.keys import Keys
     from layouts import root
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         serve_locally=True,
+        on_error=notices.callback_failed,  # a query past the statement timeout: a notice on the screen
     )
     app.layout = root.layout
     server = app.server
@@ -48,11 +49,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         n = settings.trusted_proxies
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
+    server.config["MAX_CONTENT_LENGTH"] = bounds.MAX_BODY_BYTES
     cache.init_app(server, config={**redis_client.cache_config(settings), "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix, "CACHE_DEFAULT_TIMEOUT": 60})
     server.extensions[EXTENSION_KEY] = AppContext(
         settings=settings,
         config=config,
-        engine=make_engine(settings.database_url),
+        engine=make_engine(settings.database_url, statement_timeout_s=settings.statement_timeout_s),
         redis=redis_client.connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30),
     )
     storage_uri, storage_options = redis_client.limiter_storage(settings)
@@ -66,12 +68,15 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     limiter.init_app(server)
     access_log.install()
     server.before_request(metrics.start_timer)
+    server.before_request(guards.refuse_large_body)
     server.before_request(auth.gate)
     server.before_request(csrf.refuse_cross_site)
     server.after_request(metrics.record_latency)
     server.register_blueprint(auth.blueprint)
     server.register_blueprint(api.blueprint)
     server.register_blueprint(push.blueprint)
+    server.register_error_handler(413, guards.body_too_large)
+    server.register_error_handler(QueryTimeout, guards.query_timed_out)
     server.register_error_handler(429, auth.too_many_attempts)
     server.register_error_handler(Forbidden, lambda error: (flask.jsonify(error=str(error)), 403))
     router.register(app)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dashboard import services
+from dashboard import bounds, services
 from dashboard.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event, present_worker
@@ -57,6 +57,23 @@ def metrics():
     return Response(render_metrics(current_context()), mimetype="text/plain; version=0.0.4")
 
 
+def _window(ctx, now):
+    """The window of ``?start=&end=``, within the bounds (400 otherwise)."""
+    return window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now, ctx.settings.max_window_days)
+
+
+def _limit(args) -> int:
+    """``?limit=``: how many cases, from 1 to MAX_CASE_LIMIT (200 when not given)."""
+    text = args.get("limit", "200")
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= bounds.MAX_CASE_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {bounds.MAX_CASE_LIMIT}, not {bounds.quoted(text)}")
+    return number
+
+
 def _api_caller():
     principal = current_principal()
     principal.require("api")
@@ -68,7 +85,7 @@ def api_indicators():
     ctx, principal = _api_caller()
     now = utc_now()
     area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
-    window = window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now)
+    window = _window(ctx, now)
     filters = _filters(ctx, request.args)
     values = services.area_indicators(ctx, area, window, now, filters, principal.scope)
     body = {
@@ -100,7 +117,7 @@ def api_grids():
     if parent is not None:
         node = services.grid(ctx, parent)
         if node is None:
-            return jsonify(error=f"unknown grid code {parent!r}"), 404
+            return jsonify(error=f"unknown grid code {bounds.quoted(parent)}"), 404
         if not (scope.covers(node.path) or (scope.area_path or "").startswith(node.path)):
             raise Forbidden(f"grid {parent} is outside your scope")
     children = [g for g in reference.load_children(ctx.engine, parent) if scope.covers(g.path) or (scope.area_path or "").startswith(g.path)]
@@ -116,14 +133,11 @@ def api_cases():
     ctx, principal = _api_caller()
     now = utc_now()
     area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
-    window = window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now)
+    window = _window(ctx, now)
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
-        raise BadRequest(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    try:
-        limit = int(request.args.get("limit", 200))
-    except ValueError:
-        raise BadRequest("limit must be a whole number") from None
+        raise BadRequest(f"status {bounds.quoted(status)} is not one of {', '.join(STATUSES)}")
+    limit = _limit(request.args)
     rows = queries.list_cases(ctx.engine, area.path, window, _filters(ctx, request.args), principal.scope, limit, status)
     return jsonify([present_case(row, principal) for row in rows])
 
@@ -134,7 +148,7 @@ def api_case(case_id: str):
     ctx, principal = _api_caller()
     row = queries.case_detail(ctx.engine, case_id, principal.scope)
     if row is None:
-        raise services.NotFound(f"no case {case_id!r} in your scope")
+        raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
     accounts.audit(ctx.engine, principal.name, "case.view", case_id, None, request.remote_addr)
     return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.engine, case_id)]})
 
@@ -146,7 +160,7 @@ def api_case_contact(case_id: str):
     principal.require("unmask")
     row = queries.case_detail(ctx.engine, case_id, principal.scope)
     if row is None:
-        raise services.NotFound(f"no case {case_id!r} in your scope")
+        raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
     accounts.audit(ctx.engine, principal.name, "case.unmask", case_id, None, request.remote_addr)
     case = present_case(row, principal, unmasked=True)
     return jsonify({"id": case_id, "reporter": case["reporter"], "contact": case["contact"], "description": case["description"]})
@@ -174,17 +188,17 @@ def _filters(ctx, args) -> CaseFilter:
     source = args.get("source") or None
     category = args.get("category") or None
     if grade is not None and grade not in GRADES:
-        raise BadRequest(f"grade {grade!r} is not one of {', '.join(GRADES)}")
+        raise BadRequest(f"grade {bounds.quoted(grade)} is not one of {', '.join(GRADES)}")
     if source is not None and source not in SOURCES:
-        raise BadRequest(f"source {source!r} is not one of {', '.join(SOURCES)}")
+        raise BadRequest(f"source {bounds.quoted(source)} is not one of {', '.join(SOURCES)}")
     if dept is not None:
         with ctx.engine.connect() as connection:
             if connection.execute(select(schema.departments.c.code).where(schema.departments.c.code == dept)).first() is None:
-                raise BadRequest(f"unknown department {dept!r}")
+                raise BadRequest(f"unknown department {bounds.quoted(dept)}")
     categories = None
     if category is not None:
         catalogue = load_categories(ctx.engine)
         if category not in catalogue:
-            raise BadRequest(f"unknown category {category!r}")
+            raise BadRequest(f"unknown category {bounds.quoted(category)}")
         categories = frozenset(descendant_categories(catalogue, category))
     return CaseFilter(dept=dept, categories=categories, grade=grade, source=source)

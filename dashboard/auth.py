@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from dataclasses import dataclass
 from urllib.parse import unquote, urlencode, urlsplit
 
+import redis
 from flask import Blueprint, Response, g, jsonify, redirect, render_template_string, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import sessions
 from dashboard.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
@@ -19,6 +22,7 @@ from dashboard.context import AppContext, current_context
 from dashboard.extensions import limiter
 from dashboard.i18n import normalise_language, t
 from data_feeds import accounts, reference
+from data_feeds.db import QueryTimeout
 from data_feeds.keys import Keys
 
 blueprint = Blueprint("gridops_auth", __name__)
@@ -54,6 +58,41 @@ def current_principal() -> Principal:
 def current_session_id() -> str | None:
     """The id of the session the current request came with (None for Bearer tokens and signed-out callers)."""
     return None if request.headers.get("Authorization") else request.cookies.get(SESSION_COOKIE)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """How the caller of a request signed in, so that a long response (a change stream) can
+    check again, while it runs, that it still holds."""
+
+    session_id: str | None  # the session cookie, when that is how the caller came in
+    token_id: int | None  # an API or kiosk token, revocable
+    user_name: str
+
+
+def sign_in_of_request(ctx: AppContext) -> SignIn | None:
+    """The current request's sign-in (as the gate read it); None when sign-in is off."""
+    if not ctx.settings.auth:
+        return None
+    principal = current_principal()
+    session_id = None if request.headers.get("Authorization") else request.cookies.get(SESSION_COOKIE)
+    return SignIn(session_id, principal.token_id, principal.name)
+
+
+def still_signed_in(ctx: AppContext, sign_in: SignIn | None) -> bool:
+    """Whether a sign-in still holds: its session not ended (logout, idle, disabled user), its
+    token not revoked, its user not disabled. Any doubt (a store that cannot answer) is a no."""
+    if sign_in is None:
+        return True
+    try:
+        if sign_in.session_id is not None and not sessions.is_live(ctx.redis, Keys(ctx.settings.prefix), sign_in.session_id):
+            return False
+        if sign_in.token_id is not None:
+            return accounts.token_is_live(ctx.engine, sign_in.token_id)  # also false when its user is disabled
+        user = accounts.get_user(ctx.engine, sign_in.user_name)
+        return user is not None and not user.disabled
+    except (redis.RedisError, SQLAlchemyError, QueryTimeout):  # the caller comes back through the gate, which decides
+        return False
 
 
 def scope_of(ctx: AppContext, user: accounts.User) -> Scope:

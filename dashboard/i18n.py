@@ -255,6 +255,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "weekday_5": ("周五", "Fri"),
     "weekday_6": ("周六", "Sat"),
     "weekday_7": ("周日", "Sun"),
+    # bounds of what a request may ask (dashboard/bounds.py): the API answers the English text
+    "window_error_not_a_moment": ("{text} 不是 ISO 8601 日期或时间（如 2026-11-22 或 2026-11-22T09:15:03+08:00）",
+                                  "{text} is not an ISO 8601 date or date-time (e.g. 2026-11-22 or 2026-11-22T09:15:03+08:00)"),
+    "window_error_not_a_week": ("{text} 不是日期（如 2026-11-23）", "week {text} is not a date like 2026-11-23"),
+    "window_error_end_before_start": ("结束时间须晚于开始时间", "end must be after start"),
+    "window_error_too_early": ("{moment} 早于 {earliest}，不在可查询范围内", "{moment} is before {earliest}: there is nothing older to ask for"),
+    "window_error_too_late": ("{moment} 晚于 {latest}（一年以后），不在可查询范围内", "{moment} is more than a year ahead (after {latest})"),
+    "window_error_too_long": ("所选时段超过 {days} 天（{asked} 天），请缩短时段", "the window is {asked} days long: at most {days} days"),
+    "unavailable": ("此页面暂时无法显示", "This page cannot be shown right now"),
+    "showing_instead": ("已改为显示默认时段。", "Showing the default period instead."),
+    "query_timeout": ("查询超时（超过 {seconds} 秒），请缩小时段或区域后重试", "the query took longer than {seconds} s; narrow the window or the area and try again"),
 }
 
 

@@ -151,7 +151,7 @@ def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) 
 
 def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
     tz = ctx.settings.tz
-    window = window_of(selection, tz, now)
+    window = window_of(selection, tz, now, ctx.settings.max_window_days)
     before = comparison(window, now)
     filters = filters_of(ctx, selection)
     names = services.names(ctx, lang)

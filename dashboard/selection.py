@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
+from dashboard import bounds
 from dashboard.indicators import Window
 from dashboard.lifecycle import GRADES, SOURCES
-from dashboard.timewindows import WindowError, local_midnight, parse_moment, previous_period, today
+from dashboard.timewindows import bounded, local_midnight, parse_moment, previous_period, today
 
 WINDOWS = ("today", "7d", "30d", "custom")
 STAGES = ("register", "dispatch", "handle", "verify")
@@ -75,16 +76,15 @@ def _is_date(text: str | None) -> bool:
         return False
 
 
-def window_of(selection: Selection, tz, now: datetime) -> Window:
-    """Today; the last 7 or 30 local days including today; or the custom dates (inclusive)."""
+def window_of(selection: Selection, tz, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
+    """Today; the last 7 or 30 local days including today; or the custom dates (inclusive),
+    held to the same bounds as the API's ``?start=&end=`` (WindowError otherwise)."""
     if selection.window == "today":
         return today(tz, now)
     if selection.window == "custom":
-        start = parse_moment(selection.start, tz)
-        end = local_midnight(date.fromisoformat(selection.end) + timedelta(days=1), tz)
-        if end <= start:
-            raise WindowError("end must be after start")
-        return Window.until_now(start, end, now)
+        start = parse_moment(selection.start, tz, now)
+        last_day = parse_moment(selection.end, tz, now).date()
+        return bounded(start, local_midnight(last_day + timedelta(days=1), tz), tz, now, max_days)
     days = 7 if selection.window == "7d" else 30
     tomorrow = local_midnight(now.astimezone(tz).date() + timedelta(days=1), tz)
     return Window.until_now(tomorrow - timedelta(days=days), tomorrow, now)

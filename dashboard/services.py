@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dashboard import reports
+from dashboard import bounds, reports
 from dashboard.context import AppContext
 from dashboard.extensions import cache
 from dashboard.access import Scope
 from dashboard.geo import simplify_geometry
+from dashboard.identifiers import is_identifier
 from dashboard.indicators import Window
 from data_feeds import reference
 from data_feeds.queries import CaseFilter
@@ -92,14 +93,17 @@ def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.
         return area
     area = grid(ctx, code)
     if area is None:
-        raise NotFound(f"unknown area code {code!r}")
+        raise NotFound(f"unknown area code {bounds.quoted(code)}")
     if not scope.covers(area.path):
         raise Forbidden(f"area {code} is outside your scope")
     return area
 
 
 def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
-    """A grid by code (cached: the tree changes only on import)."""
+    """A grid by code (cached: the tree changes only on import). A value that cannot be a
+    code names nothing: it is neither looked up nor cached, whatever a caller sends."""
+    if len(code) > bounds.MAX_CODE_LENGTH or not is_identifier(code):
+        return None
     return _cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
 
 

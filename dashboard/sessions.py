@@ -49,6 +49,16 @@ def load(client, keys: Keys, session_id: str) -> dict | None:
     return record
 
 
+def is_live(client, keys: Keys, session_id: str) -> bool:
+    """Whether the session still exists and is young enough, without counting this as use
+    (a long response checks it again and again; only requests keep a session alive)."""
+    raw = client.get(keys.session(session_id))
+    if raw is None:
+        return False
+    record = json.loads(raw)
+    return not (record["max_age_s"] and time.time() - record["created"] > record["max_age_s"])
+
+
 def update(client, keys: Keys, session_id: str, record: dict) -> None:
     client.set(keys.session(session_id), json.dumps(record), ex=int(record["idle_s"]))
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dashboard import bounds
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config" / "gridops.toml"
@@ -47,6 +49,9 @@ class Settings:
     # e.g. the public address in front of a proxy that rewrites the Host header.
     allowed_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host/-Port are believed
+    max_window_days: int = bounds.MAX_WINDOW_DAYS  # the longest window a request may ask for
+    statement_timeout_s: float = bounds.STATEMENT_TIMEOUT_S  # every query of the dashboard stops after this
+    max_streams: int = bounds.MAX_STREAMS  # change streams one caller (user or token) may hold open at once
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -117,6 +122,9 @@ class Settings:
             session_idle_minutes=_number(env, "GRIDOPS_SESSION_IDLE_MINUTES", 30.0),
             allowed_origins=tuple((env.get("GRIDOPS_ALLOWED_ORIGINS") or "").replace(",", " ").split()),
             trusted_proxies=_count(env, "GRIDOPS_TRUSTED_PROXIES"),
+            max_window_days=_whole(env, "GRIDOPS_MAX_WINDOW_DAYS", bounds.MAX_WINDOW_DAYS),
+            statement_timeout_s=_number(env, "GRIDOPS_STATEMENT_TIMEOUT_S", bounds.STATEMENT_TIMEOUT_S),
+            max_streams=_whole(env, "GRIDOPS_MAX_STREAMS", bounds.MAX_STREAMS),
         )
 
     def with_redis(self, redis_url: str) -> "Settings":
@@ -179,6 +187,17 @@ def _allowed_origin(text: str) -> str:
     if not _is_origin(parts):
         raise SettingsError(f"GRIDOPS_ALLOWED_ORIGINS: {text!r} is not an origin such as https://gridops.example.gov.cn (scheme, host, optional port)")
     return normal_origin(parts.scheme, parts.netloc)
+def _whole(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r} must be positive")
+    return number
 
 
 def _flag(env, name: str, default: bool | None) -> bool | None:

@@ -1,13 +1,29 @@
-"""Local-time windows: today, a week (Monday to Sunday), the period before, API parameters."""
+"""Local-time windows: today, a week (Monday to Sunday), the period before, API parameters.
+
+Every window built from a caller's input (``?start=&end=``, the review's custom dates, the
+weekly ``?week=``) goes through ``bounded``: dates from 2000-01-01 to a year ahead, windows of
+at most ``max_days`` (dashboard.bounds), so no request can ask for a century or overflow a date.
+"""
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta
 
+from dashboard import bounds
+from dashboard.i18n import tf
 from dashboard.indicators import Window
 
 
 class WindowError(ValueError):
-    """A start or end parameter that cannot be understood."""
+    """A start, end or week the caller got wrong. ``str()`` is the English text the API
+    answers; ``text(lang)`` the same in the screen's language (labels ``window_error_*``)."""
+
+    def __init__(self, reason: str, **values):
+        self.reason, self.values = reason, values
+        super().__init__(tf(f"window_error_{reason}", "en", **values))
+
+    def text(self, lang: str) -> str:
+        return tf(f"window_error_{self.reason}", lang, **self.values)
 
 
 def local_midnight(day: date, tz) -> datetime:
@@ -43,22 +59,85 @@ def previous_period(window: Window, now: datetime) -> Window:
     return Window.until_now(start, max(end, start + timedelta(seconds=1)), now)
 
 
-def parse_moment(text: str, tz) -> datetime:
-    """ISO 8601 date or date-time; a naive value is local time, a bare date its local midnight."""
+def earliest(tz) -> datetime:
+    return local_midnight(bounds.EARLIEST_DAY, tz)
+
+
+def latest_day(tz, now: datetime) -> date:
+    """The last day a caller may name: a year (``FUTURE_DAYS``) after today, local time."""
+    return now.astimezone(tz).date() + timedelta(days=bounds.FUTURE_DAYS)
+
+
+def latest(tz, now: datetime) -> datetime:
+    """The last moment a caller may name: the end of ``latest_day`` (a window's exclusive end)."""
+    return local_midnight(latest_day(tz, now) + timedelta(days=1), tz)
+
+
+def check_moment(moment: datetime, tz, now: datetime) -> datetime:
+    """``moment`` when it lies from 2000-01-01 to a year ahead (local), else WindowError.
+
+    Compared as instants, so an offset cannot carry a date past the bounds; and checked
+    before any arithmetic on it, which could overflow near year 1 or 9999.
+    """
+    text = _shown(moment)
+    if moment < earliest(tz):
+        raise WindowError("too_early", moment=text, earliest=bounds.EARLIEST_DAY.isoformat())
+    if moment > latest(tz, now):
+        raise WindowError("too_late", moment=text, latest=latest_day(tz, now).isoformat())
+    return moment
+
+
+def _shown(moment: datetime) -> str:
+    """A moment for a message, in its own wall time (a conversion could overflow near year 1)."""
+    return moment.date().isoformat() if moment.time() == time(0) else f"{moment.date().isoformat()} {moment:%H:%M}"
+
+
+def parse_moment(text: str, tz, now: datetime) -> datetime:
+    """ISO 8601 date or date-time within the bounds; a naive value is local time, a bare date
+    its local midnight."""
     try:
         if len(text) == 10:
-            return local_midnight(date.fromisoformat(text), tz)
-        moment = datetime.fromisoformat(text)
+            moment = local_midnight(date.fromisoformat(text), tz)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
-        raise WindowError(f"{text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-22 or 2026-11-22T09:15:03+08:00)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        raise WindowError("not_a_moment", text=repr(text[:40])) from None
+    return check_moment(moment if moment.tzinfo else moment.replace(tzinfo=tz), tz, now)
 
 
-def window_from_params(start: str | None, end: str | None, tz, now: datetime) -> Window:
-    """The window of ``?start=&end=``; both default to today (local)."""
+def bounded(start: datetime, end: datetime, tz, now: datetime, max_days: int) -> Window:
+    """The window [start, end) when both ends lie within the bounds and it is at most
+    ``max_days`` long; WindowError otherwise."""
+    check_moment(start, tz, now)
+    check_moment(end, tz, now)
+    if end <= start:
+        raise WindowError("end_before_start")
+    if end - start > timedelta(days=max_days):
+        raise WindowError("too_long", days=max_days, asked=math.ceil((end - start) / timedelta(days=1)))
+    return Window.until_now(start, end, now)
+
+
+def window_from_params(start: str | None, end: str | None, tz, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
+    """The window of ``?start=&end=``; both default to today (local); bounded."""
     default = today(tz, now)
-    begin = parse_moment(start, tz) if start else default.start
-    finish = parse_moment(end, tz) if end else (default.end if not start else max(default.end, begin + timedelta(days=1)))
-    if finish <= begin:
-        raise WindowError("end must be after start")
-    return Window.until_now(begin, finish, now)
+    begin = parse_moment(start, tz, now) if start else default.start
+    finish = parse_moment(end, tz, now) if end else (default.end if not start else max(default.end, begin + timedelta(days=1)))
+    return bounded(begin, finish, tz, now, max_days)
+
+
+def week_from_param(text: str | None, tz, now: datetime) -> date:
+    """The Monday of ``?week=YYYY-MM-DD`` (any day of the week), within the bounds; this
+    week when empty."""
+    if not text:
+        return week_start(now.astimezone(tz).date())
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise WindowError("not_a_week", text=repr(text[:40])) from None
+    monday = week_start(check_moment(local_midnight(day, tz), tz, now).date())
+    check_moment(local_midnight(monday, tz), tz, now)  # 2000-01-01 is a Saturday: its week began before
+    return monday
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())

@@ -152,6 +152,19 @@ def moved_workers(changes: list[dict]) -> list[str]:
     return sorted(found)
 
 
+def case_changes_in_scope(changes: list[dict], paths: dict, scope) -> list[dict]:
+    """The case changes of a batch that the caller may know of.
+
+    Each change names the case's grid and its department after that change, so a case named
+    here was in the caller's scope then: its removal or its report tells the caller nothing
+    they could not have seen. A case's grid never changes after its report, so for an area
+    scope this is exact; a department scope sees a case dispatched away from it by nothing
+    here (it stays on such a wall until the page reloads, rather than a case never in the
+    scope being named).
+    """
+    return [change for change in changes if change.get("kind") == "case" and in_scope(change, paths, scope)]
+
+
 def new_reports(changes: list[dict]) -> list[str]:
     """Case ids reported in a batch of live changes."""
     return [change["case_id"] for change in changes if change.get("kind") == "case" and change.get("action") == "report"]

@@ -83,8 +83,20 @@ def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> di
 
 
 def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
+    """The rule for every worker on the wall (marker, move, offline): their last position lies
+    in the caller's area; departments see no patrol."""
     path = paths.get(position.get("grid"))
     return path is not None and scope.covers(path) and not scope.dept
+
+
+def workers_in_scope(ctx: AppContext, scope: Scope, workers: list[str]) -> list[str]:
+    """Those of ``workers`` the scope allows (by ``_worker_paths_ok``), in the given order."""
+    if not workers or scope.dept:
+        return []
+    raw = ctx.redis.hmget(_keys(ctx).workers, workers)
+    paths = grid_paths(ctx)
+    return [worker for worker, line in zip(workers, raw)
+            if line is not None and _worker_paths_ok(live_state.parse_position(worker, _text(line)), paths, scope)]
 
 
 def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: datetime, trail_points: int):
@@ -122,11 +134,11 @@ def worker_moves(ctx: AppContext, scope: Scope, workers: list[str], now: datetim
     return [wall_data.worker_move(*row) for row in _worker_positions(ctx, scope, workers, now, 1)]
 
 
-def gone_offline(ctx: AppContext, since_epoch: float, now: datetime) -> list[str]:
-    """Workers online at ``since_epoch`` whose silence has since passed the offline limit."""
+def gone_offline(ctx: AppContext, scope: Scope, since_epoch: float, now: datetime) -> list[str]:
+    """Workers of the scope online at ``since_epoch`` whose silence has since passed the offline limit."""
     limit = ctx.config.offline_after_minutes * 60
     found = ctx.redis.zrangebyscore(_keys(ctx).workers_seen, f"({since_epoch - limit}", now.timestamp() - limit)
-    return [w if isinstance(w, str) else w.decode() for w in found]
+    return workers_in_scope(ctx, scope, [_text(w) for w in found])
 
 
 def all_workers(ctx: AppContext) -> list[str]:

@@ -52,10 +52,6 @@ class WeeklyReport:
     daily: pd.DataFrame | None = None  # reported and closed per day, this week and the week before
 
 
-def week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
 def change(current, previous):
     """current − previous, or None when either is missing."""
     if current is None or previous is None:

@@ -1,6 +1,7 @@
 """The grid database connection: engine creation, schema creation and reachability checks."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,19 +13,36 @@ from data_feeds import schema
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_OPTION = "gridops_write_lock"
+SQLITE_PROGRESS_STEPS = 10_000  # virtual-machine steps between two looks at the clock (a few ms)
+POSTGRESQL_QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
+DEADLINE_KEY = "gridops_deadline"  # in a pooled connection's info: when its current statement must stop
 
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or opened; the message names the URL (without password)."""
 
 
-def make_engine(database_url: str, writer: bool = False) -> Engine:
+class QueryTimeout(RuntimeError):
+    """A statement ran past the engine's statement timeout and was stopped (the dashboard
+    answers 503 or shows a notice; the connection stays usable)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"the query took longer than {seconds:g} s (the statement timeout); narrow the window or the area and try again")
+
+
+def make_engine(database_url: str, writer: bool = False, statement_timeout_s: float | None = None) -> Engine:
     """A pooled engine; SQLite gets WAL and foreign keys, PostgreSQL the psycopg 3 driver.
 
     ``writer``: on SQLite, transactions take the write lock when they begin (BEGIN
     IMMEDIATE), so that concurrent consumers reading state and then writing it serialise
     instead of failing at the upgrade. One connection asks the same of any engine with the
     execution option ``WRITE_LOCK_OPTION``.
+
+    ``statement_timeout_s``: every statement stops after this long and raises QueryTimeout
+    (PostgreSQL's ``statement_timeout``; on SQLite a progress handler with a deadline). The
+    dashboard sets it, so that no request holds a worker; the consumer and the importers,
+    whose batches may rightly take long, leave it None.
     """
     try:
         url = make_url(database_url)
@@ -33,19 +51,87 @@ def make_engine(database_url: str, writer: bool = False) -> Engine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername.startswith("sqlite"):
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling begins late (at the first write); take it over.
-        def begin(connection):
-            immediate = writer or connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        engine = _sqlite_engine(url, writer, statement_timeout_s)
+    elif url.drivername.startswith("postgresql"):
+        engine = create_engine(_with_statement_timeout(url, statement_timeout_s), pool_pre_ping=True, pool_size=5, max_overflow=10,
+                               connect_args={"connect_timeout": 5})
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if statement_timeout_s is not None:
+        _raise_query_timeouts(engine, statement_timeout_s)
+    return engine
 
-        event.listen(engine, "begin", begin)
-        return engine
-    connect_args = {"connect_timeout": 5} if url.drivername.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
+
+def _sqlite_engine(url, writer: bool, statement_timeout_s: float | None) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # Waiting for another writer's lock is part of a statement's time, so it gets no longer.
+    busy_s = SQLITE_BUSY_TIMEOUT_MS / 1000 if statement_timeout_s is None else min(SQLITE_BUSY_TIMEOUT_MS / 1000, statement_timeout_s)
+    engine = create_engine(url, connect_args={"timeout": busy_s})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    # pysqlite's own transaction handling begins late (at the first write); take it over.
+    def begin(connection):
+        immediate = writer or connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    event.listen(engine, "begin", begin)
+    if statement_timeout_s is not None:
+        _sqlite_deadlines(engine, statement_timeout_s)
+    return engine
+
+
+def _with_statement_timeout(url, statement_timeout_s: float | None):
+    """The URL with ``-c statement_timeout=…`` added to libpq's ``options`` (any options the
+    URL carries, such as a search_path, are kept)."""
+    if statement_timeout_s is None:
+        return url
+    setting = f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
+    options = url.query.get("options")
+    return url.update_query_dict({"options": f"{options} {setting}" if options else setting})
+
+
+def _sqlite_deadlines(engine: Engine, statement_timeout_s: float) -> None:
+    """Stop any SQLite statement that runs past the timeout, fetching included.
+
+    Each statement sets a deadline in its pooled connection's ``info``; a progress handler
+    looks at it every few thousand steps and interrupts the statement once it has passed.
+    Commit, rollback and the return to the pool clear it, so a deadline never outlives the
+    statement that set it.
+    """
+    def connect(dbapi_connection, record):
+        info = record.info
+        info[DEADLINE_KEY] = None
+        dbapi_connection.set_progress_handler(lambda: 1 if info[DEADLINE_KEY] is not None and time.monotonic() > info[DEADLINE_KEY] else 0,
+                                              SQLITE_PROGRESS_STEPS)
+
+    def start(connection, *_args):
+        connection.info[DEADLINE_KEY] = time.monotonic() + statement_timeout_s
+
+    def clear(connection, *_args):
+        connection.info[DEADLINE_KEY] = None
+
+    def clear_record(_dbapi_connection, record):
+        record.info[DEADLINE_KEY] = None
+
+    event.listen(engine, "connect", connect)
+    event.listen(engine, "before_cursor_execute", start)
+    event.listen(engine, "commit", clear)
+    event.listen(engine, "rollback", clear)
+    event.listen(engine.pool, "checkin", clear_record)
+
+
+def _raise_query_timeouts(engine: Engine, statement_timeout_s: float) -> None:
+    """A statement stopped by the timeout raises QueryTimeout instead of the driver's error."""
+    def handle_error(context):
+        error = context.original_exception
+        stopped = (
+            getattr(error, "sqlstate", None) == POSTGRESQL_QUERY_CANCELED
+            or (engine.dialect.name == "sqlite" and str(error) == "interrupted")
+        )
+        if stopped:
+            raise QueryTimeout(statement_timeout_s) from context.sqlalchemy_exception
+
+    event.listen(engine, "handle_error", handle_error)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -67,6 +153,8 @@ def check_reachable(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+    except QueryTimeout as exc:
+        raise DatabaseUnavailable(f"the database at {describe(engine)} did not answer: {exc}") from None
     except (OperationalError, SQLAlchemyError) as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
         raise DatabaseUnavailable(f"cannot reach the database at {describe(engine)}: {reason}") from None

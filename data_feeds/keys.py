@@ -119,6 +119,9 @@ class Keys:
     def login_failures(self, name: str) -> str:
         """Recent failed sign-ins for a user name, from any address (they slow its sign-in down)."""
         return f"{self.prefix}login-failures:{name}"
+    def stream_slots(self, owner: str) -> str:
+        """Sorted set: the open change streams of one caller (token or user) → when each slot lapses."""
+        return f"{self.prefix}streams:{owner}"
 
     @property
     def rate_limit_prefix(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import and_, false, func, select, union_all
 from sqlalchemy.engine import Engine
 
 from dashboard.access import Scope, effective_path
+from dashboard.bounds import MAX_CASE_LIMIT
 from dashboard.indicators import TIME_COLUMNS, Window, empty_cases
 from data_feeds import db, schema
 
@@ -182,11 +183,15 @@ def count_patrol_workers(engine: Engine, area_path: str, scope: Scope) -> int:
         return int(connection.execute(statement).scalar() or 0)
 
 
-CASE_LIST_LIMIT = 1000
+CASE_LIST_LIMIT = MAX_CASE_LIMIT
 
 
 def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope, limit: int = 200, status: str | None = None) -> list[dict]:
-    """Cases of the subtree and scope reported in the window, newest first, with names."""
+    """Cases of the subtree and scope reported in the window, newest first, with names; at
+    most ``limit``, from 1 to CASE_LIST_LIMIT (anything else is a caller's bug: SQLite reads
+    LIMIT -1 as "every row")."""
+    if not 1 <= limit <= CASE_LIST_LIMIT:
+        raise ValueError(f"limit {limit} is outside 1..{CASE_LIST_LIMIT}")
     start, end, _ = window.naive()
     c = schema.cases.c
     with engine.connect() as connection:
@@ -200,7 +205,7 @@ def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
             c.reported_at >= start.to_pydatetime(),
             c.reported_at < end.to_pydatetime(),
         )
-        statement = _filtered(statement, filters).order_by(c.reported_at.desc()).limit(min(limit, CASE_LIST_LIMIT))
+        statement = _filtered(statement, filters).order_by(c.reported_at.desc()).limit(limit)
         return [dict(row) for row in connection.execute(statement).mappings()]
 
 

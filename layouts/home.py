@@ -48,3 +48,8 @@ def not_found(lang: str, home_href: str) -> html.Div:
 
 def forbidden(lang: str) -> html.Div:
     return html.Div([html.H1(t("forbidden", lang)), html.A(t("back_home", lang), href="/")], className="page page-forbidden")
+
+
+def unavailable(lang: str) -> html.Div:
+    """A page whose queries ran past the statement timeout (the notice says so and what to do)."""
+    return html.Div([html.H1(t("unavailable", lang)), html.A(t("back_home", lang), href="/")], className="page page-unavailable")

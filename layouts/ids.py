@@ -4,6 +4,7 @@
 class App:
     URL = "app-url"
     PAGE = "app-page"
+    NOTICE = "app-notice"  # why the page shows less than asked (callbacks/notices.py)
 
 
 class Home:

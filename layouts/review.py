@@ -33,11 +33,13 @@ def tiles(values: dict, previous: dict, lang: str) -> list:
     return change_tiles(values, previous, REVIEW_TILES, lang)
 
 
-def filter_bar(selection, lang: str, category_options: list, department_options: list) -> html.Div:
+def filter_bar(selection, lang: str, category_options: list, department_options: list, dates: dict) -> html.Div:
+    """The window, the custom dates (``dates``: the first and last day one may pick) and the filters."""
     window_options = [{"label": t(f"window_{w}", lang), "value": w} for w in WINDOWS]
     return html.Div([
         dcc.Dropdown(id=ids.Review.WINDOW, options=window_options, value=selection.window, clearable=False, className="dropdown"),
         dcc.DatePickerRange(id=ids.Review.DATES, start_date=selection.start, end_date=selection.end, display_format="YYYY-MM-DD",
+                            min_date_allowed=dates["min"], max_date_allowed=dates["max"],
                             className="date-range" + ("" if selection.window == "custom" else " hidden")),
         dcc.Dropdown(id=ids.Review.CATEGORY, options=category_options, value=selection.category, placeholder=t("all_categories", lang), className="dropdown wide"),
         dcc.Dropdown(id=ids.Review.GRADE, options=[{"label": g, "value": g} for g in GRADES], value=selection.grade, placeholder=t("all_grades", lang), className="dropdown narrow"),
@@ -238,7 +240,7 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
     return html.Div([
         page_header([html.Span(t("review_title", lang)), html.Span(id=ids.Review.BREADCRUMB, children=data_parts["breadcrumb"], className="breadcrumb")],
                     lang, user, other_language_href, links=links),
-        filter_bar(selection, lang, filter_parts["categories"], filter_parts["departments"]),
+        filter_bar(selection, lang, filter_parts["categories"], filter_parts["departments"], filter_parts["dates"]),
         html.Div(id=ids.Review.PERIOD, children=data_parts["period"], className="muted period"),
         html.Div(data_parts["tiles"], id=ids.Review.TILES, className="kpi-row review-tiles"),
         html.Div([

@@ -1,8 +1,12 @@
-"""The shell every page renders into: the URL and the page container."""
+"""The shell every page renders into: the URL, the notice line and the page container."""
 from dash import dcc, html
 
 from layouts import ids
 
 
 def layout() -> html.Div:
-    return html.Div([dcc.Location(id=ids.App.URL, refresh="callback-nav"), html.Div(id=ids.App.PAGE)], className="app")
+    return html.Div([
+        dcc.Location(id=ids.App.URL, refresh="callback-nav"),
+        html.Div(id=ids.App.NOTICE, className="app-notice", role="alert"),  # over the page: the wall keeps its 16:9
+        html.Div(id=ids.App.PAGE),
+    ], className="app")

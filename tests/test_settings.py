@@ -30,6 +30,9 @@ def test_environment_overrides():
     ({"GRIDOPS_TZ": "Mars/Base"}, "not a time zone"),
     ({"GRIDOPS_SIMULATE": "maybe"}, "GRIDOPS_SIMULATE='maybe'"),
     ({"GRIDOPS_PREFIX": "a b"}, "GRIDOPS_PREFIX"),
+    ({"GRIDOPS_MAX_WINDOW_DAYS": "1.5"}, "not a whole number"),
+    ({"GRIDOPS_MAX_STREAMS": "0"}, "must be positive"),
+    ({"GRIDOPS_STATEMENT_TIMEOUT_S": "-1"}, "must be positive"),
 ])
 def test_bad_values_are_explained(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -45,6 +48,12 @@ def test_allowed_origins_and_trusted_proxies():
             Settings.from_env({"GRIDOPS_ALLOWED_ORIGINS": bad})
     with pytest.raises(SettingsError, match="GRIDOPS_TRUSTED_PROXIES"):
         Settings.from_env({"GRIDOPS_TRUSTED_PROXIES": "-1"})
+
+
+def test_bounds_default_and_override():
+    assert (Settings.from_env({}).max_window_days, Settings.from_env({}).statement_timeout_s, Settings.from_env({}).max_streams) == (366, 15.0, 8)
+    settings = Settings.from_env({"GRIDOPS_MAX_WINDOW_DAYS": "92", "GRIDOPS_STATEMENT_TIMEOUT_S": "5", "GRIDOPS_MAX_STREAMS": "3"})
+    assert (settings.max_window_days, settings.statement_timeout_s, settings.max_streams) == (92, 5.0, 3)
 
 
 def test_auth_off_is_refused_unless_on_loopback():

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from dashboard import selection
-from dashboard.timewindows import WindowError, day_window, parse_moment, previous_period, today, week_of, window_from_params
+from dashboard.timewindows import WindowError, day_window, parse_moment, previous_period, today, week_from_param, week_of, window_from_params
 from tests.conftest import TZ, local
 
 LATER = local(2027, 6, 1, 12, 0)  # every window below is closed by then
@@ -58,8 +58,8 @@ def test_a_running_window_is_compared_with_the_same_elapsed_part_before():
 def test_day_windows_and_parameters():
     day = day_window(local(2026, 3, 1).date(), TZ, LATER)
     assert day.end - day.start == timedelta(days=1)
-    assert parse_moment("2026-11-22", TZ) == local(2026, 11, 22)
-    assert parse_moment("2026-11-22T09:15:03+08:00", TZ) == local(2026, 11, 22, 9, 15, 3)
+    assert parse_moment("2026-11-22", TZ, LATER) == local(2026, 11, 22)
+    assert parse_moment("2026-11-22T09:15:03+08:00", TZ, LATER) == local(2026, 11, 22, 9, 15, 3)
     window = window_from_params("2026-11-20", "2026-11-26", TZ, LATER)
     assert window.start == local(2026, 11, 20) and window.end == local(2026, 11, 26)
     with pytest.raises(WindowError):
@@ -72,3 +72,50 @@ def test_selection_round_trips_through_the_url():
     assert selection.parse({"window": "bogus", "grade": "Z", "source": "pigeon"}) == selection.Selection()
     assert selection.parse({"window": "custom", "start": "2026-11-09", "end": "2026-11-01"}).window == "7d"
     assert selection.Selection(area="X").search("en") == "?area=X&lang=en"
+
+
+@pytest.mark.parametrize("start,end,reason", [
+    ("1999-12-31", "2000-01-02", "too_early"),
+    ("0001-01-01", None, "too_early"),
+    ("2026-01-01", "2028-06-03", "too_late"),  # LATER + a year is 2028-06-01
+    ("9999-12-31", None, "too_late"),
+    ("2026-01-01", "2027-01-03", "too_long"),  # 367 days
+    ("2026-11-26", "2026-11-20", "end_before_start"),
+    ("26/11/2026", None, "not_a_moment"),
+])
+def test_windows_from_parameters_are_bounded(start, end, reason):
+    with pytest.raises(WindowError) as refused:
+        window_from_params(start, end, TZ, LATER)
+    assert refused.value.reason == reason
+    assert refused.value.text("zh") != str(refused.value)  # both languages, for the API and the screens
+
+
+def test_the_bounds_themselves_are_allowed():
+    assert window_from_params("2000-01-01", "2000-12-31", TZ, LATER).start == local(2000, 1, 1)
+    year = window_from_params("2026-01-01", "2027-01-02", TZ, LATER)  # 366 days
+    assert year.end - year.start == timedelta(days=366)
+    assert window_from_params("2028-05-01", "2028-06-02", TZ, LATER).end == local(2028, 6, 2)  # the end of the last day one may name
+    assert window_from_params("2026-11-01", "2026-11-08", TZ, LATER, max_days=7).end == local(2026, 11, 8)
+    with pytest.raises(WindowError, match="at most 7 days"):
+        window_from_params("2026-11-01", "2026-11-09", TZ, LATER, max_days=7)
+
+
+def test_a_custom_review_window_is_bounded_like_the_api():
+    def custom(start, end):
+        return selection.window_of(selection.Selection(window="custom", start=start, end=end), TZ, LATER)
+
+    assert custom("2026-01-01", "2027-01-01").end == local(2027, 1, 2)  # 366 days, the last inclusive
+    for start, end in (("1900-01-01", "2026-11-26"), ("2020-01-01", "2026-11-26"), ("9999-12-01", "9999-12-31"), ("0001-01-01", "0001-01-07")):
+        with pytest.raises(WindowError):
+            custom(start, end)
+
+
+@pytest.mark.parametrize("text,monday", [(None, "2027-05-31"), ("2026-11-26", "2026-11-23"), ("2000-01-03", "2000-01-03")])
+def test_a_week_parameter_gives_its_monday(text, monday):
+    assert week_from_param(text, TZ, LATER).isoformat() == monday
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1999-12-27", "2000-01-01", "9999-12-31", "2028-06-05", "next week"])
+def test_a_week_out_of_bounds_is_refused(text):
+    with pytest.raises(WindowError):
+        week_from_param(text, TZ, LATER)

@@ -147,3 +147,21 @@ def test_a_moved_worker_is_a_short_row_with_the_newest_trail_point():
 def test_moved_workers_come_from_the_gps_changes_each_once():
     changes = [{"kind": "gps", "workers": "W2,W1"}, {"kind": "case", "case_id": "C1"}, {"kind": "gps", "workers": "W1,W3"}, {"kind": "gps", "workers": ""}]
     assert wall_data.moved_workers(changes) == ["W1", "W2", "W3"]
+
+
+def test_a_batch_of_changes_names_only_cases_of_the_scope():
+    paths = {"G1": "/D/T1/C1/G1/", "G2": "/D/T2/C2/G2/"}
+    changes = [
+        {"kind": "case", "case_id": "A", "action": "report", "grid": "G1", "dept": ""},
+        {"kind": "case", "case_id": "B", "action": "report", "grid": "G2", "dept": ""},
+        {"kind": "case", "case_id": "A", "action": "dispatch", "grid": "G1", "dept": "CGJ"},
+        {"kind": "case", "case_id": "B", "action": "close", "grid": "G2", "dept": "SWJ"},
+        {"kind": "case", "case_id": "C", "action": "close", "grid": "unknown", "dept": ""},
+        {"kind": "gps", "workers": "W1"},
+    ]
+    leader = Scope(area_path="/D/T1/", area_code="T1")
+    visible = wall_data.case_changes_in_scope(changes, paths, leader)
+    assert [c["case_id"] for c in visible] == ["A", "A"] and wall_data.new_reports(visible) == ["A"]
+    assert {c["case_id"] for c in wall_data.case_changes_in_scope(changes, paths, Scope())} == {"A", "B"}
+    # a department knows a case from the change that gave it to the department on
+    assert [c["action"] for c in wall_data.case_changes_in_scope(changes, paths, Scope(dept="CGJ"))] == ["dispatch"]

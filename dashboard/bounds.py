@@ -1,0 +1,34 @@
+"""The bounds every request is held to, defined once for the API and the screens.
+
+A parameter outside them is refused with a clear message before any work is done (400 on
+the API, a notice on a screen), so that no single request can make a worker read the whole
+database, count a century of cases or overflow a date; a body larger than any screen sends
+is refused unread (413); and every query of the dashboard stops after a statement timeout
+(503 on the API, a notice on a screen) instead of holding a worker.
+
+The window length, the statement timeout and the streams per caller are settings
+(``GRIDOPS_MAX_WINDOW_DAYS``, ``GRIDOPS_STATEMENT_TIMEOUT_S``, ``GRIDOPS_MAX_STREAMS``); the
+defaults are here.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+EARLIEST_DAY = date(2000, 1, 1)  # no grid-governance record predates it: an earlier date is a mistake
+FUTURE_DAYS = 366  # deadlines and the weeks one may plan reach at most a year ahead
+MAX_WINDOW_DAYS = 366  # a year and a day: a year compared with the year before
+MAX_CASE_LIMIT = 1000  # cases in one /api/cases answer (newest first)
+MAX_BODY_BYTES = 2 * 1024 * 1024  # Dash callback bodies are a few KB; no API endpoint reads a body
+MAX_CODE_LENGTH = 64  # area, grid and case codes; a longer one names nothing and is not looked up
+STATEMENT_TIMEOUT_S = 15.0  # the dashboard's queries; the consumer and the importers have none
+MAX_STREAMS = 8  # change streams one caller (user or token) holds open at once: a wall needs one
+
+
+def body_limit_text() -> str:
+    return f"{MAX_BODY_BYTES // (1024 * 1024)} MiB"
+
+
+def quoted(text: str) -> str:
+    """A caller's value quoted for a message, cut to MAX_CODE_LENGTH: an answer never echoes
+    a whole oversized parameter."""
+    return repr(text if len(text) <= MAX_CODE_LENGTH else text[:MAX_CODE_LENGTH] + "…")

@@ -1,0 +1,168 @@
+"""A wall learns nothing from outside its caller's scope: the pull's delta (changed and
+removed pins, new reports, moved and offline workers) names only cases and workers of the
+caller's area, through the real consumer, live state and Dash endpoint (SQLite and PostgreSQL).
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+
+from callbacks import wall
+from dashboard import create_app, wall_service
+from dashboard.access import Principal, Scope
+from dashboard.clock import utc_now
+from dashboard.context import current_context
+from dashboard.settings import Settings
+from data_feeds import accounts
+from data_feeds.reference import load_children, root_grid
+from tests.dash_support import callback_body
+from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, publish_case_events, publish_pings, report, wgs84_of
+
+
+PASSWORD = "correct-horse-7"
+
+
+@pytest.fixture
+def towns(feed_district, redis_url, domain_config):
+    """Two towns with their basic grids, a consumer, and a way to feed it."""
+    client = redis.Redis.from_url(redis_url)
+    ingest = make_ingest(feed_district, client, domain_config)
+    grids = basic_grids(feed_district)
+    paths = {g.code: g.path for town in load_children(feed_district, root_grid(feed_district).code)
+             for community in load_children(feed_district, town.code) for g in load_children(feed_district, community.code)}
+    # two towns with three basic grids (and grid workers) each
+    home, other = [town for town in load_children(feed_district, root_grid(feed_district).code)
+                   if sum(path.startswith(town.path) for path in paths.values()) >= 3][:2]
+
+    def feed(cases: list[dict] = (), pings: list[dict] = ()) -> None:
+        publish_case_events(client, list(cases))
+        publish_pings(client, list(pings))
+        totals = drain(ingest)
+        assert not totals.get("dead"), totals
+
+    yield {
+        "home": home, "other": other, "feed": feed,
+        "home_grids": [g for g in grids if paths.get(g["code"], "").startswith(home.path)],
+        "other_grids": [g for g in grids if paths.get(g["code"], "").startswith(other.path)],
+    }
+    client.close()
+
+
+@pytest.fixture
+def app(feed_district, redis_url, tmp_path):
+    url = feed_district.url.render_as_string(hide_password=False)
+    return create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=False))
+
+
+def ping(grid: dict, at) -> dict:
+    lat, lon = wgs84_of(grid)
+    return gps_ping(grid["worker"], at, lat, lon)
+
+
+def history(towns, now) -> None:
+    """In each town: a case that will close, one that stays open; a worker online, and one
+    (grids[0]'s) last seen 10 min 5 s ago, who passes the offline limit (10 min) just after
+    the wall's cursor (``now`` − 10 s)."""
+    feed = towns["feed"]
+    for prefix, grids in (("H", towns["home_grids"]), ("O", towns["other_grids"])):
+        feed(cases=[report(f"{prefix}-CLOSING", now - timedelta(minutes=30), grids[0]), report(f"{prefix}-OPEN", now - timedelta(minutes=29), grids[1])],
+             pings=[ping(grids[0], now - timedelta(minutes=10, seconds=5)), ping(grids[1], now - timedelta(seconds=90))])
+
+
+def changes_in_both_towns(towns, now) -> None:
+    """After the wall's cursor: a report, a change and a close in each town, and a worker moving."""
+    feed = towns["feed"]
+    for prefix, grids in (("H", towns["home_grids"]), ("O", towns["other_grids"])):
+        feed(cases=[report(f"{prefix}-NEW", now - timedelta(seconds=20), grids[2]),
+                    case_event(f"{prefix}-OPEN", "register", now - timedelta(seconds=15)),
+                    case_event(f"{prefix}-CLOSING", "close", now - timedelta(seconds=10))],
+             pings=[ping(grids[2], now - timedelta(seconds=5))])
+
+
+def named_in(delta: dict) -> set[str]:
+    """Every case and worker id a delta names, wherever it names it."""
+    names = set(delta.get("cases_remove", [])) | set(delta.get("new", [])) | set(delta.get("workers_offline", []))
+    names |= {feature["id"] for feature in delta.get("cases", [])}
+    names |= {move[0] for move in delta.get("worker_moves", [])}
+    return names
+
+
+def test_a_town_leaders_pull_names_only_cases_and_workers_of_the_town(app, towns):
+    now = utc_now()
+    history(towns, now)
+    home, other = towns["home"], towns["other"]
+    leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
+    state = {"area": home.code, "lang": "zh", "towns": []}
+    with app.server.test_request_context():
+        ctx = current_context()
+        # the page's cursor as the wall page keeps it, taken before the silent workers passed the offline limit
+        cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
+        changes_in_both_towns(towns, now)
+        delta, _cursor, _outputs = wall.pull(ctx, leader, state, cursor, None)
+
+    named = named_in(delta)
+    other_workers = {g["worker"] for g in towns["other_grids"]}
+    assert not {name for name in named if name.startswith("O-")}, named
+    assert not named & other_workers, named
+    # and the town's own changes are all there
+    assert {"H-NEW", "H-OPEN"} <= {feature["id"] for feature in delta["cases"]}
+    assert delta["cases_remove"] == ["H-CLOSING"] and delta["new"] == ["H-NEW"]
+    assert {move[0] for move in delta["worker_moves"]} == {towns["home_grids"][2]["worker"]}
+    assert delta["workers_offline"] == [towns["home_grids"][0]["worker"]]
+
+
+def test_the_district_sees_both_towns(app, towns):
+    now = utc_now()
+    history(towns, now)
+    operator = Principal("duty", "operator", Scope())
+    with app.server.test_request_context():
+        ctx = current_context()
+        cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
+        changes_in_both_towns(towns, now)
+        delta, _cursor, _outputs = wall.pull(ctx, operator, {"area": root_grid(app.server.extensions["gridops"].engine).code, "lang": "zh", "towns": []}, cursor, None)
+    assert sorted(delta["cases_remove"]) == ["H-CLOSING", "O-CLOSING"] and sorted(delta["new"]) == ["H-NEW", "O-NEW"]
+    assert sorted(delta["workers_offline"]) == sorted([towns["home_grids"][0]["worker"], towns["other_grids"][0]["worker"]])
+
+
+def test_workers_gone_offline_are_named_only_within_the_scope(app, towns):
+    now = utc_now()
+    silent_home, silent_other = towns["home_grids"][0], towns["other_grids"][0]
+    towns["feed"](pings=[ping(silent_home, now - timedelta(minutes=10, seconds=5)), ping(silent_other, now - timedelta(minutes=10, seconds=5))])
+    home = towns["home"]
+    leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
+    with app.server.test_request_context():
+        ctx = current_context()
+        offline = wall_service.gone_offline(ctx, leader.scope, (now - timedelta(seconds=30)).timestamp(), utc_now())
+        everyone = wall_service.gone_offline(ctx, Scope(), (now - timedelta(seconds=30)).timestamp(), utc_now())
+    assert offline == [silent_home["worker"]]
+    assert sorted(everyone) == sorted([silent_home["worker"], silent_other["worker"]])
+
+
+def test_the_wall_callback_answers_a_leader_only_with_the_town(feed_district, redis_url, tmp_path, towns):
+    """The same through the Dash endpoint, as a signed-in leader's browser asks it."""
+    url = feed_district.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True))
+    home = towns["home"]
+    accounts.create_user(feed_district, "town-leader", "leader", PASSWORD, home.code, None, actor="test")
+    client = app.server.test_client()
+    assert client.post("/login", data={"name": "town-leader", "password": PASSWORD}).status_code == 302
+    now = utc_now()
+    history(towns, now)
+    with app.server.test_request_context():
+        change_id = wall_service.latest_change_id(current_context())
+    changes_in_both_towns(towns, now)
+    body = callback_body(
+        app, "wall-delta.data",
+        [{"id": "wall-signal", "property": "data", "value": "x"}, {"id": "wall-pull", "property": "n_intervals", "value": 1},
+         {"id": "wall-view", "property": "data", "value": None}, {"id": "wall-scale", "property": "data", "value": 1}],
+        [{"id": "wall-state", "property": "data", "value": {"area": home.code, "lang": "zh", "towns": []}},
+         {"id": "wall-cursor", "property": "data", "value": {"changes": change_id, "gps": (now - timedelta(seconds=10)).timestamp()}}],
+    )
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    delta = response.get_json()["response"]["wall-delta"]["data"]
+    assert "H-NEW" in json.dumps(delta) and delta["workers_offline"] == [towns["home_grids"][0]["worker"]]
+    assert not {name for name in named_in(delta) if name.startswith("O-")} and not named_in(delta) & {g["worker"] for g in towns["other_grids"]}
