@@ -11,8 +11,9 @@ import time
 
 from dash import html, set_props
 
-from dashboard.i18n import tf
+from dashboard.i18n import t, tf
 from data_feeds.db import QueryTimeout
+from data_feeds.outages import DATABASE, outage_of
 from layouts import ids
 
 
@@ -30,11 +31,20 @@ def timeout_text(error: QueryTimeout, lang: str) -> str:
     return tf("query_timeout", lang, seconds=f"{error.seconds:g}")
 
 
+def outage_text(service: str, lang: str) -> str:
+    return t("database_unavailable" if service == DATABASE else "redis_unavailable", lang)
+
+
 def callback_failed(error: Exception):
-    """Dash's error handler for every callback: a query past the statement timeout becomes a
-    notice (in both languages: a handler does not know the page's) and leaves every output as
-    it was; any other error goes on to Flask's handlers (403, 500) as before."""
+    """Dash's error handler for every callback: a query past the statement timeout, or the
+    database or Redis unavailable, becomes a notice (in both languages: a handler does not know
+    the page's) and leaves every output as it was, so the screen keeps what it shows and the
+    next update tries again; any other error goes on to Flask's handlers (403, 500) as before."""
     if isinstance(error, QueryTimeout):
         show(f"{timeout_text(error, 'zh')} / {timeout_text(error, 'en')}", lasting=False)
+        return None
+    service = outage_of(error)
+    if service is not None:
+        show(f"{outage_text(service, 'zh')} / {outage_text(service, 'en')}", lasting=False)
         return None
     raise error

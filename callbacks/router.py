@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-from dash import Input, Output, State
+from dash import ClientsideFunction, Input, Output, State
 
 from callbacks import admin, home, notices, review, wall, weekly
 from dashboard.access import PAGE_PERMISSIONS
@@ -12,6 +12,7 @@ from dashboard.auth import current_principal
 from dashboard.context import current_context
 from dashboard.i18n import normalise_language
 from data_feeds.db import QueryTimeout
+from data_feeds.outages import outage_of
 from layouts import ids
 from layouts.home import forbidden, not_found, unavailable
 
@@ -50,3 +51,14 @@ def register(app) -> None:
         except QueryTimeout as error:
             notices.show(notices.timeout_text(error, lang))
             return unavailable(lang)
+        except Exception as error:
+            service = outage_of(error)
+            if service is None:
+                raise
+            # The database or Redis is away: say so; the page loads itself again in a few seconds.
+            notices.show(notices.outage_text(service, lang))
+            return unavailable(lang, retrying=True)
+
+    # An unavailable page's timer: load the page again (the outage may be over by then).
+    app.clientside_callback(ClientsideFunction("gridops_app", "reload"), Output(ids.App.RETRY, "disabled"),
+                            Input(ids.App.RETRY, "n_intervals"), prevent_initial_call=True)

@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(push.blueprint)
     server.register_error_handler(413, guards.body_too_large)
     server.register_error_handler(QueryTimeout, guards.query_timed_out)
+    for outage in guards.OUTAGE_ERRORS:
+        server.register_error_handler(outage, guards.service_unavailable)
     server.register_error_handler(429, auth.too_many_attempts)
     server.register_error_handler(Forbidden, lambda error: (flask.jsonify(error=str(error)), 403))
     router.register(app)

@@ -3,9 +3,14 @@ than any screen sends is refused unread (413), and a query stopped by the statem
 answers 503, both as JSON with an ``error`` text like every other refusal."""
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+import html
+
+import redis
+from flask import Response, abort, jsonify, request
+from sqlalchemy import exc as sql_errors
 
 from dashboard import bounds
+from data_feeds.db import DatabaseUnavailable
 
 RETRY_AFTER_S = 30  # a stopped query is worth trying again once the load has passed
 
@@ -23,3 +28,29 @@ def body_too_large(_error):
 
 def query_timed_out(error):
     return jsonify(error=str(error)), 503, {"Retry-After": str(RETRY_AFTER_S)}
+
+
+# What the database and Redis raise when they are away (``outages.outage_of`` tells which).
+OUTAGE_ERRORS = (sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.DisconnectionError, sql_errors.TimeoutError,
+                 DatabaseUnavailable, redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
+OUTAGE_RETRY_S = 10
+
+OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{retry}"><title>GridOps</title>
+<link rel="stylesheet" href="/assets/gridops.css"></head>
+<body class="outage-page"><main><h1>{zh}</h1><p lang="en">{en}</p></main></body></html>"""
+
+
+def service_unavailable(error):
+    """The database or Redis is away (a request that needed it before any screen could say so):
+    503 with what is wrong, in JSON for scripts and Dash, or a page that tries again by itself."""
+    from dashboard.i18n import t
+    from data_feeds.outages import DATABASE, outage_of
+
+    service = outage_of(error) or DATABASE
+    key = "database_unavailable" if service == DATABASE else "redis_unavailable"
+    headers = {"Retry-After": str(OUTAGE_RETRY_S)}
+    if request.path.startswith(("/api/", "/_dash", "/stream/")) or request.headers.get("Authorization"):
+        return jsonify(error=t(key, "en"), unavailable=service), 503, headers
+    page = OUTAGE_PAGE.format(retry=OUTAGE_RETRY_S, zh=html.escape(t(key, "zh")), en=html.escape(t(key, "en")))
+    return Response(page, status=503, mimetype="text/html", headers=headers)

@@ -264,6 +264,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "window_error_too_late": ("{moment} 晚于 {latest}（一年以后），不在可查询范围内", "{moment} is more than a year ahead (after {latest})"),
     "window_error_too_long": ("所选时段超过 {days} 天（{asked} 天），请缩短时段", "the window is {asked} days long: at most {days} days"),
     "unavailable": ("此页面暂时无法显示", "This page cannot be shown right now"),
+    "unavailable_retrying": ("此页面暂时无法显示，正在自动重试", "This page cannot be shown right now; retrying by itself"),
+    "database_unavailable": ("数据库暂不可用，正在重试", "The database is unavailable; retrying"),
+    "redis_unavailable": ("实时数据服务（Redis）暂不可用，正在重试", "The live data service (Redis) is unavailable; retrying"),
     "showing_instead": ("已改为显示默认时段。", "Showing the default period instead."),
     "query_timeout": ("查询超时（超过 {seconds} 秒），请缩小时段或区域后重试", "the query took longer than {seconds} s; narrow the window or the area and try again"),
 }

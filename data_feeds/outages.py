@@ -13,6 +13,8 @@ import threading
 import redis
 from sqlalchemy import exc as sql_errors
 
+from data_feeds.db import DatabaseUnavailable
+
 DATABASE = "database"
 REDIS = "redis"
 # Redis answers these while it cannot serve yet (loading its file, a failover under way).
@@ -28,6 +30,8 @@ def outage_of(error: BaseException) -> str | None:
     if isinstance(error, (sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.DisconnectionError, sql_errors.TimeoutError)):
         return DATABASE  # unreachable, restarting, "database is locked", a lost or timed-out connection
     if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
+        return DATABASE
+    if isinstance(error, DatabaseUnavailable):
         return DATABASE
     return None
 

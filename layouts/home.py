@@ -12,6 +12,7 @@ HOME_TILES = (
     "closure_rate", "on_time_closure_rate", "satisfaction_rate", "workers_online",
 )
 REFRESH_MS = 15_000
+RETRY_S = 10  # a page that could not be built in an outage loads itself again after this
 
 
 def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, bounds, tile_url: str | None, updated: str,
@@ -50,6 +51,10 @@ def forbidden(lang: str) -> html.Div:
     return html.Div([html.H1(t("forbidden", lang)), html.A(t("back_home", lang), href="/")], className="page page-forbidden")
 
 
-def unavailable(lang: str) -> html.Div:
-    """A page whose queries ran past the statement timeout (the notice says so and what to do)."""
-    return html.Div([html.H1(t("unavailable", lang)), html.A(t("back_home", lang), href="/")], className="page page-unavailable")
+def unavailable(lang: str, retrying: bool = False) -> html.Div:
+    """A page that could not be built: its queries ran past the statement timeout, or (``retrying``)
+    the database or Redis is away and the page tries again by itself (the notice says which)."""
+    heading = t("unavailable_retrying" if retrying else "unavailable", lang)
+    retry = [dcc.Interval(id=ids.App.RETRY, interval=RETRY_S * 1000, max_intervals=1)] if retrying else []
+    return html.Div([html.H1(heading), html.A(t("back_home", lang), href="/"), *retry], className="page page-unavailable",
+                    **{"data-retrying": "1" if retrying else "0"})

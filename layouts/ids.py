@@ -5,6 +5,7 @@ class App:
     URL = "app-url"
     PAGE = "app-page"
     NOTICE = "app-notice"  # why the page shows less than asked (callbacks/notices.py)
+    RETRY = "app-retry"  # on a page that could not be built in an outage: loads it again
 
 
 class Home:
