@@ -132,6 +132,7 @@ def record_case_changes(pipe, keys: Keys, applied, ancestors, tz) -> None:
                 "kind": "case", "case_id": after.case_id, "action": event.action, "status": after.status,
                 "grid": after.grid, "grade": after.grade, "category": after.category, "dept": after.dept or "",
                 "stage": after.stage or "", "ts": _iso(event.ts), "lat": "" if after.lat is None else str(after.lat),
+                "dispatched_at": _iso(after.dispatched_at) or "",
                 "lon": "" if after.lon is None else str(after.lon),
             },
             maxlen=CHANGES_MAX_LENGTH,

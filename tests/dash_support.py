@@ -10,3 +10,14 @@ def callback_body(app, output_fragment: str, inputs: list, state: list) -> dict:
     # Dash sends a single output as an object, several as a list.
     return {"output": output, "outputs": outputs if output.startswith("..") else outputs[0], "inputs": inputs, "state": state,
             "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+
+
+SITE = "http://localhost"  # the Flask test client's own origin
+
+
+def same_site_client(app):
+    """A test client that sends ``Origin`` with every request, as a browser does on a page of this
+    site (state-changing requests without it are refused as cross-site)."""
+    client = app.server.test_client()
+    client.environ_base.update(HTTP_ORIGIN=SITE)
+    return client

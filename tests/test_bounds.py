@@ -16,7 +16,7 @@ from sqlalchemy import text
 from dashboard import api, create_app
 from dashboard.settings import Settings
 from data_feeds.db import QueryTimeout, make_engine
-from tests.dash_support import callback_body
+from tests.dash_support import callback_body, same_site_client
 
 SLOW_SQLITE = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) SELECT count(*) FROM n"
 SLOW_POSTGRESQL = "SELECT pg_sleep(60)"
@@ -39,7 +39,7 @@ def app(demo_engine, redis_url, tmp_path):
 
 @pytest.fixture
 def client(app):
-    return app.server.test_client()
+    return same_site_client(app)
 
 
 # ---------------------------------------------------------------- API parameters
@@ -75,7 +75,7 @@ def test_dates_and_windows_out_of_bounds_are_refused(client, path, query, messag
 
 def test_a_window_of_a_year_is_allowed_and_the_maximum_is_configurable(demo_engine, redis_url, tmp_path, client):
     assert client.get("/api/indicators", query_string={"start": "2025-11-26", "end": "2026-11-26"}).status_code == 200
-    narrow = app_for(demo_engine, redis_url, tmp_path, max_window_days=31).server.test_client()
+    narrow = same_site_client(app_for(demo_engine, redis_url, tmp_path, max_window_days=31))
     response = narrow.get("/api/indicators", query_string={"start": "2026-10-01", "end": "2026-11-26"})
     assert response.status_code == 400 and "at most 31 days" in response.get_json()["error"]
 
@@ -173,7 +173,7 @@ def test_a_slow_api_query_answers_503_with_the_reason(demo_engine, redis_url, tm
             return connection.execute(text(slow_statement(engine))).all()
 
     monkeypatch.setattr(api.queries, "list_cases", slow_list_cases)
-    response = app.server.test_client().get("/api/cases")
+    response = same_site_client(app).get("/api/cases")
     assert response.status_code == 503
     assert response.get_json()["error"].startswith("the query took longer than 0.3 s")
 
@@ -241,7 +241,7 @@ def test_a_query_past_the_timeout_on_a_screen_shows_a_notice(demo_engine, redis_
             connection.execute(text(slow_statement(engine))).all()
 
     monkeypatch.setattr(review_data, "build", slow_build)
-    client = app.server.test_client()
+    client = same_site_client(app)
     response = render(app, client, "/review", "?window=7d")
     assert response.status_code == 200
     assert "查询超时（超过 0.3 秒）" in notice_of(response)

@@ -14,6 +14,7 @@ from dashboard import create_app, push, sessions, stream_slots
 from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.keys import Keys
+from tests.dash_support import same_site_client
 
 PASSWORD = "correct-horse-7"
 CAP = 3
@@ -31,7 +32,7 @@ def app(engine, redis_url, tmp_path, monkeypatch):
 
 
 def signed_in(app, name: str = "duty"):
-    client = app.server.test_client()
+    client = same_site_client(app)
     assert client.post("/login", data={"name": name, "password": PASSWORD}).status_code == 302
     return client
 
@@ -39,7 +40,7 @@ def signed_in(app, name: str = "duty"):
 def kiosk(app, engine):
     """A wall's browser signed in with a fresh kiosk token; the client and the token's id."""
     token = accounts.create_token(engine, "screen", actor="test")
-    client = app.server.test_client()
+    client = same_site_client(app)
     assert client.get(f"/kiosk?token={token}").status_code == 302
     return client, accounts.user_for_token(engine, token)[1]
 
@@ -119,18 +120,18 @@ def test_revoking_a_kiosk_token_ends_its_open_stream(app, engine):
 def test_revoking_an_api_token_ends_its_open_stream(app, engine):
     token = accounts.create_token(engine, "duty", actor="test")
     headers = {"Authorization": f"Bearer {token}"}
-    stream = open_stream(app.server.test_client(), headers=headers)
+    stream = open_stream(same_site_client(app), headers=headers)
     assert stream.status_code == 200
     accounts.revoke_token(engine, accounts.user_for_token(engine, token)[1], actor="test")
     assert b": signed out\n\n" in read_until_it_ends(stream)
     stream.close()
-    assert app.server.test_client().get("/stream/changes", headers=headers).status_code == 401
+    assert same_site_client(app).get("/stream/changes", headers=headers).status_code == 401
 
 
 def test_logging_out_ends_the_sessions_streams(app):
     client = signed_in(app)
     stream = open_stream(client)
-    client.get("/logout")
+    client.post("/logout")  # sign-out is a POST (a GET only shows the button)
     assert b": signed out\n\n" in read_until_it_ends(stream)
     stream.close()
 

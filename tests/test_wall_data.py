@@ -154,7 +154,7 @@ def test_a_batch_of_changes_names_only_cases_of_the_scope():
     changes = [
         {"kind": "case", "case_id": "A", "action": "report", "grid": "G1", "dept": ""},
         {"kind": "case", "case_id": "B", "action": "report", "grid": "G2", "dept": ""},
-        {"kind": "case", "case_id": "A", "action": "dispatch", "grid": "G1", "dept": "CGJ"},
+        {"kind": "case", "case_id": "A", "action": "dispatch", "grid": "G1", "dept": "CGJ", "dispatched_at": "2026-11-25T02:00:00+00:00"},
         {"kind": "case", "case_id": "B", "action": "close", "grid": "G2", "dept": "SWJ"},
         {"kind": "case", "case_id": "C", "action": "close", "grid": "unknown", "dept": ""},
         {"kind": "gps", "workers": "W1"},

@@ -18,7 +18,7 @@ from dashboard.context import current_context
 from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.reference import load_children, root_grid
-from tests.dash_support import callback_body
+from tests.dash_support import callback_body, same_site_client
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, publish_case_events, publish_pings, report, wgs84_of
 
 
@@ -147,7 +147,7 @@ def test_the_wall_callback_answers_a_leader_only_with_the_town(feed_district, re
     app = create_app(Settings(database_url=url, redis_url=redis_url, var_dir=tmp_path, auth=True))
     home = towns["home"]
     accounts.create_user(feed_district, "town-leader", "leader", PASSWORD, home.code, None, actor="test")
-    client = app.server.test_client()
+    client = same_site_client(app)
     assert client.post("/login", data={"name": "town-leader", "password": PASSWORD}).status_code == 302
     now = utc_now()
     history(towns, now)
