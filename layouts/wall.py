@@ -12,7 +12,7 @@ from dash_extensions import SSE
 
 from dashboard.i18n import t, tf
 from layouts import ids
-from layouts.widgets import kpi_row
+from layouts.widgets import geojson, kpi_row
 
 WALL_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -154,13 +154,13 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
     if tile_url:
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
     layers += [
-        dl.GeoJSON(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
+        geojson(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
                    hoverStyle={"variable": "gridops.map.hoverStyle"}),
-        dl.GeoJSON(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
-        dl.GeoJSON(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
-        dl.GeoJSON(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
+        geojson(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
+        geojson(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
+        geojson(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
+        geojson(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
+        geojson(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
                    cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
     ]
     # a centre as well as bounds: dash-leaflet's viewport tracking compares against it.

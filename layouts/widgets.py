@@ -111,10 +111,28 @@ def grid_collection(grids, counts: dict[str, dict], lang: str) -> dict:
                 "name": grid["name"],
                 "open": open_cases,
                 "overdue": overdue,
-                "tooltip": f"{grid['name']}<br>{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}",
+                "label": [grid["name"], f"{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}"],
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+# Every GeoJSON layer binds its features' ``properties.label`` (a text or a list of lines)
+# with this function of assets/gridops_map.js, which builds the tooltip from text nodes.
+LABEL_BINDER = {"variable": "gridops.map.label"}
+
+
+def geojson(**props) -> dl.GeoJSON:
+    """A GeoJSON layer, the only way the app makes one (tests/test_markup_safety.py checks).
+
+    Without an ``onEachFeature`` of its own, dash-leaflet binds ``properties.tooltip`` and
+    ``properties.popup`` with Leaflet's bindTooltip/bindPopup, which parse them as HTML: a
+    name or id from a feed or an import file would run as script. Here every layer binds
+    ``properties.label`` as text instead, so no string on a map is ever parsed.
+    """
+    if "onEachFeature" in props:
+        raise ValueError("a GeoJSON layer binds its labels with LABEL_BINDER only")
+    return dl.GeoJSON(onEachFeature=LABEL_BINDER, **props)
 
 
 def bounds_of(geometry: dict) -> list[list[float]]:
@@ -129,7 +147,7 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
     if tile_url:
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
     layers.append(
-        dl.GeoJSON(
+        geojson(
             id=grids_id,
             data=grids,
             style={"variable": style_function},
@@ -137,7 +155,7 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
             zoomToBoundsOnClick=False,
         )
     )
-    layers.append(dl.GeoJSON(id=outline_id, data=outline, style=OUTLINE_STYLE, interactive=False))
+    layers.append(geojson(id=outline_id, data=outline, style=OUTLINE_STYLE, interactive=False))
     return dl.Map(
         layers,
         id=map_id,
