@@ -13,7 +13,7 @@ from dashboard.i18n import t
 from dashboard.lifecycle import GRADES, SOURCES
 from dashboard.selection import STAGES, WINDOWS
 from layouts import ids
-from layouts.widgets import change_tiles, geojson, page_header, unique_labels
+from layouts.widgets import change_tiles, chart_text, geojson, page_header, unique_labels
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -73,7 +73,7 @@ def trend_figure(trend, lang: str) -> go.Figure:
 
 def category_figure(categories, lang: str) -> go.Figure:
     top = categories.head(10).iloc[::-1]
-    labels = unique_labels(list(top["name"]), list(top["code"]))
+    labels = chart_text(unique_labels(list(top["name"]), list(top["code"])))
     figure = go.Figure([
         go.Bar(y=labels, x=list(top["previous"]), orientation="h", name=t("before", lang), marker_color="#35506f"),
         go.Bar(y=labels, x=list(top["reported"]), orientation="h", name=t("this_period", lang), marker_color="#3aa0ff"),

@@ -12,7 +12,7 @@ from dash_extensions import SSE
 
 from dashboard.i18n import t, tf
 from layouts import ids
-from layouts.widgets import geojson, kpi_row
+from layouts.widgets import chart_text, geojson, kpi_row
 
 WALL_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -54,7 +54,7 @@ def trend_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
 def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:
     """Horizontal bars, the largest on top, each with its count upright beside it (plotly would
     turn a count that does not fit inside a thin bar sideways, illegible from five metres)."""
-    figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1],
+    figure = go.Figure(go.Bar(x=list(values)[::-1], y=chart_text(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1],
                               textposition="outside", textangle=0, cliponaxis=False))
     figure = _figure_layout(figure, scale=scale)
     figure.update_layout(margin={"l": round(90 * scale), "r": round(28 * scale), "t": round(4 * scale), "b": round(20 * scale)},

@@ -5,6 +5,7 @@ without a browser.
 """
 from __future__ import annotations
 
+import html as html_text
 import math
 
 import dash_leaflet as dl
@@ -66,6 +67,17 @@ def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
             html.Div([html.Span(t("vs_before", lang) + " ", className="muted"), html.Span(text, className=f"change change-{tone}")], className="kpi-change"),
         ], className="kpi", **{"data-kpi": name, "data-value": raw}))
     return result
+
+
+def chart_text(names) -> list[str]:
+    """Names for a plotly chart (axis labels, legend, hover), shown as written.
+
+    Plotly reads a subset of HTML in its texts (``<b>``, ``<br>``, ``<a href>``, entities);
+    a class or grid name from an import file is escaped so that it shows literally.
+    Plotly turns ``&lt;``, ``&gt;`` and ``&amp;`` back into characters, and not quotes,
+    so quotes stay as they are.
+    """
+    return [html_text.escape(str(name), quote=False) for name in names]
 
 
 def unique_labels(names: list[str], codes: list[str]) -> list[str]:

@@ -171,3 +171,19 @@ def test_the_static_checks_catch_what_they_should():
     assert not any(matches(line) for line in safe_js)
     unsafe_py = ['dl.GeoJSON(data=x)', '"tooltip": f"{name}<br>"', "dcc.Markdown(text)", "html.Div(dangerously_allow_html=True)"]
     assert all(any(re.search(p, line) for p in PYTHON_MARKUP_SINKS) for line in unsafe_py)
+
+
+def test_chart_labels_show_names_as_written():
+    """Plotly reads a subset of HTML in its texts: names reach it escaped, and it shows them literally."""
+    import html
+
+    import pandas as pd
+
+    figure = wall.bar_figure(HOSTILE, list(range(len(HOSTILE))), "#3aa0ff")
+    labels = list(figure.data[0].y)[::-1]
+    assert [html.unescape(label) for label in labels] == HOSTILE
+    assert not any("<" in label or ">" in label for label in labels)
+    categories = pd.DataFrame({"name": HOSTILE, "code": [f"K{n}" for n in range(len(HOSTILE))], "previous": 1, "reported": 2})
+    for bars in review.category_figure(categories, "zh").data:
+        assert not any("<" in label or ">" in label for label in bars.y)
+        assert {html.unescape(label) for label in bars.y} == set(HOSTILE)
