@@ -22,7 +22,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, review, router, wall, weekly
-    from dashboard import api, auth, metrics, push
+    from dashboard import api, auth, headers, metrics, push
     from data_feeds.db import make_engine
     from data_feeds.keys import Keys
     from layouts import root
@@ -79,4 +79,5 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     wall.register(app)
     review.register(app)
     weekly.register(app)
+    headers.install(app, settings.tile_url)  # last: the policy hashes the inline scripts of every callback
     return app
