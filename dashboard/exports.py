@@ -80,6 +80,27 @@ def _text(value) -> str:
     return "" if _number(value) is None and not isinstance(value, str) else str(value)
 
 
+# What makes a spreadsheet program read a cell as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value):
+    """A CSV cell that spreadsheet programs keep as text: a text that would start a formula
+    (a name from an import file such as ``=HYPERLINK(…)``) gets a leading apostrophe.
+    Numbers pass as they are (a negative number is a number)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _no_formulas(book) -> None:
+    """Every cell of the workbook as text or number: the report writes no formulas, so a text
+    that openpyxl took for one (it does for any text starting with ``=``) is stored as text."""
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
 # A representative indicator per kind of number, so every kind is formatted by format_value.
 _KIND_KEY = {"count": "reported", "rate": "closure_rate", "hours": "mean_close_hours"}
 
@@ -305,6 +326,7 @@ def weekly_xlsx(report: WeeklyReport, lang: str = "zh") -> bytes:
     _table_sheet(book, "sheet_overdue", report, lang, overdue_columns(lang), _records(report.overdue_cases))
     _table_sheet(book, "sheet_reworked", report, lang, reworked_columns(lang), _records(report.reworked_cases))
     _table_sheet(book, "sheet_workers", report, lang, worker_columns(lang), _records(report.workers))
+    _no_formulas(book)
 
     buffer = io.BytesIO()
     book.save(buffer)

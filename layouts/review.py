@@ -129,11 +129,13 @@ def department_csv(rows: list[dict], lang: str) -> str:
     import csv
     import io
 
+    from dashboard.exports import csv_text
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([t(label, lang) for _, label, _ in DEPARTMENT_COLUMNS])
     for row in rows:
-        writer.writerow(["" if row.get(field) is None else row.get(field) for field, _, _ in DEPARTMENT_COLUMNS])
+        writer.writerow(["" if row.get(field) is None else csv_text(row.get(field)) for field, _, _ in DEPARTMENT_COLUMNS])
     return "\ufeff" + buffer.getvalue()
 
 

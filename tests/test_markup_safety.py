@@ -187,3 +187,61 @@ def test_chart_labels_show_names_as_written():
     for bars in review.category_figure(categories, "zh").data:
         assert not any("<" in label or ">" in label for label in bars.y)
         assert {html.unescape(label) for label in bars.y} == set(HOSTILE)
+
+
+# ---------------------------------------------------------------- exports
+
+
+def test_a_csv_cell_that_would_start_a_formula_stays_text():
+    from dashboard.exports import csv_text
+
+    assert csv_text('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert [csv_text(text) for text in ("+1", "-x", "@SUM(A1)", "\tx", "\rx")] == ["'+1", "'-x", "'@SUM(A1)", "'\tx", "'\rx"]
+    assert [csv_text(value) for value in ("城管 <b>", -1.5, 3, None)] == ["城管 <b>", -1.5, 3, None]
+
+
+def test_the_department_csv_keeps_hostile_names_as_text():
+    import csv
+    import io
+
+    rows = [{"name": text, "due_to_close": -1 if n == 0 else n, "grade": "A"} for n, text in enumerate(HOSTILE)]
+    table = list(csv.reader(io.StringIO(review.department_csv(rows, "zh").lstrip("\ufeff"))))
+    names = [line[0] for line in table[1:]]
+    assert names == [("'" + text) if text.startswith("=") else text for text in HOSTILE]
+    assert table[1][1] == "-1"  # numbers stay numbers
+
+
+@pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)
+def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_config):
+    """The spreadsheet holds no formula and the printable HTML (the PDF's source) no markup from a name."""
+    import dataclasses
+    import io
+    from datetime import date
+
+    import openpyxl
+
+    from dashboard import exports, weekly
+    from dashboard.access import EVERYTHING
+    from data_feeds.reference import root_grid
+    from tests.conftest import DEMO_NOW
+
+    report = weekly.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
+
+    def hostile(frame, column):
+        return frame.assign(**{column: [HOSTILE[n % len(HOSTILE)] for n in range(len(frame))]}) if len(frame) else frame
+
+    report = dataclasses.replace(
+        report, departments=hostile(report.departments, "name"), categories=hostile(report.categories, "name"),
+        hot_grids=hostile(report.hot_grids, "name"), workers=hostile(report.workers, "name"),
+    )
+    assert len(report.departments) >= len(HOSTILE)  # every hostile text reaches the export
+    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "zh")))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert [cell.coordinate for cell in cells if cell.data_type == "f"] == []
+    values = {cell.value for cell in cells}
+    assert set(HOSTILE) <= values
+    page = exports.weekly_html(report, "zh")
+    for text in HOSTILE:
+        if any(char in text for char in "<>&\""):
+            assert text not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<script>" not in page
