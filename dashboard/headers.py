@@ -13,9 +13,13 @@ listening for violations (tests/test_browser_hostile.py):
   allowed by its hash from ``app.csp_hashes()`` (computed once every callback is
   registered: inline clientside callbacks, of which there are none, would be among them).
   No ``'unsafe-eval'``: plotly's SVG charts, dash-leaflet and dash-ag-grid run without it.
-- ``style-src 'unsafe-inline'``: plotly, AG Grid's theming API, react-select (Dash's
-  dropdowns) and Leaflet write ``<style>`` elements and style attributes at run time.
-  Styles cannot run script; nonces would need every one of those libraries to take one.
+- ``style-src 'unsafe-inline'``: Dash's core components (react-select's dropdowns, the
+  date pickers), dash-leaflet (Leaflet's own CSS), dash-renderer and plotly insert
+  ``<style>`` elements at run time, and the login page has one; under ``style-src 'self'``
+  Chromium blocks them all and the screens fall apart. Styles cannot run script, and a
+  nonce would have to reach every one of those libraries. (``style-src-elem`` alone would
+  keep style attributes out, but browsers before CSP 3 — Chromium 75 — would then fall
+  back to ``style-src`` and refuse every one of those elements.)
 - images from this server, ``data:`` and ``blob:`` (Leaflet, plotly and AG Grid use data
   URIs for icons), and from the tile server when ``TILE_URL`` is set.
 - ``connect-src 'self'``: the callbacks and the wall's event stream.
