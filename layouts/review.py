@@ -94,7 +94,7 @@ def area_collection(children: list[dict]) -> dict:
 def area_map(collection: dict, bounds) -> dl.Map:
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     return dl.Map([geojson(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
-                              hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
+                           hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
                   id=ids.Review.MAP, bounds=bounds, center=center, zoomSnap=0.25, attributionControl=False, className="review-map",
                   style={"background": "#07111f"})
 

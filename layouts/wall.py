@@ -155,13 +155,13 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
     layers += [
         geojson(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
-                   hoverStyle={"variable": "gridops.map.hoverStyle"}),
+                hoverStyle={"variable": "gridops.map.hoverStyle"}),
         geojson(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
         geojson(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
         geojson(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
         geojson(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
         geojson(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
-                   cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
+                cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
     ]
     # a centre as well as bounds: dash-leaflet's viewport tracking compares against it.
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
