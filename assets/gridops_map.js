@@ -1,28 +1,68 @@
-/* Map styling functions, referenced from Python by name ({"variable": "gridops.map.gridStyle"}). */
-window.gridops = Object.assign({}, window.gridops, {
-  map: {
-    /* Shade a grid by its open cases; red outline once any is overdue. */
-    gridStyle: function (feature) {
-      var p = feature.properties || {};
-      var open = p.open || 0;
-      var fill = open === 0 ? "#10324a" : open < 2 ? "#1f5f7a" : open < 4 ? "#2f8f9d" : open < 7 ? "#e0a526" : "#e8590c";
-      return {
-        color: p.overdue > 0 ? "#ff4d4f" : "#3b7ea1",
-        weight: p.overdue > 0 ? 1.6 : 0.6,
-        fillColor: fill,
-        fillOpacity: 0.55,
-        opacity: 0.9
-      };
-    },
-    areaStyle: function (feature, context) {
-      var p = feature.properties || {};
-      var max = (context.hideout || {}).max || 1;
-      var share = (p.reported || 0) / max;
-      var fill = share === 0 ? "#10324a" : share < 0.25 ? "#1f5f7a" : share < 0.5 ? "#2f8f9d" : share < 0.75 ? "#e0a526" : "#e8590c";
-      return { color: p.overdue > 0 ? "#ff4d4f" : "#5aa9d6", weight: p.overdue > 0 ? 2 : 1, fillColor: fill, fillOpacity: 0.6, opacity: 0.9 };
-    },
-    hoverStyle: function () {
-      return { weight: 3, color: "#ffffff", fillOpacity: 0.75 };
-    }
+/* Map styling functions, referenced from Python by name ({"variable": "gridops.map.gridStyle"}),
+   and the one way the maps show text: as text.
+
+   Names, ids and free text on the map come from feeds and import files and may hold
+   anything. Leaflet parses a string given to bindTooltip, bindPopup or a divIcon's html as
+   HTML, and so does dash-leaflet's default binding of properties.tooltip and .popup. Here
+   a feature carries a plain-text properties.label (a string or a list of lines); every
+   GeoJSON layer binds it with gridops.map.label (layouts.widgets.geojson sets it), which
+   builds the tooltip from text nodes, so nothing is ever parsed. */
+(function () {
+  /* A <div> holding each line in a <div> of its own, set with textContent. */
+  function textBox(lines) {
+    var box = document.createElement("div");
+    [].concat(lines === undefined || lines === null ? [] : lines).forEach(function (line) {
+      var row = document.createElement("div");
+      row.textContent = String(line);
+      box.appendChild(row);
+    });
+    return box;
   }
-});
+
+  /* Bind a tooltip of text lines to a layer. A function, so that Leaflet builds the node
+     only when the tooltip opens (thousands of markers carry a label). */
+  function bindLabel(layer, lines, options) {
+    if (lines === undefined || lines === null || (Array.isArray(lines) && !lines.length)) return layer;
+    return layer.bindTooltip(function () { return textBox(lines); }, options);
+  }
+
+  /* An element with its text set as text (for divIcons: never an HTML string). */
+  function textElement(tag, text) {
+    var element = document.createElement(tag);
+    element.textContent = String(text);
+    return element;
+  }
+
+  window.gridops = Object.assign({}, window.gridops, {
+    text: { box: textBox, bindLabel: bindLabel, element: textElement },
+    map: {
+      /* onEachFeature of every GeoJSON layer: the feature's label as a text tooltip. */
+      label: function (feature, layer) {
+        bindLabel(layer, (feature.properties || {}).label);
+      },
+      /* Shade a grid by its open cases; red outline once any is overdue. */
+      gridStyle: function (feature) {
+        var p = feature.properties || {};
+        var open = p.open || 0;
+        var fill = open === 0 ? "#10324a" : open < 2 ? "#1f5f7a" : open < 4 ? "#2f8f9d" : open < 7 ? "#e0a526" : "#e8590c";
+        return {
+          color: p.overdue > 0 ? "#ff4d4f" : "#3b7ea1",
+          weight: p.overdue > 0 ? 1.6 : 0.6,
+          fillColor: fill,
+          fillOpacity: 0.55,
+          opacity: 0.9
+        };
+      },
+      areaStyle: function (feature, context) {
+        var p = feature.properties || {};
+        var max = (context.hideout || {}).max || 1;
+        var share = (p.reported || 0) / max;
+        var fill = share === 0 ? "#10324a" : share < 0.25 ? "#1f5f7a" : share < 0.5 ? "#2f8f9d" : share < 0.75 ? "#e0a526" : "#e8590c";
+        return { color: p.overdue > 0 ? "#ff4d4f" : "#5aa9d6", weight: p.overdue > 0 ? 2 : 1, fillColor: fill, fillOpacity: 0.6, opacity: 0.9 };
+      },
+      hoverStyle: function () {
+        return { weight: 3, color: "#ffffff", fillOpacity: 0.75 };
+      }
+    }
+  });
+})();

@@ -38,23 +38,28 @@
       };
     },
     trailStyle: function () { return TRAIL_STYLE; },
+    /* Markers carry no text of their own: the layer's onEachFeature (gridops.map.label)
+       binds each feature's label as a text tooltip. */
     workerMarker: function (feature, latlng) {
       var p = feature.properties;
       return L.circleMarker(latlng, {
         radius: 4, weight: 1.5, color: p.online ? "#0b1a2e" : "#3c4858",
         fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 0.95 : 0.6
-      }).bindTooltip(p.tooltip);
+      });
     },
     casePin: function (feature, latlng) {
       var p = feature.properties;
       var fresh = Date.now() - p.reported < FRESH_MS ? " fresh" : "";
       var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [14, 14] });
-      return L.marker(latlng, { icon: icon, title: p.tooltip }).bindTooltip(p.tooltip);
+      // Leaflet sets the title as a property of the icon element: text, never markup
+      return L.marker(latlng, { icon: icon, title: [].concat(p.label || []).join(" · ") });
     },
     caseCluster: function (feature, latlng, index, context) {
       var n = feature.properties.point_count;
       var size = n < 10 ? 26 : n < 100 ? 32 : 40;
-      var icon = L.divIcon({ html: "<div><span>" + n + "</span></div>", className: "case-cluster", iconSize: L.point(size, size) });
+      var box = document.createElement("div");
+      box.appendChild(window.gridops.text.element("span", n));
+      var icon = L.divIcon({ html: box, className: "case-cluster", iconSize: L.point(size, size) });
       return L.marker(latlng, { icon: icon });
     },
 
@@ -81,7 +86,7 @@
         if (trail.length > trailPoints) trail = trail.slice(trail.length - trailPoints);
         byId[m[0]] = {
           type: "Feature", id: m[0], geometry: { type: "Point", coordinates: [m[1], m[2]] },
-          properties: { id: m[0], online: m[5], heading: m[3], speed: m[4], trail: trail, tooltip: old ? old.properties.tooltip : m[0] }
+          properties: { id: m[0], online: m[5], heading: m[3], speed: m[4], trail: trail, label: old ? old.properties.label : [m[0]] }
         };
       });
       return { type: "FeatureCollection", features: Object.keys(byId).map(function (k) { return byId[k]; }) };

@@ -22,7 +22,7 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 def create_app(settings: Settings | None = None) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given)."""
     from callbacks import admin, home, notices, review, router, wall, weekly
-    from dashboard import access_log, api, auth, bounds, csrf, guards, metrics, push
+    from dashboard import access_log, api, auth, bounds, csrf, guards, headers, metrics, push
     from data_feeds import redis_client
     from data_feeds.db import QueryTimeout, make_engine
     from data_feeds.keys import Keys
@@ -87,4 +87,5 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     wall.register(app)
     review.register(app)
     weekly.register(app)
+    headers.install(app, settings.tile_url)  # last: the policy hashes the inline scripts of every callback
     return app

@@ -50,7 +50,8 @@ def case_feature(record: dict, now: datetime, category_names: dict) -> dict | No
         "properties": {
             "id": record["id"], "grade": record["grade"], "stage": record.get("stage"), "status": record["status"],
             "state": state, "reported": int(reported.timestamp() * 1000),
-            "tooltip": f"{record['id']} · {category_names.get(record['category'], record['category'])} · {record['grade']}",
+            # plain text: the map shows it with text nodes (assets/gridops_map.js)
+            "label": [f"{record['id']} · {category_names.get(record['category'], record['category'])} · {record['grade']}"],
         },
     }
 
@@ -130,7 +131,7 @@ def worker_feature(worker: str, position: dict, online: bool, trail: list | None
         "geometry": {"type": "Point", "coordinates": [position["lon"], position["lat"]]},
         "properties": {
             "id": worker, "online": online, "heading": position.get("heading"), "speed": position.get("speed"),
-            "trail": trail or [], "tooltip": worker,
+            "trail": trail or [], "label": [worker],
         },
     }
 

@@ -14,7 +14,7 @@ from dashboard.i18n import t
 from dashboard.lifecycle import GRADES, SOURCES
 from dashboard.selection import STAGES, WINDOWS
 from layouts import ids
-from layouts.widgets import change_tiles, page_header, unique_labels
+from layouts.widgets import change_tiles, chart_text, geojson, page_header, unique_labels
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -76,7 +76,7 @@ def trend_figure(trend, lang: str) -> go.Figure:
 
 def category_figure(categories, lang: str) -> go.Figure:
     top = categories.head(10).iloc[::-1]
-    labels = unique_labels(list(top["name"]), list(top["code"]))
+    labels = chart_text(unique_labels(list(top["name"]), list(top["code"])))
     figure = go.Figure([
         go.Bar(y=labels, x=list(top["previous"]), orientation="h", name=t("before", lang), marker_color="#35506f"),
         go.Bar(y=labels, x=list(top["reported"]), orientation="h", name=t("this_period", lang), marker_color="#3aa0ff"),
@@ -89,15 +89,15 @@ def area_collection(children: list[dict]) -> dict:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": c["geometry"], "properties": {
             "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"],
-            "tooltip": f"{c['name']}<br>{c['reported']} / {c['overdue']}",
+            "label": [c["name"], f"{c['reported']} / {c['overdue']}"],
         }} for c in children
     ]}
 
 
 def area_map(collection: dict, bounds) -> dl.Map:
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    return dl.Map([dl.GeoJSON(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
-                              hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
+    return dl.Map([geojson(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
+                           hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
                   id=ids.Review.MAP, bounds=bounds, center=center, zoomSnap=0.25, attributionControl=False, className="review-map",
                   style={"background": "#07111f"})
 

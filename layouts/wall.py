@@ -12,7 +12,7 @@ from dash_extensions import SSE
 
 from dashboard.i18n import t, tf
 from layouts import ids
-from layouts.widgets import kpi_row
+from layouts.widgets import chart_text, geojson, kpi_row
 
 WALL_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -54,7 +54,7 @@ def trend_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
 def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:
     """Horizontal bars, the largest on top, each with its count upright beside it (plotly would
     turn a count that does not fit inside a thin bar sideways, illegible from five metres)."""
-    figure = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1],
+    figure = go.Figure(go.Bar(x=list(values)[::-1], y=chart_text(names)[::-1], orientation="h", marker_color=colour, text=list(values)[::-1],
                               textposition="outside", textangle=0, cliponaxis=False))
     figure = _figure_layout(figure, scale=scale)
     figure.update_layout(margin={"l": round(90 * scale), "r": round(28 * scale), "t": round(4 * scale), "b": round(20 * scale)},
@@ -154,14 +154,14 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
     if tile_url:
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
     layers += [
-        dl.GeoJSON(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
-                   hoverStyle={"variable": "gridops.map.hoverStyle"}),
-        dl.GeoJSON(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
-        dl.GeoJSON(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
-        dl.GeoJSON(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
-        dl.GeoJSON(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
-                   cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
+        geojson(id=ids.Wall.GRIDS, data=grids, style={"variable": "gridops.wall.gridStyle"}, hideout={"counts": counts, "zoom": 10},
+                hoverStyle={"variable": "gridops.map.hoverStyle"}),
+        geojson(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
+        geojson(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
+        geojson(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
+        geojson(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
+        geojson(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
+                cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
     ]
     # a centre as well as bounds: dash-leaflet's viewport tracking compares against it.
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]

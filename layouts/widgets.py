@@ -5,6 +5,7 @@ without a browser.
 """
 from __future__ import annotations
 
+import html as html_text
 import math
 
 import dash_leaflet as dl
@@ -68,6 +69,17 @@ def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
     return result
 
 
+def chart_text(names) -> list[str]:
+    """Names for a plotly chart (axis labels, legend, hover), shown as written.
+
+    Plotly reads a subset of HTML in its texts (``<b>``, ``<br>``, ``<a href>``, entities);
+    a class or grid name from an import file is escaped so that it shows literally.
+    Plotly turns ``&lt;``, ``&gt;`` and ``&amp;`` back into characters, and not quotes,
+    so quotes stay as they are.
+    """
+    return [html_text.escape(str(name), quote=False) for name in names]
+
+
 def unique_labels(names: list[str], codes: list[str]) -> list[str]:
     """Names for an axis, with the code added where two classes share a name (CJ/T 214 has a
     市容环境 among components and among events)."""
@@ -111,10 +123,28 @@ def grid_collection(grids, counts: dict[str, dict], lang: str) -> dict:
                 "name": grid["name"],
                 "open": open_cases,
                 "overdue": overdue,
-                "tooltip": f"{grid['name']}<br>{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}",
+                "label": [grid["name"], f"{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}"],
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+# Every GeoJSON layer binds its features' ``properties.label`` (a text or a list of lines)
+# with this function of assets/gridops_map.js, which builds the tooltip from text nodes.
+LABEL_BINDER = {"variable": "gridops.map.label"}
+
+
+def geojson(**props) -> dl.GeoJSON:
+    """A GeoJSON layer, the only way the app makes one (tests/test_markup_safety.py checks).
+
+    Without an ``onEachFeature`` of its own, dash-leaflet binds ``properties.tooltip`` and
+    ``properties.popup`` with Leaflet's bindTooltip/bindPopup, which parse them as HTML: a
+    name or id from a feed or an import file would run as script. Here every layer binds
+    ``properties.label`` as text instead, so no string on a map is ever parsed.
+    """
+    if "onEachFeature" in props:
+        raise ValueError("a GeoJSON layer binds its labels with LABEL_BINDER only")
+    return dl.GeoJSON(onEachFeature=LABEL_BINDER, **props)
 
 
 def bounds_of(geometry: dict) -> list[list[float]]:
@@ -129,7 +159,7 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
     if tile_url:
         layers.append(dl.TileLayer(url=tile_url, attribution=""))
     layers.append(
-        dl.GeoJSON(
+        geojson(
             id=grids_id,
             data=grids,
             style={"variable": style_function},
@@ -137,7 +167,7 @@ def district_map(map_id: str, outline: dict, grids: dict, bounds, tile_url: str 
             zoomToBoundsOnClick=False,
         )
     )
-    layers.append(dl.GeoJSON(id=outline_id, data=outline, style=OUTLINE_STYLE, interactive=False))
+    layers.append(geojson(id=outline_id, data=outline, style=OUTLINE_STYLE, interactive=False))
     return dl.Map(
         layers,
         id=map_id,

@@ -55,7 +55,7 @@ def test_language_switch_to_english(server, browser):
     page = browser.new_page(viewport={"width": 1600, "height": 900})
     page.goto(server + "/", wait_until="networkidle")
     page.click("a.lang-switch")
-    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText.includes('Command Centre')")
+    page.wait_for_function("() => document.querySelector('h1') && document.querySelector('h1').innerText.includes('Command Centre')")
     assert "Reported" in page.locator("[data-kpi='reported']").inner_text()
     assert "lang=en" in page.url
 

@@ -635,7 +635,7 @@ def test_kiosk_mode_and_rotation(server, feed, clock_context):
     assert page.locator("#wall-overdue-view li.alert-row[data-case]").count() >= 5
     assert page.locator("#wall-overdue-view .late[data-deadline]").first.inner_text().startswith("超期")
     page.clock.run_for(5_000)
-    page.wait_for_function("document.querySelector('#wall-overdue-view').className.includes('hidden')", timeout=5_000)
+    page.wait_for_function("() => document.querySelector('#wall-overdue-view').className.includes('hidden')", timeout=5_000)
     assert page.locator("#wall-view-title").inner_text() == ""  # back to the district
     page.close()
 
@@ -654,7 +654,7 @@ def test_the_rotation_overdue_list_shows_up_to_25_cases(server, feed, clock_cont
 def test_english(server, feed, context):
     page = open_wall(context, server)
     page.click("a.lang-switch")
-    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText.includes('Command Centre')")
+    page.wait_for_function("() => document.querySelector('h1') && document.querySelector('h1').innerText.includes('Command Centre')")
     page.wait_for_selector("#wall-board table")
     assert "lang=en" in page.url
     assert page.get_attribute("#wall-root", "lang") == "en"
@@ -676,7 +676,7 @@ def test_stale_after_the_server_stops_and_recovers_without_reload(wall_env, feed
         page = open_wall(context, base)
         assert page.inner_text("#wall-stale") == ""
     stopped = time.monotonic()
-    page.wait_for_function("document.querySelector('#wall-stale').innerText.includes('数据停止更新于')", timeout=STALE_LIMIT_S * 1000 + 5000)
+    page.wait_for_function("() => document.querySelector('#wall-stale').innerText.includes('数据停止更新于')", timeout=STALE_LIMIT_S * 1000 + 5000)
     stale_after = time.monotonic() - stopped
     print(f"'stale since' shown {stale_after:.1f} s after the server stopped")
     assert stale_after <= STALE_LIMIT_S
@@ -684,7 +684,7 @@ def test_stale_after_the_server_stops_and_recovers_without_reload(wall_env, feed
     page.wait_for_timeout(5000)
     with running_server(wall_env, log_path=log, port=port):
         restarted = time.monotonic()
-        page.wait_for_function("document.querySelector('#wall-stale').innerText === ''", timeout=35_000)
+        page.wait_for_function("() => document.querySelector('#wall-stale').innerText === ''", timeout=35_000)
         print(f"recovered {time.monotonic() - restarted:.1f} s after the restart")
         wait_for_push_window(page)
         cid = case_id()

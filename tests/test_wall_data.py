@@ -38,7 +38,7 @@ def test_case_feature_carries_what_the_pin_needs():
     feature = wall_data.case_feature(record("C1", grade="A"), NOW, {"E050101": "无照经营游商"})
     assert feature["id"] == "C1" and feature["geometry"]["coordinates"] == [120.6, 31.2]
     props = feature["properties"]
-    assert props["grade"] == "A" and props["state"] == "ok" and "无照经营游商" in props["tooltip"]
+    assert props["grade"] == "A" and props["state"] == "ok" and props["label"] == ["C1 · 无照经营游商 · A"]
     assert props["reported"] == int((NOW - timedelta(minutes=120)).timestamp() * 1000)
     assert wall_data.case_feature({**record("C2"), "lat": None}, NOW, {}) is None
 
