@@ -222,9 +222,16 @@
           el.textContent = W.lateText(now - Number(el.dataset.deadline), lang);
         });
         W.pageTicker(n || 0);
-        var age = delta && delta.feed_last_ms ? Math.max(0, Math.round((now - delta.feed_last_ms) / 1000)) : null;
+        // the server's verdict first (no consumer, an outage, lagging: red or amber whatever the
+        // age), then the age of the last message the consumer received
+        var feed = (delta && delta.feed) || state.feed || {};
+        var age = feed.last_ms ? Math.max(0, Math.round((now - feed.last_ms) / 1000)) : null;
         var health = age === null ? "health health-unknown" : age < 120 ? "health health-ok" : age < 600 ? "health health-warn" : "health health-down";
         var healthText = age === null ? (lang === "en" ? "feed: no data" : "数据源：无数据") : (lang === "en" ? "feed " + age + " s" : "数据 " + age + " 秒前");
+        if (feed.state && feed.state !== "ok") {
+          health = feed.state === "lagging" ? "health health-warn" : "health health-down";
+          healthText = feed.text || healthText;
+        }
         var stale = "", url = window.dash_clientside.no_update;
         var silent = streamHeard && now - streamHeard > SILENT_MS;
         if (lastOk && now - lastOk > STALE_MS) {

@@ -11,8 +11,9 @@ from dashboard.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.clock import utc_now
 from dashboard.context import AppContext, current_context
-from dashboard.i18n import t
+from dashboard.i18n import t, tf
 from data_feeds import queries
+from data_feeds.outages import DATABASE, outage_of
 from layouts import ids, wall
 from layouts.widgets import bounds_of, kpi_row
 
@@ -96,7 +97,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         "cursor": cursor,
         "trail_points": wall_service.TRAIL_POINTS,
         "ids": {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS},  # for set_props in wall.js
-        "feed_last_ms": _feed_last_ms(ctx, now),
+        "feed": feed_signal(ctx, now, lang),
     }
     map_parts = {
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
@@ -114,9 +115,29 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     )
 
 
-def _feed_last_ms(ctx, now) -> int | None:
-    age = wall_service.feed_health(ctx, now)["age_s"]
-    return None if age is None else int((now.timestamp() - age) * 1000)
+def feed_signal(ctx, now, lang: str) -> dict:
+    """What the wall's header shows of the feed: when the consumer last received a message
+    (the page ages it every second), and — when the feed is not ok — the state and what to say
+    (no consumer, a consumer waiting out an outage, lagging): red or amber from the first render,
+    whenever the trouble began."""
+    health = wall_service.feed_health(ctx, now)
+    return {"last_ms": health["last_ms"], "state": health["state"], "text": feed_text(health, lang)}
+
+
+def feed_text(health: dict, lang: str) -> str:
+    state = health["state"]
+    if state == "ok":
+        return ""
+    if state == "degraded":
+        return t({"database": "feed_database_down", "redis": "feed_redis_down"}.get(health.get("reason"), "feed_fault"), lang)
+    if state == "lagging":
+        return tf("feed_lagging", lang, seconds=f"{health.get('lag_s') or 0:.0f}")
+    return t("feed_no_consumer" if state == "no_consumer" else "feed_fault", lang)
+
+
+def unavailable_signal(service: str, lang: str) -> dict:
+    """The header when the wall's own pull cannot reach the database or Redis."""
+    return {"last_ms": None, "state": "unavailable", "text": t("feed_database_down" if service == DATABASE else "feed_redis_down", lang)}
 
 
 def _view_area(ctx, scope, state: dict, view: dict | None):
@@ -132,7 +153,7 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     scope = principal.scope
     area, _ = _view_area(ctx, scope, state, view)
     lang = state["lang"]
-    delta: dict = {"feed_last_ms": _feed_last_ms(ctx, now)}
+    delta: dict = {"feed": feed_signal(ctx, now, lang)}
     entries = wall_service.change_entries(ctx, cursor.get("changes", "0-0"))
     changes = [fields for _, fields in entries]
     category_names, grid_names, department_names = _names(ctx, lang, services.area_in_scope(ctx, state["area"], scope))
@@ -196,6 +217,14 @@ def register(app) -> None:
             delta, new_cursor, outputs = pull(current_context(), principal, state or {}, cursor or {}, view, scale)
         except (Forbidden, services.NotFound):
             raise PreventUpdate from None  # a forged or stale area: answer nothing
+        except Exception as error:
+            service = outage_of(error)
+            if service is None:
+                raise
+            # The database or Redis is away: the header says so in red, the map keeps what it
+            # shows, and the next signal or poll tries again.
+            signal = unavailable_signal(service, (state or {}).get("lang", "zh"))
+            return ({"feed": signal},) + (no_update,) * 7
         charts = outputs["charts"] or {}
         return (
             delta, new_cursor, outputs["tiles"], outputs["board"], outputs["ticker"],

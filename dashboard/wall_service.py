@@ -18,6 +18,7 @@ from dashboard.context import AppContext
 from dashboard.extensions import cache
 from dashboard.timewindows import today
 from data_feeds import live_state, reference
+from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
 
@@ -228,8 +229,17 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+FEED_HEALTH_CACHE_S = 2
+
+
 def feed_health(ctx: AppContext, now: datetime) -> dict:
-    """Seconds since the consumer last received a message; the wall's header colour follows it."""
-    last = ctx.redis.get(_keys(ctx).last_message)
-    age = None if last is None else max(0.0, now.timestamp() - int(last) / 1000)
-    return {"age_s": age}
+    """How the feed is, for the wall's header (shared by every wall for a moment): the epoch ms
+    the consumer last received a message, and the verdict /healthz gives — ok, no_consumer,
+    degraded (with the reason: database, redis, error) or lagging (with the lag)."""
+    def compute() -> dict:
+        status = feed_status(ctx.redis, _keys(ctx), now)
+        age = status["last_message_age_seconds"]
+        reasons = [c["reason"] for c in status["consumers"] if c["state"] == "degraded"]
+        return {"last_ms": None if age is None else int((now.timestamp() - age) * 1000), "state": status["verdict"]["state"],
+                "reason": reasons[0] if reasons else "", "lag_s": status["lag_seconds"]}
+    return services._cached("wall-feed-health", FEED_HEALTH_CACHE_S, compute)

@@ -209,7 +209,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
         dcc.Interval(id=ids.Wall.ROTATE, interval=max(5, state.get("rotate") or 60) * 1000, disabled=not state.get("rotate")),
         dcc.Store(id=ids.Wall.STATE, data=state),
         dcc.Store(id=ids.Wall.CURSOR, data=state["cursor"]),
-        dcc.Store(id=ids.Wall.DELTA, data={"feed_last_ms": state.get("feed_last_ms")}),
+        dcc.Store(id=ids.Wall.DELTA, data={"feed": state.get("feed")}),
         dcc.Store(id=ids.Wall.VIEW, data={"index": 0}),
         dcc.Store(id=ids.Wall.LAST_OK, data=0),
         dcc.Store(id=ids.Wall.SIGNAL, data=None),

@@ -697,6 +697,29 @@ def test_stale_after_the_server_stops_and_recovers_without_reload(wall_env, feed
         page.close()
 
 
+def test_the_header_is_red_without_a_consumer_from_the_first_render_and_green_with_one(wall_env, feed, context, tmp_path):
+    """A wall opened while no consumer runs says so at once (before any pull); a consumer that
+    starts turns it green, and one killed without a word turns it red again."""
+    env = {**wall_env, "GRIDOPS_PREFIX": f"nofeed{uuid.uuid4().hex[:6]}:"}  # streams and consumers of their own
+    with running_server(env, log_path=tmp_path / "server.log") as base:
+        page = open_wall(context, base)
+        health = page.locator("#wall-health")
+        assert "health-down" in health.get_attribute("class")
+        assert health.inner_text() == "数据接入中断：无接入进程"
+        consumer = app_process(["ingest", "--consumer", "header-test"], env, tmp_path / "ingest.log")
+        process = consumer.__enter__()
+        try:
+            feed.xadd(env["GRIDOPS_PREFIX"] + "patrol-gps", {"worker": "nobody"})  # something for it to receive
+            page.wait_for_function("() => document.querySelector('#wall-health').className.includes('health-ok')", timeout=60_000)
+            process.kill()  # SIGKILL: it cannot say goodbye; its status lapses
+            process.wait()
+            page.wait_for_function("() => document.querySelector('#wall-health').innerText.includes('数据接入中断')", timeout=90_000)
+            assert "health-down" in health.get_attribute("class")
+        finally:
+            consumer.__exit__(None, None, None)
+        page.close()
+
+
 def test_push_resumes_after_a_quick_server_restart(wall_env, feed, context, tmp_path):
     port = free_port()
     log = tmp_path / "server.log"
