@@ -610,8 +610,10 @@ def rotate_until_overdue_view(page, steps: int) -> list[str]:
     for _ in range(steps):
         before = page.locator("#wall-view-title").inner_text()
         page.clock.run_for(5_000)
+        # the next step only once this one is shown: a busy server answering late would otherwise
+        # see the next step overtake this one (Dash keeps only the newer answer)
         with contextlib.suppress(PlaywrightTimeout):  # e.g. a step lost: the titles tell
-            page.wait_for_function("(t) => document.querySelector('#wall-view-title').innerText !== t", arg=before, timeout=5_000)
+            page.wait_for_function("(t) => document.querySelector('#wall-view-title').innerText !== t", arg=before, timeout=30_000)
         titles.append(page.locator("#wall-view-title").inner_text())
         if "hidden" not in page.get_attribute("#wall-overdue-view", "class"):
             break

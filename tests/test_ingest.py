@@ -84,8 +84,15 @@ def test_a_whole_loop_lands_in_the_database_and_the_live_state(ingest, raw_redis
     assert raw_redis.xpending(KEYS.case_events, "gridops-ingest")["pending"] == 0
 
 
+def one_local_day_ago(tz):
+    """Noon of yesterday, local time: a start for a few minutes of events that all fall on one
+    local day, whatever the hour the test runs (CI runs round local midnight too)."""
+    yesterday = (utc_now().astimezone(tz) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    return yesterday
+
+
 def test_counters_count_each_transition_for_every_ancestor_area(ingest, raw_redis, grids, feed_district):
-    t = utc_now() - timedelta(minutes=30)
+    t = one_local_day_ago(ingest.tz)
     publish(raw_redis, report("C1", t, grids[0]), report("C2", t, grids[-1]), case_event("C1", "register", t + timedelta(minutes=1)))
     drain(ingest)
     day = t.astimezone(ingest.tz).date().isoformat()
@@ -384,7 +391,7 @@ def test_a_rebuild_while_another_consumer_writes_undoes_nothing(ingest, raw_redi
     """A consumer starting while another works reads its snapshot, the other applies more and
     writes the live state, and only then does the snapshot land: it must not bring back a
     closed case, drop a new one or count a transition twice or not at all."""
-    t = utc_now() - timedelta(minutes=30)
+    t = one_local_day_ago(ingest.tz)
     publish(raw_redis, report("C1", t, grids[0]), report("C2", t, grids[1]))
     drain(ingest)
     snapshot = live_state.read_snapshot(feed_district, ingest.tz, utc_now())
