@@ -23,11 +23,11 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.access import EVERYTHING  # noqa: E402
+from gridrules.access import EVERYTHING  # noqa: E402
 from data_feeds.queries import CaseFilter  # noqa: E402
 from dashboard import reports  # noqa: E402
-from dashboard.domain_config import load_domain_config  # noqa: E402
-from dashboard.indicators import Window  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
+from gridrules.indicators import Window  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds import schema  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402

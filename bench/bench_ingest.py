@@ -25,9 +25,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.clock import utc_now  # noqa: E402
-from dashboard.coords import gcj02_to_wgs84  # noqa: E402
-from dashboard.domain_config import load_domain_config  # noqa: E402
+from gridrules.clock import utc_now  # noqa: E402
+from gridrules.coords import gcj02_to_wgs84  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402
 from data_feeds.demo import DEMO_BOUNDARY, DEMO_TOWNS, DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS, write_staff_file  # noqa: E402

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from callbacks import notices
 from dashboard import sessions
 from dashboard.auth import current_principal, current_session_id
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from dashboard.context import current_context
-from dashboard.i18n import tf
-from dashboard.security import PasswordError, new_password
-from dashboard.timewindows import WindowError, local_midnight, parse_moment
+from dashboard.i18n import tf, window_error_text
+from data_feeds.credentials import PasswordError, new_password
+from gridrules.timewindows import WindowError, local_midnight, parse_moment
 from data_feeds import accounts, schema
 from data_feeds.keys import Keys
 from layouts import admin, ids
@@ -160,6 +160,6 @@ def register(app) -> None:
             begin = parse_moment(start[:10], tz, now) if start else None
             finish = local_midnight(parse_moment(end[:10], tz, now).date() + timedelta(days=1), tz) if end else None
         except WindowError as error:
-            notices.show(error.text(lang))
+            notices.show(window_error_text(error, lang))
             return no_update
         return admin.audit_table(accounts.search_audit(ctx.engine, text or None, action, begin, finish), lang)

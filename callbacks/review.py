@@ -10,15 +10,15 @@ from flask import request
 
 from callbacks import notices
 from dashboard import review_data, services
-from dashboard.bounds import EARLIEST_DAY
-from dashboard.access import Forbidden
+from gridrules.bounds import EARLIEST_DAY
+from gridrules.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from dashboard.context import AppContext, current_context
-from dashboard.i18n import t
-from dashboard.selection import Selection, parse
-from dashboard.timewindows import WindowError, latest_day
+from dashboard.i18n import t, window_error_text
+from gridrules.selection import Selection, parse
+from gridrules.timewindows import WindowError, latest_day
 from data_feeds import accounts, queries
 from data_feeds.reference import load_categories
 from layouts import ids, review
@@ -83,7 +83,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     except Forbidden:
         return forbidden(lang)
     except WindowError as error:  # refused before any query: say why, show the default
-        notices.show(f"{error.text(lang)} {t('showing_instead', lang)}")
+        notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
         selection = Selection()
         content = parts(ctx, principal, selection, lang)
     except services.NotFound:
@@ -126,7 +126,7 @@ def register(app) -> None:
         try:
             content = parts(current_context(), current_principal(), parse(_query(search)), lang)
         except WindowError as error:  # refused before any query: every panel keeps what it shows
-            notices.show(error.text(lang))
+            notices.show(window_error_text(error, lang))
             return (no_update,) * 13
         except (Forbidden, services.NotFound):
             raise PreventUpdate from None

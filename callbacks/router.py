@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode
 from dash import ClientsideFunction, Input, Output, State
 
 from callbacks import admin, home, notices, review, wall, weekly
-from dashboard.access import PAGE_PERMISSIONS
+from gridrules.access import PAGE_PERMISSIONS
 from dashboard.auth import current_principal
 from dashboard.context import current_context
 from dashboard.i18n import normalise_language

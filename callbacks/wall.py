@@ -6,10 +6,11 @@ from urllib.parse import urlencode
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import services, wall_data, wall_service
-from dashboard.access import Forbidden
+from dashboard import services, wall_service
+from gridrules import wall_rules
+from gridrules.access import Forbidden
 from dashboard.auth import current_principal
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, tf
 from data_feeds import queries
@@ -37,12 +38,12 @@ def _parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bo
     records = wall_service.open_records(ctx, scope)
     ancestors = wall_service.ancestors(ctx)
     towns = {g["code"] for g in services.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
-    counts = wall_data.grid_counts(records, now)
+    counts = wall_rules.grid_counts(records, now)
     parts = {
         "counts": counts,
-        "town_counts": wall_data.area_counts(counts, ancestors, towns),
-        "board": wall_data.dispatch_board(records, now),
-        "alerts": wall_data.alert_rows(records, now, limit=None, newest_first=True),
+        "town_counts": wall_rules.area_counts(counts, ancestors, towns),
+        "board": wall_rules.dispatch_board(records, now),
+        "alerts": wall_rules.alert_rows(records, now, limit=None, newest_first=True),
         "tiles": wall_service.tiles(ctx, area, scope, now),
     }
     digests = dict(cursor.get("digests", {}))
@@ -84,7 +85,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     outline = services.map_geometries(ctx, area, level=area.level)
     parts = _parts(ctx, scope, area, lang, now, {}, force=True)
     changed = parts["changed"]
-    cases = [f for f in (wall_data.case_feature(r, now, category_names) for r in records) if f]
+    cases = [f for f in (wall_rules.case_feature(r, now, category_names) for r in records) if f]
     workers = wall_service.worker_features(ctx, scope, wall_service.all_workers(ctx), now)
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": parts["digests"], "minute": parts["minute"], "area": area.code}
     state = {
@@ -103,8 +104,8 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         "grids": _collection(grids), "towns": _collection(towns), "outline": _collection(outline),
         "bounds": bounds_of(outline[0]["geometry"]), "tile_url": ctx.settings.tile_url,
         "counts": changed["counts"], "town_counts": changed["town_counts"],
-        "cases": wall_data.feature_collection(cases), "workers": wall_data.feature_collection(workers),
-        "trails": wall_data.trail_collection(workers),
+        "cases": wall_rules.feature_collection(cases), "workers": wall_rules.feature_collection(workers),
+        "trails": wall_rules.trail_collection(workers),
     }
     figures = changed["charts"]
     return wall.layout(
@@ -159,17 +160,17 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     category_names, grid_names, department_names = _names(ctx, lang, services.area_in_scope(ctx, state["area"], scope))
     if len(entries) > wall_service.MAX_CHANGES:
         records = wall_service.open_records(ctx, scope)
-        delta.update(reset_cases=True, cases=[f for f in (wall_data.case_feature(r, now, category_names) for r in records) if f])
+        delta.update(reset_cases=True, cases=[f for f in (wall_rules.case_feature(r, now, category_names) for r in records) if f])
     elif entries:
         # Only changes the caller may know of name a case, whatever follows from them.
-        visible = wall_data.case_changes_in_scope(changes, wall_service.grid_paths(ctx), scope)
+        visible = wall_rules.case_changes_in_scope(changes, wall_service.grid_paths(ctx), scope)
         changed_ids = sorted({fields["case_id"] for fields in visible})
         if changed_ids:
             in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
-            upserts = [f for f in (wall_data.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
-            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_data.new_reports(visible))
+            upserts = [f for f in (wall_rules.case_feature(in_scope[i], now, category_names) for i in changed_ids if i in in_scope) if f]
+            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_rules.new_reports(visible))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
-    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_data.moved_workers(changes)
+    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_rules.moved_workers(changes)
     if moved:
         delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
     offline = wall_service.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)
@@ -249,7 +250,7 @@ def register(app) -> None:
         if index == len(state.get("towns", [])) + 1:
             home = services.area_in_scope(ctx, state["area"], principal.scope)
             category_names, grid_names, department_names = _names(ctx, lang, home)
-            rows = wall_data.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=None)
+            rows = wall_rules.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=None)
             content = [html.H2(t("overdue_list", lang), className="overdue-title"),
                        wall.ticker(rows, category_names, grid_names, department_names, lang, limit=wall.OVERDUE_LIST_ROWS, page=None)]
             return no_update, t("overdue_list", lang), "overdue-view", content
@@ -276,7 +277,7 @@ def register(app) -> None:
         if grid is None or not principal.scope.covers(grid.path):
             raise PreventUpdate
         staff = [row for row in queries.list_workers(ctx.engine, grid.path, principal.scope) if row["grid"] == code]
-        counts = wall_data.grid_counts(wall_service.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
+        counts = wall_rules.grid_counts(wall_service.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
         return wall.grid_info({"code": grid.code, "name": grid.name}, staff, counts, state["lang"])
 
     app.clientside_callback(

@@ -9,13 +9,13 @@ from flask import request
 
 from callbacks import notices
 from dashboard import exports, services, weekly
-from dashboard.access import Forbidden
+from gridrules.access import Forbidden
 from dashboard.auth import current_principal
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.extensions import cache
-from dashboard.i18n import t
-from dashboard.timewindows import WindowError, week_from_param
+from dashboard.i18n import t, window_error_text
+from gridrules.timewindows import WindowError, week_from_param
 from data_feeds import accounts
 from layouts import ids
 from layouts import weekly as weekly_layout
@@ -45,7 +45,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     try:
         monday = week_from_param(query.get("week"), ctx.settings.tz, now)
     except WindowError as error:  # refused before any query: say why, show this week
-        notices.show(f"{error.text(lang)} {t('showing_instead', lang)}")
+        notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
         monday = this_monday
     try:
         built = report(ctx, principal, query.get("area"), monday, lang)
@@ -69,7 +69,7 @@ def _requested(monday: str, state: dict, permission: str):
     try:
         built = report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
     except WindowError as error:
-        notices.show(error.text(lang))
+        notices.show(window_error_text(error, lang))
         return ctx, principal, None, lang
     except (Forbidden, services.NotFound):
         raise PreventUpdate from None

@@ -1,32 +1,44 @@
 """GridOps: the real-time operations dashboard of a grid-governance command centre.
 
-``create_app(settings)`` builds the Dash application: binds the cache and the context,
-registers the HTTP API and each screen's callbacks. It starts no servers; ``app.py``
-does that for the demo.
+``create_app(settings, screens)`` builds the Dash application: binds the cache and the
+context, registers the HTTP API, sign-in and push, and shows the screens it is given (their
+layouts and callbacks live above this package; ``app.py`` composes them). It starts no servers.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import dash
 import flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard.access import Forbidden
+from gridrules.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
-from dashboard.domain_config import load_domain_config
+from gridrules.config import load_domain_config
 from dashboard.extensions import cache, limiter
 from dashboard.settings import PROJECT_DIR, Settings, SettingsError
 
 ASSETS_DIR = PROJECT_DIR / "assets"
 
 
-def create_app(settings: Settings | None = None) -> dash.Dash:
-    """The Dash app for ``settings`` (read from the environment when not given)."""
-    from callbacks import admin, home, notices, review, router, wall, weekly
-    from dashboard import access_log, api, auth, bounds, csrf, guards, headers, metrics, push
+@dataclass(frozen=True)
+class Screens:
+    """What the layers above give the web app (app.py composes them): the page shell, the
+    registration of every screen's callbacks, and what a failing callback shows instead."""
+
+    layout: Callable
+    register: Callable[[dash.Dash], None]
+    on_error: Callable[[Exception], object]
+
+
+def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
+    """The Dash app for ``settings`` (read from the environment when not given) showing ``screens``."""
+    from dashboard import access_log, api, auth, csrf, guards, headers, metrics, push
+    from gridrules import bounds
     from data_feeds import redis_client
     from data_feeds.db import QueryTimeout, make_engine
     from data_feeds.keys import Keys
-    from layouts import root
 
     settings = settings or Settings.from_env()
     if not settings.has_redis:
@@ -39,9 +51,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         update_title=None,
         suppress_callback_exceptions=True,
         serve_locally=True,
-        on_error=notices.callback_failed,  # a query past the statement timeout: a notice on the screen
+        on_error=screens.on_error,  # a query past the statement timeout, an outage: a notice on the screen
     )
-    app.layout = root.layout
+    app.layout = screens.layout
     server = app.server
     server.json.ensure_ascii = False  # Chinese names readable in API answers
     if settings.trusted_proxies:
@@ -81,11 +93,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         server.register_error_handler(outage, guards.service_unavailable)
     server.register_error_handler(429, auth.too_many_attempts)
     server.register_error_handler(Forbidden, lambda error: (flask.jsonify(error=str(error)), 403))
-    router.register(app)
-    home.register(app)
-    admin.register(app)
-    wall.register(app)
-    review.register(app)
-    weekly.register(app)
+    screens.register(app)
     headers.install(app, settings.tile_url)  # last: the policy hashes the inline scripts of every callback
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-from dashboard.security import TOKEN_PREFIX
+from data_feeds.credentials import TOKEN_PREFIX
 
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
 REDACTED = "[redacted]"

@@ -7,15 +7,17 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dashboard import bounds, services
-from dashboard.access import Forbidden
+from dashboard import services
+from gridrules import bounds
+from gridrules.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event, present_worker
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from dashboard.context import current_context
-from dashboard.lifecycle import GRADES, SOURCES, STATUSES
+from dashboard.i18n import window_error_text
+from gridrules.lifecycle import GRADES, SOURCES, STATUSES
 from dashboard.metrics import health_report, render_metrics
-from dashboard.timewindows import WindowError, window_from_params
+from gridrules.timewindows import WindowError, window_from_params
 from data_feeds import accounts, live_state, queries, reference, schema
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
@@ -29,9 +31,13 @@ class BadRequest(ValueError):
 
 
 @blueprint.errorhandler(BadRequest)
-@blueprint.errorhandler(WindowError)
 def _bad_request(error):
     return jsonify(error=str(error)), 400
+
+
+@blueprint.errorhandler(WindowError)
+def _bad_window(error):
+    return jsonify(error=window_error_text(error, "en")), 400
 
 
 @blueprint.errorhandler(Forbidden)

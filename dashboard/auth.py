@@ -17,7 +17,7 @@ from flask import Blueprint, Response, g, jsonify, redirect, render_template_str
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import sessions
-from dashboard.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
+from gridrules.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
 from dashboard.context import AppContext, current_context
 from dashboard.extensions import limiter
 from dashboard.i18n import normalise_language, t
@@ -97,7 +97,7 @@ def still_signed_in(ctx: AppContext, sign_in: SignIn | None) -> bool:
 
 def scope_of(ctx: AppContext, user: accounts.User) -> Scope:
     """The user's scope: their grid subtree and department; personal data for the roles allowed."""
-    from dashboard.access import PERMISSIONS
+    from gridrules.access import PERMISSIONS
 
     personal = "personal_data" in PERMISSIONS.get(user.role, frozenset())
     before_dispatch = _dept_before_dispatch(ctx)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dashboard.access import Principal
-from dashboard.privacy import mask_free_text, mask_name, mask_phone
+from gridrules.access import Principal
+from gridrules.privacy import mask_free_text, mask_name, mask_phone
 
 PERSONAL_FIELDS = ("reporter", "contact", "description")
 CASE_FIELDS = (

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 import os
 import signal
 import sys
@@ -94,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], create_app) -> int:
+    """Run the command of ``argv``; ``create_app(settings)`` builds the whole web app (the
+    composition root, app.py, passes it: the screens sit above this package)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     from data_feeds.db import DatabaseUnavailable
@@ -105,7 +108,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = Settings.from_env()
-        return COMMANDS[args.command or "demo"](settings, args)
+        commands = {**COMMANDS, "demo": partial(cmd_demo, create_app=create_app), "serve": partial(cmd_serve, create_app=create_app)}
+        return commands[args.command or "demo"](settings, args)
     except (SettingsError, ImportFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
@@ -183,9 +187,7 @@ def _with_redis(settings: Settings):
     return settings.with_redis(url), server
 
 
-def cmd_serve(settings: Settings, args, children=None) -> int:
-    from dashboard import create_app
-
+def cmd_serve(settings: Settings, args, create_app, children=None) -> int:
     settings, _server = _with_redis(settings)
     _engine(settings)
     app = create_app(settings)
@@ -196,9 +198,9 @@ def cmd_serve(settings: Settings, args, children=None) -> int:
     return 0
 
 
-def cmd_demo(settings: Settings, args) -> int:
-    from dashboard.clock import utc_now
-    from dashboard.domain_config import load_domain_config
+def cmd_demo(settings: Settings, args, create_app) -> int:
+    from gridrules.clock import utc_now
+    from gridrules.config import load_domain_config
     from data_feeds.demo import ensure_demo
 
     engine = _engine(settings)
@@ -213,7 +215,7 @@ def cmd_demo(settings: Settings, args) -> int:
         print(describe(ensure_demo_users(engine, settings.var_dir), f"http://{settings.host}:{settings.port}"), flush=True)
     from dashboard.children import demo_children
 
-    return cmd_serve(settings, args, children=lambda ready: demo_children(ready, ready.redis_url))
+    return cmd_serve(settings, args, create_app, children=lambda ready: demo_children(ready, ready.redis_url))
 
 
 def ingest_options(settings: Settings, args):
@@ -231,7 +233,7 @@ def ingest_options(settings: Settings, args):
 
 
 def cmd_ingest(settings: Settings, args) -> int:
-    from dashboard.domain_config import load_domain_config
+    from gridrules.config import load_domain_config
     from data_feeds.ingest import run_consumer
 
     settings, _server = _with_redis(settings)
@@ -259,7 +261,7 @@ def cmd_replay(settings: Settings, args) -> int:
 def cmd_create_user(settings: Settings, args) -> int:
     from getpass import getpass
 
-    from dashboard.security import PasswordError
+    from data_feeds.credentials import PasswordError
     from data_feeds.accounts import AccountError, create_user
     from data_feeds.db import init_db
 

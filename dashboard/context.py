@@ -11,7 +11,7 @@ import redis
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from dashboard.domain_config import DomainConfig
+from gridrules.config import DomainConfig
 from dashboard.settings import Settings
 
 EXTENSION_KEY = "gridops"

@@ -21,9 +21,9 @@ import pandas as pd
 
 from dashboard.export_cells import put_cell, xml_text
 from dashboard.i18n import LABELS, t, tf
-from dashboard.indicators import Window
+from gridrules.indicators import Window
 from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
-from layouts.widgets import PERCENT_KEYS, format_value
+from dashboard.formatting import PERCENT_KEYS, change_parts, format_value, plain_number
 
 matplotlib.use("Agg")  # no display on a server; figures are drawn straight to SVG
 
@@ -41,13 +41,6 @@ SCORES_CHART_MAX_MM = 168  # a page's height under its heading; more departments
 SCORES_BAR_MM = 6.0
 MM_PER_INCH = 25.4
 
-# Which way an indicator should move; the rest (volumes such as reported) are not judged.
-HIGHER_IS_BETTER = frozenset({
-    "closed", "closed_on_time", "closure_rate", "on_time_closure_rate", "on_time_handling_rate",
-    "timely_registration_rate", "valid_report_rate", "satisfaction_rate", "patrol_hours", "patrol_km",
-})
-LOWER_IS_BETTER = frozenset({"overdue", "reworked", "rework_rate", "mean_close_hours", "p90_close_hours"})
-
 TONE_COLOURS = {"good": "#1b7f3b", "bad": "#c62828", "neutral": "#5f6368"}
 RED_COLOUR = "#c62828"
 BLACK_COLOUR = "#212121"
@@ -59,26 +52,8 @@ LAST_WEEK_COLOURS = {"reported": "#7fa7d6", "closed": "#8fcca8"}
 # ---------------------------------------------------------------- formatting
 
 
-def _number(value):
-    """A plain Python number, or None for None/NaN/NA (what a cell or a label needs)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, bool):
-        return int(value)
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _text(value) -> str:
-    return "" if _number(value) is None and not isinstance(value, str) else str(value)
+    return "" if plain_number(value) is None and not isinstance(value, str) else str(value)
 
 
 # A representative indicator per kind of number, so every kind is formatted by format_value.
@@ -89,7 +64,7 @@ def format_kind(kind: str, value, lang: str = "zh") -> str:
     """A number as the screen shows it: ``count``, ``rate`` (%), ``hours``, ``score`` (one decimal) or ``text``."""
     if kind == "text":
         return _text(value)
-    value = _number(value)
+    value = plain_number(value)
     if kind == "score":
         return "—" if value is None else f"{value:.1f}"
     return format_value(_KIND_KEY[kind], value, lang)
@@ -102,27 +77,6 @@ def kind_of(key: str) -> str:
     if key.endswith("_hours") or key == "patrol_km":
         return "hours"
     return "count"
-
-
-def change_parts(key: str, current, previous, lang: str = "zh") -> tuple[str, str]:
-    """(text, tone) of an indicator's change against last week: ``▲ 2.3 个百分点`` and good/bad/neutral."""
-    delta = _number(change(_number(current), _number(previous)))
-    if delta is None:
-        return "—", "neutral"
-    if abs(delta) < 1e-12:
-        return t("unchanged", lang), "neutral"
-    arrow = "▲" if delta > 0 else "▼"
-    if key in PERCENT_KEYS:
-        # A change of a rate is in percentage points, not percent.
-        magnitude = format_value(key, abs(delta), lang).rstrip("%") + " " + t("percentage_points", lang)
-    else:
-        magnitude = format_value(key, abs(delta), lang)
-    tone = "neutral"
-    if key in HIGHER_IS_BETTER:
-        tone = "good" if delta > 0 else "bad"
-    elif key in LOWER_IS_BETTER:
-        tone = "bad" if delta > 0 else "good"
-    return f"{arrow} {magnitude}", tone
 
 
 def _local(moment: datetime, tz) -> datetime:
@@ -284,7 +238,7 @@ def _display_width(text: str) -> int:
 def _cell_value(kind: str, value):
     if kind == "text":
         return _text(value) or None
-    return _number(value)
+    return plain_number(value)
 
 
 def weekly_xlsx(report: WeeklyReport, lang: str = "zh") -> bytes:
@@ -354,7 +308,7 @@ def _summary_sheet(book, report: WeeklyReport, lang: str) -> None:
     for offset, key in enumerate(SUMMARY_KEYS, start=1):
         row = XLSX_HEADER_ROW + offset
         kind = kind_of(key)
-        current, previous = _number(report.totals.get(key)), _number(report.previous_totals.get(key))
+        current, previous = plain_number(report.totals.get(key)), plain_number(report.previous_totals.get(key))
         values = [t(key, lang), current, previous, change(current, previous)]
         formats = [None, _XLSX_FORMATS[kind], _XLSX_FORMATS[kind], _XLSX_CHANGE_FORMATS[kind]]
         for column, (value, number_format) in enumerate(zip(values, formats), start=1):
@@ -427,12 +381,12 @@ def daily_chart_svg(daily: pd.DataFrame, lang: str = "zh", width_mm: float = CHA
         labels = [f"{t(f'weekday_{weekday}', lang)}\n{day:%m-%d}" for weekday, day in zip(daily["weekday"], daily["date"])]
         bar = 0.36
         for shift, name, label in ((-bar / 2, "reported", "chart_reported_this"), (bar / 2, "closed", "chart_closed_this")):
-            values = [_number(value) for value in daily[name]]
+            values = [plain_number(value) for value in daily[name]]
             drawn = [(position + shift, value) for position, value in zip(positions, values) if value is not None]
             rects = axes.bar([x for x, _ in drawn], [v for _, v in drawn], width=bar, color=THIS_WEEK_COLOURS[name], label=t(label, lang))
             axes.bar_label(rects, fontsize=9, padding=1)
         for name, label in (("previous_reported", "chart_reported_last"), ("previous_closed", "chart_closed_last")):
-            values = [_number(value) for value in daily[name]]
+            values = [plain_number(value) for value in daily[name]]
             colour = LAST_WEEK_COLOURS[name.removeprefix("previous_")]
             axes.plot(positions, [math.nan if value is None else value for value in values], color=colour, linestyle="--",
                       linewidth=2, marker="o", markersize=4, label=t(label, lang))
@@ -455,7 +409,7 @@ def scores_chart_svg(report: WeeklyReport, lang: str = "zh", width_mm: float = S
     table = report.departments[report.departments["score"].notna()] if not report.departments.empty else report.departments
     marks = _list_marks(report)
     names = [_text(name) for name in table["name"]] if not table.empty else []
-    scores = [_number(score) for score in table["score"]] if not table.empty else []
+    scores = [plain_number(score) for score in table["score"]] if not table.empty else []
     colours = [{"red": RED_COLOUR, "black": BLACK_COLOUR}.get(marks.get(code), BAR_COLOUR) for code in table.get("dept", [])]
     height_mm = height_mm or scores_chart_height_mm(len(names))
     with matplotlib.rc_context(_chart_style()):
@@ -586,9 +540,9 @@ def _tiles_html(report: WeeklyReport, lang: str) -> str:
         tiles.append(
             '<div class="tile">'
             f'<div class="label">{_e(t(key, lang))}</div>'
-            f'<div class="value">{_e(format_value(key, _number(current), lang))}</div>'
+            f'<div class="value">{_e(format_value(key, plain_number(current), lang))}</div>'
             f'<div class="delta {tone}">{_e(delta)}</div>'
-            f'<div class="prev">{_e(t("last_week", lang))} {_e(format_value(key, _number(previous), lang))}</div>'
+            f'<div class="prev">{_e(t("last_week", lang))} {_e(format_value(key, plain_number(previous), lang))}</div>'
             "</div>"
         )
     return f'<div class="tiles">{"".join(tiles)}</div><p class="legend">{_e(t("tone_legend", lang))}</p>'
@@ -609,7 +563,7 @@ def _red_black_html(report: WeeklyReport, lang: str) -> str:
 
 
 def _rows_note(shown: int, total, lang: str) -> str:
-    total = _number(total)
+    total = plain_number(total)
     if total is None or total <= shown:
         return ""
     return f'<p class="note">{_e(tf("rows_shown", lang, shown=shown, total=total))}</p>'

@@ -1,4 +1,4 @@
-"""Flask hooks that hold every request to the bounds of ``dashboard.bounds``: a body larger
+"""Flask hooks that hold every request to the bounds of ``gridrules.bounds``: a body larger
 than any screen sends is refused unread (413), and a query stopped by the statement timeout
 answers 503, both as JSON with an ``error`` text like every other refusal."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import redis
 from flask import Response, abort, jsonify, request
 from sqlalchemy import exc as sql_errors
 
-from dashboard import bounds
+from gridrules import bounds
 from data_feeds.db import DatabaseUnavailable
 
 RETRY_AFTER_S = 30  # a stopped query is worth trying again once the load has passed

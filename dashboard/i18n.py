@@ -255,7 +255,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "weekday_5": ("周五", "Fri"),
     "weekday_6": ("周六", "Sat"),
     "weekday_7": ("周日", "Sun"),
-    # bounds of what a request may ask (dashboard/bounds.py): the API answers the English text
+    # bounds of what a request may ask (gridrules/bounds.py): the API answers the English text
     "window_error_not_a_moment": ("{text} 不是 ISO 8601 日期或时间（如 2026-11-22 或 2026-11-22T09:15:03+08:00）",
                                   "{text} is not an ISO 8601 date or date-time (e.g. 2026-11-22 or 2026-11-22T09:15:03+08:00)"),
     "window_error_not_a_week": ("{text} 不是日期（如 2026-11-23）", "week {text} is not a date like 2026-11-23"),
@@ -287,6 +287,11 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+def window_error_text(error, lang: str) -> str:
+    """What to tell the caller of a refused window (a ``gridrules.timewindows.WindowError``)."""
+    return tf(f"window_error_{error.reason}", lang, **error.values)
 
 
 def tf(key: str, lang: str, **values) -> str:

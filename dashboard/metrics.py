@@ -10,7 +10,7 @@ import redis
 from flask import g, request
 
 from dashboard.context import AppContext, current_context
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds.db import DatabaseUnavailable, check_reachable
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard import indicators
-from dashboard.access import Scope
-from dashboard.domain_config import DomainConfig
-from dashboard.indicators import Window
+from gridrules import indicators
+from gridrules.access import Scope
+from gridrules.config import DomainConfig
+from gridrules.indicators import Window
 from data_feeds import queries
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import GridInfo

@@ -1,6 +1,6 @@
 """The situational review's data: one area, one window and filters, against the period before.
 
-Every number comes from ``dashboard.indicators`` (through ``reports`` and ``queries``), the
+Every number comes from ``gridrules.indicators`` (through ``reports`` and ``queries``), the
 same functions as the wall, the weekly report and ``/api/indicators``.
 """
 from __future__ import annotations
@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard import indicators, reports, services
-from dashboard.access import Scope
+from dashboard import reports, services
+from gridrules import indicators
+from gridrules.access import Scope
 from dashboard.context import AppContext
-from dashboard.indicators import Window
-from dashboard.selection import Selection, comparison, window_of
-from dashboard.timewindows import today, week_of
+from gridrules.indicators import Window
+from gridrules.selection import Selection, comparison, window_of
+from gridrules.timewindows import today, week_of
 from data_feeds import queries, reference
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import descendant_categories, load_categories

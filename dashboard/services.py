@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dashboard import bounds, reports
+from dashboard import reports
+from gridrules import bounds
 from dashboard.context import AppContext
 from dashboard.extensions import cache
-from dashboard.access import Scope
-from dashboard.geo import simplify_geometry
-from dashboard.identifiers import is_identifier
-from dashboard.indicators import Window
+from gridrules.access import Scope
+from gridrules.geometry import simplify_geometry
+from gridrules.identifiers import is_identifier
+from gridrules.indicators import Window
 from data_feeds import reference
 from data_feeds.queries import CaseFilter
 
@@ -84,7 +85,7 @@ def home_area(ctx: AppContext, scope: Scope) -> reference.GridInfo | None:
 
 def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.GridInfo:
     """The grid ``code`` (the caller's home area when empty), refused when outside the scope."""
-    from dashboard.access import Forbidden
+    from gridrules.access import Forbidden
 
     if not code:
         area = home_area(ctx, scope)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from dashboard.security import new_session_id
+from data_feeds.credentials import new_session_id
 from data_feeds.keys import Keys
 
 

@@ -10,17 +10,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dashboard import bounds
+from gridrules import bounds
+from gridrules.config import SettingsError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config" / "gridops.toml"
 DEFAULT_VAR_DIR = PROJECT_DIR / "var"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)

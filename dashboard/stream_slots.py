@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from dashboard.access import Principal
+from gridrules.access import Principal
 from data_feeds.keys import Keys
 
 SLOT_TTL_S = 30  # several heartbeats: a live stream always renews its slot in time

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard import services, wall_data
-from dashboard.access import Scope
+from dashboard import services
+from gridrules import wall_rules
+from gridrules.access import Scope
 from dashboard.context import AppContext
 from dashboard.extensions import cache
-from dashboard.timewindows import today
+from gridrules.timewindows import today
 from data_feeds import live_state, reference
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
@@ -72,7 +73,7 @@ def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
         every = live_state.open_cases(ctx.redis, _keys(ctx))
         cache.set("wall-open", every, timeout=OPEN_CACHE_S)
     paths = grid_paths(ctx)
-    return [record for record in every if wall_data.in_scope(record, paths, scope)]
+    return [record for record in every if wall_rules.in_scope(record, paths, scope)]
 
 
 def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> dict[str, dict]:
@@ -80,7 +81,7 @@ def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> di
     reported a moment ago must not be mistaken for a closed one), those in scope and open."""
     records = live_state.open_cases_by_id(ctx.redis, _keys(ctx), case_ids)
     paths = grid_paths(ctx) if records else {}
-    return {case_id: record for case_id, record in records.items() if wall_data.in_scope(record, paths, scope)}
+    return {case_id: record for case_id, record in records.items() if wall_rules.in_scope(record, paths, scope)}
 
 
 def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
@@ -127,12 +128,12 @@ def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: da
 
 def worker_features(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[dict]:
     """Markers (with trails) of the given workers, as far as the scope allows."""
-    return [wall_data.worker_feature(*row) for row in _worker_positions(ctx, scope, workers, now, TRAIL_POINTS)]
+    return [wall_rules.worker_feature(*row) for row in _worker_positions(ctx, scope, workers, now, TRAIL_POINTS)]
 
 
 def worker_moves(ctx: AppContext, scope: Scope, workers: list[str], now: datetime) -> list[list]:
-    """Compact moves of the given workers (``wall_data.worker_move``): the page keeps the trails."""
-    return [wall_data.worker_move(*row) for row in _worker_positions(ctx, scope, workers, now, 1)]
+    """Compact moves of the given workers (``wall_rules.worker_move``): the page keeps the trails."""
+    return [wall_rules.worker_move(*row) for row in _worker_positions(ctx, scope, workers, now, 1)]
 
 
 def gone_offline(ctx: AppContext, scope: Scope, since_epoch: float, now: datetime) -> list[str]:
@@ -153,8 +154,8 @@ def tiles(ctx: AppContext, area, scope: Scope, now: datetime) -> dict:
 
 def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataFrame:
     """Reported and closed per hour over the last 24 hours (the same per-case flags as every count)."""
-    from dashboard import indicators
-    from dashboard.indicators import Window
+    from gridrules import indicators
+    from gridrules.indicators import Window
     from data_feeds.queries import load_cases
 
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -208,7 +209,7 @@ def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.Da
         return pd.DataFrame(columns=["name", "reported"])
     frame = frame.assign(major=frame["category"].map(major))
     rolled = frame.groupby("major", as_index=False)["reported"].sum().sort_values("reported", ascending=False)
-    from layouts.widgets import unique_labels
+    from dashboard.formatting import unique_labels
 
     rolled["name"] = unique_labels(list(rolled["major"].map(names)), list(rolled["major"]))
     return rolled[["name", "reported"]]

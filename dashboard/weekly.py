@@ -1,7 +1,7 @@
 """The weekly meeting report (周例会): a week against the week before, rankings, red/black list.
 
 One data structure feeds the screen, the PDF and the spreadsheet, so all three show the same
-numbers; every number comes from ``dashboard.indicators`` through ``dashboard.reports``.
+numbers; every number comes from ``gridrules.indicators`` through ``dashboard.reports``.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard import indicators, reports
-from dashboard.access import Scope
-from dashboard.domain_config import DomainConfig
-from dashboard.indicators import Window
-from dashboard.timewindows import day_window, previous_period, week_of
+from dashboard import reports
+from gridrules import indicators
+from gridrules.access import Scope
+from gridrules.config import DomainConfig
+from gridrules.indicators import Window
+from gridrules.timewindows import day_window, previous_period, week_of
 from data_feeds import queries
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import GridInfo

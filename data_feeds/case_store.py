@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
-from dashboard.lifecycle import OPEN_STATUSES, Case, CaseEvent
+from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent
 from data_feeds import db, schema
 
 CASE_FIELDS = tuple(Case.__dataclass_fields__)

@@ -2,7 +2,7 @@
 
 Reference data goes through the real importers (departments, catalogue, the DataV
 boundary subdivided into the 12 real towns and streets, a generated staff file), and the
-history through the lifecycle rules of ``dashboard.lifecycle``: every case is a sequence
+history through the lifecycle rules of ``gridrules.lifecycle``: every case is a sequence
 of feed events applied by ``apply_event``, exactly as the feed consumer applies them.
 Written with bulk inserts; deterministic for a seed.
 """
@@ -23,10 +23,9 @@ from shapely.geometry import shape
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from dashboard.domain_config import DomainConfig
-from dashboard.lifecycle import Case, CaseEvent, Rules, apply_event
-from dashboard.patrol import summarise_tracks
-from dashboard.settings import PACKAGE_DATA_DIR
+from gridrules.config import DomainConfig
+from gridrules.lifecycle import Case, CaseEvent, Rules, apply_event
+from gridrules.patrol import summarise_tracks
 from data_feeds import db, schema
 from data_feeds.case_store import case_row
 from data_feeds.importers.catalogue import import_catalogue
@@ -37,6 +36,7 @@ from data_feeds.reference import load_rules
 
 log = logging.getLogger(__name__)
 
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"  # the default catalogue, departments, towns, the demo's outline
 DEMO_BOUNDARY = PACKAGE_DATA_DIR / "boundaries" / "320506.geojson"
 DEMO_TOWNS = PACKAGE_DATA_DIR / "towns.csv"
 DEFAULT_DEPARTMENTS = PACKAGE_DATA_DIR / "departments.csv"

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.security import new_password
+from data_feeds.credentials import new_password
 from data_feeds import accounts, schema
 
 CREDENTIALS_FILE = "demo/credentials.json"

@@ -17,9 +17,9 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.coords import CRS_NAMES, convert
-from dashboard.identifiers import is_identifier
-from dashboard.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
+from gridrules.coords import CRS_NAMES, convert
+from gridrules.identifiers import is_identifier
+from gridrules.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
 from data_feeds import schema
 from data_feeds.locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
 from data_feeds.reference import load_categories

@@ -45,10 +45,10 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from dashboard.clock import utc_now
-from dashboard.domain_config import DomainConfig
-from dashboard.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
-from dashboard.patrol import advance_tracks
+from gridrules.clock import utc_now
+from gridrules.config import DomainConfig
+from gridrules.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
+from gridrules.patrol import advance_tracks
 from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, schema
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.lifecycle import OPEN_STATUSES, Case, case_version
+from gridrules.lifecycle import OPEN_STATUSES, Case, case_version
 from data_feeds import db, schema
 from data_feeds.case_store import case_from_row, load_cases_by_id
 from data_feeds.keys import Keys

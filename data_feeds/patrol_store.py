@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.patrol import STATE_COLUMNS, empty_states
+from gridrules.patrol import STATE_COLUMNS, empty_states
 from data_feeds import bulk, schema
 
 

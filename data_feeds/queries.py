@@ -12,9 +12,9 @@ import pandas as pd
 from sqlalchemy import and_, false, func, select, union_all
 from sqlalchemy.engine import Engine
 
-from dashboard.access import Scope, effective_path
-from dashboard.bounds import MAX_CASE_LIMIT
-from dashboard.indicators import TIME_COLUMNS, Window, empty_cases
+from gridrules.access import Scope, effective_path
+from gridrules.bounds import MAX_CASE_LIMIT
+from gridrules.indicators import TIME_COLUMNS, Window, empty_cases
 from data_feeds import db, schema
 
 CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")

@@ -8,9 +8,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.domain_config import DomainConfig
-from dashboard.lifecycle import Category, Rules
-from dashboard.limits import StageLimits
+from gridrules.config import DomainConfig
+from gridrules.lifecycle import Category, Rules
+from gridrules.limits import StageLimits
 from data_feeds import schema
 from data_feeds.queries import in_subtree
 

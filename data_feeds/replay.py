@@ -81,8 +81,8 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from dashboard.clock import utc_now
-from dashboard.coords import convert
+from gridrules.clock import utc_now
+from gridrules.coords import convert
 from data_feeds import redis_client, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
@@ -113,7 +113,7 @@ FEEDBACK_SPAN_FRACTION = 0.25  # feedback within the last quarter
 CASE_PREFIX = "la311-"
 ACTOR = "replay:la311"
 
-# LA request type → detail class of the default catalogue (dashboard/data/catalogue.csv).
+# LA request type → detail class of the default catalogue (data_feeds/data/catalogue.csv).
 GENERAL_CATEGORY = "G050501"  # 社区服务中心设施损坏: the catalogue has no catch-all "other" class
 TYPE_CATEGORY = {
     "Graffiti": "E020102",  # 宣传广告 / 非法小广告 / 涂写刻画 (CGJ)
@@ -133,7 +133,7 @@ TYPE_CATEGORY = {
     "Feedback": GENERAL_CATEGORY,
 }
 
-# LA agency (agencies.csv data_code) → department (dashboard/data/departments.csv).
+# LA agency (agencies.csv data_code) → department (data_feeds/data/departments.csv).
 AGENCY_DEPT = {
     "BSL": "SZSS",  # Street Lighting Bureau → 市政设施管理处
     "BOS": "HWC",  # Sanitation Bureau → 环境卫生管理处

@@ -12,7 +12,7 @@ district's systems would publish:
 * ``case-events``: arrivals from patrol (a worker on a round, where they stand), the 12345
   hotline, 110 transfers, WeChat, video analytics and leaders with the demo history's daily
   rhythm, source and category mix (``data_feeds.demo``), then each case's whole life by the
-  rules of ``dashboard.lifecycle``: register or reject, on-the-spot closing, dispatch to the
+  rules of ``gridrules.lifecycle``: register or reject, on-the-spot closing, dispatch to the
   category's department, feedback at that department's pace (some run late; the pace is
   read from the department's record in the database when there is one), verification
   that sometimes returns the case, close, evaluation. Cases already open in the database
@@ -52,10 +52,10 @@ import shapely
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 
-from dashboard.clock import utc_now
-from dashboard.coords import gcj02_to_wgs84
-from dashboard.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
-from dashboard.workcalendar import WorkCalendar
+from gridrules.clock import utc_now
+from gridrules.coords import gcj02_to_wgs84
+from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
+from gridrules.workcalendar import WorkCalendar
 from data_feeds import db, redis_client, schema
 from data_feeds.case_store import case_from_row
 from data_feeds.demo import (
@@ -987,7 +987,7 @@ def _fail(message: str, code: int) -> int:
 
 def command(settings, args) -> int:
     """``python app.py simulate``: read the district, then publish until interrupted or ``--duration``."""
-    from dashboard.domain_config import load_domain_config
+    from gridrules.config import load_domain_config
     from data_feeds.reference import load_rules
 
     config = load_domain_config(settings.config_path, settings.tz)

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from dashboard.domain_config import DomainConfig
-from dashboard.limits import stage_state
+from gridrules.config import DomainConfig
+from gridrules.limits import stage_state
 from data_feeds import schema
 from data_feeds.case_store import case_from_row
 from data_feeds.feed_status import trim_consumed

@@ -11,10 +11,11 @@ from dash import dcc, html
 
 from dashboard.export_cells import csv_text
 from dashboard.i18n import t
-from dashboard.lifecycle import GRADES, SOURCES
-from dashboard.selection import STAGES, WINDOWS
+from gridrules.lifecycle import GRADES, SOURCES
+from gridrules.selection import STAGES, WINDOWS
 from layouts import ids
-from layouts.widgets import change_tiles, chart_text, geojson, page_header, unique_labels
+from dashboard.formatting import chart_text, unique_labels
+from layouts.widgets import change_tiles, geojson, page_header
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",

@@ -12,7 +12,8 @@ from dash_extensions import SSE
 
 from dashboard.i18n import t, tf
 from layouts import ids
-from layouts.widgets import chart_text, geojson, kpi_row
+from dashboard.formatting import chart_text
+from layouts.widgets import geojson, kpi_row
 
 WALL_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",

@@ -7,7 +7,8 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from layouts import ids
-from layouts.widgets import change_tiles, format_value, page_header
+from dashboard.formatting import format_value
+from layouts.widgets import change_tiles, page_header
 
 WEEKLY_TILES = (
     "reported", "registered", "closed", "due_to_close", "closed_on_time", "overdue", "closure_rate",

@@ -5,53 +5,16 @@ without a browser.
 """
 from __future__ import annotations
 
-import html as html_text
-import math
 
 import dash_leaflet as dl
 from dash import html
 from shapely.geometry import shape
 
 from dashboard.i18n import t
-from dashboard.indicators import RATE_KEYS
+from dashboard.formatting import change_parts, format_value
 from layouts import ids
 
-HOURS_KEYS = ("mean_close_hours", "p90_close_hours", "patrol_hours")
-KM_KEYS = ("patrol_km",)
-PERCENT_KEYS = RATE_KEYS + ("patrol_attainment",)
 OUTLINE_STYLE = {"color": "#5ad8ff", "weight": 3, "fill": False, "opacity": 0.9}
-
-
-def format_value(name: str, value, lang: str = "zh") -> str:
-    """How a tile shows an indicator: rates as percentages, hours and km with one decimal."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if name in PERCENT_KEYS:
-        return f"{value * 100:.1f}%"
-    if name in HOURS_KEYS or name in KM_KEYS:
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
-
-
-LOWER_IS_BETTER = {"overdue", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "in_progress", "overdue_pending_rate"}
-
-
-def change_text(name: str, value, previous, lang: str) -> tuple[str, str]:
-    """"▲ 12" / "▼ 3.5pp" against the period before, and whether that is good, bad or flat."""
-    if value is None or previous is None:
-        return "—", "flat"
-    delta = value - previous
-    if abs(delta) < 1e-9:
-        return "＝", "flat"
-    arrow = "▲" if delta > 0 else "▼"
-    if name in RATE_KEYS:
-        text = f"{arrow} {abs(delta) * 100:.1f}pp"
-    elif isinstance(value, float) and not float(value).is_integer():
-        text = f"{arrow} {abs(delta):.1f}"
-    else:
-        text = f"{arrow} {abs(int(delta)):,}"
-    better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
-    return text, "good" if better else "bad"
 
 
 def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
@@ -59,7 +22,7 @@ def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
     result = []
     for name in names:
         value = values.get(name)
-        text, tone = change_text(name, value, previous.get(name), lang)
+        text, tone = change_parts(name, value, previous.get(name), lang)
         raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
         result.append(html.Div([
             html.Div(t(name, lang), className="kpi-label"),
@@ -67,24 +30,6 @@ def change_tiles(values: dict, previous: dict, names: tuple, lang: str) -> list:
             html.Div([html.Span(t("vs_before", lang) + " ", className="muted"), html.Span(text, className=f"change change-{tone}")], className="kpi-change"),
         ], className="kpi", **{"data-kpi": name, "data-value": raw}))
     return result
-
-
-def chart_text(names) -> list[str]:
-    """Names for a plotly chart (axis labels, legend, hover), shown as written.
-
-    Plotly reads a subset of HTML in its texts (``<b>``, ``<br>``, ``<a href>``, entities);
-    a class or grid name from an import file is escaped so that it shows literally.
-    Plotly turns ``&lt;``, ``&gt;`` and ``&amp;`` back into characters, and not quotes,
-    so quotes stay as they are.
-    """
-    return [html_text.escape(str(name), quote=False) for name in names]
-
-
-def unique_labels(names: list[str], codes: list[str]) -> list[str]:
-    """Names for an axis, with the code added where two classes share a name (CJ/T 214 has a
-    市容环境 among components and among events)."""
-    repeated = {name for name in names if names.count(name) > 1}
-    return [f"{name} ({code})" if name in repeated else name for name, code in zip(names, codes)]
 
 
 def kpi_tile(name: str, value, lang: str, emphasis: str | None = None) -> html.Div:
@@ -196,7 +141,7 @@ def page_header(title: list, lang: str, user: str | None, other_language_href: s
 
 def nav_links(principal, lang: str) -> list[tuple[str, str]]:
     """The screens the caller may open, for the header."""
-    from dashboard.access import PAGE_PERMISSIONS
+    from gridrules.access import PAGE_PERMISSIONS
 
     names = {"/": "nav_home", "/wall": "nav_wall", "/review": "nav_review", "/weekly": "nav_weekly", "/admin": "nav_admin", "/admin/audit": "nav_audit"}
     return [(t(label, lang), path) for path, label in names.items() if principal.can(PAGE_PERMISSIONS[path])]

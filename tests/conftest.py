@@ -18,13 +18,13 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import create_engine, text
 
-from dashboard.domain_config import load_domain_config
+from gridrules.config import load_domain_config
 from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds.db import init_db, make_engine
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEST_DATA = PROJECT / "tests" / "data"
-PACKAGE_DATA = PROJECT / "dashboard" / "data"
+PACKAGE_DATA = PROJECT / "data_feeds" / "data"
 PG_URL = os.environ.get("GRIDOPS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MACHINE_REDIS = os.environ.get("GRIDOPS_TEST_REDIS", "redis://127.0.0.1:6379")
 TEST_REDIS_DB = 9

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from dashboard.coords import gcj02_to_wgs84
+from gridrules.coords import gcj02_to_wgs84
 from data_feeds import schema
 from data_feeds.ingest import Ingest, IngestOptions
 from data_feeds.keys import Keys

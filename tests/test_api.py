@@ -5,11 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.access import EVERYTHING
+from gridrules.access import EVERYTHING
 from data_feeds.queries import CaseFilter
-from dashboard import create_app, reports
-from dashboard.clock import utc_now
-from dashboard.indicators import API_KEYS, Window
+from app import create_app
+from dashboard import reports
+from gridrules.clock import utc_now
+from gridrules.indicators import API_KEYS, Window
 from dashboard.settings import Settings
 from data_feeds.reference import load_children, root_grid
 from tests.conftest import DEMO_NOW

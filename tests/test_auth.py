@@ -16,7 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.serving import make_server
 
-from dashboard import auth, create_app, sessions
+from app import create_app
+from dashboard import auth, sessions
 from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds import accounts, schema
 from data_feeds.keys import Keys

@@ -13,7 +13,8 @@ import time
 import pytest
 from sqlalchemy import text
 
-from dashboard import api, create_app
+from app import create_app
+from dashboard import api
 from dashboard.settings import Settings
 from data_feeds.db import QueryTimeout, make_engine
 from tests.dash_support import callback_body, same_site_client

@@ -29,7 +29,7 @@ import redis as redis_lib
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds import accounts, schema
 from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments

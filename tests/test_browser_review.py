@@ -24,22 +24,21 @@ from urllib.request import urlopen
 import openpyxl
 import pytest
 import redis as redis_lib
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from shapely.geometry import shape
 from sqlalchemy import select
 
 from dashboard import reports, weekly
-from dashboard.access import EVERYTHING
-from dashboard.clock import utc_now
+from gridrules.access import EVERYTHING
+from gridrules.clock import utc_now
 from dashboard.i18n import t
-from dashboard.timewindows import today, week_of
+from gridrules.timewindows import today, week_of
 from data_feeds import schema
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
 from layouts.review import DEPARTMENT_COLUMNS, REVIEW_TILES
 from layouts.wall import WALL_TILES
 from layouts.weekly import WEEKLY_TILES
-from layouts.widgets import format_value
+from dashboard.formatting import format_value
 from tests.browser import (
     FIND_LEAFLET_MAP_JS,
     chromium,

@@ -24,7 +24,7 @@ import redis as redis_lib
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import func, select
 
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds import db, schema
 from data_feeds.embedded_redis import free_port
 from tests.browser import (

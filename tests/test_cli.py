@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
-PACKAGE_DATA = PROJECT / "dashboard" / "data"
+PACKAGE_DATA = PROJECT / "data_feeds" / "data"
 BOUNDARY = PROJECT / "tests" / "data" / "boundaries" / "310107.geojson"
 SUBCOMMANDS = ["demo", "serve", "init-db", "import-grids", "import-catalog", "import-departments", "import-workers"]
 SUMMARY = re.compile(r"^(departments|catalogue|grids|workers): \d+ added, \d+ updated$")

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import coords
-from dashboard.coords import (
+from gridrules import coords
+from gridrules.coords import (
     CRS_NAMES,
     bd09_to_gcj02,
     bd09_to_wgs84,

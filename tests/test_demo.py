@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.lifecycle import CaseEvent, apply_event
+from gridrules.lifecycle import CaseEvent, apply_event
 from data_feeds import db, schema
 from data_feeds.case_store import case_row
 from data_feeds.demo import DemoSize, count_rows, ensure_demo

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.feed_contract import FeedError, Reason, _careful_ping, _fast_ping, load_reference, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys

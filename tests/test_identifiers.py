@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.identifiers import is_identifier
+from gridrules.identifiers import is_identifier
 
 
 @pytest.mark.parametrize("text", ["C-2026-000123", "ev_1.2:3/4", "网格-长桥-001", "Ωмир123", "٣٤٥", "case"])

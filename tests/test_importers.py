@@ -27,7 +27,7 @@ from data_feeds.importers.workers import import_workers
 from data_feeds.subdivide import subdivide_district
 
 PROJECT = Path(__file__).resolve().parent.parent
-PACKAGE_DATA = PROJECT / "dashboard" / "data"
+PACKAGE_DATA = PROJECT / "data_feeds" / "data"
 BOUNDARIES = PROJECT / "tests" / "data" / "boundaries"
 # 370600_yantai_districts has a real defect (an island of 芝罘区 whose ring touches itself):
 # DataV files load as they are, so the importer repairs such small defects.

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import indicators as ind
-from dashboard.indicators import Window
+from gridrules import indicators as ind
+from gridrules.indicators import Window
 from data_feeds.queries import case_frame
 from tests.conftest import utc
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, text
 
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, report, wgs84_of

@@ -14,8 +14,8 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from dashboard.clock import utc_now
-from dashboard.patrol import summarise_tracks
+from gridrules.clock import utc_now
+from gridrules.patrol import summarise_tracks
 from data_feeds import schema
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids, case_event, report, wgs84_of
@@ -74,7 +74,7 @@ def publish_workload(client, grids, cases: int, pings_per_worker: int, workers: 
 
 def expected_patrol_seconds(engine, pings) -> float:
     """An independent computation: the same points, converted and located, summarised in one go."""
-    from dashboard.coords import wgs84_to_gcj02
+    from gridrules.coords import wgs84_to_gcj02
     from data_feeds.locator import GridLocator
 
     frame = pd.DataFrame(pings)

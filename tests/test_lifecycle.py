@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.lifecycle import (
+from gridrules.lifecycle import (
     ACTIONS,
     STATUSES,
     TRANSITIONS,
@@ -17,7 +17,7 @@ from dashboard.lifecycle import (
     apply_event,
     next_state,
 )
-from dashboard.limits import StageLimits
+from gridrules.limits import StageLimits
 from tests.conftest import local
 
 A_LIMITS = StageLimits.parse("10m", "10m", "2h", "1h", "natural")

@@ -16,7 +16,7 @@ from pathlib import Path
 import dash_leaflet as dl
 import pytest
 
-from dashboard import wall_data
+from gridrules import wall_rules
 from layouts import review, wall, widgets
 from tests.conftest import utc
 
@@ -52,9 +52,9 @@ def hostile_features() -> list:
     """(builder, feature, the hostile text it was given) for every builder of map features."""
     found = []
     for text in HOSTILE:
-        found.append(("wall_data.case_feature", wall_data.case_feature(case_record("C1", "K1"), NOW, {"K1": text}), text))
-        found.append(("wall_data.case_feature (id)", wall_data.case_feature(case_record(text, "K1"), NOW, {}), text))
-        found.append(("wall_data.worker_feature", wall_data.worker_feature(text, {"lat": 31.2, "lon": 120.6}, True, []), text))
+        found.append(("wall_rules.case_feature", wall_rules.case_feature(case_record("C1", "K1"), NOW, {"K1": text}), text))
+        found.append(("wall_rules.case_feature (id)", wall_rules.case_feature(case_record(text, "K1"), NOW, {}), text))
+        found.append(("wall_rules.worker_feature", wall_rules.worker_feature(text, {"lat": 31.2, "lon": 120.6}, True, []), text))
         grids = [{"code": "G1", "name": text, "geometry": SQUARE}]
         found += [("widgets.grid_collection", f, text) for f in widgets.grid_collection(grids, {"G1": {"in_progress": 2, "overdue": 1}}, "zh")["features"]]
         children = [{"code": "T1", "name": text, "geometry": SQUARE, "reported": 3, "overdue": 1}]
@@ -213,7 +213,7 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
     import openpyxl
 
     from dashboard import exports, weekly
-    from dashboard.access import EVERYTHING
+    from gridrules.access import EVERYTHING
     from data_feeds.reference import root_grid
     from tests.conftest import DEMO_NOW
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from dashboard import create_app
+from app import create_app
 from dashboard.settings import Settings
 from tests.dash_support import callback_body, same_site_client
 

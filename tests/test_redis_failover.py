@@ -17,7 +17,7 @@ import redis
 from redis.sentinel import Sentinel
 from sqlalchemy import select
 
-from dashboard.clock import utc_now
+from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.embedded_redis import free_port
 from data_feeds.keys import Keys

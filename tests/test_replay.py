@@ -26,14 +26,14 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from dashboard.access import EVERYTHING
+from gridrules.access import EVERYTHING
 from data_feeds.queries import CaseFilter
 from dashboard import reports
-from dashboard.clock import utc_now
-from dashboard.coords import gcj02_to_wgs84, wgs84_to_gcj02
-from dashboard.indicators import Window
-from dashboard.lifecycle import SOURCES
-from dashboard.patrol import SEGMENT_GAP_S, haversine_m
+from gridrules.clock import utc_now
+from gridrules.coords import gcj02_to_wgs84, wgs84_to_gcj02
+from gridrules.indicators import Window
+from gridrules.lifecycle import SOURCES
+from gridrules.patrol import SEGMENT_GAP_S, haversine_m
 from data_feeds import replay, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys

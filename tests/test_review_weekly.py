@@ -13,10 +13,11 @@ from datetime import date, datetime, timedelta
 import pytest
 import redis
 
-from dashboard import create_app, review_data, services, weekly
-from dashboard.access import EVERYTHING
+from app import create_app
+from dashboard import review_data, services, weekly
+from gridrules.access import EVERYTHING
 from dashboard.context import current_context
-from dashboard.selection import Selection
+from gridrules.selection import Selection
 from dashboard.settings import Settings
 from data_feeds.reference import load_children, root_grid
 from tests.conftest import TZ
@@ -24,7 +25,7 @@ from tests.feed_support import basic_grids, case_event, drain, make_ingest, repo
 
 LATER = datetime(2027, 6, 1, 12, 0, tzinfo=TZ)  # every window below is closed by then
 
-# Catalogue codes (dashboard/data/catalogue.csv)
+# Catalogue codes (data_feeds/data/catalogue.csv)
 MANHOLE_SEWAGE = "B010102"  # 污水井盖缺失: B01 公用设施, grade A, SWJ
 MANHOLE_WATER = "B010101"  # 上水井盖缺失: B01 公用设施, grade A, SWJT
 GAS_LEAK = "E040202"  # 燃气泄漏: E04 突发事件, grade A, RQGS

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from dashboard import create_app
+from app import create_app
 from dashboard.headers import content_security_policy, tile_source
 from dashboard.settings import Settings, SettingsError
 from data_feeds.db import init_db, make_engine

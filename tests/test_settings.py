@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.domain_config import load_domain_config
+from gridrules.config import load_domain_config
 from dashboard.settings import Settings, SettingsError
 from tests.conftest import TZ
 

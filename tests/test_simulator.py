@@ -19,10 +19,10 @@ import redis
 import shapely
 from sqlalchemy import func, select
 
-from dashboard.clock import utc_now
-from dashboard.coords import wgs84_to_gcj02
-from dashboard.lifecycle import CaseEvent, Rules, apply_event
-from dashboard.patrol import haversine_m
+from gridrules.clock import utc_now
+from gridrules.coords import wgs84_to_gcj02
+from gridrules.lifecycle import CaseEvent, Rules, apply_event
+from gridrules.patrol import haversine_m
 from data_feeds import schema, simulator
 from data_feeds.feed_contract import Reference, load_reference, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys

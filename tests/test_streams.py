@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from dashboard import create_app, push, sessions, stream_slots
+from app import create_app
+from dashboard import push, sessions, stream_slots
 from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.keys import Keys

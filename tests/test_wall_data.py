@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from dashboard import wall_data
-from dashboard.access import Scope
+from gridrules import wall_rules
+from gridrules.access import Scope
 from layouts import wall
 from tests.conftest import utc
 
@@ -28,27 +28,27 @@ def record(case_id: str, status: str = "dispatched", grade: str = "B", dept: str
 
 
 def test_stage_state_thresholds():
-    assert wall_data.stage_state(record("a", deadline_in=60, due_soon_in=30), NOW) == "ok"
-    assert wall_data.stage_state(record("a", deadline_in=10, due_soon_in=-1), NOW) == "due_soon"
-    assert wall_data.stage_state(record("a", deadline_in=0, due_soon_in=-5), NOW) == "overdue"
-    assert wall_data.stage_state(record("a", deadline_in=None, due_soon_in=None), NOW) == "ok"
+    assert wall_rules.stage_state(record("a", deadline_in=60, due_soon_in=30), NOW) == "ok"
+    assert wall_rules.stage_state(record("a", deadline_in=10, due_soon_in=-1), NOW) == "due_soon"
+    assert wall_rules.stage_state(record("a", deadline_in=0, due_soon_in=-5), NOW) == "overdue"
+    assert wall_rules.stage_state(record("a", deadline_in=None, due_soon_in=None), NOW) == "ok"
 
 
 def test_case_feature_carries_what_the_pin_needs():
-    feature = wall_data.case_feature(record("C1", grade="A"), NOW, {"E050101": "无照经营游商"})
+    feature = wall_rules.case_feature(record("C1", grade="A"), NOW, {"E050101": "无照经营游商"})
     assert feature["id"] == "C1" and feature["geometry"]["coordinates"] == [120.6, 31.2]
     props = feature["properties"]
     assert props["grade"] == "A" and props["state"] == "ok" and props["label"] == ["C1 · 无照经营游商 · A"]
     assert props["reported"] == int((NOW - timedelta(minutes=120)).timestamp() * 1000)
-    assert wall_data.case_feature({**record("C2"), "lat": None}, NOW, {}) is None
+    assert wall_rules.case_feature({**record("C2"), "lat": None}, NOW, {}) is None
 
 
 def test_grid_and_area_counts():
     records = [record("a", grid="G1"), record("b", grid="G1", deadline_in=-5, due_soon_in=-20), record("c", grid="G2")]
-    counts = wall_data.grid_counts(records, NOW)
+    counts = wall_rules.grid_counts(records, NOW)
     assert counts == {"G1": [2, 1], "G2": [1, 0]}
     ancestors = {"G1": ("D", "T1", "C1", "G1"), "G2": ("D", "T2", "C2", "G2")}
-    assert wall_data.area_counts(counts, ancestors, {"T1", "T2"}) == {"T1": [2, 1], "T2": [1, 0]}
+    assert wall_rules.area_counts(counts, ancestors, {"T1", "T2"}) == {"T1": [2, 1], "T2": [1, 0]}
 
 
 def test_dispatch_board_counts_and_orders_worst_first():
@@ -59,7 +59,7 @@ def test_dispatch_board_counts_and_orders_worst_first():
         record("d", status="handled", dept="CGJ"),
         record("e", status="reported", dept="CGJ"),  # not registered yet: not a department's
     ]
-    board = wall_data.dispatch_board(records, NOW)
+    board = wall_rules.dispatch_board(records, NOW)
     assert [row["dept"] for row in board] == ["SWJ", "CGJ"]
     assert board[0] == {"dept": "SWJ", "waiting": 1, "in_hand": 1, "due_soon": 0, "overdue": 1}
     assert board[1] == {"dept": "CGJ", "waiting": 0, "in_hand": 1, "due_soon": 1, "overdue": 0}
@@ -73,7 +73,7 @@ def test_alerts_put_overdue_a_grade_first_then_the_longest_late():
         record("a-later", deadline_in=-60, due_soon_in=-90, grade="A"),
         record("fine"),
     ]
-    rows = wall_data.alert_rows(records, NOW)
+    rows = wall_rules.alert_rows(records, NOW)
     assert [row["id"] for row in rows] == ["a-later", "a-late", "b-late", "soon"]
     assert rows[0]["late_s"] == 3600 and rows[-1]["state"] == "due_soon" and rows[-1]["late_s"] == -300
 
@@ -85,12 +85,12 @@ def test_the_ticker_leads_with_what_fell_due_last():
         record("soon-next", deadline_in=3, due_soon_in=-1),
         record("c-new", deadline_in=-1, due_soon_in=-30, grade="C"),
     ]
-    rows = wall_data.alert_rows(records, NOW, limit=None, newest_first=True)
+    rows = wall_rules.alert_rows(records, NOW, limit=None, newest_first=True)
     assert [row["id"] for row in rows] == ["c-new", "a-old", "soon-next", "soon-later"]
 
 
 def test_the_ticker_shows_a_page_and_hides_the_rest_for_the_browser_to_turn():
-    rows = wall_data.alert_rows([record(f"c{i}", deadline_in=-i - 1, due_soon_in=-60) for i in range(wall.TICKER_ROWS + 3)], NOW, limit=None)
+    rows = wall_rules.alert_rows([record(f"c{i}", deadline_in=-i - 1, due_soon_in=-60) for i in range(wall.TICKER_ROWS + 3)], NOW, limit=None)
     ticker = wall.ticker(rows, {}, {}, {}, "en")
     shown = [li for li in ticker.children if "paged-out" not in li.className]
     assert len(shown) == wall.TICKER_PAGE + 1 and shown[-1].children[1].children == f"{wall.TICKER_ROWS + 3} in all"
@@ -105,10 +105,10 @@ def test_scope_keeps_area_and_department():
     paths = {"G1": "/D/T1/C1/G1/", "G2": "/D/T2/C2/G2/"}
     leader = Scope(area_path="/D/T1/", area_code="T1")
     department = Scope(dept="SWJ")
-    assert wall_data.in_scope(record("a", grid="G1"), paths, leader)
-    assert not wall_data.in_scope(record("a", grid="G2"), paths, leader)
-    assert not wall_data.in_scope(record("a", dept="CGJ"), paths, department)
-    assert not wall_data.in_scope(record("a", grid="unknown"), paths, Scope())
+    assert wall_rules.in_scope(record("a", grid="G1"), paths, leader)
+    assert not wall_rules.in_scope(record("a", grid="G2"), paths, leader)
+    assert not wall_rules.in_scope(record("a", dept="CGJ"), paths, department)
+    assert not wall_rules.in_scope(record("a", grid="unknown"), paths, Scope())
 
 
 def test_late_text_in_both_languages():
@@ -118,7 +118,7 @@ def test_late_text_in_both_languages():
 
 
 def test_ticker_marks_severe_rows_and_carries_deadlines():
-    rows = wall_data.alert_rows([record("x", grade="A", deadline_in=-30, due_soon_in=-60), record("y", grade="C", deadline_in=-5, due_soon_in=-20)], NOW)
+    rows = wall_rules.alert_rows([record("x", grade="A", deadline_in=-30, due_soon_in=-60), record("y", grade="C", deadline_in=-5, due_soon_in=-20)], NOW)
     ticker = wall.ticker(rows, {"E050101": "无照经营游商"}, {"G1": "第1网格"}, {"CGJ": "城市管理局"}, "zh")
     first, second = ticker.children
     assert "severe" in first.className and "severe" not in second.className
@@ -139,14 +139,14 @@ def test_figures_are_built_from_plain_data():
 
 def test_a_moved_worker_is_a_short_row_with_the_newest_trail_point():
     position = {"lon": 120.61, "lat": 31.26, "heading": 90.0, "speed": 1.3}
-    move = wall_data.worker_move("W1", position, True, [[120.6, 31.25]])
+    move = wall_rules.worker_move("W1", position, True, [[120.6, 31.25]])
     assert move == ["W1", 120.61, 31.26, 90.0, 1.3, True, 120.6, 31.25]
-    assert wall_data.worker_move("W2", {"lon": 1.0, "lat": 2.0}, False, [])[5:] == [False, None, None]
+    assert wall_rules.worker_move("W2", {"lon": 1.0, "lat": 2.0}, False, [])[5:] == [False, None, None]
 
 
 def test_moved_workers_come_from_the_gps_changes_each_once():
     changes = [{"kind": "gps", "workers": "W2,W1"}, {"kind": "case", "case_id": "C1"}, {"kind": "gps", "workers": "W1,W3"}, {"kind": "gps", "workers": ""}]
-    assert wall_data.moved_workers(changes) == ["W1", "W2", "W3"]
+    assert wall_rules.moved_workers(changes) == ["W1", "W2", "W3"]
 
 
 def test_a_batch_of_changes_names_only_cases_of_the_scope():
@@ -160,8 +160,8 @@ def test_a_batch_of_changes_names_only_cases_of_the_scope():
         {"kind": "gps", "workers": "W1"},
     ]
     leader = Scope(area_path="/D/T1/", area_code="T1")
-    visible = wall_data.case_changes_in_scope(changes, paths, leader)
-    assert [c["case_id"] for c in visible] == ["A", "A"] and wall_data.new_reports(visible) == ["A"]
-    assert {c["case_id"] for c in wall_data.case_changes_in_scope(changes, paths, Scope())} == {"A", "B"}
+    visible = wall_rules.case_changes_in_scope(changes, paths, leader)
+    assert [c["case_id"] for c in visible] == ["A", "A"] and wall_rules.new_reports(visible) == ["A"]
+    assert {c["case_id"] for c in wall_rules.case_changes_in_scope(changes, paths, Scope())} == {"A", "B"}
     # a department knows a case from the change that gave it to the department on
-    assert [c["action"] for c in wall_data.case_changes_in_scope(changes, paths, Scope(dept="CGJ"))] == ["dispatch"]
+    assert [c["action"] for c in wall_rules.case_changes_in_scope(changes, paths, Scope(dept="CGJ"))] == ["dispatch"]

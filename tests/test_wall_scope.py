@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from callbacks import wall
-from dashboard import create_app, wall_service
-from dashboard.access import Principal, Scope
-from dashboard.clock import utc_now
+from app import create_app
+from dashboard import wall_service
+from gridrules.access import Principal, Scope
+from gridrules.clock import utc_now
 from dashboard.context import current_context
 from dashboard.settings import Settings
 from data_feeds import accounts
@@ -93,7 +94,7 @@ def named_in(delta: dict) -> set[str]:
 def test_a_town_leaders_pull_names_only_cases_and_workers_of_the_town(app, towns):
     now = utc_now()
     history(towns, now)
-    home, other = towns["home"], towns["other"]
+    home = towns["home"]
     leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
     state = {"area": home.code, "lang": "zh", "towns": []}
     with app.server.test_request_context():

@@ -5,8 +5,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from dashboard.limits import Limit, LimitError, StageLimits, add_limit, stage_state
-from dashboard.workcalendar import CalendarError, WorkCalendar, calendar_from_config
+from gridrules.limits import Limit, LimitError, StageLimits, add_limit, stage_state
+from gridrules.workcalendar import CalendarError, WorkCalendar, calendar_from_config
 from tests.conftest import TZ, local
 
 

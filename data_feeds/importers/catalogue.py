@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dashboard.lifecycle import GRADES
-from dashboard.limits import CALENDAR_KINDS, STAGES, Limit, LimitError
+from gridrules.lifecycle import GRADES
+from gridrules.limits import CALENDAR_KINDS, STAGES, Limit, LimitError
 from data_feeds import schema
 from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, read_csv_rows, upsert
 

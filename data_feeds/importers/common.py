@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.identifiers import is_identifier
+from gridrules.identifiers import is_identifier
 
 
 class ImportFileError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dashboard.lifecycle import GRADES
+from gridrules.lifecycle import GRADES
 
 GRADE_ORDER = {grade: index for index, grade in enumerate(GRADES)}
 NEW_CASE_S = 10  # a pin flashes this long after its report

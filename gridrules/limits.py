@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dashboard.workcalendar import WorkCalendar
+from gridrules.workcalendar import WorkCalendar
 
 STAGES = ("register", "dispatch", "handle", "verify")
 CALENDAR_KINDS = ("natural", "working")

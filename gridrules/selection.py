@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from dashboard import bounds
-from dashboard.indicators import Window
-from dashboard.lifecycle import GRADES, SOURCES
-from dashboard.timewindows import bounded, local_midnight, parse_moment, previous_period, today
+from gridrules import bounds
+from gridrules.indicators import Window
+from gridrules.lifecycle import GRADES, SOURCES
+from gridrules.timewindows import bounded, local_midnight, parse_moment, previous_period, today
 
 WINDOWS = ("today", "7d", "30d", "custom")
 STAGES = ("register", "dispatch", "handle", "verify")

@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dashboard.limits import LimitError, StageLimits
-from dashboard.settings import SettingsError
-from dashboard.workcalendar import CalendarError, WorkCalendar, calendar_from_config
+from gridrules.limits import LimitError, StageLimits
+from gridrules.workcalendar import CalendarError, WorkCalendar, calendar_from_config
 
 SCORE_KINDS = ("department", "grid", "worker")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message says which and how to fix it."""
+
+
 DEPARTMENT_VIEWS = ("dispatched", "responsible")
 
 

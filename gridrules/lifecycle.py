@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Mapping
 
-from dashboard.limits import StageLimits, add_limit
-from dashboard.workcalendar import WorkCalendar
+from gridrules.limits import StageLimits, add_limit
+from gridrules.workcalendar import WorkCalendar
 
 ACTIONS = ("report", "register", "reject", "dispatch", "feedback", "return", "close", "evaluate")
 STATUSES = ("reported", "registered", "dispatched", "handled", "closed", "evaluated", "invalid")

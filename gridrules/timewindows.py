@@ -2,28 +2,25 @@
 
 Every window built from a caller's input (``?start=&end=``, the review's custom dates, the
 weekly ``?week=``) goes through ``bounded``: dates from 2000-01-01 to a year ahead, windows of
-at most ``max_days`` (dashboard.bounds), so no request can ask for a century or overflow a date.
+at most ``max_days`` (gridrules.bounds), so no request can ask for a century or overflow a date.
 """
 from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, timedelta
 
-from dashboard import bounds
-from dashboard.i18n import tf
-from dashboard.indicators import Window
+from gridrules import bounds
+from gridrules.indicators import Window
 
 
 class WindowError(ValueError):
-    """A start, end or week the caller got wrong. ``str()`` is the English text the API
-    answers; ``text(lang)`` the same in the screen's language (labels ``window_error_*``)."""
+    """A start, end or week the caller got wrong: ``reason`` (not_a_moment, not_a_week,
+    end_before_start, too_early, too_late, too_long) and the ``values`` its message names.
+    The words, in the caller's language, are the interface's (``dashboard.i18n.window_error_text``)."""
 
     def __init__(self, reason: str, **values):
         self.reason, self.values = reason, values
-        super().__init__(tf(f"window_error_{reason}", "en", **values))
-
-    def text(self, lang: str) -> str:
-        return tf(f"window_error_{self.reason}", lang, **self.values)
+        super().__init__(f"{reason}: {values}")
 
 
 def local_midnight(day: date, tz) -> datetime:

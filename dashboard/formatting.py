@@ -1,0 +1,106 @@
+"""How numbers and their changes are written, on the screens, in the PDF and in the spreadsheet.
+
+One definition each: an indicator's format (rates as percentages, hours and km with one
+decimal, counts with thousands separators), which way it should move (higher or lower is
+better; volumes such as ``reported`` are not judged), and how a change is written
+(``▲ 2.3 个百分点`` / ``▲ 2.3 pp``, ``持平`` / ``no change``).
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from dashboard.i18n import t
+from gridrules.indicators import RATE_KEYS
+
+HOURS_KEYS = ("mean_close_hours", "p90_close_hours", "patrol_hours")
+KM_KEYS = ("patrol_km",)
+PERCENT_KEYS = RATE_KEYS + ("patrol_attainment",)
+
+# Which way an indicator should move; the rest (volumes such as reported) are not judged.
+HIGHER_IS_BETTER = frozenset({
+    "closed_on_time", "closure_rate", "on_time_closure_rate", "on_time_handling_rate", "timely_registration_rate",
+    "valid_report_rate", "satisfaction_rate", "patrol_hours", "patrol_km", "grids_patrolled", "workers_online", "patrol_attainment",
+})
+LOWER_IS_BETTER = frozenset({
+    "overdue", "reworked", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "overdue_pending_rate",
+})
+TONES = ("good", "bad", "neutral")
+
+
+def plain_number(value):
+    """A plain Python number, or None for None/NaN/NA/infinite (what a cell or a label needs)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, bool):
+        return int(value)
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_value(name: str, value, lang: str = "zh") -> str:
+    """An indicator as every screen and export shows it: rates as percentages, hours and km with one decimal."""
+    value = plain_number(value)
+    if value is None:
+        return "—"
+    if name in PERCENT_KEYS:
+        return f"{value * 100:.1f}%"
+    if name in HOURS_KEYS or name in KM_KEYS:
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def tone_of(name: str, delta: float) -> str:
+    """good, bad or neutral: whether a change of ``name`` by ``delta`` is for the better."""
+    if name in HIGHER_IS_BETTER:
+        return "good" if delta > 0 else "bad"
+    if name in LOWER_IS_BETTER:
+        return "bad" if delta > 0 else "good"
+    return "neutral"
+
+
+def change_parts(name: str, current, previous, lang: str = "zh") -> tuple[str, str]:
+    """(text, tone) of an indicator's change against the period before: ``▲ 12``,
+    ``▼ 2.3 个百分点`` (a rate changes in percentage points, not percent), ``持平``, ``—``."""
+    current, previous = plain_number(current), plain_number(previous)
+    if current is None or previous is None:
+        return "—", "neutral"
+    delta = current - previous
+    if abs(delta) < 1e-12:
+        return t("unchanged", lang), "neutral"
+    arrow = "▲" if delta > 0 else "▼"
+    if name in PERCENT_KEYS:
+        magnitude = format_value(name, abs(delta), lang).rstrip("%") + " " + t("percentage_points", lang)
+    elif isinstance(delta, float) and not float(delta).is_integer() and name not in HOURS_KEYS + KM_KEYS:
+        magnitude = f"{abs(delta):,.1f}"
+    else:
+        magnitude = format_value(name, abs(delta), lang)
+    return f"{arrow} {magnitude}", tone_of(name, delta)
+
+
+def chart_text(names) -> list[str]:
+    """Names for a plotly chart (axis labels, legend, hover), shown as written.
+
+    Plotly reads a subset of HTML in its texts (``<b>``, ``<br>``, ``<a href>``, entities);
+    a class or grid name from an import file is escaped so that it shows literally.
+    Plotly turns ``&lt;``, ``&gt;`` and ``&amp;`` back into characters, and not quotes,
+    so quotes stay as they are.
+    """
+    return [html.escape(str(name), quote=False) for name in names]
+
+
+def unique_labels(names: list[str], codes: list[str]) -> list[str]:
+    """Names for an axis, with the code added where two classes share a name (CJ/T 214 has a
+    市容环境 among components and among events)."""
+    repeated = {name for name in names if names.count(name) > 1}
+    return [f"{name} ({code})" if name in repeated else name for name, code in zip(names, codes)]
