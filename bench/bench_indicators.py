@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +23,22 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridrules.access import EVERYTHING  # noqa: E402
-from data_feeds.queries import CaseFilter  # noqa: E402
 from dashboard import reports  # noqa: E402
-from gridrules.config import load_domain_config  # noqa: E402
-from gridrules.indicators import Window  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds import schema  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402
-from data_feeds.demo import DEMO_BOUNDARY, DEMO_TOWNS, DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS  # noqa: E402
+from data_feeds.demo import DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS, DEMO_BOUNDARY, DEMO_TOWNS  # noqa: E402
 from data_feeds.importers.catalogue import import_catalogue  # noqa: E402
 from data_feeds.importers.departments import import_departments  # noqa: E402
 from data_feeds.importers.grids import SubdivideOptions, import_grids  # noqa: E402
+from data_feeds.queries import CaseFilter  # noqa: E402
 from data_feeds.reference import load_categories, load_children, root_grid  # noqa: E402
+from gridrules.access import EVERYTHING  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
+from gridrules.indicators import Window  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)  # 15:00 in Suzhou
+NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # 15:00 in Suzhou
 REPEATS = 3
 
 
@@ -114,10 +114,9 @@ def load(engine, frame: pd.DataFrame) -> float:
         columns = list(frame.columns)
         raw = engine.raw_connection()
         try:
-            with raw.cursor() as cursor:
-                with cursor.copy(f"COPY cases ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in frame.itertuples(index=False, name=None):
-                        copy.write_row([None if (isinstance(v, float) and np.isnan(v)) or v is pd.NaT else v for v in row])
+            with raw.cursor() as cursor, cursor.copy(f"COPY cases ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in frame.itertuples(index=False, name=None):
+                    copy.write_row([None if (isinstance(v, float) and np.isnan(v)) or v is pd.NaT else v for v in row])
             raw.commit()
         finally:
             raw.close()
@@ -182,7 +181,7 @@ def run(database: str, count: int) -> list[dict]:
     for area_name, area in (("district", district), ("town", town)):
         for window_name, (start, end) in windows.items():
             window = Window.until_now(start, end, NOW)
-            seconds, report = timed(lambda: reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))
+            seconds, report = timed(lambda: reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
             results.append({"database": database, "area": area_name, "window": window_name, "seconds": seconds, "reported": report.values["reported"], "in_progress": report.values["in_progress"]})
             print(f"[{database}] {area_name:8s} {window_name:8s} {seconds * 1000:8.0f} ms   reported={report.values['reported']:,} in_progress={report.values['in_progress']:,}", flush=True)
     engine.dispose()

@@ -25,12 +25,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridrules.clock import utc_now  # noqa: E402
-from gridrules.coords import gcj02_to_wgs84  # noqa: E402
-from gridrules.config import load_domain_config  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402
-from data_feeds.demo import DEMO_BOUNDARY, DEMO_TOWNS, DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS, write_staff_file  # noqa: E402
+from data_feeds.demo import DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS, DEMO_BOUNDARY, DEMO_TOWNS, write_staff_file  # noqa: E402
 from data_feeds.embedded_redis import start_embedded_redis  # noqa: E402
 from data_feeds.importers.catalogue import import_catalogue  # noqa: E402
 from data_feeds.importers.departments import import_departments  # noqa: E402
@@ -38,6 +35,9 @@ from data_feeds.importers.grids import SubdivideOptions, import_grids  # noqa: E
 from data_feeds.importers.workers import import_workers  # noqa: E402
 from data_feeds.ingest import Ingest, IngestOptions  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
+from gridrules.clock import utc_now  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
+from gridrules.coords import gcj02_to_wgs84  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "bench:"

@@ -64,15 +64,15 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridrules.clock import utc_now  # noqa: E402
-from gridrules.coords import gcj02_to_wgs84  # noqa: E402
-from gridrules.config import load_domain_config  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds.db import make_engine  # noqa: E402
 from data_feeds.demo import DemoSize, ensure_demo  # noqa: E402
 from data_feeds.embedded_redis import start_embedded_redis  # noqa: E402
 from data_feeds.importers.workers import import_workers  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
+from gridrules.clock import utc_now  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
+from gridrules.coords import gcj02_to_wgs84  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, FIND_LEAFLET_MAP_JS, app_process, chromium, running_server  # noqa: E402
 
 KEYS = Keys("gridops:")

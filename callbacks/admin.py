@@ -3,20 +3,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dash import ALL, Input, Output, State, ctx as dash_ctx, no_update
+from dash import ALL, Input, Output, State, no_update
+from dash import ctx as dash_ctx
 from flask import request
 from sqlalchemy import select
 
 from callbacks import notices
 from dashboard import sessions
 from dashboard.auth import current_principal, current_session_id
-from gridrules.clock import utc_now
 from dashboard.context import current_context
 from dashboard.i18n import tf, window_error_text
-from data_feeds.credentials import PasswordError, new_password
-from gridrules.timewindows import WindowError, local_midnight, parse_moment
 from data_feeds import accounts, schema
+from data_feeds.credentials import PasswordError, new_password
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
+from gridrules.timewindows import WindowError, local_midnight, parse_moment
 from layouts import admin, ids
 from layouts.widgets import nav_links
 

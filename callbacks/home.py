@@ -5,12 +5,12 @@ from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from dashboard import services
-from gridrules.clock import utc_now
-from gridrules.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
-from gridrules.timewindows import today
 from data_feeds.queries import CaseFilter
+from gridrules.access import Forbidden
+from gridrules.clock import utc_now
+from gridrules.timewindows import today
 from layouts import home, ids
 from layouts.widgets import bounds_of, grid_collection, kpi_row, nav_links
 

@@ -10,17 +10,17 @@ from flask import request
 
 from callbacks import notices
 from dashboard import review_data, services
-from gridrules.bounds import EARLIEST_DAY
-from gridrules.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event
-from gridrules.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
-from gridrules.selection import Selection, parse
-from gridrules.timewindows import WindowError, latest_day
 from data_feeds import accounts, queries
 from data_feeds.reference import load_categories
+from gridrules.access import Forbidden
+from gridrules.bounds import EARLIEST_DAY
+from gridrules.clock import utc_now
+from gridrules.selection import Selection, parse
+from gridrules.timewindows import WindowError, latest_day
 from layouts import ids, review
 from layouts.home import forbidden
 from layouts.widgets import bounds_of, nav_links
@@ -37,7 +37,7 @@ def _category_options(ctx, lang: str) -> list[dict]:
         return [{"code": c.code, "level": c.level, "zh": c.name, "en": c.name_en or c.name} for c in categories]
 
     return [{"label": "　" * (c["level"] - 1) + c[lang if lang == "en" else "zh"], "value": c["code"]}
-            for c in services._cached("category-options", services.REFERENCE_TIMEOUT_S, compute)]
+            for c in services.cached("category-options", services.REFERENCE_TIMEOUT_S, compute)]
 
 
 def _period_text(data, tz, lang: str) -> str:

@@ -7,12 +7,12 @@ from urllib.parse import parse_qs, urlencode
 from dash import ClientsideFunction, Input, Output, State
 
 from callbacks import admin, home, notices, review, wall, weekly
-from gridrules.access import PAGE_PERMISSIONS
 from dashboard.auth import current_principal
 from dashboard.context import current_context
 from dashboard.i18n import normalise_language
 from data_feeds.db import QueryTimeout
 from data_feeds.outages import outage_of
+from gridrules.access import PAGE_PERMISSIONS
 from layouts import ids
 from layouts.home import forbidden, not_found, unavailable
 

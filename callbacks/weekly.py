@@ -9,14 +9,14 @@ from flask import request
 
 from callbacks import notices
 from dashboard import exports, services, weekly
-from gridrules.access import Forbidden
 from dashboard.auth import current_principal
-from gridrules.clock import utc_now
 from dashboard.context import AppContext, current_context
 from dashboard.extensions import cache
 from dashboard.i18n import t, window_error_text
-from gridrules.timewindows import WindowError, week_from_param
 from data_feeds import accounts
+from gridrules.access import Forbidden
+from gridrules.clock import utc_now
+from gridrules.timewindows import WindowError, week_from_param
 from layouts import ids
 from layouts import weekly as weekly_layout
 from layouts.home import forbidden

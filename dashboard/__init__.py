@@ -6,18 +6,18 @@ layouts and callbacks live above this package; ``app.py`` composes them). It sta
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import dash
 import flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gridrules.access import Forbidden
 from dashboard.context import EXTENSION_KEY, AppContext
-from gridrules.config import load_domain_config
 from dashboard.extensions import cache, limiter
 from dashboard.settings import PROJECT_DIR, Settings, SettingsError
+from gridrules.access import Forbidden
+from gridrules.config import load_domain_config
 
 ASSETS_DIR = PROJECT_DIR / "assets"
 
@@ -35,10 +35,10 @@ class Screens:
 def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given) showing ``screens``."""
     from dashboard import access_log, api, auth, csrf, guards, headers, metrics, push
-    from gridrules import bounds
     from data_feeds import redis_client
     from data_feeds.db import QueryTimeout, make_engine
     from data_feeds.keys import Keys
+    from gridrules import bounds
 
     settings = settings or Settings.from_env()
     if not settings.has_redis:

@@ -8,20 +8,20 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from dashboard import services
-from gridrules import bounds
-from gridrules.access import Forbidden
 from dashboard.auth import current_principal
 from dashboard.case_views import present_case, present_event, present_worker
-from gridrules.clock import utc_now
 from dashboard.context import current_context
 from dashboard.i18n import window_error_text
-from gridrules.lifecycle import GRADES, SOURCES, STATUSES
 from dashboard.metrics import health_report, render_metrics
-from gridrules.timewindows import WindowError, window_from_params
 from data_feeds import accounts, live_state, queries, reference, schema
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import descendant_categories, load_categories
+from gridrules import bounds
+from gridrules.access import Forbidden
+from gridrules.clock import utc_now
+from gridrules.lifecycle import GRADES, SOURCES, STATUSES
+from gridrules.timewindows import WindowError, window_from_params
 
 blueprint = Blueprint("gridops_api", __name__)
 

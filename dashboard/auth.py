@@ -17,13 +17,13 @@ from flask import Blueprint, Response, g, jsonify, redirect, render_template_str
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import sessions
-from gridrules.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
 from dashboard.context import AppContext, current_context
 from dashboard.extensions import limiter
 from dashboard.i18n import normalise_language, t
 from data_feeds import accounts, reference
 from data_feeds.db import QueryTimeout
 from data_feeds.keys import Keys
+from gridrules.access import EVERYTHING, PAGE_PERMISSIONS, Principal, Scope
 
 blueprint = Blueprint("gridops_auth", __name__)
 

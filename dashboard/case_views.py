@@ -1,7 +1,7 @@
 """Cases and staff as callers may see them: personal data masked unless their role allows it."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gridrules.access import Principal
 from gridrules.privacy import mask_free_text, mask_name, mask_phone
@@ -16,7 +16,7 @@ CASE_FIELDS = (
 
 
 def _iso(value):
-    return value.replace(tzinfo=timezone.utc).isoformat() if isinstance(value, datetime) else value
+    return value.replace(tzinfo=UTC).isoformat() if isinstance(value, datetime) else value
 
 
 def present_case(row: dict, principal: Principal, unmasked: bool = False) -> dict:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from functools import partial
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 from dashboard.settings import Settings, SettingsError
@@ -199,9 +199,9 @@ def cmd_serve(settings: Settings, args, create_app, children=None) -> int:
 
 
 def cmd_demo(settings: Settings, args, create_app) -> int:
+    from data_feeds.demo import ensure_demo
     from gridrules.clock import utc_now
     from gridrules.config import load_domain_config
-    from data_feeds.demo import ensure_demo
 
     engine = _engine(settings)
     config = load_domain_config(settings.config_path, settings.tz)
@@ -233,8 +233,8 @@ def ingest_options(settings: Settings, args):
 
 
 def cmd_ingest(settings: Settings, args) -> int:
-    from gridrules.config import load_domain_config
     from data_feeds.ingest import run_consumer
+    from gridrules.config import load_domain_config
 
     settings, _server = _with_redis(settings)
     _engine(settings)
@@ -261,8 +261,8 @@ def cmd_replay(settings: Settings, args) -> int:
 def cmd_create_user(settings: Settings, args) -> int:
     from getpass import getpass
 
-    from data_feeds.credentials import PasswordError
     from data_feeds.accounts import AccountError, create_user
+    from data_feeds.credentials import PasswordError
     from data_feeds.db import init_db
 
     engine = _engine(settings)

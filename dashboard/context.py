@@ -11,8 +11,8 @@ import redis
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from gridrules.config import DomainConfig
 from dashboard.settings import Settings
+from gridrules.config import DomainConfig
 
 EXTENSION_KEY = "gridops"
 

@@ -20,10 +20,10 @@ import matplotlib
 import pandas as pd
 
 from dashboard.export_cells import put_cell, xml_text
-from dashboard.i18n import LABELS, t, tf
-from gridrules.indicators import Window
-from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
 from dashboard.formatting import PERCENT_KEYS, change_parts, format_value, plain_number
+from dashboard.i18n import LABELS, t, tf
+from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
+from gridrules.indicators import Window
 
 matplotlib.use("Agg")  # no display on a server; figures are drawn straight to SVG
 
@@ -112,8 +112,8 @@ def _label(prefix: str, value, lang: str) -> str:
 
 def _list_marks(report: WeeklyReport) -> dict[str, str]:
     """dept code → ``red`` or ``black`` for the departments on the 红黑榜."""
-    marks = {code: "red" for code in report.red.get("dept", [])}
-    marks.update({code: "black" for code in report.black.get("dept", [])})
+    marks = dict.fromkeys(report.red.get("dept", []), "red")
+    marks.update(dict.fromkeys(report.black.get("dept", []), "black"))
     return marks
 
 

@@ -9,8 +9,8 @@ import redis
 from flask import Response, abort, jsonify, request
 from sqlalchemy import exc as sql_errors
 
-from gridrules import bounds
 from data_feeds.db import DatabaseUnavailable
+from gridrules import bounds
 
 RETRY_AFTER_S = 30  # a stopped query is worth trying again once the load has passed
 

@@ -10,10 +10,10 @@ import redis
 from flask import g, request
 
 from dashboard.context import AppContext, current_context
-from gridrules.clock import utc_now
 from data_feeds.db import DatabaseUnavailable, check_reachable
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -5,16 +5,17 @@ Every number of every screen comes through here, so they agree by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from data_feeds import queries
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import GridInfo
 from gridrules import indicators
 from gridrules.access import Scope
 from gridrules.config import DomainConfig
 from gridrules.indicators import Window
-from data_feeds import queries
-from data_feeds.queries import CaseFilter
-from data_feeds.reference import GridInfo
 
 
 @dataclass(frozen=True)

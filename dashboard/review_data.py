@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard import reports, services
-from gridrules import indicators
-from gridrules.access import Scope
 from dashboard.context import AppContext
-from gridrules.indicators import Window
-from gridrules.selection import Selection, comparison, window_of
-from gridrules.timewindows import today, week_of
 from data_feeds import queries, reference
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import descendant_categories, load_categories
+from gridrules import indicators
+from gridrules.access import Scope
+from gridrules.indicators import Window
+from gridrules.selection import Selection, comparison, window_of
+from gridrules.timewindows import today, week_of
 
 HOT_SPOTS = 12
 CASE_LIST = 200
@@ -85,7 +85,7 @@ def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, pr
 
 def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:
     """Reported by the level just below the selected category (major classes when none)."""
-    catalogue = services._cached("category-parents", services.REFERENCE_TIMEOUT_S,
+    catalogue = services.cached("category-parents", services.REFERENCE_TIMEOUT_S,
                                  lambda: {c.code: c.parent for c in load_categories(ctx.engine).values()})
 
     def bucket(code):

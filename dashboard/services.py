@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from dashboard import reports
-from gridrules import bounds
 from dashboard.context import AppContext
 from dashboard.extensions import cache
+from data_feeds import reference
+from data_feeds.queries import CaseFilter
+from gridrules import bounds
 from gridrules.access import Scope
 from gridrules.geometry import simplify_geometry
 from gridrules.identifiers import is_identifier
 from gridrules.indicators import Window
-from data_feeds import reference
-from data_feeds.queries import CaseFilter
 
 LIVE_TIMEOUT_S = 5
 CLOSED_TIMEOUT_S = 3600
@@ -32,7 +32,11 @@ def _timeout(window: Window, now: datetime) -> int:
     return CLOSED_TIMEOUT_S if window.end <= now else LIVE_TIMEOUT_S
 
 
-def _cached(key: str, timeout: int, compute):
+def cached(key: str, timeout: int, compute):
+    """``compute()``, or its value stored in the shared Redis cache under ``key`` for ``timeout``
+    seconds, so that every worker and every viewer of the same thing shares one computation.
+    The key must name everything the value depends on (area, window, filters, the caller's
+    scope); ``compute`` must not return None (None means "not cached")."""
     value = cache.get(key)
     if value is None:
         value = compute()
@@ -43,7 +47,7 @@ def _cached(key: str, timeout: int, compute):
 def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter, scope: Scope) -> dict:
     """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
     key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}|{scope.key()}"
-    return _cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
+    return cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
 
 
 def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
@@ -54,7 +58,7 @@ def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: 
         table = reports.grid_table(ctx.engine, area, window, CaseFilter(), scope)
         return {row["grid"]: {"in_progress": int(row["in_progress"]), "overdue": int(row["overdue"])} for row in table.to_dict("records")}
 
-    return _cached(key, _timeout(window, now), compute)
+    return cached(key, _timeout(window, now), compute)
 
 
 def map_geometries(ctx: AppContext, area: reference.GridInfo, level: int) -> list[dict]:
@@ -69,7 +73,7 @@ def map_geometries(ctx: AppContext, area: reference.GridInfo, level: int) -> lis
             if row["geometry"]
         ]
 
-    return _cached(key, REFERENCE_TIMEOUT_S, compute)
+    return cached(key, REFERENCE_TIMEOUT_S, compute)
 
 
 class NotFound(Exception):
@@ -80,7 +84,7 @@ def home_area(ctx: AppContext, scope: Scope) -> reference.GridInfo | None:
     """Where a caller's screens start: the root of their scope, else the district."""
     if scope.area_code:
         return grid(ctx, scope.area_code)
-    return _cached("root-grid", REFERENCE_TIMEOUT_S, lambda: reference.root_grid(ctx.engine) or False) or None
+    return cached("root-grid", REFERENCE_TIMEOUT_S, lambda: reference.root_grid(ctx.engine) or False) or None
 
 
 def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.GridInfo:
@@ -105,7 +109,7 @@ def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
     code names nothing: it is neither looked up nor cached, whatever a caller sends."""
     if len(code) > bounds.MAX_CODE_LENGTH or not is_identifier(code):
         return None
-    return _cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
+    return cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
 
 
 def names(ctx: AppContext, lang: str) -> dict:
@@ -132,4 +136,4 @@ def names(ctx: AppContext, lang: str) -> dict:
             }
         return result
 
-    return _cached("names", REFERENCE_TIMEOUT_S, compute)[lang if lang == "en" else "zh"]
+    return cached("names", REFERENCE_TIMEOUT_S, compute)[lang if lang == "en" else "zh"]

@@ -90,7 +90,7 @@ class Settings:
         return ZoneInfo(self.tz_name)
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Settings":
+    def from_env(cls, env: dict | None = None) -> Settings:
         """Build settings from environment variables (see README, 'Configuration')."""
         env = os.environ if env is None else env
         var_dir = Path(env.get("GRIDOPS_VAR_DIR") or DEFAULT_VAR_DIR)
@@ -125,7 +125,7 @@ class Settings:
             max_streams=_whole(env, "GRIDOPS_MAX_STREAMS", bounds.MAX_STREAMS),
         )
 
-    def with_redis(self, redis_url: str) -> "Settings":
+    def with_redis(self, redis_url: str) -> Settings:
         return replace(self, redis_url=redis_url)
 
 

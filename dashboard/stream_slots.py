@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import secrets
 
-from gridrules.access import Principal
 from data_feeds.keys import Keys
+from gridrules.access import Principal
 
 SLOT_TTL_S = 30  # several heartbeats: a live stream always renews its slot in time
 

@@ -13,22 +13,22 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard import services
-from gridrules import wall_rules
-from gridrules.access import Scope
 from dashboard.context import AppContext
 from dashboard.extensions import cache
-from gridrules.timewindows import today
 from data_feeds import live_state, reference
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
+from gridrules import wall_rules
+from gridrules.access import Scope
+from gridrules.timewindows import today
 
 OPEN_CACHE_S = 1
 MAX_CHANGES = 2000  # more changes than this since the cursor: resend everything instead
 TRAIL_POINTS = 10
 
 
-def _digest(value) -> str:
+def digest(value) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -41,11 +41,11 @@ def grid_paths(ctx: AppContext) -> dict[str, str]:
     def compute():
         return {code: "/" + "/".join(chain) + "/" for code, chain in live_state.grid_ancestors(ctx.engine).items()}
 
-    return services._cached("grid-paths", services.REFERENCE_TIMEOUT_S, compute)
+    return services.cached("grid-paths", services.REFERENCE_TIMEOUT_S, compute)
 
 
 def ancestors(ctx: AppContext) -> dict[str, tuple]:
-    return services._cached("grid-ancestors", services.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
+    return services.cached("grid-ancestors", services.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
 
 
 def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
@@ -53,7 +53,7 @@ def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
         categories = reference.load_categories(ctx.engine)
         return {code: [c.name, c.name_en or c.name] for code, c in categories.items()}
 
-    names = services._cached("category-names", services.REFERENCE_TIMEOUT_S, compute)
+    names = services.cached("category-names", services.REFERENCE_TIMEOUT_S, compute)
     return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
 
 
@@ -62,7 +62,7 @@ def department_names(ctx: AppContext, lang: str) -> dict[str, str]:
         frame = reference.load_departments(ctx.engine)
         return {row["code"]: [row["name"], row["name_en"] or row["name"]] for row in frame.to_dict("records")}
 
-    names = services._cached("department-names", services.REFERENCE_TIMEOUT_S, compute)
+    names = services.cached("department-names", services.REFERENCE_TIMEOUT_S, compute)
     return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
 
 
@@ -154,9 +154,9 @@ def tiles(ctx: AppContext, area, scope: Scope, now: datetime) -> dict:
 
 def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataFrame:
     """Reported and closed per hour over the last 24 hours (the same per-case flags as every count)."""
+    from data_feeds.queries import load_cases
     from gridrules import indicators
     from gridrules.indicators import Window
-    from data_feeds.queries import load_cases
 
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=24)
@@ -174,7 +174,7 @@ def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataF
             })
         return rows
 
-    return pd.DataFrame(services._cached(key, 30, compute))
+    return pd.DataFrame(services.cached(key, 30, compute))
 
 
 def breakdown(ctx: AppContext, area, scope: Scope, now: datetime, key: str) -> pd.DataFrame:
@@ -188,14 +188,14 @@ def breakdown(ctx: AppContext, area, scope: Scope, now: datetime, key: str) -> p
         table = reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope)
         return table[[key, "reported"]].sort_values("reported", ascending=False).to_dict("records") if not table.empty else []
 
-    return pd.DataFrame(services._cached(cache_key, 30, compute), columns=[key, "reported"])
+    return pd.DataFrame(services.cached(cache_key, 30, compute), columns=[key, "reported"])
 
 
 def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.DataFrame:
     """Category counts rolled up to their major class (the first level of the catalogue)."""
     if frame.empty:
         return pd.DataFrame(columns=["name", "reported"])
-    categories = services._cached("category-parents", services.REFERENCE_TIMEOUT_S,
+    categories = services.cached("category-parents", services.REFERENCE_TIMEOUT_S,
                                   lambda: {c.code: c.parent for c in reference.load_categories(ctx.engine).values()})
     names = category_names(ctx, lang)
 
@@ -243,4 +243,4 @@ def feed_health(ctx: AppContext, now: datetime) -> dict:
         reasons = [c["reason"] for c in status["consumers"] if c["state"] == "degraded"]
         return {"last_ms": None if age is None else int((now.timestamp() - age) * 1000), "state": status["verdict"]["state"],
                 "reason": reasons[0] if reasons else "", "lag_s": status["lag_seconds"]}
-    return services._cached("wall-feed-health", FEED_HEALTH_CACHE_S, compute)
+    return services.cached("wall-feed-health", FEED_HEALTH_CACHE_S, compute)

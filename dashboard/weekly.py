@@ -12,14 +12,14 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from dashboard import reports
+from data_feeds import queries
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import GridInfo
 from gridrules import indicators
 from gridrules.access import Scope
 from gridrules.config import DomainConfig
 from gridrules.indicators import Window
 from gridrules.timewindows import day_window, previous_period, week_of
-from data_feeds import queries
-from data_feeds.queries import CaseFilter
-from data_feeds.reference import GridInfo
 
 SUMMARY_KEYS = (
     "reported", "registered", "invalid", "dispatched", "closed", "due_to_close", "closed_on_time", "reworked", "overdue",
@@ -61,7 +61,7 @@ def change(current, previous):
 
 
 def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, scope: Scope, now: datetime,
-          names: dict, filters: CaseFilter = CaseFilter()) -> WeeklyReport:
+          names: dict, filters: CaseFilter = CaseFilter()) -> WeeklyReport:  # noqa: B008 - CaseFilter is frozen
     """The report of the week starting ``monday`` (local time) for ``area`` within ``scope``."""
     tz = config.calendar.tz
     week = week_of(monday, tz, now)

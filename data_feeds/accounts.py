@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from data_feeds.credentials import check_password_rules, hash_password, new_token, token_digest, verify_password
 from data_feeds import db, schema
+from data_feeds.credentials import check_password_rules, hash_password, new_token, token_digest, verify_password
 
 ROLES = ("admin", "operator", "leader", "dept", "wall")
 ROLE_NAMES = {

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
-from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent
 from data_feeds import db, schema
+from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent
 
 CASE_FIELDS = tuple(Case.__dataclass_fields__)
 

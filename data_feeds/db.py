@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, select, text
@@ -224,7 +224,7 @@ def set_meta(connection, key: str, value: str) -> None:
 
 def utcnow() -> datetime:
     """Naive UTC now, the way the database stores times."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def to_db_time(moment: datetime | None) -> datetime | None:
@@ -233,9 +233,9 @@ def to_db_time(moment: datetime | None) -> datetime | None:
         return None
     if moment.tzinfo is None:
         raise ValueError("refusing to store a naive datetime: give it a time zone")
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def from_db_time(moment: datetime | None) -> datetime | None:
     """Naive UTC from storage → aware UTC."""
-    return None if moment is None else moment.replace(tzinfo=timezone.utc)
+    return None if moment is None else moment.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,6 @@ from shapely.geometry import shape
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from gridrules.config import DomainConfig
-from gridrules.lifecycle import Case, CaseEvent, Rules, apply_event
-from gridrules.patrol import summarise_tracks
 from data_feeds import db, schema
 from data_feeds.case_store import case_row
 from data_feeds.importers.catalogue import import_catalogue
@@ -33,6 +30,9 @@ from data_feeds.importers.departments import import_departments
 from data_feeds.importers.grids import SubdivideOptions, import_grids
 from data_feeds.importers.workers import import_workers
 from data_feeds.reference import load_rules
+from gridrules.config import DomainConfig
+from gridrules.lifecycle import Case, CaseEvent, Rules, apply_event
+from gridrules.patrol import summarise_tracks
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def ensure_demo(engine: Engine, config: DomainConfig, now: datetime, var_dir: Pa
     rules = load_rules(engine, config)
     generate_history(engine, rules, config, now, size)
     with engine.begin() as connection:
-        db.set_meta(connection, "demo_seeded_at", now.astimezone(timezone.utc).isoformat())
+        db.set_meta(connection, "demo_seeded_at", now.astimezone(UTC).isoformat())
     return True
 
 
@@ -362,7 +362,7 @@ def today_tracks(district: District, workers, now: datetime, tz, rng, ebike: dic
                 continue
             anchors = district.grid_points[grid]
             path = _walk(anchors, steps, rng, speed_mps=3.0 if ebike[worker] else 1.2)
-            stamps = pd.date_range(first.astimezone(timezone.utc).replace(tzinfo=None), periods=steps, freq=f"{TRACK_STEP_S}s")
+            stamps = pd.date_range(first.astimezone(UTC).replace(tzinfo=None), periods=steps, freq=f"{TRACK_STEP_S}s")
             frames.append(pd.DataFrame({
                 "worker": worker, "ts": stamps, "lat": path[:, 1].round(6), "lon": path[:, 0].round(6), "grid": grid,
                 "speed": 3.0 if ebike[worker] else 1.2, "heading": _headings(path),

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from data_feeds.credentials import new_password
 from data_feeds import accounts, schema
+from data_feeds.credentials import new_password
 
 CREDENTIALS_FILE = "demo/credentials.json"
 

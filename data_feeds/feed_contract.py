@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import shapely
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from gridrules.coords import CRS_NAMES, convert
-from gridrules.identifiers import is_identifier
-from gridrules.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
 from data_feeds import schema
 from data_feeds.locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
 from data_feeds.reference import load_categories
+from gridrules.coords import CRS_NAMES, convert
+from gridrules.identifiers import is_identifier
+from gridrules.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
 
 MAX_FIELDS = 40
 MAX_FIELD_CHARS = 200
@@ -177,8 +177,8 @@ def identifier(value: str, name: str) -> str:
     return value
 
 
-EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=timezone.utc)
-LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=timezone.utc)
+EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_DEADLINE_DAYS = 366  # an explicit deadline further than this after its dispatch is a typo, not a plan
 
 
@@ -193,11 +193,11 @@ def parse_time(text: str, name: str = "ts") -> datetime:
         if text.isdigit():
             if len(text) > 15:
                 raise ValueError
-            moment = datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+            moment = datetime.fromtimestamp(int(text) / 1000, tz=UTC)
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is not None:
-                moment = moment.astimezone(timezone.utc)
+                moment = moment.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise FeedError(Reason.BAD_TIMESTAMP, f"{name}={text[:40]!r} is neither ISO 8601 nor epoch milliseconds between 2000 and 2100", name) from None
     if moment.tzinfo is None:

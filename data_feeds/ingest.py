@@ -45,16 +45,16 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from gridrules.clock import utc_now
-from gridrules.config import DomainConfig
-from gridrules.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
-from gridrules.patrol import advance_tracks
 from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, schema
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
 from data_feeds.outages import Backoff, outage_of
 from data_feeds.reference import load_rules
 from data_feeds.watcher import DeadlineWatcher
+from gridrules.clock import utc_now
+from gridrules.config import DomainConfig
+from gridrules.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state
+from gridrules.patrol import advance_tracks
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Outcome:
     ledger_ids: list = field(default_factory=list)  # the ingest ledger rows of the batch's transactions
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # marks the Redis half as done
 
-    def merge(self, other: "Outcome") -> "Outcome":
+    def merge(self, other: Outcome) -> Outcome:
         for name in ("applied", "duplicates", "parked", "late", "dead", "acked", "changes", "positions", "kept", "ledger_ids"):
             getattr(self, name).extend(getattr(other, name))
         return self
@@ -257,7 +257,7 @@ class Ingest:
         batches = []
         if not self._own_pending_done:
             # After a restart under the same name, or an outage: what this consumer read but never acknowledged.
-            reply = self.redis.xreadgroup(group, consumer, {s: "0" for s in streams}, count=self.options.batch)
+            reply = self.redis.xreadgroup(group, consumer, dict.fromkeys(streams, "0"), count=self.options.batch)
             batches = [(_id(stream), entries, True) for stream, entries in reply or [] if entries]
             if not batches:
                 self._own_pending_done = True
@@ -272,7 +272,7 @@ class Ingest:
                     batches.append((stream, entries, True))
             if batches:
                 return batches
-        reply = self.redis.xreadgroup(group, consumer, {s: ">" for s in streams}, count=self.options.batch, block=self.options.block_ms if block_ms is None else block_ms)
+        reply = self.redis.xreadgroup(group, consumer, dict.fromkeys(streams, ">"), count=self.options.batch, block=self.options.block_ms if block_ms is None else block_ms)
         return [(_id(stream), entries, False) for stream, entries in reply or [] if entries]
 
     # ------------------------------------------------------------ batches
@@ -313,7 +313,7 @@ class Ingest:
         outcome = Outcome()
         for message in messages:
             try:
-                outcome.merge(_with_retries(lambda: work([message]), f"message {message[0]} from {stream}"))
+                outcome.merge(_with_retries(lambda: work([message]), f"message {message[0]} from {stream}"))  # noqa: B023 - called at once
             except Exception as error:
                 if outage_of(error):
                     raise  # those applied so far are committed with their ledger rows
@@ -607,7 +607,7 @@ class Ingest:
         applied = dead = 0
         for event_id in event_ids:
             try:
-                one_applied, one_dead = _with_retries(lambda: self._revisit_parked(now, event_id), f"revisiting parked event {event_id}")
+                one_applied, one_dead = _with_retries(lambda: self._revisit_parked(now, event_id), f"revisiting parked event {event_id}")  # noqa: B023 - called at once
             except Exception as error:
                 if outage_of(error):
                     raise

@@ -13,23 +13,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from gridrules.lifecycle import OPEN_STATUSES, Case, case_version
 from data_feeds import db, schema
 from data_feeds.case_store import case_from_row, load_cases_by_id
 from data_feeds.keys import Keys
+from gridrules.lifecycle import OPEN_STATUSES, Case, case_version
 
 TRAIL_LENGTH = 20
 CHANGES_MAX_LENGTH = 5000
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
+    return moment.astimezone(UTC).isoformat() if moment else None
 
 
 def open_case_record(case: Case) -> dict:
@@ -177,7 +177,7 @@ def parse_position(worker: str, line: str) -> dict:
     return {
         "worker": worker, "lat": float(lat), "lon": float(lon), "grid": grid,
         "speed": float(speed) if speed else None, "heading": float(heading) if heading else None,
-        "ts": datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(), "epoch": float(epoch),
+        "ts": datetime.fromtimestamp(float(epoch), tz=UTC).isoformat(), "epoch": float(epoch),
     }
 
 

@@ -32,7 +32,7 @@ class GridLocator:
     index_of: dict
 
     @classmethod
-    def from_database(cls, engine: Engine) -> "GridLocator":
+    def from_database(cls, engine: Engine) -> GridLocator:
         with engine.connect() as connection:
             deepest = connection.execute(select(schema.grids.c.level).order_by(schema.grids.c.level.desc()).limit(1)).scalar()
             rows = connection.execute(
@@ -41,7 +41,7 @@ class GridLocator:
         return cls.from_geometries([(code, shape(json.loads(geometry))) for code, geometry in rows if geometry])
 
     @classmethod
-    def from_geometries(cls, items) -> "GridLocator":
+    def from_geometries(cls, items) -> GridLocator:
         codes = np.array([code for code, _ in items], dtype=object)
         polygons = np.array([polygon for _, polygon in items], dtype=object)
         for polygon in polygons:

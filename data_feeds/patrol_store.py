@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gridrules.patrol import STATE_COLUMNS, empty_states
 from data_feeds import bulk, schema
+from gridrules.patrol import STATE_COLUMNS, empty_states
 
 
 def load_states(connection, workers, lock: bool = False) -> pd.DataFrame:

@@ -12,10 +12,10 @@ import pandas as pd
 from sqlalchemy import and_, false, func, select, union_all
 from sqlalchemy.engine import Engine
 
+from data_feeds import db, schema
 from gridrules.access import Scope, effective_path
 from gridrules.bounds import MAX_CASE_LIMIT
 from gridrules.indicators import TIME_COLUMNS, Window, empty_cases
-from data_feeds import db, schema
 
 CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")
 INDICATOR_TIME_COLUMNS = tuple(name for name in TIME_COLUMNS if not name.startswith("stage_") and name not in ("last_dispatched_at",))

@@ -8,11 +8,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from data_feeds import schema
+from data_feeds.queries import in_subtree
 from gridrules.config import DomainConfig
 from gridrules.lifecycle import Category, Rules
 from gridrules.limits import StageLimits
-from data_feeds import schema
-from data_feeds.queries import in_subtree
 
 
 def load_categories(engine: Engine) -> dict[str, Category]:

@@ -72,7 +72,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +81,11 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from gridrules.clock import utc_now
-from gridrules.coords import convert
 from data_feeds import redis_client, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
+from gridrules.coords import convert
 
 EXIT_USAGE_ERROR = 2
 EXIT_UNAVAILABLE = 3
@@ -236,7 +236,7 @@ def shift_user_days(points: pd.DataFrame, tz, now: datetime, days: int) -> pd.Da
     now_local = pd.Timestamp(now.astimezone(tz).replace(tzinfo=None))
     today = now_local.floor("D")
     frames = []
-    for uid, index in points.groupby("uid", sort=True).groups.items():
+    for index in points.groupby("uid", sort=True).groups.values():
         user_days = np.sort(source_day.loc[index].unique())
         chosen = user_days[-days:]
         last = chosen[-1]
@@ -536,7 +536,7 @@ def plan_geolife(points: pd.DataFrame, name: str, reference: ReplayReference, ke
     assignment = assign_workers(points["uid"].unique().tolist(), workers["id"].tolist())
     chosen = shift_user_days(points[["uid", "ts"]], tz, now, days)
     p = points.loc[chosen.index].assign(ts=chosen["ts"], day=chosen["day"]).sort_values(["uid", "ts", "line"], kind="stable")
-    too_old = p["ts"] < pd.Timestamp((now - max_age).astimezone(timezone.utc).replace(tzinfo=None)) + pd.Timedelta(seconds=AGE_MARGIN_S)
+    too_old = p["ts"] < pd.Timestamp((now - max_age).astimezone(UTC).replace(tzinfo=None)) + pd.Timedelta(seconds=AGE_MARGIN_S)
     p = p[~too_old]
     # Each user-day starts at its worker's grid centroid (map datum → WGS-84, like a device).
     by_worker = workers.set_index("id")
@@ -594,7 +594,7 @@ def plan_la311(requests: pd.DataFrame, name: str, reference: ReplayReference, ke
     if limit is not None:
         requests = requests.head(limit)
     events = []  # (time, sequence, message)
-    counts = {action: 0 for action in ("report", "register", "dispatch", "feedback", "close")}
+    counts = dict.fromkeys(("report", "register", "dispatch", "feedback", "close"), 0)
     counts.update(requests=len(requests), never_closed=0, closed_before_reported=0, closes_after_now=0, too_old=0)
     sequence = 0
     for row in requests.itertuples(index=False):
@@ -700,7 +700,7 @@ def _resolve_now(text: str | None) -> datetime:
         raise ReplayError(f"--now {text!r} has no UTC offset (e.g. +08:00)")
     if moment > clock + timedelta(seconds=1):
         raise ReplayError(f"--now {text!r} is in the future: the consumer would refuse every message")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _gps_days(requested: int | None, max_age_days: float) -> int:

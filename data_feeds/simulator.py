@@ -41,10 +41,10 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import redis
@@ -52,10 +52,6 @@ import shapely
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 
-from gridrules.clock import utc_now
-from gridrules.coords import gcj02_to_wgs84
-from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
-from gridrules.workcalendar import WorkCalendar
 from data_feeds import db, redis_client, schema
 from data_feeds.case_store import case_from_row
 from data_feeds.demo import (
@@ -73,6 +69,10 @@ from data_feeds.demo import (
     lifecycle_steps,
 )
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
+from gridrules.coords import gcj02_to_wgs84
+from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
+from gridrules.workcalendar import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -370,18 +370,18 @@ class Pings:
     FIELDS = ("worker", "ts", "lat", "lon", "speed", "heading", "accuracy")
 
     @classmethod
-    def empty(cls) -> "Pings":
+    def empty(cls) -> Pings:
         return cls(np.array([], dtype=np.int64), *(np.array([], dtype=float) for _ in range(6)))
 
     @classmethod
-    def concat(cls, parts: list["Pings"]) -> "Pings":
+    def concat(cls, parts: list[Pings]) -> Pings:
         if not parts:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
         return cls(*(np.concatenate([getattr(part, name) for part in parts]) for name in cls.FIELDS))
 
-    def take(self, index) -> "Pings":
+    def take(self, index) -> Pings:
         return Pings(*(getattr(self, name)[index] for name in self.FIELDS))
 
     def __len__(self) -> int:
@@ -685,7 +685,7 @@ class Simulation:
             raise ValueError("start needs a time zone")
         self.world = world
         self.options = options
-        self.now = start.astimezone(timezone.utc)
+        self.now = start.astimezone(UTC)
         patrol_seq, case_seq, noise_seq, schedule_seq = np.random.SeedSequence(options.seed).spawn(4)
         self.patrol_rng = np.random.default_rng(patrol_seq)
         self.case_rng = np.random.default_rng(case_seq)
@@ -709,7 +709,7 @@ class Simulation:
 
     def advance(self, until: datetime) -> Output:
         """Everything that happens after ``now`` up to ``until`` (inclusive); nothing is stamped later."""
-        until = until.astimezone(timezone.utc)
+        until = until.astimezone(UTC)
         if until <= self.now:
             return Output(Pings.empty(), [], [])
         pings = advance_patrol(self.patrol, self.world, until.timestamp(), self.options.gps_interval_s, self.patrol_rng)
@@ -747,7 +747,7 @@ class Simulation:
             for worker in rng.choice(eligible, size=count):
                 rounds = state.starts[worker][(state.starts[worker] <= end.timestamp()) & (end.timestamp() < state.ends[worker])]
                 earliest = max(start.timestamp(), float(rounds.max()) if rounds.size else start.timestamp())
-                moment = datetime.fromtimestamp(float(rng.uniform(earliest, end.timestamp())), timezone.utc)
+                moment = datetime.fromtimestamp(float(rng.uniform(earliest, end.timestamp())), UTC)
                 self._open(min(moment, end), "patrol", int(worker))
 
     def _open(self, moment: datetime, source: str, worker: int | None) -> None:
@@ -987,8 +987,8 @@ def _fail(message: str, code: int) -> int:
 
 def command(settings, args) -> int:
     """``python app.py simulate``: read the district, then publish until interrupted or ``--duration``."""
-    from gridrules.config import load_domain_config
     from data_feeds.reference import load_rules
+    from gridrules.config import load_domain_config
 
     config = load_domain_config(settings.config_path, settings.tz)
     now = utc_now()

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from gridrules.config import DomainConfig
-from gridrules.limits import stage_state
 from data_feeds import schema
 from data_feeds.case_store import case_from_row
 from data_feeds.feed_status import trim_consumed
 from data_feeds.keys import Keys
+from gridrules.config import DomainConfig
+from gridrules.limits import stage_state
 
 WATCH_EVERY_S = 10.0
 STREAM_KEEP_S = 3600.0  # consumed feed entries stay this long for inspection, then are trimmed

@@ -1,6 +1,6 @@
 """The one place that reads the wall clock; everything else takes ``now`` as a parameter."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

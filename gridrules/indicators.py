@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -53,14 +53,14 @@ class Window:
     asof: datetime
 
     @classmethod
-    def until_now(cls, start: datetime, end: datetime, now: datetime) -> "Window":
+    def until_now(cls, start: datetime, end: datetime, now: datetime) -> Window:
         if end <= start:
             raise ValueError("the window's end must be after its start")
         return cls(start, end, min(end, now))
 
     def naive(self) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
         """The bounds as naive UTC timestamps, comparable with the case columns."""
-        return tuple(pd.Timestamp(t.astimezone(timezone.utc).replace(tzinfo=None)) for t in (self.start, self.end, self.asof))
+        return tuple(pd.Timestamp(t.astimezone(UTC).replace(tzinfo=None)) for t in (self.start, self.end, self.asof))
 
 
 def empty_cases() -> pd.DataFrame:

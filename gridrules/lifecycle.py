@@ -11,9 +11,9 @@ deadlines, so the feed consumer, the demo generator and the tests share one rule
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Mapping
 
 from gridrules.limits import StageLimits, add_limit
 from gridrules.workcalendar import WorkCalendar

@@ -29,7 +29,7 @@ class Limit:
     unit: str  # m | h | d | wd
 
     @classmethod
-    def parse(cls, text: str) -> "Limit":
+    def parse(cls, text: str) -> Limit:
         match = LIMIT_PATTERN.match(text or "")
         if not match or float(match.group(1)) <= 0:
             raise LimitError(f"{text!r} is not a limit like 30m, 2h, 1d or 1wd")
@@ -58,7 +58,7 @@ class StageLimits:
         return getattr(self, stage)
 
     @classmethod
-    def parse(cls, register: str, dispatch: str, handle: str, verify: str, calendar: str) -> "StageLimits":
+    def parse(cls, register: str, dispatch: str, handle: str, verify: str, calendar: str) -> StageLimits:
         return cls(Limit.parse(register), Limit.parse(dispatch), Limit.parse(handle), Limit.parse(verify), (calendar or "").strip())
 
 

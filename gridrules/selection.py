@@ -45,7 +45,7 @@ class Selection:
             query["lang"] = lang
         return "?" + urlencode(query) if query else ""
 
-    def with_area(self, area: str | None) -> "Selection":
+    def with_area(self, area: str | None) -> Selection:
         return replace(self, area=area)
 
 

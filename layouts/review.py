@@ -2,7 +2,7 @@
 departments, hot spots, patrol coverage and the case list with timelines. Pure builders."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.export_cells import csv_text
+from dashboard.formatting import chart_text, unique_labels
 from dashboard.i18n import t
 from gridrules.lifecycle import GRADES, SOURCES
 from gridrules.selection import STAGES, WINDOWS
 from layouts import ids
-from dashboard.formatting import chart_text, unique_labels
 from layouts.widgets import change_tiles, geojson, page_header
 
 REVIEW_TILES = (
@@ -164,7 +164,7 @@ def case_rows(cases: list[dict], names: dict, tz, lang: str) -> list[dict]:
         reported = case["reported_at"]
         if isinstance(reported, str):
             reported = datetime.fromisoformat(reported)
-        reported = reported.replace(tzinfo=timezone.utc) if reported.tzinfo is None else reported
+        reported = reported.replace(tzinfo=UTC) if reported.tzinfo is None else reported
         rows.append({
             "id": case["id"], "reported_at": reported.astimezone(tz).strftime("%m-%d %H:%M"),
             "category_name": case.get("category_name_en") if lang == "en" and case.get("category_name_en") else case.get("category_name"),
@@ -204,7 +204,7 @@ def timeline(case: dict, events: list[dict], limits_text: dict, tz, lang: str, c
         if text is None:
             return "—"
         moment = datetime.fromisoformat(text) if isinstance(text, str) else text
-        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
         return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
     rows = []

@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import SSE
 
+from dashboard.formatting import chart_text
 from dashboard.i18n import t, tf
 from layouts import ids
-from dashboard.formatting import chart_text
 from layouts.widgets import geojson, kpi_row
 
 WALL_TILES = (

@@ -5,9 +5,9 @@ from datetime import date, timedelta
 
 from dash import dcc, html
 
+from dashboard.formatting import format_value
 from dashboard.i18n import t
 from layouts import ids
-from dashboard.formatting import format_value
 from layouts.widgets import change_tiles, page_header
 
 WEEKLY_TILES = (

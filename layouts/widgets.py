@@ -5,13 +5,12 @@ without a browser.
 """
 from __future__ import annotations
 
-
 import dash_leaflet as dl
 from dash import html
 from shapely.geometry import shape
 
-from dashboard.i18n import t
 from dashboard.formatting import change_parts, format_value
+from dashboard.i18n import t
 from layouts import ids
 
 OUTLINE_STYLE = {"color": "#5ad8ff", "weight": 3, "fill": False, "opacity": 0.9}

@@ -39,7 +39,7 @@ def running_server(env_overrides: dict, command: str = "serve", log_path: Path |
                     break
             except (URLError, ConnectionError, OSError):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not answer within {timeout_s} s; see {log_path}")
+                    raise RuntimeError(f"server did not answer within {timeout_s} s; see {log_path}") from None
                 time.sleep(0.3)
         yield base
     finally:

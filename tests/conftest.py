@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,9 +18,9 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import create_engine, text
 
-from gridrules.config import load_domain_config
 from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds.db import init_db, make_engine
+from gridrules.config import load_domain_config
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEST_DATA = PROJECT / "tests" / "data"
@@ -169,7 +169,7 @@ def small_district(engine):
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def local(*args) -> datetime:

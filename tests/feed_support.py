@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from gridrules.coords import gcj02_to_wgs84
 from data_feeds import schema
 from data_feeds.ingest import Ingest, IngestOptions
 from data_feeds.keys import Keys
+from gridrules.coords import gcj02_to_wgs84
 
 _counter = itertools.count(1)
 

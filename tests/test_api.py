@@ -5,14 +5,14 @@ from datetime import timedelta
 
 import pytest
 
-from gridrules.access import EVERYTHING
-from data_feeds.queries import CaseFilter
 from app import create_app
 from dashboard import reports
+from dashboard.settings import Settings
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import load_children, root_grid
+from gridrules.access import EVERYTHING
 from gridrules.clock import utc_now
 from gridrules.indicators import API_KEYS, Window
-from dashboard.settings import Settings
-from data_feeds.reference import load_children, root_grid
 from tests.conftest import DEMO_NOW
 
 

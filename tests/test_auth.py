@@ -622,9 +622,8 @@ def test_user_and_token_changes_are_audited(demo_engine):
 def test_the_audit_log_can_only_be_appended_to(demo_engine):
     accounts.audit(demo_engine, "someone", "case.view", "X1")
     for statement in ("UPDATE audit_log SET actor = 'forged'", "DELETE FROM audit_log"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with demo_engine.begin() as connection:
-                connection.execute(text(statement))
+        with pytest.raises(DBAPIError, match="append-only"), demo_engine.begin() as connection:
+            connection.execute(text(statement))
     assert accounts.search_audit(demo_engine, text="someone")
 
 

@@ -29,14 +29,14 @@ import redis as redis_lib
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from gridrules.clock import utc_now
 from data_feeds import accounts, schema
+from data_feeds.feed_contract import MAX_TEXT_CHARS
 from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments
 from data_feeds.importers.grids import import_grids
 from data_feeds.importers.workers import import_workers
-from data_feeds.feed_contract import MAX_TEXT_CHARS
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
 from tests.browser import FIND_LEAFLET_MAP_JS, app_process, chromium, dash_prop, running_server
 from tests.conftest import PACKAGE_DATA
 from tests.feed_support import basic_grids, case_event, gps_ping, publish_case_events, publish_pings, report, wgs84_of

@@ -28,17 +28,17 @@ from shapely.geometry import shape
 from sqlalchemy import select
 
 from dashboard import reports, weekly
-from gridrules.access import EVERYTHING
-from gridrules.clock import utc_now
+from dashboard.formatting import format_value
 from dashboard.i18n import t
-from gridrules.timewindows import today, week_of
 from data_feeds import schema
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
+from gridrules.access import EVERYTHING
+from gridrules.clock import utc_now
+from gridrules.timewindows import today, week_of
 from layouts.review import DEPARTMENT_COLUMNS, REVIEW_TILES
 from layouts.wall import WALL_TILES
 from layouts.weekly import WEEKLY_TILES
-from dashboard.formatting import format_value
 from tests.browser import (
     FIND_LEAFLET_MAP_JS,
     chromium,

@@ -24,9 +24,9 @@ import redis as redis_lib
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import func, select
 
-from gridrules.clock import utc_now
 from data_feeds import db, schema
 from data_feeds.embedded_redis import free_port
+from gridrules.clock import utc_now
 from tests.browser import (
     FIND_LEAFLET_MAP_JS,
     app_process,

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from gridrules.lifecycle import CaseEvent, apply_event
 from data_feeds import db, schema
 from data_feeds.case_store import case_row
 from data_feeds.demo import DemoSize, count_rows, ensure_demo
 from data_feeds.reference import load_rules
+from gridrules.lifecycle import CaseEvent, apply_event
 from tests.conftest import local
 
 NOW = local(2026, 11, 25, 15, 10)  # a Wednesday afternoon, during the second patrol round

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from dashboard import exports, weekly
-from gridrules.access import EVERYTHING
+from dashboard.formatting import format_value
 from dashboard.i18n import t
 from data_feeds import schema
 from data_feeds.reference import load_categories, load_departments, root_grid
-from dashboard.formatting import format_value
+from gridrules.access import EVERYTHING
 from tests.conftest import ARTIFACTS, DEMO_NOW
 
 WEEK = date(2026, 11, 23)  # DEMO_NOW's Monday

@@ -2,7 +2,7 @@
 message ends applied, duplicate or dead-lettered with a reason."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.feed_contract import FeedError, Reason, _careful_ping, _fast_ping, load_reference, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
 from tests.feed_support import basic_grids, drain, make_ingest, wgs84_of
 
 KEYS = Keys("gridops:")
@@ -50,7 +50,7 @@ def hostile_values():
     )
 
 
-OFFSETS = [timezone.utc, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12)), timezone(timedelta(hours=8))]
+OFFSETS = [UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12)), timezone(timedelta(hours=8))]
 
 
 def field_maps(grids, min_size: int = 0):

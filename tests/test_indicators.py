@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
+from data_feeds.queries import case_frame
 from gridrules import indicators as ind
 from gridrules.indicators import Window
-from data_feeds.queries import case_frame
 from tests.conftest import utc
 
 START = utc(2026, 11, 1)

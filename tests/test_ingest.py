@@ -10,10 +10,10 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from gridrules.clock import utc_now
-from gridrules.lifecycle import case_version
 from data_feeds import case_store, live_state, schema
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
+from gridrules.lifecycle import case_version
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report, wgs84_of
 
 KEYS = Keys("gridops:")

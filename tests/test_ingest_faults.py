@@ -8,9 +8,9 @@ import pytest
 import redis
 from sqlalchemy import func, select, text
 
-from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, report, wgs84_of
 
 KEYS = Keys("gridops:")

@@ -14,10 +14,10 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from gridrules.clock import utc_now
-from gridrules.patrol import summarise_tracks
 from data_feeds import schema
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
+from gridrules.patrol import summarise_tracks
 from tests.feed_support import basic_grids, case_event, report, wgs84_of
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -74,8 +74,8 @@ def publish_workload(client, grids, cases: int, pings_per_worker: int, workers: 
 
 def expected_patrol_seconds(engine, pings) -> float:
     """An independent computation: the same points, converted and located, summarised in one go."""
-    from gridrules.coords import wgs84_to_gcj02
     from data_feeds.locator import GridLocator
+    from gridrules.coords import wgs84_to_gcj02
 
     frame = pd.DataFrame(pings)
     frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
@@ -110,7 +110,7 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district,
         floor = count(feed_district, schema.case_events)
         # Let it get into the work, then kill it without warning; a kill that lands between
         # two batches (nothing pending) proves little, so try again until one lands inside one.
-        wait_for(lambda: count(feed_district, schema.case_events) > floor or process.poll() is not None, timeout_s=60)
+        wait_for(lambda: count(feed_district, schema.case_events) > floor or process.poll() is not None, timeout_s=60)  # noqa: B023
         time.sleep(0.05 * (round_number % 3 + 1))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)

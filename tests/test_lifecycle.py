@@ -1,6 +1,7 @@
 """The case lifecycle (六步闭环) as a state machine, and apply_event's timestamps and deadlines."""
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -35,9 +36,11 @@ def rules(domain_config):
     return Rules(categories, domain_config.calendar, domain_config.grade_limits, 0.8)
 
 
-def event(action, ts, n=[0], **fields):
-    n[0] += 1
-    return CaseEvent(event_id=f"e{n[0]}", case_id="C1", action=action, ts=ts, **fields)
+EVENT_NUMBERS = itertools.count(1)
+
+
+def event(action, ts, **fields):
+    return CaseEvent(event_id=f"e{next(EVENT_NUMBERS)}", case_id="C1", action=action, ts=ts, **fields)
 
 
 def play(rules, steps) -> Case:

@@ -213,8 +213,8 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
     import openpyxl
 
     from dashboard import exports, weekly
-    from gridrules.access import EVERYTHING
     from data_feeds.reference import root_grid
+    from gridrules.access import EVERYTHING
     from tests.conftest import DEMO_NOW
 
     report = weekly.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})

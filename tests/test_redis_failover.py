@@ -17,10 +17,10 @@ import redis
 from redis.sentinel import Sentinel
 from sqlalchemy import select
 
-from gridrules.clock import utc_now
 from data_feeds import schema
 from data_feeds.embedded_redis import free_port
 from data_feeds.keys import Keys
+from gridrules.clock import utc_now
 from tests.browser import running_server
 from tests.conftest import PROJECT
 from tests.feed_support import basic_grids, case_event, report

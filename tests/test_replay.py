@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +26,18 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from gridrules.access import EVERYTHING
-from data_feeds.queries import CaseFilter
 from dashboard import reports
+from data_feeds import replay, schema
+from data_feeds.importers.common import ImportFileError
+from data_feeds.keys import Keys
+from data_feeds.queries import CaseFilter
+from data_feeds.reference import root_grid
+from gridrules.access import EVERYTHING
 from gridrules.clock import utc_now
 from gridrules.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from gridrules.indicators import Window
 from gridrules.lifecycle import SOURCES
 from gridrules.patrol import SEGMENT_GAP_S, haversine_m
-from data_feeds import replay, schema
-from data_feeds.importers.common import ImportFileError
-from data_feeds.keys import Keys
-from data_feeds.reference import root_grid
 from tests.conftest import PACKAGE_DATA, PROJECT, TEST_DATA, TZ
 from tests.feed_support import drain, make_ingest
 
@@ -145,7 +145,7 @@ def test_recorded_days_move_onto_the_latest_days_keeping_time_of_day_and_interva
     early = datetime(2026, 11, 27, 9, 0, tzinfo=TZ)
     moved_early = replay.shift_user_days(points, TZ, early, days=1)
     assert set(moved_early["day"].dt.date.astype(str)) == {"2026-11-26"}
-    assert moved_early["ts"].max() <= pd.Timestamp(early.astimezone(timezone.utc).replace(tzinfo=None))
+    assert moved_early["ts"].max() <= pd.Timestamp(early.astimezone(UTC).replace(tzinfo=None))
 
 
 def test_each_user_ends_on_its_own_latest_day():
@@ -468,7 +468,7 @@ def test_a_limited_la_replay_keeps_the_times_of_the_whole_file(settings, feed_di
     code_limited, limited, _ = run(settings, capsys, LA_FILE, "--now", now.isoformat(), "--dry-run", "--show", "-1", "--limit", "50")
     assert code == code_limited == 0
     everything = {json.loads(line.split(" ", 1)[1])["event_id"]: line for line in full.splitlines()[:-1]}
-    some = [line for line in limited.splitlines()[:-1]]
+    some = limited.splitlines()[:-1]
     assert len({json.loads(line.split(" ", 1)[1])["case_id"] for line in some}) == 50
     assert all(everything[json.loads(line.split(" ", 1)[1])["event_id"]] == line for line in some)
     assert raw_redis.xlen(KEYS.case_events) == 0  # a dry run publishes nothing

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from gridrules.access import EVERYTHING
-from gridrules import indicators as ind
 from dashboard import reports
-from gridrules.indicators import Window
 from data_feeds import schema
 from data_feeds.queries import CaseFilter, case_frame
 from data_feeds.reference import descendant_categories, load_categories, load_children, root_grid
+from gridrules import indicators as ind
+from gridrules.access import EVERYTHING
+from gridrules.indicators import Window
 from tests.conftest import DEMO_NOW
 
 

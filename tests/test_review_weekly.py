@@ -15,11 +15,11 @@ import redis
 
 from app import create_app
 from dashboard import review_data, services, weekly
-from gridrules.access import EVERYTHING
 from dashboard.context import current_context
-from gridrules.selection import Selection
 from dashboard.settings import Settings
 from data_feeds.reference import load_children, root_grid
+from gridrules.access import EVERYTHING
+from gridrules.selection import Selection
 from tests.conftest import TZ
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report
 

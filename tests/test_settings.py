@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gridrules.config import load_domain_config
 from dashboard.settings import Settings, SettingsError
+from gridrules.config import load_domain_config
 from tests.conftest import TZ
 
 

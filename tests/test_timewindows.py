@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from dashboard.i18n import window_error_text
-
 from gridrules import selection
 from gridrules.timewindows import WindowError, day_window, parse_moment, previous_period, today, week_from_param, week_of, window_from_params
 from tests.conftest import TZ, local

@@ -10,18 +10,16 @@ from datetime import timedelta
 import pytest
 import redis
 
-from callbacks import wall
 from app import create_app
-from dashboard import wall_service
-from gridrules.access import Principal, Scope
-from gridrules.clock import utc_now
+from dashboard import wall_screen, wall_service
 from dashboard.context import current_context
 from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.reference import load_children, root_grid
+from gridrules.access import Principal, Scope
+from gridrules.clock import utc_now
 from tests.dash_support import callback_body, same_site_client
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, publish_case_events, publish_pings, report, wgs84_of
-
 
 PASSWORD = "correct-horse-7"
 
@@ -102,7 +100,7 @@ def test_a_town_leaders_pull_names_only_cases_and_workers_of_the_town(app, towns
         # the page's cursor as the wall page keeps it, taken before the silent workers passed the offline limit
         cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
         changes_in_both_towns(towns, now)
-        delta, _cursor, _outputs = wall.pull(ctx, leader, state, cursor, None)
+        delta = wall_screen.pull(ctx, leader, state, cursor, None).delta
 
     named = named_in(delta)
     other_workers = {g["worker"] for g in towns["other_grids"]}
@@ -123,7 +121,7 @@ def test_the_district_sees_both_towns(app, towns):
         ctx = current_context()
         cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
         changes_in_both_towns(towns, now)
-        delta, _cursor, _outputs = wall.pull(ctx, operator, {"area": root_grid(app.server.extensions["gridops"].engine).code, "lang": "zh", "towns": []}, cursor, None)
+        delta = wall_screen.pull(ctx, operator, {"area": root_grid(app.server.extensions["gridops"].engine).code, "lang": "zh", "towns": []}, cursor, None).delta
     assert sorted(delta["cases_remove"]) == ["H-CLOSING", "O-CLOSING"] and sorted(delta["new"]) == ["H-NEW", "O-NEW"]
     assert sorted(delta["workers_offline"]) == sorted([towns["home_grids"][0]["worker"], towns["other_grids"][0]["worker"]])
 

@@ -1,7 +1,7 @@
 """Working calendar: weekends, public holidays, make-up working days, working hours."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 
@@ -84,9 +84,8 @@ def test_working_minutes_between_empty_and_reversed(cal):
 
 
 def test_results_are_in_the_callers_instant_any_zone(cal):
-    from datetime import timezone
 
-    start_utc = local(2026, 11, 23, 9, 0).astimezone(timezone.utc)
+    start_utc = local(2026, 11, 23, 9, 0).astimezone(UTC)
     assert cal.add_working_minutes(start_utc, 60) == local(2026, 11, 23, 10, 0)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from gridrules.lifecycle import GRADES
-from gridrules.limits import CALENDAR_KINDS, STAGES, Limit, LimitError
 from data_feeds import schema
 from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, read_csv_rows, upsert
+from gridrules.lifecycle import GRADES
+from gridrules.limits import CALENDAR_KINDS, STAGES, Limit, LimitError
 
 COLUMNS = ("code", "name", "parent", "dept", "grade", "register_limit", "dispatch_limit", "handle_limit", "verify_limit", "calendar")
 LIMIT_MAX_LENGTH = 16  # the width of the limit columns
@@ -53,7 +53,7 @@ def read_catalogue(path, known_departments: set[str], existing: dict[str, tuple[
         if code in has_children:
             if filled:
                 raise ImportFileError(path, where, f"class {code!r} has sub-classes, so it cannot carry {filled[0]} (only detail classes do)", filled[0])
-            rows.append({**record, **{name: None for name in DETAIL_FIELDS}})
+            rows.append({**record, **dict.fromkeys(DETAIL_FIELDS)})
             continue
         rows.append({**record, **_detail_fields(path, where, code, row, known_departments)})
     return rows

@@ -1,0 +1,214 @@
+"""The video wall's service: what a wall shows when it opens, and what changed since its
+cursor when it pulls. Data only — the callbacks turn it into components and figures.
+
+Every value is limited to the caller's scope (``principal.scope``); a part (counts, board,
+alerts, tiles) is sent again only when its digest changed, the charts once a minute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dashboard import services, wall_service
+from dashboard.context import AppContext
+from dashboard.i18n import t, tf
+from data_feeds.outages import DATABASE
+from gridrules import wall_rules
+from gridrules.clock import utc_now
+
+PART_NAMES = ("counts", "town_counts", "board", "alerts", "tiles")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Category, basic-grid and department names of the wall's area, in the wall's language."""
+
+    categories: dict
+    grids: dict
+    departments: dict
+
+
+def names(ctx: AppContext, lang: str, area) -> Names:
+    grids = services.cached(f"grid-names|{area.code}", services.REFERENCE_TIMEOUT_S,
+                            lambda: {g["code"]: g["name"] for g in services.map_geometries(ctx, area, level=4)})
+    return Names(wall_service.category_names(ctx, lang), grids, wall_service.department_names(ctx, lang))
+
+
+@dataclass
+class Parts:
+    """The parts that changed since a cursor (all of them when forced), and the cursor's new digests."""
+
+    changed: dict
+    digests: dict
+    minute: str
+    charts: dict | None = None  # trend, categories and sources data, once a minute or when forced
+
+
+def parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bool, scale: float = 1.0) -> Parts:
+    """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``)."""
+    records = wall_service.open_records(ctx, scope)
+    towns = {g["code"] for g in services.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
+    counts = wall_rules.grid_counts(records, now)
+    values = {
+        "counts": counts,
+        "town_counts": wall_rules.area_counts(counts, wall_service.ancestors(ctx), towns),
+        "board": wall_rules.dispatch_board(records, now),
+        "alerts": wall_rules.alert_rows(records, now, limit=None, newest_first=True),
+        "tiles": wall_service.tiles(ctx, area, scope, now),
+    }
+    digests = dict(cursor.get("digests", {}))
+    changed = {}
+    for name, value in values.items():
+        digest = wall_service.digest(value if name != "alerts" else [(r["id"], r["state"]) for r in value])
+        if force or digests.get(name) != digest:
+            changed[name] = value
+            digests[name] = digest
+    minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
+    charts = None
+    if force or cursor.get("minute") != minute or cursor.get("area") != area.code:
+        charts = {
+            "trend": wall_service.hourly_trend(ctx, area, scope, now),
+            "categories": wall_service.major_class_counts(wall_service.breakdown(ctx, area, scope, now, "category"), ctx, lang).head(8),
+            "sources": wall_service.breakdown(ctx, area, scope, now, "source"),
+        }
+    return Parts(changed, digests, minute, charts)
+
+
+@dataclass
+class Opening:
+    """What a wall shows when it opens: its area and the layers of its map, every part, its state."""
+
+    area: object
+    names: Names
+    grids: list
+    towns: list
+    outline: list
+    cases: list
+    workers: list
+    parts: Parts
+    state: dict = field(default_factory=dict)
+
+
+def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict) -> Opening:
+    """The wall as it opens for ``principal`` (``?kiosk=1``, ``?rotate=S`` in ``query``)."""
+    now = utc_now()
+    scope = principal.scope
+    area = services.home_area(ctx, scope)
+    try:
+        rotate = max(0, int(query.get("rotate", "0")))
+    except ValueError:
+        rotate = 0
+    change_id = wall_service.latest_change_id(ctx)  # before reading state: nothing falls between
+    records = wall_service.open_records(ctx, scope)
+    area_names = names(ctx, lang, area)
+    towns = services.map_geometries(ctx, area, level=2) if area.level < 2 else []
+    opened = parts(ctx, scope, area, lang, now, {}, force=True)
+    cursor = {"changes": change_id, "gps": now.timestamp(), "digests": opened.digests, "minute": opened.minute, "area": area.code}
+    state = {
+        "area": area.code, "lang": lang, "kiosk": query.get("kiosk") == "1", "rotate": rotate, "tz": ctx.settings.tz_name,
+        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS,
+        "ids": page_ids,  # for set_props in wall.js
+        "feed": feed_signal(ctx, now, lang),
+    }
+    return Opening(
+        area=area, names=area_names, grids=services.map_geometries(ctx, area, level=4), towns=towns,
+        outline=services.map_geometries(ctx, area, level=area.level),
+        cases=[f for f in (wall_rules.case_feature(r, now, area_names.categories) for r in records) if f],
+        workers=wall_service.worker_features(ctx, scope, wall_service.all_workers(ctx), now), parts=opened, state=state,
+    )
+
+
+def feed_signal(ctx: AppContext, now, lang: str) -> dict:
+    """What the wall's header shows of the feed: when the consumer last received a message
+    (the page ages it every second), and — when the feed is not ok — the state and what to say
+    (no consumer, a consumer waiting out an outage, lagging): red or amber from the first render,
+    whenever the trouble began."""
+    health = wall_service.feed_health(ctx, now)
+    return {"last_ms": health["last_ms"], "state": health["state"], "text": feed_text(health, lang)}
+
+
+def feed_text(health: dict, lang: str) -> str:
+    state = health["state"]
+    if state == "ok":
+        return ""
+    if state == "degraded":
+        return t({"database": "feed_database_down", "redis": "feed_redis_down"}.get(health.get("reason"), "feed_fault"), lang)
+    if state == "lagging":
+        return tf("feed_lagging", lang, seconds=f"{health.get('lag_s') or 0:.0f}")
+    return t("feed_no_consumer" if state == "no_consumer" else "feed_fault", lang)
+
+
+def unavailable_signal(service: str, lang: str) -> dict:
+    """The header when the wall's own pull cannot reach the database or Redis."""
+    return {"last_ms": None, "state": "unavailable", "text": t("feed_database_down" if service == DATABASE else "feed_redis_down", lang)}
+
+
+def view_area(ctx: AppContext, scope, state: dict, view: dict | None):
+    """The area of the rotation's current view (the wall's own area, or one of its towns), and the view's index."""
+    index = (view or {}).get("index", 0)
+    towns = state.get("towns", [])
+    code = towns[index - 1] if 1 <= index <= len(towns) else state["area"]
+    return services.area_in_scope(ctx, code, scope), index
+
+
+@dataclass
+class Pull:
+    """What changed since a wall's cursor: the map's delta, the new cursor, the changed parts."""
+
+    delta: dict
+    cursor: dict
+    parts: Parts
+    names: Names
+
+
+def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | None, scale: float = 1.0) -> Pull:
+    """Everything that changed since ``cursor``, within the caller's scope, and the new cursor."""
+    now = utc_now()
+    scope = principal.scope
+    area, _ = view_area(ctx, scope, state, view)
+    lang = state["lang"]
+    delta: dict = {"feed": feed_signal(ctx, now, lang)}
+    entries = wall_service.change_entries(ctx, cursor.get("changes", "0-0"))
+    changes = [fields for _, fields in entries]
+    wall_names = names(ctx, lang, services.area_in_scope(ctx, state["area"], scope))
+    if len(entries) > wall_service.MAX_CHANGES:
+        records = wall_service.open_records(ctx, scope)
+        delta.update(reset_cases=True, cases=[f for f in (wall_rules.case_feature(r, now, wall_names.categories) for r in records) if f])
+    elif entries:
+        # Only changes the caller may know of name a case, whatever follows from them.
+        visible = wall_rules.case_changes_in_scope(changes, wall_service.grid_paths(ctx), scope)
+        changed_ids = sorted({fields["case_id"] for fields in visible})
+        if changed_ids:
+            in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
+            upserts = [f for f in (wall_rules.case_feature(in_scope[i], now, wall_names.categories) for i in changed_ids if i in in_scope) if f]
+            delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_rules.new_reports(visible))
+    new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
+    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_rules.moved_workers(changes)
+    if moved:
+        delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
+    offline = wall_service.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)
+    if offline:
+        delta["workers_offline"] = offline
+    changed = parts(ctx, scope, area, lang, now, cursor, force=False, scale=scale)
+    if "counts" in changed.changed:
+        delta["grid_counts"] = changed.changed["counts"]
+    if "town_counts" in changed.changed:
+        delta["town_counts"] = changed.changed["town_counts"]
+    new_cursor = {"changes": new_change_id, "gps": now.timestamp(), "digests": changed.digests, "minute": changed.minute, "area": area.code}
+    return Pull(delta, new_cursor, changed, wall_names)
+
+
+def overdue_rows(ctx: AppContext, principal) -> list[dict]:
+    """Every alert of the caller's scope, most urgent first (the rotation's overdue view)."""
+    return wall_rules.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=None)
+
+
+def grid_panel(ctx: AppContext, principal, code: str | None):
+    """A clicked grid's name, staff and counts, or None outside the caller's scope."""
+    from data_feeds import queries
+
+    grid = services.grid(ctx, code) if code else None
+    if grid is None or not principal.scope.covers(grid.path):
+        return None
+    staff = [row for row in queries.list_workers(ctx.engine, grid.path, principal.scope) if row["grid"] == code]
+    counts = wall_rules.grid_counts(wall_service.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
+    return {"code": grid.code, "name": grid.name}, staff, counts
