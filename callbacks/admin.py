@@ -6,31 +6,24 @@ from datetime import timedelta
 from dash import ALL, Input, Output, State, no_update
 from dash import ctx as dash_ctx
 from flask import request
-from sqlalchemy import select
 
 from callbacks import notices
-from dashboard import sessions
-from dashboard.auth import current_principal, current_session_id
+from dashboard import services
+from dashboard.auth import current_principal, end_user_sessions
 from dashboard.context import current_context
 from dashboard.i18n import tf, window_error_text
-from data_feeds import accounts, schema
+from data_feeds import accounts
 from data_feeds.credentials import PasswordError, new_password
-from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.timewindows import WindowError, local_midnight, parse_moment
 from layouts import admin, ids
 from layouts.widgets import nav_links
 
 
-def _departments(ctx) -> list[tuple[str, str]]:
-    with ctx.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(select(schema.departments.c.code, schema.departments.c.name).order_by(schema.departments.c.code))]
-
-
 def users_page(ctx, principal, lang: str, query: dict, other_language_href: str):
     return admin.users_layout(
         lang, principal.name, other_language_href, nav_links(principal, lang),
-        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), _departments(ctx),
+        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), sorted(services.names(ctx, "zh")["departments"].items()),
     )
 
 
@@ -40,15 +33,6 @@ def audit_page(ctx, principal, lang: str, query: dict, other_language_href: str)
 
 def _lang() -> str:
     return "en" if "lang=en" in (request.referrer or "") else "zh"
-
-
-def _end_sessions(ctx, principal, name: str, keep_own: bool) -> None:
-    """End every session of user ``name``; with ``keep_own`` an admin changing their own account keeps the one they did it in."""
-    user = accounts.get_user(ctx.engine, name)
-    if user is None:
-        return
-    keep = current_session_id() if keep_own and user.id == principal.user_id else None
-    sessions.delete_user_sessions(ctx.redis, Keys(ctx.settings.prefix), user.id, keep=keep)
 
 
 def register(app) -> None:
@@ -98,12 +82,12 @@ def register(app) -> None:
             if action in ("disable", "enable"):
                 accounts.set_disabled(ctx.engine, name, action == "disable", principal.name, remote)
                 if action == "disable":
-                    _end_sessions(ctx, principal, name, keep_own=False)
+                    end_user_sessions(ctx, principal, name, keep_own=False)
                 message = tf("user_disabled" if action == "disable" else "user_enabled", lang, name=name)
             elif action == "password":
                 password = new_password()
                 accounts.set_password(ctx.engine, name, password, principal.name, remote)
-                _end_sessions(ctx, principal, name, keep_own=True)  # whoever knew the old password is out
+                end_user_sessions(ctx, principal, name, keep_own=True)  # whoever knew the old password is out
                 message = tf("password_once", lang, password=password)
             else:
                 token = accounts.create_token(ctx.engine, name, principal.name, remote)

@@ -32,12 +32,9 @@ def _query(search: str | None) -> dict:
 
 def _category_options(ctx, lang: str) -> list[dict]:
     """The catalogue as one searchable list, indented by level."""
-    def compute():
-        categories = sorted(load_categories(ctx.engine).values(), key=lambda c: c.code)
-        return [{"code": c.code, "level": c.level, "zh": c.name, "en": c.name_en or c.name} for c in categories]
-
-    return [{"label": "　" * (c["level"] - 1) + c[lang if lang == "en" else "zh"], "value": c["code"]}
-            for c in services.cached("category-options", services.REFERENCE_TIMEOUT_S, compute)]
+    names = services.names(ctx, lang)
+    levels = names["category_levels"]
+    return [{"label": "　" * (levels[code] - 1) + name, "value": code} for code, name in sorted(names["categories_all"].items())]
 
 
 def _period_text(data, tz, lang: str) -> str:

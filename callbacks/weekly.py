@@ -1,17 +1,14 @@
 """The weekly meeting screen: pick a week, see it against the week before, export it."""
 from __future__ import annotations
 
-from datetime import date
-
 from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import exports, services, weekly
+from dashboard import exports, services
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
-from dashboard.extensions import cache
 from dashboard.i18n import t, window_error_text
 from data_feeds import accounts
 from gridrules.access import Forbidden
@@ -21,22 +18,6 @@ from layouts import ids
 from layouts import weekly as weekly_layout
 from layouts.home import forbidden
 from layouts.widgets import nav_links
-
-CLOSED_WEEK_S = 6 * 3600
-OPEN_WEEK_S = 60
-
-
-def report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly.WeeklyReport:
-    """The week's report, cached in Redis: a closed week for hours, the current one for a minute."""
-    now = utc_now()
-    area = services.area_in_scope(ctx, area_code, principal.scope)
-    key = f"weekly|{area.code}|{monday.isoformat()}|{principal.scope.key()}|{lang}"
-    value = cache.get(key)
-    if value is None:
-        value = weekly.build(ctx.engine, ctx.config, area, monday, principal.scope, now, services.names(ctx, lang))
-        closed = value.week.end <= now
-        cache.set(key, value, timeout=CLOSED_WEEK_S if closed else OPEN_WEEK_S)
-    return value
 
 
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
@@ -48,11 +29,11 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
         monday = this_monday
     try:
-        built = report(ctx, principal, query.get("area"), monday, lang)
+        built = services.weekly_report(ctx, principal, query.get("area"), monday, lang)
     except Forbidden:
         return forbidden(lang)
     except services.NotFound:
-        built = report(ctx, principal, None, monday, lang)
+        built = services.weekly_report(ctx, principal, None, monday, lang)
     options = weekly_layout.week_options(this_monday, lang)
     if monday.isoformat() not in {o["value"] for o in options}:
         options.append({"label": monday.isoformat(), "value": monday.isoformat()})
@@ -67,7 +48,7 @@ def _requested(monday: str, state: dict, permission: str):
     principal.require(permission)
     lang = state.get("lang", "zh")
     try:
-        built = report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
+        built = services.weekly_report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
     except WindowError as error:
         notices.show(window_error_text(error, lang))
         return ctx, principal, None, lang

@@ -55,6 +55,16 @@ def current_principal() -> Principal:
     return g.gridops_principal
 
 
+def end_user_sessions(ctx: AppContext, principal: Principal, name: str, keep_own: bool) -> None:
+    """End every session of user ``name`` (disabled, or a new password); with ``keep_own`` an
+    admin changing their own account keeps the session they did it in."""
+    user = accounts.get_user(ctx.engine, name)
+    if user is None:
+        return
+    keep = current_session_id() if keep_own and user.id == principal.user_id else None
+    sessions.delete_user_sessions(ctx.redis, Keys(ctx.settings.prefix), user.id, keep=keep)
+
+
 def current_session_id() -> str | None:
     """The id of the session the current request came with (None for Bearer tokens and signed-out callers)."""
     return None if request.headers.get("Authorization") else request.cookies.get(SESSION_COOKIE)

@@ -85,8 +85,7 @@ def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, pr
 
 def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:
     """Reported by the level just below the selected category (major classes when none)."""
-    catalogue = services.cached("category-parents", services.REFERENCE_TIMEOUT_S,
-                                 lambda: {c.code: c.parent for c in load_categories(ctx.engine).values()})
+    catalogue = services.names(ctx, "zh")["category_parents"]
 
     def bucket(code):
         chain = [code]

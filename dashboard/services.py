@@ -6,15 +6,16 @@ running lives for seconds; a closed window for an hour.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from dashboard import reports
+from dashboard import reports, weekly
 from dashboard.context import AppContext
 from dashboard.extensions import cache
 from data_feeds import reference
 from data_feeds.queries import CaseFilter
 from gridrules import bounds
 from gridrules.access import Scope
+from gridrules.clock import utc_now
 from gridrules.geometry import simplify_geometry
 from gridrules.identifiers import is_identifier
 from gridrules.indicators import Window
@@ -113,17 +114,13 @@ def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
 
 
 def names(ctx: AppContext, lang: str) -> dict:
-    """Display names by code, in the language of the page: departments, categories (all and
-    their parents), grids. Cached: they change only on import."""
+    """The reference data every screen names things by, read and cached in this one place (it
+    changes only on import), in the language of the page: ``departments``, ``categories``
+    (major classes), ``categories_all``, ``category_parents``, ``category_levels``, ``grids``."""
     def compute():
         categories = reference.load_categories(ctx.engine)
         departments = reference.load_departments(ctx.engine).to_dict("records")
-        with ctx.engine.connect() as connection:
-            from sqlalchemy import select
-
-            from data_feeds import schema
-
-            grids = dict(connection.execute(select(schema.grids.c.code, schema.grids.c.name)).all())
+        grids = reference.grid_names(ctx.engine)
         result = {}
         for language in ("zh", "en"):
             pick = (lambda zh, en: en or zh) if language == "en" else (lambda zh, en: zh)
@@ -132,8 +129,36 @@ def names(ctx: AppContext, lang: str) -> dict:
                 "categories": {c.code: pick(c.name, c.name_en) for c in categories.values() if c.level == 1},
                 "categories_all": {c.code: pick(c.name, c.name_en) for c in categories.values()},
                 "category_parents": {c.code: c.parent for c in categories.values()},
+                "category_levels": {c.code: c.level for c in categories.values()},
                 "grids": grids,
             }
         return result
 
-    return cached("names", REFERENCE_TIMEOUT_S, compute)[lang if lang == "en" else "zh"]
+    return cached("reference-names", REFERENCE_TIMEOUT_S, compute)[lang if lang == "en" else "zh"]
+
+
+CLOSED_WEEK_S = 6 * 3600
+OPEN_WEEK_S = 60
+
+
+def weekly_report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly.WeeklyReport:
+    """The week's report for the caller's scope, cached: a closed week for hours, the current one for a minute."""
+    now = utc_now()
+    area = area_in_scope(ctx, area_code, principal.scope)
+    key = f"weekly|{area.code}|{monday.isoformat()}|{principal.scope.key()}|{lang}"
+
+    def compute():
+        return weekly.build(ctx.engine, ctx.config, area, monday, principal.scope, now, names(ctx, lang))
+
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=CLOSED_WEEK_S if value.week.end <= now else OPEN_WEEK_S)
+    return value
+
+
+def major_class(parents: dict, code: str) -> str:
+    """The major class (first level of the catalogue) a class belongs to."""
+    while parents.get(code):
+        code = parents[code]
+    return code

@@ -15,7 +15,7 @@ import pandas as pd
 from dashboard import services
 from dashboard.context import AppContext
 from dashboard.extensions import cache
-from data_feeds import live_state, reference
+from data_feeds import live_state
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
@@ -49,21 +49,11 @@ def ancestors(ctx: AppContext) -> dict[str, tuple]:
 
 
 def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
-    def compute():
-        categories = reference.load_categories(ctx.engine)
-        return {code: [c.name, c.name_en or c.name] for code, c in categories.items()}
-
-    names = services.cached("category-names", services.REFERENCE_TIMEOUT_S, compute)
-    return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
+    return services.names(ctx, lang)["categories_all"]
 
 
 def department_names(ctx: AppContext, lang: str) -> dict[str, str]:
-    def compute():
-        frame = reference.load_departments(ctx.engine)
-        return {row["code"]: [row["name"], row["name_en"] or row["name"]] for row in frame.to_dict("records")}
-
-    names = services.cached("department-names", services.REFERENCE_TIMEOUT_S, compute)
-    return {code: pair[1] if lang == "en" else pair[0] for code, pair in names.items()}
+    return services.names(ctx, lang)["departments"]
 
 
 def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
@@ -195,19 +185,12 @@ def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.Da
     """Category counts rolled up to their major class (the first level of the catalogue)."""
     if frame.empty:
         return pd.DataFrame(columns=["name", "reported"])
-    categories = services.cached("category-parents", services.REFERENCE_TIMEOUT_S,
-                                  lambda: {c.code: c.parent for c in reference.load_categories(ctx.engine).values()})
-    names = category_names(ctx, lang)
-
-    def major(code):
-        while categories.get(code):
-            code = categories[code]
-        return code
-
+    reference_names = services.names(ctx, lang)
+    names, parents = reference_names["categories_all"], reference_names["category_parents"]
     frame = frame[frame["reported"] > 0]
     if frame.empty:
         return pd.DataFrame(columns=["name", "reported"])
-    frame = frame.assign(major=frame["category"].map(major))
+    frame = frame.assign(major=frame["category"].map(lambda code: services.major_class(parents, code)))
     rolled = frame.groupby("major", as_index=False)["reported"].sum().sort_values("reported", ascending=False)
     from dashboard.formatting import unique_labels
 

@@ -113,6 +113,12 @@ def grid_geometries(engine: Engine, level: int, within_path: str | None = None) 
     return frame
 
 
+def grid_names(engine: Engine) -> dict[str, str]:
+    """Every grid's name by code."""
+    with engine.connect() as connection:
+        return dict(connection.execute(select(schema.grids.c.code, schema.grids.c.name)).all())
+
+
 def load_departments(engine: Engine) -> pd.DataFrame:
     """Departments: code, name, name_en."""
     with engine.connect() as connection:
