@@ -33,9 +33,20 @@
     return element;
   }
 
+  /* The one colour ramp of every map: none, few … many (five steps). */
+  var RAMP = ["#10324a", "#1f5f7a", "#2f8f9d", "#e0a526", "#e8590c"];
+
   window.gridops = Object.assign({}, window.gridops, {
     text: { box: textBox, bindLabel: bindLabel, element: textElement },
     map: {
+      /* The ramp's colour for a number of open cases: 0, 1, 2–3, 4–6, 7 or more. */
+      openColour: function (open) {
+        return RAMP[open === 0 ? 0 : open < 2 ? 1 : open < 4 ? 2 : open < 7 ? 3 : 4];
+      },
+      /* The ramp's colour for a share 0..1 of the largest value. */
+      shareColour: function (share) {
+        return RAMP[share === 0 ? 0 : share < 0.25 ? 1 : share < 0.5 ? 2 : share < 0.75 ? 3 : 4];
+      },
       /* onEachFeature of every GeoJSON layer: the feature's label as a text tooltip. */
       label: function (feature, layer) {
         bindLabel(layer, (feature.properties || {}).label);
@@ -43,8 +54,7 @@
       /* Shade a grid by its open cases; red outline once any is overdue. */
       gridStyle: function (feature) {
         var p = feature.properties || {};
-        var open = p.open || 0;
-        var fill = open === 0 ? "#10324a" : open < 2 ? "#1f5f7a" : open < 4 ? "#2f8f9d" : open < 7 ? "#e0a526" : "#e8590c";
+        var fill = window.gridops.map.openColour(p.open || 0);
         return {
           color: p.overdue > 0 ? "#ff4d4f" : "#3b7ea1",
           weight: p.overdue > 0 ? 1.6 : 0.6,
@@ -56,8 +66,7 @@
       areaStyle: function (feature, context) {
         var p = feature.properties || {};
         var max = (context.hideout || {}).max || 1;
-        var share = (p.reported || 0) / max;
-        var fill = share === 0 ? "#10324a" : share < 0.25 ? "#1f5f7a" : share < 0.5 ? "#2f8f9d" : share < 0.75 ? "#e0a526" : "#e8590c";
+        var fill = window.gridops.map.shareColour((p.reported || 0) / max);
         return { color: p.overdue > 0 ? "#ff4d4f" : "#5aa9d6", weight: p.overdue > 0 ? 2 : 1, fillColor: fill, fillOpacity: 0.6, opacity: 0.9 };
       },
       hoverStyle: function () {

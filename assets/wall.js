@@ -1,12 +1,8 @@
 /* The video wall in the browser: map styling, merging deltas into the map layers, the clock,
    live ageing of alerts, staleness and reconnection. No network access of its own. */
 (function () {
-  var FRESH_MS = 10000;      // a new case flashes this long
-  var STALE_MS = 25000;      // no update for this long: say so and reconnect the stream
-  var SILENT_MS = 15000;     // the stream sends a heartbeat every 5 s: this long without one, it is dead
-  var TICKER_PAGE_S = 5;     // the alert ticker turns a page this often
-  var IN_FLIGHT_MAX_MS = 10000;  // a pull unanswered this long is given up on
-  var WORKER_FLUSH_MS = 2000;    // redraw thousands of worker markers at most this often
+  // Timing, words and element ids come from Python through the page state (layouts/wall.py
+  // TIMING and JS_TEXTS, callbacks/wall.py PAGE_IDS): configure() keeps them here.
   var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
 
   function counts(hideout, code) {
@@ -14,11 +10,23 @@
   }
 
   function fill(open) {
-    return open === 0 ? "#10324a" : open < 2 ? "#1f5f7a" : open < 4 ? "#2f8f9d" : open < 7 ? "#e0a526" : "#e8590c";
+    return window.gridops.map.openColour(open);  // gridops_map.js: the one ramp
   }
 
   window.gridops = Object.assign({}, window.gridops);
+  function format(template, values) {
+    return (template || "").replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
+
   window.gridops.wall = {
+    config: { timing: {}, texts: {}, ids: {} },
+
+    configure: function (state) {
+      if (state && state.timing) {
+        window.gridops.wall.config = { timing: state.timing, texts: state.texts || {}, ids: state.ids || {} };
+      }
+    },
+
     gridStyle: function (feature, context) {
       var h = context.hideout || {};
       var c = counts(h, feature.properties.code);
@@ -49,7 +57,7 @@
     },
     casePin: function (feature, latlng) {
       var p = feature.properties;
-      var fresh = Date.now() - p.reported < FRESH_MS ? " fresh" : "";
+      var fresh = Date.now() - p.reported < (window.gridops.wall.config.timing.fresh_ms || 0) ? " fresh" : "";
       var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [14, 14] });
       // Leaflet sets the title as a property of the icon element: text, never markup
       return L.marker(latlng, { icon: icon, title: [].concat(p.label || []).join(" · ") });
@@ -118,7 +126,7 @@
       q.moves.push.apply(q.moves, delta.worker_moves || []);
       q.offline.push.apply(q.offline, delta.workers_offline || []);
       if (!q.moves.length && !q.offline.length) return null;
-      var wait = WORKER_FLUSH_MS - (Date.now() - q.last);
+      var wait = W.config.timing.worker_flush_ms - (Date.now() - q.last);
       if (wait <= 0) return W.flushWorkers(state);
       if (!q.timer) {
         q.timer = setTimeout(function () {
@@ -154,12 +162,12 @@
       };
     },
 
-    lateText: function (lateMs, lang) {
+    /* the same words as layouts/wall.py late_text, from the same templates */
+    lateText: function (lateMs) {
+      var texts = window.gridops.wall.config.texts;
       var minutes = Math.floor(Math.abs(lateMs) / 60000), h = Math.floor(minutes / 60), m = minutes % 60;
-      var mm = (m < 10 ? "0" : "") + m;
-      var span = lang === "en" ? (h ? h + " h " + mm + " min" : m + " min") : (h ? h + "小时" + mm + "分" : m + "分");
-      if (lateMs >= 0) return (lang === "en" ? "overdue " : "超期 ") + span;
-      return (lang === "en" ? "left " : "剩余 ") + span;
+      var span = h ? format(texts.span_hours, { hours: h, minutes: (m < 10 ? "0" : "") + m }) : format(texts.span_minutes, { minutes: m });
+      return (lateMs >= 0 ? texts.late_by : texts.left) + " " + span;
     },
 
     clockText: function (tz, lang) {
@@ -167,13 +175,14 @@
       return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", options).format(new Date());
     },
 
-    /* show one page of the ticker's rows (data-row), turning every TICKER_PAGE_S seconds */
+    /* show one page of the ticker's rows (data-row), turning every ticker_page_s seconds */
     pageTicker: function (n) {
-      document.querySelectorAll("#wall-ticker .ticker-list[data-page]").forEach(function (list) {
+      var config = window.gridops.wall.config;
+      document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
         var size = Number(list.dataset.page) || 5;
         var rows = list.querySelectorAll("li[data-row]");
         var pages = Math.max(1, Math.ceil(rows.length / size));
-        var page = Math.floor(n / TICKER_PAGE_S) % pages;
+        var page = Math.floor(n / config.timing.ticker_page_s) % pages;
         rows.forEach(function (row) {
           var index = Number(row.dataset.row);
           row.classList.toggle("paged-out", index < page * size || index >= (page + 1) * size);
@@ -192,6 +201,7 @@
       /* delta or zoom changed → new layer data and styles; remember when data last arrived. */
       apply: function (delta, zoom, cases, workers, grids, towns, state) {
         var W = window.gridops.wall;
+        W.configure(state);
         var noUpdate = window.dash_clientside.no_update;
         var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
         var z = zoom || 10;
@@ -216,33 +226,35 @@
       /* every second: clock, feed health, ageing alerts, staleness and reconnecting. */
       tick: function (n, lastOk, delta, state, streamUrl, streamHeard) {
         var W = window.gridops.wall;
-        var lang = state.lang, tz = state.tz;
+        W.configure(state);
+        var timing = W.config.timing, texts = W.config.texts, ids = W.config.ids;
+        var tz = state.tz;
         var now = Date.now();
-        document.querySelectorAll("#wall-ticker .late[data-deadline], #wall-overdue-view .late[data-deadline]").forEach(function (el) {
-          el.textContent = W.lateText(now - Number(el.dataset.deadline), lang);
+        document.querySelectorAll("#" + ids.ticker + " .late[data-deadline], #" + ids.overdue_view + " .late[data-deadline]").forEach(function (el) {
+          el.textContent = W.lateText(now - Number(el.dataset.deadline));
         });
         W.pageTicker(n || 0);
         // the server's verdict first (no consumer, an outage, lagging: red or amber whatever the
         // age), then the age of the last message the consumer received
         var feed = (delta && delta.feed) || state.feed || {};
         var age = feed.last_ms ? Math.max(0, Math.round((now - feed.last_ms) / 1000)) : null;
-        var health = age === null ? "health health-unknown" : age < 120 ? "health health-ok" : age < 600 ? "health health-warn" : "health health-down";
-        var healthText = age === null ? (lang === "en" ? "feed: no data" : "数据源：无数据") : (lang === "en" ? "feed " + age + " s" : "数据 " + age + " 秒前");
+        var health = age === null ? "health health-unknown" : age < timing.health_ok_s ? "health health-ok" : age < timing.health_warn_s ? "health health-warn" : "health health-down";
+        var healthText = age === null ? texts.feed_no_data : format(texts.feed_age, { seconds: age });
         if (feed.state && feed.state !== "ok") {
           health = feed.state === "lagging" ? "health health-warn" : "health health-down";
           healthText = feed.text || healthText;
         }
         var stale = "", url = window.dash_clientside.no_update;
-        var silent = streamHeard && now - streamHeard > SILENT_MS;
-        if (lastOk && now - lastOk > STALE_MS) {
-          stale = (lang === "en" ? "stale since " : "数据停止更新于 ") + W.timeText(lastOk, tz);
+        var silent = streamHeard && now - streamHeard > timing.silent_ms;
+        if (lastOk && now - lastOk > timing.stale_ms) {
+          stale = texts.stale_since + " " + W.timeText(lastOk, tz);
         }
         // the browser gives up on an event stream after some errors (a server restart):
         // ask for a fresh one every ten seconds while it is silent or the data is stale
         if ((stale || silent) && n % 10 === 0) {
           url = streamUrl.split("&n=")[0] + "&n=" + n;
         }
-        return [W.clockText(tz, lang), health, healthText, stale, url];
+        return [W.clockText(tz, state.lang), health, healthText, stale, url];
       },
 
       /* the wall's width against 1920 px, so the server can size chart fonts; only when it changes. */
@@ -252,13 +264,14 @@
       },
 
       /* a message on the stream: note that it is alive; pass on change signals, not heartbeats. */
-      heard: function (message) {
-        var flow = window.gridops.wall.flow, now = Date.now();
+      heard: function (message, state) {
+        var W = window.gridops.wall, flow = W.flow, now = Date.now();
+        W.configure(state);
         var quiet = typeof message === "string" && (message.indexOf('"hb"') >= 0 || message.indexOf('"redis"') >= 0);
         if (quiet) return [window.dash_clientside.no_update, now];
         // a new pull while one is out would make Dash drop the first answer: under a
         // fast feed no answer would ever land, so wait for it and pull once after
-        if (flow.since && now - flow.since < IN_FLIGHT_MAX_MS) {
+        if (flow.since && now - flow.since < W.config.timing.in_flight_max_ms) {
           flow.pending = true;
           return [window.dash_clientside.no_update, now];
         }

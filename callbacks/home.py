@@ -10,6 +10,7 @@ from dashboard.context import AppContext, current_context
 from data_feeds.queries import CaseFilter
 from gridrules.access import Forbidden
 from gridrules.clock import utc_now
+from gridrules.geometry import area_features
 from gridrules.timewindows import today
 from layouts import home, ids
 from layouts.widgets import bounds_of, grid_collection, kpi_row, nav_links
@@ -26,7 +27,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     outline = services.map_geometries(ctx, area, level=area.level)
     grids = services.map_geometries(ctx, area, level=4)
     states = services.grid_states(ctx, area, window, now, scope)
-    outline_collection = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": g["geometry"], "properties": {"name": g["name"]}} for g in outline]}
+    outline_collection = area_features(outline, lambda g: {"name": g["name"]})
     return home.layout(
         lang,
         {"code": area.code, "name": area.name, "grid_count": len(grids)},

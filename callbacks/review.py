@@ -11,11 +11,10 @@ from flask import request
 from callbacks import notices
 from dashboard import review_data, services
 from dashboard.auth import current_principal
-from dashboard.case_views import present_case, present_event
+from dashboard.cases import audited_case, present_case, present_event, stage_limits_text
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
 from data_feeds import accounts, queries
-from data_feeds.reference import load_categories
 from gridrules.access import Forbidden
 from gridrules.bounds import EARLIEST_DAY
 from gridrules.clock import utc_now
@@ -187,7 +186,7 @@ def register(app) -> None:
         ctx, principal, row = _audited_case(rows, "review", "case.view")
         lang = (state or {}).get("lang", "zh")
         events = [present_event(event) for event in queries.case_timeline(ctx.engine, row["id"])]
-        return review.timeline(present_case(row, principal), events, _limits(ctx, row),
+        return review.timeline(present_case(row, principal), events, stage_limits_text(ctx, row),
                                ctx.settings.tz, lang, principal.can("unmask"))
 
     @app.callback(
@@ -232,16 +231,7 @@ def _audited_case(rows, permission: str, action: str):
         raise PreventUpdate
     ctx, principal = current_context(), current_principal()
     principal.require(permission)
-    row = queries.case_detail(ctx.engine, rows[0]["id"], principal.scope)
+    row = audited_case(ctx, principal, rows[0]["id"], action, request.remote_addr, {"screen": "review"})
     if row is None:
         raise PreventUpdate
-    accounts.audit(ctx.engine, principal.name, action, row["id"], {"screen": "review"}, request.remote_addr)
     return ctx, principal, row
-
-
-def _limits(ctx, row) -> dict:
-    category = load_categories(ctx.engine).get(row["category"])
-    limits = ctx.config.grade_limits.get(row["grade"]) if category is None or row["grade"] != category.grade else category.limits
-    if limits is None:
-        return {}
-    return {stage: f"{limits.for_stage(stage)}" for stage in ("register", "dispatch", "handle", "verify")}

@@ -14,17 +14,13 @@ from dashboard.i18n import t
 from data_feeds.outages import outage_of
 from gridrules import wall_rules
 from gridrules.access import Forbidden
+from gridrules.geometry import area_features, feature_collection
 from layouts import ids, wall
 from layouts.widgets import bounds_of, kpi_row
 
 STREAM_PATH = "/stream/changes"
-PAGE_IDS = {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS}
-
-
-def _collection(items: list[dict]) -> dict:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": g["geometry"], "properties": {"code": g["code"], "name": g["name"]}} for g in items
-    ]}
+PAGE_IDS = {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS, "ticker": ids.Wall.TICKER,
+            "overdue_view": ids.Wall.OVERDUE_VIEW}
 
 
 def _figures(charts: dict, lang: str, scale: float) -> dict:
@@ -41,13 +37,13 @@ def _ticker(rows, names: wall_screen.Names, lang: str, **options):
 
 
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
-    opened = wall_screen.opening(ctx, principal, lang, query, PAGE_IDS)
+    opened = wall_screen.opening(ctx, principal, lang, query, PAGE_IDS, {"timing": wall.TIMING, "texts": wall.js_texts(lang)})
     area, changed = opened.area, opened.parts.changed
     map_parts = {
-        "grids": _collection(opened.grids), "towns": _collection(opened.towns), "outline": _collection(opened.outline),
+        "grids": area_features(opened.grids), "towns": area_features(opened.towns), "outline": area_features(opened.outline),
         "bounds": bounds_of(opened.outline[0]["geometry"]), "tile_url": ctx.settings.tile_url,
         "counts": changed["counts"], "town_counts": changed["town_counts"],
-        "cases": wall_rules.feature_collection(opened.cases), "workers": wall_rules.feature_collection(opened.workers),
+        "cases": feature_collection(opened.cases), "workers": feature_collection(opened.workers),
         "trails": wall_rules.trail_collection(opened.workers),
     }
     return wall.layout(
@@ -181,6 +177,7 @@ def register(app) -> None:
         Output(ids.Wall.SIGNAL, "data"),
         Output(ids.Wall.STREAM_HEARD, "data"),
         Input(ids.Wall.STREAM, "value"),
+        State(ids.Wall.STATE, "data"),
         prevent_initial_call=True,
     )
     app.clientside_callback(

@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from dashboard import services
 from dashboard.auth import current_principal
-from dashboard.case_views import present_case, present_event, present_worker
+from dashboard.cases import audited_case, present_case, present_event, present_worker
 from dashboard.context import current_context
 from dashboard.i18n import window_error_text
 from dashboard.metrics import health_report, render_metrics
-from data_feeds import accounts, live_state, queries, reference, schema
+from data_feeds import live_state, queries, reference, schema
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import descendant_categories, load_categories
@@ -152,10 +152,9 @@ def api_cases():
 def api_case(case_id: str):
     """One case and its full timeline; every view is audited."""
     ctx, principal = _api_caller()
-    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    row = audited_case(ctx, principal, case_id, "case.view", request.remote_addr)
     if row is None:
         raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
-    accounts.audit(ctx.engine, principal.name, "case.view", case_id, None, request.remote_addr)
     return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.engine, case_id)]})
 
 
@@ -164,10 +163,9 @@ def api_case_contact(case_id: str):
     """The reporter's name and contact unmasked, for roles allowed to call back; audited."""
     ctx, principal = _api_caller()
     principal.require("unmask")
-    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    row = audited_case(ctx, principal, case_id, "case.unmask", request.remote_addr)
     if row is None:
         raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
-    accounts.audit(ctx.engine, principal.name, "case.unmask", case_id, None, request.remote_addr)
     case = present_case(row, principal, unmasked=True)
     return jsonify({"id": case_id, "reporter": case["reporter"], "contact": case["contact"], "description": case["description"]})
 

@@ -10,11 +10,10 @@ from functools import partial
 from pathlib import Path
 
 from dashboard.settings import Settings, SettingsError
+from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
 
 log = logging.getLogger("gridops")
 
-EXIT_USAGE_ERROR = 2
-EXIT_UNAVAILABLE = 3
 
 
 def build_parser() -> argparse.ArgumentParser:

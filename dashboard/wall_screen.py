@@ -88,8 +88,9 @@ class Opening:
     state: dict = field(default_factory=dict)
 
 
-def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict) -> Opening:
-    """The wall as it opens for ``principal`` (``?kiosk=1``, ``?rotate=S`` in ``query``)."""
+def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict, browser: dict) -> Opening:
+    """The wall as it opens for ``principal`` (``?kiosk=1``, ``?rotate=S`` in ``query``); ``page_ids`` and
+    ``browser`` (timing, words) go into the page state for the browser's code."""
     now = utc_now()
     scope = principal.scope
     area = services.home_area(ctx, scope)
@@ -106,8 +107,9 @@ def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict) 
     state = {
         "area": area.code, "lang": lang, "kiosk": query.get("kiosk") == "1", "rotate": rotate, "tz": ctx.settings.tz_name,
         "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS,
-        "ids": page_ids,  # for set_props in wall.js
+        "ids": page_ids,  # for set_props and the selectors of wall.js
         "feed": feed_signal(ctx, now, lang),
+        **browser,  # the page's timing and words for wall.js
     }
     return Opening(
         area=area, names=area_names, grids=services.map_geometries(ctx, area, level=4), towns=towns,

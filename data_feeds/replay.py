@@ -82,13 +82,11 @@ from shapely.geometry import shape
 from sqlalchemy import select
 
 from data_feeds import redis_client, schema
+from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.coords import convert
-
-EXIT_USAGE_ERROR = 2
-EXIT_UNAVAILABLE = 3
 
 PIPELINE_CHUNK = 1000  # XADDs per pipeline round trip
 DEFAULT_SHOW = 10  # messages printed by --dry-run

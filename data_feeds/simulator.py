@@ -68,6 +68,7 @@ from data_feeds.demo import (
     case_script,
     lifecycle_steps,
 )
+from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.coords import gcj02_to_wgs84
@@ -136,8 +137,6 @@ GPS_MAXLEN = 1_000_000  # approximate cap of the GPS stream (XADD MAXLEN ~)
 LOG_EVERY_S = 10.0
 RETRY_PAUSE_S = 2.0
 
-EXIT_USAGE_ERROR = 2
-EXIT_UNAVAILABLE = 3
 
 
 class SimulatorError(RuntimeError):

@@ -14,3 +14,13 @@ def simplify_geometry(geometry: dict, tolerance: float = MAP_SIMPLIFY_DEGREES) -
     if simplified.is_empty:
         return geometry
     return mapping(shapely.set_precision(simplified, 1e-6))
+
+
+def feature_collection(features: list[dict]) -> dict:
+    """A GeoJSON FeatureCollection of ``features``."""
+    return {"type": "FeatureCollection", "features": features}
+
+
+def area_features(areas: list[dict], properties=lambda area: {"code": area["code"], "name": area["name"]}) -> dict:
+    """A FeatureCollection of areas (dicts with ``geometry``), each feature's properties made by ``properties(area)``."""
+    return feature_collection([{"type": "Feature", "geometry": area["geometry"], "properties": properties(area)} for area in areas])

@@ -43,8 +43,6 @@ TRANSITIONS: Mapping[tuple[str | None, str], str] = {
 # The state each action leads to, to name the target of an illegal transition.
 ACTION_TARGET = {action: target for (_, action), target in TRANSITIONS.items()}
 
-# The stage a case is in while it has a given status, and so the limit it is measured against.
-STAGE_OF_STATUS = {"reported": "register", "registered": "dispatch", "dispatched": "handle", "handled": "verify"}
 
 
 class IllegalTransition(ValueError):

@@ -12,7 +12,29 @@ from datetime import datetime, timedelta
 
 from gridrules.workcalendar import WorkCalendar
 
-STAGES = ("register", "dispatch", "handle", "verify")
+
+@dataclass(frozen=True)
+class Stage:
+    """One timed stage of the lifecycle: the status a case has during it, the action that ends
+    it, and the case's fields for when it started and when it is due."""
+
+    name: str
+    status: str
+    ended_by: str
+    started_field: str
+    deadline_field: str
+
+
+# The four timed stages of the six-step loop, in order — the one table every rule and screen reads.
+STAGE_TABLE = (
+    Stage("register", "reported", "register", "reported_at", "register_deadline"),
+    Stage("dispatch", "registered", "dispatch", "registered_at", "dispatch_deadline"),
+    Stage("handle", "dispatched", "feedback", "dispatched_at", "deadline"),
+    Stage("verify", "handled", "close", "handled_at", "verify_deadline"),
+)
+STAGES = tuple(stage.name for stage in STAGE_TABLE)
+STAGE_OF_STATUS = {stage.status: stage.name for stage in STAGE_TABLE}  # the stage (and so the limit) of an open status
+STAGE_ENDED_BY = {stage.ended_by: stage for stage in STAGE_TABLE}  # the stage an action ends
 CALENDAR_KINDS = ("natural", "working")
 LIMIT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|wd)\s*$")
 

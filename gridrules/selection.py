@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 from gridrules import bounds
 from gridrules.indicators import Window
 from gridrules.lifecycle import GRADES, SOURCES
+from gridrules.limits import STAGES
 from gridrules.timewindows import bounded, local_midnight, parse_moment, previous_period, today
 
 WINDOWS = ("today", "7d", "30d", "custom")
-STAGES = ("register", "dispatch", "handle", "verify")
 FILTER_KEYS = ("category", "grade", "source", "dept", "stage")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gridrules.geometry import feature_collection
 from gridrules.lifecycle import GRADES
 
 GRADE_ORDER = {grade: index for index, grade in enumerate(GRADES)}
@@ -169,10 +170,6 @@ def case_changes_in_scope(changes: list[dict], paths: dict, scope) -> list[dict]
 def new_reports(changes: list[dict]) -> list[str]:
     """Case ids reported in a batch of live changes."""
     return [change["case_id"] for change in changes if change.get("kind") == "case" and change.get("action") == "report"]
-
-
-def feature_collection(features: list[dict]) -> dict:
-    return {"type": "FeatureCollection", "features": features}
 
 
 def trail_collection(workers: list[dict]) -> dict:

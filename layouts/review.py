@@ -12,8 +12,10 @@ from dash import dcc, html
 from dashboard.export_cells import csv_text
 from dashboard.formatting import chart_text, unique_labels
 from dashboard.i18n import t
+from gridrules.geometry import area_features
 from gridrules.lifecycle import GRADES, SOURCES
-from gridrules.selection import STAGES, WINDOWS
+from gridrules.limits import STAGE_ENDED_BY, STAGES
+from gridrules.selection import WINDOWS
 from layouts import ids
 from layouts.widgets import change_tiles, geojson, page_header
 
@@ -26,8 +28,6 @@ GRID_THEME = {"function": "themeQuartz.withParams({backgroundColor: '#0b1a2e', f
                           "borderColor: '#1c3656', accentColor: '#5ad8ff', oddRowBackgroundColor: '#0d1f36', fontSize: 13, "
                           "fontFamily: ['Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', 'sans-serif']})"}
 CHART = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#cfe3ff"}, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}}
-STAGE_OF_ACTION = {"register": ("register", "reported_at", "register_deadline"), "dispatch": ("dispatch", "registered_at", "dispatch_deadline"),
-                   "feedback": ("handle", "dispatched_at", "deadline"), "close": ("verify", "handled_at", "verify_deadline")}
 
 
 def tiles(values: dict, previous: dict, lang: str) -> list:
@@ -87,12 +87,10 @@ def category_figure(categories, lang: str) -> go.Figure:
 
 
 def area_collection(children: list[dict]) -> dict:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": c["geometry"], "properties": {
-            "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"],
-            "label": [c["name"], f"{c['reported']} / {c['overdue']}"],
-        }} for c in children
-    ]}
+    return area_features(children, lambda c: {
+        "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"],
+        "label": [c["name"], f"{c['reported']} / {c['overdue']}"],
+    })
 
 
 def area_map(collection: dict, bounds) -> dl.Map:
@@ -211,9 +209,9 @@ def timeline(case: dict, events: list[dict], limits_text: dict, tz, lang: str, c
     previous = None
     for event in events:
         stage_cell = ""
-        spec = STAGE_OF_ACTION.get(event["action"])
-        if spec and previous is not None:
-            stage, _, deadline_field = spec
+        ended = STAGE_ENDED_BY.get(event["action"])
+        if ended and previous is not None:
+            stage, deadline_field = ended.name, ended.deadline_field
             started = datetime.fromisoformat(previous["ts"])
             ended = datetime.fromisoformat(event["ts"])
             minutes = (ended - started).total_seconds() / 60

@@ -91,14 +91,31 @@ def board_table(rows, department_names: dict, lang: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], className="wall-table board-table")
 
 
+# How the wall behaves in the browser (assets/wall.js reads these from the page state).
+TIMING = {
+    "fresh_ms": 10_000,  # a new case flashes this long
+    "stale_ms": 25_000,  # no update for this long: say so and reconnect the stream
+    "silent_ms": 15_000,  # the stream beats every 5 s: this long without a beat, it is dead
+    "ticker_page_s": 5,  # the alert ticker turns a page this often
+    "in_flight_max_ms": 10_000,  # a pull unanswered this long is given up on
+    "worker_flush_ms": 2_000,  # redraw thousands of worker markers at most this often
+    "health_ok_s": 120,  # the last message younger than this: green; younger than health_warn_s: amber
+    "health_warn_s": 600,
+}
+# The words wall.js writes, in the page's language (templates with {placeholders}).
+JS_TEXTS = ("late_by", "left", "span_hours", "span_minutes", "feed_no_data", "feed_age", "stale_since")
+
+
+def js_texts(lang: str) -> dict:
+    return {key: t(key, lang) for key in JS_TEXTS}
+
+
 def late_text(late_s: int, lang: str) -> str:
-    """"超期 1小时05分" / "overdue 1 h 05 min"; due-soon cases count down instead."""
-    seconds = abs(late_s)
-    hours, minutes = divmod(seconds // 60, 60)
-    span = (f"{hours}小时{minutes:02d}分" if lang == "zh" else f"{hours} h {minutes:02d} min") if hours else (f"{minutes}分" if lang == "zh" else f"{minutes} min")
-    if late_s >= 0:
-        return f"{t('late_by', lang)} {span}"
-    return f"{t('left', lang)} {span}"
+    """"超期 1小时05分" / "overdue 1 h 05 min"; due-soon cases count down instead (wall.js ages it
+    every second from the same templates)."""
+    hours, minutes = divmod(abs(late_s) // 60, 60)
+    span = tf("span_hours", lang, hours=hours, minutes=f"{minutes:02d}") if hours else tf("span_minutes", lang, minutes=minutes)
+    return f"{t('late_by' if late_s >= 0 else 'left', lang)} {span}"
 
 
 def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int = TICKER_ROWS,

@@ -11,6 +11,7 @@ from shapely.geometry import shape
 
 from dashboard.formatting import change_parts, format_value
 from dashboard.i18n import t
+from gridrules.geometry import area_features
 from layouts import ids
 
 OUTLINE_STYLE = {"color": "#5ad8ff", "weight": 3, "fill": False, "opacity": 0.9}
@@ -54,23 +55,13 @@ def grid_collection(grids, counts: dict[str, dict], lang: str) -> dict:
     ``grids``: records with code, name, geometry (GeoJSON dict, already simplified);
     ``counts``: code → {"in_progress": n, "overdue": n}.
     """
-    features = []
-    for grid in grids:
+    def properties(grid):
         count = counts.get(grid["code"], {})
-        open_cases = int(count.get("in_progress", 0) or 0)
-        overdue = int(count.get("overdue", 0) or 0)
-        features.append({
-            "type": "Feature",
-            "geometry": grid["geometry"],
-            "properties": {
-                "code": grid["code"],
-                "name": grid["name"],
-                "open": open_cases,
-                "overdue": overdue,
-                "label": [grid["name"], f"{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}"],
-            },
-        })
-    return {"type": "FeatureCollection", "features": features}
+        open_cases, overdue = int(count.get("in_progress", 0) or 0), int(count.get("overdue", 0) or 0)
+        return {"code": grid["code"], "name": grid["name"], "open": open_cases, "overdue": overdue,
+                "label": [grid["name"], f"{t('open_cases', lang)} {open_cases} · {t('overdue_cases', lang)} {overdue}"]}
+
+    return area_features(grids, properties)
 
 
 # Every GeoJSON layer binds its features' ``properties.label`` (a text or a list of lines)

@@ -592,7 +592,7 @@ def test_unmasking_is_allowed_to_some_roles_and_always_audited(app, demo_engine)
     assert entries and entries[0]["actor"] == "duty" and entries[0]["remote_addr"]
 
 
-def test_case_views_are_audited(app, demo_engine):
+def test_cases_are_audited(app, demo_engine):
     case_id = _case_with_contact(demo_engine)
     signed_in(app, "cgj").get(f"/api/cases/{case_id}")
     assert any(e["target"] == case_id and e["actor"] == "cgj" for e in audit_entries(demo_engine, "case.view"))

@@ -40,3 +40,28 @@ def present_worker(row: dict, principal: Principal) -> dict:
     if not principal.scope.personal_data:
         record["phone"] = mask_phone(row.get("phone"))
     return record
+
+
+def audited_case(ctx, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:
+    """One case as stored, if the caller's scope holds it (None otherwise), with the access
+    (``case.view``, ``case.unmask``) written to the audit log: the one way a case is opened."""
+    from data_feeds import accounts, queries
+
+    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    if row is not None:
+        accounts.audit(ctx.engine, principal.name, action, case_id, detail, remote)
+    return row
+
+
+def stage_limits_text(ctx, row: dict) -> dict[str, str]:
+    """Each stage's limit of a case as written in the catalogue (``2h``, ``1wd``), as the
+    lifecycle applies them: the category's own, or its grade's when the grade was overridden."""
+    from data_feeds.reference import load_categories
+    from gridrules.lifecycle import Rules
+    from gridrules.limits import STAGES
+
+    category = load_categories(ctx.engine).get(row["category"])
+    if category is None or category.limits is None:
+        return {}
+    limits = Rules({}, ctx.config.calendar, ctx.config.grade_limits).limits_for(category, row["grade"])
+    return {stage: str(limits.for_stage(stage)) for stage in STAGES}
