@@ -141,7 +141,6 @@ class Ingest:
         self.watcher = DeadlineWatcher(engine, redis_client, keys, config)
         self._reference: Reference | None = None
         self._rules = None
-        self._ancestors = None
         self._reference_loaded_at = 0.0
         self._last_claim = 0.0
         self._last_sweep = 0.0
@@ -163,7 +162,7 @@ class Ingest:
         self.refresh_reference(force=True)
         with self.engine.begin() as connection:
             ingest_ledger.prune(connection, utc_now())
-        live_state.rebuild(self.engine, self.redis, self.keys, self.tz, utc_now(), self._ancestors)
+        live_state.rebuild(self.engine, self.redis, self.keys)
         self._own_pending_done = False
 
     def refresh_reference(self, force: bool = False) -> None:
@@ -171,7 +170,6 @@ class Ingest:
         if force or time.monotonic() - self._reference_loaded_at > self.options.reference_refresh_s:
             self._reference = load_reference(self.engine, self.options.map_crs, self.options.max_age_days)
             self._rules = load_rules(self.engine, self.config)
-            self._ancestors = live_state.grid_ancestors(self.engine)
             self._reference_loaded_at = time.monotonic()
 
     # ------------------------------------------------------------ loop
@@ -574,7 +572,7 @@ class Ingest:
         for name, value in outcome.counts().items():
             if value and name != "dead":
                 pipe.hincrby(self.keys.feed_metrics, f"{name}:{kind}", value)
-        live_state.record_case_changes(pipe, self.keys, outcome.changes, self._ancestors, self.tz)
+        live_state.record_case_changes(pipe, self.keys, outcome.changes)
         if outcome.positions:
             live_state.record_positions(pipe, self.keys, pd.concat(outcome.positions), pd.concat(outcome.kept))
         pipe.set(marker, 1, ex=FINISHED_MARKER_TTL_S)

@@ -46,14 +46,6 @@ class Keys:
         """Sorted set: case id → epoch seconds it left the open cases (a late write cannot bring it back)."""
         return f"{self.prefix}live:closed"
 
-    def today_counters(self, day: str) -> str:
-        """Hash: "area|action" → count of transitions on a local day."""
-        return f"{self.prefix}live:today:{day}"
-
-    def counted_events(self, day: str) -> str:
-        """Set: the event ids ``today_counters(day)`` has counted (each counts once)."""
-        return f"{self.prefix}live:today:{day}:counted"
-
     @property
     def workers(self) -> str:
         """Hash: worker → JSON of the last position, speed, heading, time and grid."""

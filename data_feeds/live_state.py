@@ -1,4 +1,4 @@
-"""Live state in Redis for the screens: open cases, today's counters, worker positions, changes.
+"""Live state in Redis for the screens: open cases, worker positions, changes.
 
 The grid database is the system of record; this is its fast mirror. The consumer writes it
 after each committed batch and brings it up to the database when it starts, so a crash
@@ -6,20 +6,19 @@ between the commit and the Redis write heals on the next start.
 
 Several consumers write it at once, and one may rebuild it while the others write: their
 writes can land in any order. So no write can undo a newer one. A case's record changes
-only to a newer state (``case_version``) and a closed case cannot come back; each
-transition counts once in today's counters, by its event id, whoever counts it.
+only to a newer state (``case_version``) and a closed case cannot come back.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from data_feeds import db, schema
+from data_feeds import schema
 from data_feeds.case_store import case_from_row, load_cases_by_id
 from data_feeds.keys import Keys
 from gridrules.lifecycle import OPEN_STATUSES, Case, case_version
@@ -44,7 +43,6 @@ def open_case_record(case: Case) -> dict:
 
 
 CLOSED_MEMORY_S = 3600  # how long a closed case is remembered, so that a late write of it as open is refused
-COUNTER_TTL_S = 3 * 86400
 SCRIPT_CHUNK = 1000  # cases or events per script call
 
 # KEYS: open records, their versions, recently closed. ARGV: memory (s), then per case: id, version, record ('' = no longer open).
@@ -69,23 +67,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[1]))
 return changed
 """
 
-# KEYS: the day's counters, the day's counted event ids. ARGV: ttl (s), then per event: id, n, n counter fields.
-COUNT_ONCE = """
-local added = 0
-local i = 2
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    for j = 1, n do redis.call('HINCRBY', KEYS[1], ARGV[i + 1 + j], 1) end
-    added = added + 1
-  end
-  i = i + 2 + n
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-return added
-"""
-
 GONE_VERSION = 1 << 40  # a case the database does not have: above any version
 
 
@@ -103,28 +84,10 @@ def case_state(case: Case) -> tuple[str, int, dict | None]:
     return case.case_id, case_version(case), open_case_record(case) if case.status in OPEN_STATUSES else None
 
 
-def queue_counts(pipe, keys: Keys, day: str, events: list[tuple[str, list[str]]]) -> None:
-    """Queue (event id, counter fields) to be counted once each in the day's counters."""
-    script = pipe.register_script(COUNT_ONCE)
-    for start in range(0, len(events), SCRIPT_CHUNK):
-        args = [COUNTER_TTL_S]
-        for event_id, fields in events[start : start + SCRIPT_CHUNK]:
-            args += [event_id, len(fields), *fields]
-        script(keys=[keys.today_counters(day), keys.counted_events(day)], args=args, client=pipe)
-
-
-def counter_fields(grid: str, action: str, ancestors) -> list[str]:
-    """One "area|action" field for the grid and each area above it."""
-    return [f"{area}|{action}" for area in ancestors.get(grid, (grid,))]
-
-
-def record_case_changes(pipe, keys: Keys, applied, ancestors, tz) -> None:
+def record_case_changes(pipe, keys: Keys, applied) -> None:
     """Queue the live-state updates of applied events (``(before, after, event)`` triples)."""
-    by_day: dict[str, list] = {}
     latest: dict[str, Case] = {}
     for _before, after, event in applied:
-        day = event.ts.astimezone(tz).date().isoformat()
-        by_day.setdefault(day, []).append((event.event_id, counter_fields(after.grid, event.action, ancestors)))
         latest[after.case_id] = after
         pipe.xadd(
             keys.changes,
@@ -138,8 +101,6 @@ def record_case_changes(pipe, keys: Keys, applied, ancestors, tz) -> None:
             maxlen=CHANGES_MAX_LENGTH,
             approximate=True,
         )
-    for day, events in by_day.items():
-        queue_counts(pipe, keys, day, events)
     queue_case_states(pipe, keys, [case_state(case) for case in latest.values()])
 
 
@@ -190,33 +151,23 @@ def grid_ancestors(engine: Engine) -> dict[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the database says at one moment: the open cases and the local day's transitions."""
+    """What the database says at one moment: the open cases."""
 
     open_cases: list[Case]
-    day: str
-    transitions: list[tuple[str, str, str]]  # event id, grid, action
 
 
-def read_snapshot(engine: Engine, tz, now: datetime) -> Snapshot:
-    midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+def read_snapshot(engine: Engine) -> Snapshot:
     with engine.connect() as connection:
         open_rows = connection.execute(select(schema.cases).where(schema.cases.c.is_open.is_(True))).mappings().all()
-        transitions = connection.execute(
-            select(schema.case_events.c.event_id, schema.cases.c.grid, schema.case_events.c.action)
-            .select_from(schema.case_events.join(schema.cases, schema.cases.c.id == schema.case_events.c.case_id))
-            .where(schema.case_events.c.ts >= db.to_db_time(midnight))
-            .where(schema.case_events.c.ts < db.to_db_time(midnight + timedelta(days=1)))
-        ).all()
-    return Snapshot([case_from_row(row) for row in open_rows], midnight.date().isoformat(), [tuple(row) for row in transitions])
+    return Snapshot([case_from_row(row) for row in open_rows])
 
 
-def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot, ancestors) -> None:
+def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot) -> None:
     """Bring the live state up to a snapshot, however old, without undoing newer writes;
     records the snapshot does not have are checked against the database as it is now
     (closed since, or reported since the snapshot was read)."""
     pipe = redis_client.pipeline(transaction=False)
     queue_case_states(pipe, keys, [case_state(case) for case in snapshot.open_cases])
-    queue_counts(pipe, keys, snapshot.day, [(event_id, counter_fields(grid, action, ancestors)) for event_id, grid, action in snapshot.transitions])
     pipe.execute()
     unknown = {_decoded(case_id) for case_id in redis_client.hkeys(keys.open_cases)} - {case.case_id for case in snapshot.open_cases}
     if unknown:
@@ -227,10 +178,9 @@ def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot,
         pipe.execute()
 
 
-def rebuild(engine: Engine, redis_client, keys: Keys, tz, now: datetime, ancestors) -> None:
-    """Bring the open cases and today's counters up to the database; safe while other
-    consumers write (every write is ordered or counted once)."""
-    write_snapshot(engine, redis_client, keys, read_snapshot(engine, tz, now), ancestors)
+def rebuild(engine: Engine, redis_client, keys: Keys) -> None:
+    """Bring the open cases up to the database; safe while other consumers write (every write is ordered)."""
+    write_snapshot(engine, redis_client, keys, read_snapshot(engine))
 
 
 # ---------------------------------------------------------------- readers
@@ -248,13 +198,6 @@ def open_cases_by_id(redis_client, keys: Keys, case_ids: list[str]) -> dict[str,
     """The live records of those of these cases that are open."""
     raw = redis_client.hmget(keys.open_cases, case_ids) if case_ids else []
     return {case_id: json.loads(_decoded(value)) for case_id, value in zip(case_ids, raw) if value is not None}
-
-
-def today_counters(redis_client, keys: Keys, day: str, area: str) -> dict[str, int]:
-    """Today's transitions of an area by action, as the consumer counted them."""
-    raw = redis_client.hgetall(keys.today_counters(day))
-    prefix = f"{area}|"
-    return {_decoded(k)[len(prefix):]: int(v) for k, v in raw.items() if _decoded(k).startswith(prefix)}
 
 
 def worker_positions(redis_client, keys: Keys, now: datetime, offline_after_minutes: float) -> list[dict]:
