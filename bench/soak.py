@@ -121,14 +121,16 @@ REDIS_DOWN_S = 5.0
 DATABASE_OUTAGE_S = 30.0
 RECOVERY_TIMEOUT_S = 180.0
 CAUGHT_UP_LAG_S = 10.0
-STATUS_FRESH_S = 6.0  # the consumer writes its status every 2 s while it runs
-ROUND_TARGET_HOUR = 9  # local hour of the first outage: inside the morning patrol round (08:30–10:00)
+STATUS_FRESH_S = 12.0  # the consumer writes its status every 2 s while it runs, once per retry (at most 10 s apart) in an outage
+ROUND_TARGET_MINUTE = 9 * 60 + 10  # local time of the first outage (09:10, ± 30 min): inside the morning patrol round (08:30–10:00)
 WALL_JS = """() => {
-  const out = {origin: performance.timeOrigin, age: null, stale: '', history: null};
+  const out = {origin: performance.timeOrigin, age: null, stale: '', history: null, pins: null, nodes: document.getElementsByTagName('*').length};
   try {
     const s = window.store.getState(); let n = s.layout; for (const k of s.paths.strs['wall-last-ok']) n = n[k];
     out.age = n.props.data ? (Date.now() - n.props.data) / 1000 : null;
     out.history = s.history.past.length;
+    let c = s.layout; for (const k of s.paths.strs['wall-cases']) c = c[k];
+    out.pins = ((c.props.data || {}).features || []).length;
   } catch (e) {}
   const banner = document.querySelector('#wall-stale');
   out.stale = banner ? banner.innerText : '';
@@ -383,13 +385,13 @@ class Soak:
 
     def pick_zone(self) -> str:
         """The zone of every process: ``--tz``, or the whole-hour UTC offset at which the first
-        outage falls at about ROUND_TARGET_HOUR local time (set-up takes a minute or so)."""
+        outage falls at about ROUND_TARGET_MINUTE local time (set-up takes a minute or so)."""
         if self.args.tz != "auto":
             ZoneInfo(self.args.tz)
             return self.args.tz
         launch = utc_now() + timedelta(seconds=60)
         first_outage_sim = launch - timedelta(seconds=self.duration_s * (self.speedup - 1)) + timedelta(seconds=self.duration_s / 3 * self.speedup)
-        minutes = ROUND_TARGET_HOUR * 60 - (first_outage_sim.hour * 60 + first_outage_sim.minute)
+        minutes = ROUND_TARGET_MINUTE - (first_outage_sim.hour * 60 + first_outage_sim.minute)
         offset = round(minutes / 60) % 24
         if offset > 14:
             offset -= 24  # Etc/GMT zones run from UTC−12 to UTC+14
@@ -472,7 +474,8 @@ class Soak:
         except Exception as error:  # noqa: BLE001 — a wall that cannot be read is a line's data, not the soak's end
             return {"heap": None, "error": f"{type(error).__name__}: {error}"}
         self.origins.add(state.get("origin"))
-        return {"heap": heap, "age": state.get("age"), "stale": state.get("stale") or "", "history": state.get("history")}
+        return {"heap": heap, "age": state.get("age"), "stale": state.get("stale") or "", "history": state.get("history"),
+                "pins": state.get("pins"), "nodes": state.get("nodes")}
 
     def sample(self) -> dict:
         with self.lock:
@@ -504,7 +507,7 @@ class Soak:
             wall_text = f"wall unreadable ({wall.get('error', '')[:60]})"
         else:
             age = "—" if wall.get("age") is None else f"{wall['age']:.1f} s"
-            wall_text = f"heap {wall['heap']:.1f} MB, wall {age}" + (f" '{wall['stale']}'" if wall["stale"] else "")
+            wall_text = f"heap {wall['heap']:.1f} MB, {wall.get('pins')} pins, wall {age}" + (f" '{wall['stale']}'" if wall["stale"] else "")
             if len(self.origins) > 1:
                 wall_text += f", reloaded {len(self.origins) - 1}×"
         feed = sample["feed"]
@@ -758,6 +761,9 @@ class Soak:
         history = [s["wall"].get("history") for s in self.samples if s["wall"].get("history") is not None]
         say(f"  feed lag on the lines: max {max(lags, default=0):.1f} s; the wall reloaded itself {max(0, len(self.origins) - 1)}×; "
             f"Dash undo history {history[-1] if history else '—'} entries at the end")
+        # What the wall holds, to tell a heap that grows with the data on it from a leak.
+        say(f"  the wall held {first['wall'].get('pins')} case pins and {first['wall'].get('nodes')} DOM elements at {clock(first['t'])}, "
+            f"{last['wall'].get('pins')} and {last['wall'].get('nodes')} at {clock(last['t'])}")
 
     def outage_summary(self) -> None:
         say("\noutages")
