@@ -591,9 +591,9 @@ class Soak:
         if result["ok_after"] is None:
             self.failures.append(f"the consumer did not recover from the {watch.name} within {RECOVERY_TIMEOUT_S:.0f} s")
         if not reported:
-            when = "never" if degraded_at is None else f"only at +{degraded_at:.1f} s, after the {lasted:.0f} s outage had ended"
+            when = "never said so" if degraded_at is None else f"said so only at +{degraded_at:.1f} s, after the {lasted:.0f} s outage had ended"
             shown = ", ".join(f"'{health}' +{at:.1f} s" for health, at in watch.health.items() if at <= lasted)
-            self.warnings.append(f"the consumer did not say it was degraded ({kind}) while the {watch.name} lasted: it said so {when}; "
+            self.warnings.append(f"the consumer did not say it was degraded ({kind}) while the {watch.name} lasted: it {when}; "
                                  f"/healthz showed {shown}")
 
     def redis_restart(self) -> None:
