@@ -102,8 +102,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench.bench_wall import KioskPage  # noqa: E402
-from dashboard.clock import utc_now  # noqa: E402
-from dashboard.domain_config import load_domain_config  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds import schema  # noqa: E402
 from data_feeds.db import make_engine  # noqa: E402
@@ -112,6 +110,8 @@ from data_feeds.embedded_redis import free_port  # noqa: E402
 from data_feeds.feed_status import feed_status  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
 from data_feeds.orphans import stop_with_parent  # noqa: E402
+from gridrules.clock import utc_now  # noqa: E402
+from gridrules.config import load_domain_config  # noqa: E402
 from tests.redis_servers import RedisServer  # noqa: E402
 
 KEYS = Keys("gridops:")
@@ -530,7 +530,7 @@ class Soak:
 
     # ---------------------------------------------------------- outages
 
-    def observe(self, watch: "Watch", seconds: float, stop_when=None) -> None:
+    def observe(self, watch: Watch, seconds: float, stop_when=None) -> None:
         """Look once a second for ``seconds``: print what the consumer says of itself and what
         /healthz says whenever either changes, and note when each was first seen."""
         end = time.monotonic() + seconds
@@ -544,7 +544,7 @@ class Soak:
                 return
             time.sleep(max(0.0, 1.0 - (time.monotonic() - watch.began) % 1.0))
 
-    def recover(self, watch: "Watch", kind: str, before: dict) -> dict:
+    def recover(self, watch: Watch, kind: str, before: dict) -> dict:
         """After an outage: when the consumer says it is ok again (a status written after the
         outage ended) and when it has caught up (lag under CAUGHT_UP_LAG_S)."""
         ended_epoch = time.time() - (time.monotonic() - watch.ended)
@@ -571,7 +571,7 @@ class Soak:
         result["counted_s"] = after.get(f"outage_seconds:{kind}", 0) - before.get(f"outage_seconds:{kind}", 0)
         return result
 
-    def report_outage(self, watch: "Watch", kind: str, result: dict, extra: dict | None = None) -> None:
+    def report_outage(self, watch: Watch, kind: str, result: dict, extra: dict | None = None) -> None:
         lasted = watch.ended - watch.began
         said = ", ".join(f"{describe_consumer(state, who='')} +{at:.1f} s" for state, at in watch.consumer.items())
         degraded_at = min((at for (state, reason), at in watch.consumer.items() if state == "degraded" and reason == kind), default=None)

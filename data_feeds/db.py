@@ -31,7 +31,7 @@ class QueryTimeout(RuntimeError):
         super().__init__(f"the query took longer than {seconds:g} s (the statement timeout); narrow the window or the area and try again")
 
 
-def make_engine(database_url: str, writer: bool = False, statement_timeout_s: float | None = None) -> Engine:
+def make_engine(database_url: str, writer: bool = False, statement_timeout_s: float | None = None, lock_wait_s: float | None = None) -> Engine:
     """A pooled engine; SQLite gets WAL and foreign keys, PostgreSQL the psycopg 3 driver.
 
     ``writer``: on SQLite, transactions take the write lock when they begin (BEGIN
@@ -43,6 +43,10 @@ def make_engine(database_url: str, writer: bool = False, statement_timeout_s: fl
     (PostgreSQL's ``statement_timeout``; on SQLite a progress handler with a deadline). The
     dashboard sets it, so that no request holds a worker; the consumer and the importers,
     whose batches may rightly take long, leave it None.
+
+    ``lock_wait_s``: how long a SQLite statement waits for another writer's lock before
+    "database is locked" (default SQLITE_BUSY_TIMEOUT_MS); the consumer waits less than it
+    lets its status go stale, so that a long lock shows as an outage, not as a dead consumer.
     """
     try:
         url = make_url(database_url)
@@ -51,7 +55,7 @@ def make_engine(database_url: str, writer: bool = False, statement_timeout_s: fl
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername.startswith("sqlite"):
-        engine = _sqlite_engine(url, writer, statement_timeout_s)
+        engine = _sqlite_engine(url, writer, statement_timeout_s, lock_wait_s)
     elif url.drivername.startswith("postgresql"):
         engine = create_engine(_with_statement_timeout(url, statement_timeout_s), pool_pre_ping=True, pool_size=5, max_overflow=10,
                                connect_args={"connect_timeout": 5})
@@ -62,11 +66,11 @@ def make_engine(database_url: str, writer: bool = False, statement_timeout_s: fl
     return engine
 
 
-def _sqlite_engine(url, writer: bool, statement_timeout_s: float | None) -> Engine:
+def _sqlite_engine(url, writer: bool, statement_timeout_s: float | None, lock_wait_s: float | None = None) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # Waiting for another writer's lock is part of a statement's time, so it gets no longer.
-    busy_s = SQLITE_BUSY_TIMEOUT_MS / 1000 if statement_timeout_s is None else min(SQLITE_BUSY_TIMEOUT_MS / 1000, statement_timeout_s)
+    busy_s = min([SQLITE_BUSY_TIMEOUT_MS / 1000, *(limit for limit in (statement_timeout_s, lock_wait_s) if limit is not None)])
     engine = create_engine(url, connect_args={"timeout": busy_s})
     event.listen(engine, "connect", _sqlite_pragmas)
     # pysqlite's own transaction handling begins late (at the first write); take it over.

@@ -62,6 +62,7 @@ GROUP = "gridops-ingest"
 CLOCK_SKEW_S = 300  # an event may be stamped this much before its case's previous transition
 RETRIES = 5
 STATUS_TTL_S = 30  # a consumer that has not said how it is for this long is dead
+LOCK_WAIT_S = 10  # SQLite: wait this long for another writer's lock, well inside STATUS_TTL_S, then report an outage
 STATUS_EVERY_S = 2.0
 FINISHED_MARKER_TTL_S = 86400
 
@@ -764,7 +765,7 @@ def run_consumer(settings, config: DomainConfig, options: IngestOptions, stop: t
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    engine = db.make_engine(settings.database_url, writer=True)
+    engine = db.make_engine(settings.database_url, writer=True, lock_wait_s=LOCK_WAIT_S)
     backoff = Backoff()
     while not stop.is_set():
         try:

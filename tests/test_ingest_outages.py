@@ -127,8 +127,11 @@ def test_sqlite_locked_mid_burst_is_waited_out(redis_url, tmp_path):
         pings = publish_workload(client, basic_grids(engine), cases=CASES, pings_per_worker=PINGS_PER_WORKER, workers=WORKERS)
         wait_for(lambda: count(engine, schema.case_events) > 300, timeout_s=120)
         holder.execute("BEGIN EXCLUSIVE")  # another program holds the write lock for the outage
+        began = time.monotonic()
         before = count(engine, schema.case_events)
-        time.sleep(OUTAGE_S)
+        # it says so (not silent, which /healthz would read as a dead consumer)
+        wait_for(lambda: consumer_state(client, "locked").get("reason") == "database", timeout_s=OUTAGE_S)
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - began)))
         assert count(engine, schema.case_events) == before  # nothing got through the lock
         assert process.poll() is None, log.read_text()[-2000:]
         holder.execute("ROLLBACK")
