@@ -271,9 +271,9 @@ def test_the_change_on_each_tile_is_against_the_period_before(server, page):
         if value is None or previous is None:
             expected = "—"
         elif value == previous:
-            expected = "＝"
+            expected = "持平"  # the words of the weekly PDF and spreadsheet too (dashboard/formatting.py)
         elif "rate" in name:
-            expected = f"{'▲' if value > previous else '▼'} {abs(value - previous) * 100:.1f}pp"
+            expected = f"{'▲' if value > previous else '▼'} {abs(value - previous) * 100:.1f} 个百分点"
         elif isinstance(value, float):
             expected = f"{'▲' if value > previous else '▼'} {abs(value - previous):.1f}"
         else:
