@@ -13,6 +13,7 @@ from dashboard.context import AppContext, current_context
 from data_feeds.db import DatabaseUnavailable, check_reachable
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
+from data_feeds.redis_client import text
 from gridrules.clock import utc_now
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -95,7 +96,7 @@ def render_metrics(ctx: AppContext) -> str:
         stored = ctx.redis.hgetall(Keys(ctx.settings.prefix).http_latency) if health["redis"]["ok"] else {}
     except redis.RedisError:
         stored = {}
-    stored = {_text(k): _text(v) for k, v in stored.items()}
+    stored = {text(k): text(v) for k, v in stored.items()}
     lines += [
         "# HELP gridops_request_seconds Latency of callbacks, API calls and pages.",
         "# TYPE gridops_request_seconds histogram",
@@ -151,9 +152,6 @@ def _feed_lines(feed: dict) -> list[str]:
                   "# TYPE gridops_feed_last_message_age_seconds gauge", f"gridops_feed_last_message_age_seconds {feed['last_message_age_seconds']}"]
     return lines
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _label(value: str) -> str:

@@ -19,6 +19,7 @@ from data_feeds import live_state
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
+from data_feeds.redis_client import text
 from gridrules import wall_rules
 from gridrules.access import Scope
 from gridrules.timewindows import today
@@ -88,7 +89,7 @@ def workers_in_scope(ctx: AppContext, scope: Scope, workers: list[str]) -> list[
     raw = ctx.redis.hmget(_keys(ctx).workers, workers)
     paths = grid_paths(ctx)
     return [worker for worker, line in zip(workers, raw)
-            if line is not None and _worker_paths_ok(live_state.parse_position(worker, _text(line)), paths, scope)]
+            if line is not None and _worker_paths_ok(live_state.parse_position(worker, text(line)), paths, scope)]
 
 
 def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: datetime, trail_points: int):
@@ -130,7 +131,7 @@ def gone_offline(ctx: AppContext, scope: Scope, since_epoch: float, now: datetim
     """Workers of the scope online at ``since_epoch`` whose silence has since passed the offline limit."""
     limit = ctx.config.offline_after_minutes * 60
     found = ctx.redis.zrangebyscore(_keys(ctx).workers_seen, f"({since_epoch - limit}", now.timestamp() - limit)
-    return workers_in_scope(ctx, scope, [_text(w) for w in found])
+    return workers_in_scope(ctx, scope, [text(w) for w in found])
 
 
 def all_workers(ctx: AppContext) -> list[str]:
@@ -201,16 +202,13 @@ def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.Da
 def change_entries(ctx: AppContext, after_id: str) -> list[tuple[str, dict]]:
     """Entries of the live change stream after ``after_id``."""
     raw = ctx.redis.xrange(_keys(ctx).changes, min=f"({after_id}" if after_id != "0-0" else "-", count=MAX_CHANGES + 1)
-    return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}) for entry_id, fields in raw]
+    return [(text(entry_id), {text(k): text(v) for k, v in fields.items()}) for entry_id, fields in raw]
 
 
 def latest_change_id(ctx: AppContext) -> str:
     last = ctx.redis.xrevrange(_keys(ctx).changes, count=1)
-    return _text(last[0][0]) if last else "0-0"
+    return text(last[0][0]) if last else "0-0"
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 FEED_HEALTH_CACHE_S = 2

@@ -6,16 +6,14 @@ from datetime import datetime
 import redis
 
 from data_feeds.keys import Keys
+from data_feeds.redis_client import text
 
 GROUP = "gridops-ingest"
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def _id_ms(message_id: str) -> int:
-    return int(_text(message_id).split("-", 1)[0])
+    return int(text(message_id).split("-", 1)[0])
 
 
 def stream_status(client, stream: str, now: datetime, group: str = GROUP) -> dict:
@@ -23,14 +21,14 @@ def stream_status(client, stream: str, now: datetime, group: str = GROUP) -> dic
     now_ms = now.timestamp() * 1000
     try:
         length = client.xlen(stream)
-        groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
+        groups = {text(g["name"]): g for g in client.xinfo_groups(stream)}
     except redis.ResponseError:  # no stream yet
         return {"length": 0, "pending": 0, "lag_seconds": None}
     info = groups.get(group)
     if info is None:
         return {"length": length, "pending": 0, "lag_seconds": None}
     oldest_ms = None
-    undelivered = client.xrange(stream, min=f"({_text(info['last-delivered-id'])}", count=1)
+    undelivered = client.xrange(stream, min=f"({text(info['last-delivered-id'])}", count=1)
     if undelivered:
         oldest_ms = _id_ms(undelivered[0][0])
     pending = client.xpending(stream, group)
@@ -50,8 +48,8 @@ def consumer_states(client, keys: Keys, now: datetime) -> list[dict]:
     reason — database, redis, error — or dead when it stopped reporting), since when, how long ago."""
     states = []
     for name, seen in client.zrange(keys.consumers, 0, -1, withscores=True):
-        name = _text(name)
-        status = {_text(k): _text(v) for k, v in client.hgetall(keys.consumer_status(name)).items()}
+        name = text(name)
+        status = {text(k): text(v) for k, v in client.hgetall(keys.consumer_status(name)).items()}
         if not status and now.timestamp() - seen > FORGET_DEAD_CONSUMER_S:
             client.zrem(keys.consumers, name)
             continue
@@ -85,7 +83,7 @@ def feed_status(client, keys: Keys, now: datetime) -> dict:
     """Everything the operations view, /healthz and /metrics report about the feed."""
     streams = {name: stream_status(client, key, now) for name, key in (("case-events", keys.case_events), ("patrol-gps", keys.patrol_gps))}
     lags = [s["lag_seconds"] for s in streams.values() if s["lag_seconds"] is not None]
-    counters = {_text(k): int(float(v)) for k, v in client.hgetall(keys.feed_metrics).items()}
+    counters = {text(k): int(float(v)) for k, v in client.hgetall(keys.feed_metrics).items()}
     last = client.get(keys.last_message)
     consumers = consumer_states(client, keys, now)
     lag = max(lags) if lags else None
@@ -112,7 +110,7 @@ def trim_consumed(client, stream: str, keep_s: float, now: datetime) -> int:
     floors = []
     for group in groups:
         floors.append(_id_ms(group["last-delivered-id"]))
-        pending = client.xpending(stream, _text(group["name"]))
+        pending = client.xpending(stream, text(group["name"]))
         if pending["pending"]:
             floors.append(_id_ms(pending["min"]))
     floor_ms = min(min(floors), int((now.timestamp() - keep_s) * 1000))

@@ -49,6 +49,7 @@ from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, 
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
 from data_feeds.outages import Backoff, outage_of
+from data_feeds.redis_client import text
 from data_feeds.reference import load_rules
 from data_feeds.watcher import DeadlineWatcher
 from gridrules.clock import utc_now
@@ -115,10 +116,6 @@ class Outcome:
         dead = [(message_id, error.reason, error.detail, error.field or "") for message_id, _, error in self.dead]
         by_outcome = {name: getattr(self, name) for name in ingest_ledger.OUTCOMES}
         self.ledger_ids.append(ingest_ledger.record(connection, stream, consumer, by_outcome, dead, now))
-
-
-def _id(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _is_behind(status: str, action: str) -> bool:
@@ -257,7 +254,7 @@ class Ingest:
         if not self._own_pending_done:
             # After a restart under the same name, or an outage: what this consumer read but never acknowledged.
             reply = self.redis.xreadgroup(group, consumer, dict.fromkeys(streams, "0"), count=self.options.batch)
-            batches = [(_id(stream), entries, True) for stream, entries in reply or [] if entries]
+            batches = [(text(stream), entries, True) for stream, entries in reply or [] if entries]
             if not batches:
                 self._own_pending_done = True
             return batches
@@ -272,7 +269,7 @@ class Ingest:
             if batches:
                 return batches
         reply = self.redis.xreadgroup(group, consumer, dict.fromkeys(streams, ">"), count=self.options.batch, block=self.options.block_ms if block_ms is None else block_ms)
-        return [(_id(stream), entries, False) for stream, entries in reply or [] if entries]
+        return [(text(stream), entries, False) for stream, entries in reply or [] if entries]
 
     # ------------------------------------------------------------ batches
 
@@ -281,7 +278,7 @@ class Ingest:
 
         ``recovered``: the messages were delivered before, so some may be committed already
         (their outcome is in the ingest ledger) or be poison (delivered too often)."""
-        messages = [(_id(message_id), fields) for message_id, fields in entries]
+        messages = [(text(message_id), fields) for message_id, fields in entries]
         deleted = [message_id for message_id, fields in messages if fields is None]
         messages = [(message_id, fields) for message_id, fields in messages if fields is not None]
         outcome = Outcome()
@@ -361,7 +358,7 @@ class Ingest:
             return {}
         first, last = min(ids, key=_stream_order), max(ids, key=_stream_order)
         pending = self.redis.xpending_range(stream, self.options.group, min=first, max=last, count=len(ids) + 1000, consumername=self.options.consumer)
-        return {_id(item["message_id"]): int(item["times_delivered"]) for item in pending}
+        return {text(item["message_id"]): int(item["times_delivered"]) for item in pending}
 
     def _current_changes(self, raws) -> list:
         """Live-state changes for case events committed before a crash: their cases as they are now
@@ -513,7 +510,7 @@ class Ingest:
         return result
 
     def _parked_row(self, event: CaseEvent, raw, message_id: str, now: datetime) -> dict:
-        fields = {_id(k): _id(v) for k, v in raw.items()}
+        fields = {text(k): text(v) for k, v in raw.items()}
         return {
             "event_id": event.event_id, "case_id": event.case_id, "action": event.action, "ts": db.to_db_time(event.ts),
             "fields": json.dumps(fields, ensure_ascii=False), "source_stream": self.keys.case_events, "source_id": message_id,

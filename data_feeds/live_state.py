@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from data_feeds import schema
 from data_feeds.case_store import case_from_row, load_cases_by_id
 from data_feeds.keys import Keys
+from data_feeds.redis_client import text
 from gridrules.lifecycle import OPEN_STATUSES, Case, case_version
 
 TRAIL_LENGTH = 20
@@ -169,7 +170,7 @@ def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot)
     pipe = redis_client.pipeline(transaction=False)
     queue_case_states(pipe, keys, [case_state(case) for case in snapshot.open_cases])
     pipe.execute()
-    unknown = {_decoded(case_id) for case_id in redis_client.hkeys(keys.open_cases)} - {case.case_id for case in snapshot.open_cases}
+    unknown = {text(case_id) for case_id in redis_client.hkeys(keys.open_cases)} - {case.case_id for case in snapshot.open_cases}
     if unknown:
         with engine.connect() as connection:
             current = load_cases_by_id(connection, unknown)
@@ -186,27 +187,24 @@ def rebuild(engine: Engine, redis_client, keys: Keys) -> None:
 # ---------------------------------------------------------------- readers
 
 
-def _decoded(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 def open_cases(redis_client, keys: Keys) -> list[dict]:
-    return [json.loads(_decoded(value)) for value in redis_client.hvals(keys.open_cases)]
+    return [json.loads(text(value)) for value in redis_client.hvals(keys.open_cases)]
 
 
 def open_cases_by_id(redis_client, keys: Keys, case_ids: list[str]) -> dict[str, dict]:
     """The live records of those of these cases that are open."""
     raw = redis_client.hmget(keys.open_cases, case_ids) if case_ids else []
-    return {case_id: json.loads(_decoded(value)) for case_id, value in zip(case_ids, raw) if value is not None}
+    return {case_id: json.loads(text(value)) for case_id, value in zip(case_ids, raw) if value is not None}
 
 
 def worker_positions(redis_client, keys: Keys, now: datetime, offline_after_minutes: float) -> list[dict]:
     """Every worker's last position with ``online`` (a ping within the last N minutes)."""
     cutoff = now.timestamp() - offline_after_minutes * 60
-    seen = {_decoded(k): v for k, v in redis_client.zrange(keys.workers_seen, 0, -1, withscores=True)}
+    seen = {text(k): v for k, v in redis_client.zrange(keys.workers_seen, 0, -1, withscores=True)}
     result = []
     for worker, value in redis_client.hgetall(keys.workers).items():
-        record = parse_position(_decoded(worker), _decoded(value))
+        record = parse_position(text(worker), text(value))
         record["online"] = seen.get(record["worker"], 0) >= cutoff
         result.append(record)
     return result
@@ -218,6 +216,6 @@ def online_count(redis_client, keys: Keys, now: datetime, offline_after_minutes:
 
 def trail(redis_client, keys: Keys, worker: str) -> list[tuple[float, float]]:
     """The worker's recent positions, oldest first."""
-    points = [_decoded(p).split(",") for p in redis_client.lrange(keys.trail(worker), 0, -1)]
+    points = [text(p).split(",") for p in redis_client.lrange(keys.trail(worker), 0, -1)]
     return [(float(lat), float(lon)) for lat, lon in reversed(points)]
 

@@ -3,6 +3,10 @@
 Every client — consumer, dashboard, cache, sessions, sign-in limiter, push streams, simulator,
 replay — is made here, so a deployment with ``REDIS_SENTINELS`` fails over everywhere at once:
 after a failover the next command of each client asks the sentinels for the new master.
+
+One decoding convention: the dashboard's clients decode replies (``decode_responses=True``:
+text); the feed consumer's does not (it parses the feed's bytes as they come, the fast way).
+Code that serves both reads a reply with ``text()``.
 """
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ import redis
 from redis.sentinel import Sentinel
 
 SENTINEL_TIMEOUT_S = 2.0
+
+
+def text(value) -> str:
+    """A Redis reply as text, from a decoding client (str) or not (bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _url_parts(url: str | None) -> dict:

@@ -17,6 +17,7 @@ from data_feeds import schema
 from data_feeds.case_store import case_from_row
 from data_feeds.feed_status import trim_consumed
 from data_feeds.keys import Keys
+from data_feeds.redis_client import text
 from gridrules.config import DomainConfig
 from gridrules.limits import stage_state
 
@@ -80,7 +81,7 @@ class DeadlineWatcher:
             if state != "ok":
                 current[case.case_id] = f"{case.stage}:{state}"
                 cases[case.case_id] = (case, state)
-        previous = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.alert_state).items()}
+        previous = {text(k): text(v) for k, v in self.redis.hgetall(self.keys.alert_state).items()}
         emitted = []
         pipe = self.redis.pipeline(transaction=True)
         for case_id, key in current.items():
@@ -101,6 +102,3 @@ class DeadlineWatcher:
         pipe.execute()
         return emitted
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
