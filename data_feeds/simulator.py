@@ -11,7 +11,7 @@ district's systems would publish:
   or two; outside the rounds the devices are silent;
 * ``case-events``: arrivals from patrol (a worker on a round, where they stand), the 12345
   hotline, 110 transfers, WeChat, video analytics and leaders with the demo history's daily
-  rhythm, source and category mix (``data_feeds.demo``), then each case's whole life by the
+  rhythm, source and category mix (``data_feeds.case_model``), then each case's whole life by the
   rules of ``gridrules.lifecycle``: register or reject, on-the-spot closing, dispatch to the
   category's department, feedback at that department's pace (some run late; the pace is
   read from the department's record in the database when there is one), verification
@@ -43,7 +43,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -53,23 +53,34 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine, make_url
 
 from data_feeds import db, redis_client, schema
-from data_feeds.case_store import case_from_row
-from data_feeds.demo import (
+from data_feeds.case_model import (
     CASES_PER_DAY,
     DAY_PROFILE,
-    ROUND_MINUTES,
-    ROUND_STARTS,
-    SLOW_DEPARTMENTS,
+    POINTS_PER_GRID,
+    REFERENCE_GRIDS,
     SOURCE_MIX,
-    DemoSize,
     District,
-    actor_of,
     arrival_times,
     case_script,
-    lifecycle_steps,
+    draw_district,
+    next_step_at,
+    points_inside,
+    remaining_steps,
+    step_event,
 )
+from data_feeds.case_store import case_from_row
 from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
 from data_feeds.keys import Keys
+from data_feeds.patrol_rounds import (
+    DILIGENCE_BETA,
+    EBIKE_SHARE,
+    EXPECTED_DUTY_H,
+    ROUND_STARTS,
+    WALK_SPEED_MPS,
+    epoch,
+    in_round,
+    round_schedule,
+)
 from gridrules.clock import utc_now
 from gridrules.coords import gcj02_to_wgs84
 from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent, Rules, apply_event
@@ -78,9 +89,7 @@ from gridrules.workcalendar import WorkCalendar
 log = logging.getLogger(__name__)
 
 # ---- patrol
-WALK_SPEED_MPS = 1.2
 EBIKE_SPEED_MPS = 4.0
-EBIKE_SHARE = 0.3  # grid workers on e-bikes (the rest walk)
 PACE_SPREAD = 0.1  # each worker's own pace varies this much around the nominal speed
 STEP_SPEED_RANGE = (0.8, 1.2)  # and from step to step
 GPS_INTERVAL_S = 10.0  # default device reporting interval
@@ -93,27 +102,13 @@ GPS_GAP_S = (60.0, 150.0)  # how long it stays off
 DWELL_SHARE = 0.4  # chance of stopping at a waypoint (a shop front, a building entrance)
 DWELL_MEAN_S = 45.0
 MAX_STEP_S = 300.0  # longest move applied at once (after a gap)
-WAYPOINTS_PER_GRID = 24
 INNER_MARGIN_M = 2.0  # workers stay this far inside their polygon, so GPS rounding never crosses it
-ROUND_JITTER_MIN = 20.0  # a round starts up to this many minutes before or after its time
-ROUND_LENGTH_FACTOR = (0.7, 1.2)  # of ROUND_MINUTES (as the demo's tracks of today)
-DILIGENCE_BETA = (6.0, 1.5)  # share of rounds a worker walks (as the demo history)
-REST_DAY_SECOND_ROUND = 0.3  # on rest days the afternoon round is mostly skipped
 METRES_PER_DEGREE_LAT = 110_574.0
 METRES_PER_DEGREE_EQUATOR = 111_320.0
-# Expected hours on round per worker and working day: what patrol reports are spread over.
-EXPECTED_DUTY_H = (
-    DILIGENCE_BETA[0] / sum(DILIGENCE_BETA) * len(ROUND_STARTS) * ROUND_MINUTES / 60.0 * sum(ROUND_LENGTH_FACTOR) / 2.0
-)
 
 # ---- cases
-DEMO_GRIDS = DemoSize().grids  # CASES_PER_DAY is the demo district's figure for this many basic grids
 LOCATED_SHARE = {"hotline": 0.5, "wechat": 0.5, "police": 0.3}  # reports sent without a grid: located from lat/lon
 LEADER_GRADE_A_SHARE = 0.5  # a leader's assignment is often made urgent
-EVALUATION_DELAY_H = (0.5, 48.0)  # the phone call after closing (as demo.play_case)
-SATISFACTION_ODDS = {False: [0.8, 0.15, 0.05], True: [0.55, 0.25, 0.2]}  # on time / late (as demo.play_case)
-MIN_STEP_S = 30.0
-NO_DEADLINE_SPAN_S = 1800.0
 BACKLOG_SPREAD_S = 3600.0  # open cases already late at start move within about this long, not all at once
 PACE_WINDOW_DAYS = 30  # a department's pace is read from its cases dispatched in this window...
 PACE_MIN_CASES = 20  # ...when it handled at least this many of them without rework
@@ -154,49 +149,25 @@ class World:
     rules: Rules
     grid_codes: np.ndarray  # basic grids (deepest level)
     polygons: np.ndarray  # each grid's polygon shrunk by INNER_MARGIN_M (GCJ-02, prepared)
-    waypoints: np.ndarray  # (grids, WAYPOINTS_PER_GRID, 2): lon, lat inside each polygon
+    waypoints: np.ndarray  # (grids, POINTS_PER_GRID, 2): lon, lat inside each polygon
     metres_per_deg_lon: np.ndarray  # per grid, at its latitude
     workers: np.ndarray  # ids of the patrolling grid workers
     worker_grid: np.ndarray  # index of each worker's grid
     staff_size: int  # grid workers of the district; patrol reports scale with the share patrolling
-    departments: tuple
-    dept_speed: dict  # department -> median share of the handling time it takes
-    script_district: District  # what ``demo.case_script`` draws grids, categories and departments from
+    script_district: District  # what ``case_model.case_script`` draws grids, categories and departments from
 
     @property
     def tz(self):
         return self.calendar.tz
 
+    @property
+    def departments(self) -> tuple:
+        return tuple(self.script_district.departments)
 
-def waypoints_inside(polygons: np.ndarray, count: int, rng) -> np.ndarray:
-    """``count`` random points inside each polygon, as (len(polygons), count, 2) lon/lat (vectorised)."""
-    n = len(polygons)
-    result = np.full((n, count, 2), np.nan)
-    filled = np.zeros(n, dtype=int)
-    bounds = shapely.bounds(polygons).reshape(n, 4)
-    todo = np.arange(n)
-    for _ in range(30):
-        if not todo.size:
-            break
-        tries = count * 3
-        box = bounds[todo]
-        xs = rng.uniform(box[:, 0:1], box[:, 2:3], (todo.size, tries))
-        ys = rng.uniform(box[:, 1:2], box[:, 3:4], (todo.size, tries))
-        inside = shapely.contains_xy(polygons[todo][:, None], xs, ys)
-        slot = np.cumsum(inside, axis=1) - 1 + filled[todo][:, None]
-        take = inside & (slot < count)
-        rows, cols = np.nonzero(take)
-        result[todo[rows], slot[rows, cols], 0] = xs[rows, cols]
-        result[todo[rows], slot[rows, cols], 1] = ys[rows, cols]
-        filled[todo] = np.minimum(count, filled[todo] + inside.sum(axis=1))
-        todo = todo[filled[todo] < count]
-    for index in todo:  # slivers: repeat what was found, or the polygon's representative point
-        if filled[index]:
-            result[index, filled[index]:] = result[index, np.arange(count - filled[index]) % filled[index]]
-        else:
-            point = polygons[index].representative_point() if not polygons[index].is_empty else shapely.Point(np.nan, np.nan)
-            result[index, :] = (point.x, point.y)
-    return result
+    @property
+    def dept_speed(self) -> dict:
+        """Department -> median share of the handling time it takes."""
+        return self.script_district.dept_speed
 
 
 def build_world(
@@ -225,21 +196,9 @@ def build_world(
     usable = ~shapely.is_empty(inner) & (shapely.area(inner) > 0)
     polygons = np.where(usable, inner, outer)
     shapely.prepare(polygons)
-    waypoints = waypoints_inside(polygons, WAYPOINTS_PER_GRID, rng)
-
-    # Where the other channels' cases happen, the categories and the departments' pace:
-    # drawn the way the demo history draws them (demo._load_district).
-    population = np.array([float(p) if p else 1000.0 for _, _, p in grids])
-    hot = rng.choice(len(codes), size=max(1, len(codes) // 40), replace=False)
-    population[hot] *= 5
-    details = sorted(code for code, category in rules.categories.items() if category.is_detail)
-    ranks = rng.permutation(len(details)) + 1
-    weights = 1.0 / ranks**0.9 if len(details) else np.array([])
-    departments = tuple(sorted(departments))
-    speed = {code: float(rng.lognormal(math.log(0.45), 0.25)) for code in departments}
-    for code in rng.choice(list(departments), size=min(SLOW_DEPARTMENTS, len(departments)), replace=False) if departments else ():
-        speed[str(code)] = float(rng.uniform(0.95, 1.25))
-    speed.update({dept: pace for dept, pace in (paces or {}).items() if dept in speed})
+    waypoints = points_inside(polygons, POINTS_PER_GRID, rng)
+    # Where the other channels' cases happen, the categories and the departments' pace.
+    district = draw_district(codes.tolist(), [population for _, _, population in grids], waypoints, staff, rules, departments, rng, paces)
 
     index_of = {code: i for i, code in enumerate(codes)}
     patrolling = sorted((worker, grid) for worker, grid in staff if grid in index_of)
@@ -249,23 +208,9 @@ def build_world(
         patrolling = [patrolling[i] for i in chosen]
     workers = np.array([worker for worker, _ in patrolling], dtype=object)
     worker_grid = np.array([index_of[grid] for _, grid in patrolling], dtype=np.int64)
-    worker_of_grid: dict = {}
-    for worker, grid in sorted(staff):
-        worker_of_grid.setdefault(grid, worker)
-    district = District(
-        grid_codes=codes.tolist(),
-        grid_weights=population / population.sum(),
-        grid_points={code: waypoints[i] for i, code in enumerate(codes)},
-        worker_of_grid=worker_of_grid,
-        detail_codes=details,
-        detail_weights=weights / weights.sum() if len(details) else weights,
-        departments=list(departments),
-        dept_speed=speed,
-    )
     return World(
         calendar=calendar, rules=rules, grid_codes=codes, polygons=polygons, waypoints=waypoints,
-        metres_per_deg_lon=mx, workers=workers, worker_grid=worker_grid, staff_size=staff_size,
-        departments=departments, dept_speed=speed, script_district=district,
+        metres_per_deg_lon=mx, workers=workers, worker_grid=worker_grid, staff_size=staff_size, script_district=district,
     )
 
 
@@ -387,40 +332,6 @@ class Pings:
         return len(self.ts)
 
 
-def _epoch(day: date, clock: time, tz) -> float:
-    return datetime.combine(day, clock, tzinfo=tz).timestamp()
-
-
-def round_schedule(day: date, diligence: np.ndarray, calendar: WorkCalendar, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each worker's round starts and ends (epoch seconds; inf when skipped) on a local day.
-
-    Two rounds a day (ROUND_STARTS, about ROUND_MINUTES each, starting up to
-    ROUND_JITTER_MIN early or late); a worker walks a round with probability ``diligence``,
-    the afternoon one on rest days much less often. One draw per day and seed.
-    """
-    rng = np.random.default_rng([seed, day.toordinal()])
-    n = diligence.size
-    working = calendar.is_working_day(day)
-    starts = np.full((n, len(ROUND_STARTS)), np.inf)
-    ends = np.full((n, len(ROUND_STARTS)), np.inf)
-    for number, clock in enumerate(ROUND_STARTS):
-        begin = _epoch(day, clock, calendar.tz)
-        offset = rng.uniform(-ROUND_JITTER_MIN, ROUND_JITTER_MIN, n) * 60.0
-        length = ROUND_MINUTES * 60.0 * rng.uniform(*ROUND_LENGTH_FACTOR, n)
-        chance = diligence if number == 0 or working else diligence * REST_DAY_SECOND_ROUND
-        walked = rng.random(n) < chance
-        starts[walked, number] = begin + offset[walked]
-        ends[walked, number] = starts[walked, number] + length[walked]
-    return starts, ends
-
-
-def in_round(starts: np.ndarray, ends: np.ndarray, t) -> np.ndarray:
-    """Whether each worker is inside one of its rounds at ``t`` (scalar or per worker)."""
-    t = np.asarray(t, dtype=float)
-    t = t[:, None] if t.ndim else t
-    return ((starts <= t) & (t < ends)).any(axis=1)
-
-
 def _next_start(starts: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(starts > t[:, None], starts, np.inf).min(axis=1)
 
@@ -429,7 +340,7 @@ def _start_day(state: PatrolState, calendar: WorkCalendar, moment: float, interv
     """Load the round schedule of the local day of ``moment``; wake the devices with no round left."""
     day = datetime.fromtimestamp(moment, calendar.tz).date()
     state.starts, state.ends = round_schedule(day, state.diligence, calendar, state.seed)
-    state.day_end = _epoch(day + timedelta(days=1), time(0), calendar.tz)
+    state.day_end = epoch(day + timedelta(days=1), time(0), calendar.tz)
     idle = np.flatnonzero(~np.isfinite(state.next_t))
     if idle.size:
         first = _next_start(state.starts[idle], np.full(idle.size, moment))
@@ -443,8 +354,8 @@ def new_patrol_state(world: World, start: float, interval_s: float, rng, seed: i
     ebike = rng.random(n) < EBIKE_SHARE
     pace = np.where(ebike, EBIKE_SPEED_MPS, WALK_SPEED_MPS) * np.clip(rng.normal(1.0, PACE_SPREAD, n), 0.6, 1.4)
     grid = world.worker_grid
-    here = world.waypoints[grid, rng.integers(WAYPOINTS_PER_GRID, size=n)]
-    there = world.waypoints[grid, rng.integers(WAYPOINTS_PER_GRID, size=n)]
+    here = world.waypoints[grid, rng.integers(POINTS_PER_GRID, size=n)]
+    there = world.waypoints[grid, rng.integers(POINTS_PER_GRID, size=n)]
     state = PatrolState(
         x=here[:, 0].copy(), y=here[:, 1].copy(), tx=there[:, 0].copy(), ty=there[:, 1].copy(),
         heading=rng.uniform(0, 360, n), pace=pace, ebike=ebike, diligence=rng.beta(*DILIGENCE_BETA, n),
@@ -495,8 +406,8 @@ def _patrol_turn(state: PatrolState, world: World, due: np.ndarray, interval_s: 
     fresh = ~state.on_round[w]
     if fresh.any():  # a round begins somewhere in the grid (the community office, a gate...)
         f, g = w[fresh], grid[fresh]
-        start = world.waypoints[g, rng.integers(WAYPOINTS_PER_GRID, size=f.size)]
-        target = world.waypoints[g, rng.integers(WAYPOINTS_PER_GRID, size=f.size)]
+        start = world.waypoints[g, rng.integers(POINTS_PER_GRID, size=f.size)]
+        target = world.waypoints[g, rng.integers(POINTS_PER_GRID, size=f.size)]
         state.x[f], state.y[f] = start[:, 0], start[:, 1]
         state.tx[f], state.ty[f] = target[:, 0], target[:, 1]
         state.last_t[f] = t[fresh]
@@ -524,7 +435,7 @@ def _patrol_turn(state: PatrolState, world: World, due: np.ndarray, interval_s: 
     retarget = arrive | ~ok
     if retarget.any():
         r = w[retarget]
-        target = world.waypoints[grid[retarget], rng.integers(WAYPOINTS_PER_GRID, size=r.size)]
+        target = world.waypoints[grid[retarget], rng.integers(POINTS_PER_GRID, size=r.size)]
         state.tx[r], state.ty[r] = target[:, 0], target[:, 1]
     pause = arrive & ok & (rng.random(n) < DWELL_SHARE)
     state.dwell_until[w[pause]] = t[pause] + rng.exponential(DWELL_MEAN_S, int(pause.sum()))
@@ -606,26 +517,11 @@ class SimCase:
 
     case_id: str
     case: Case | None
-    steps: list  # remaining (fields, fraction of the stage time) as demo.case_script makes them
+    steps: list  # remaining (fields, fraction of the stage time) as case_model.case_script makes them
     due: datetime  # when the next step happens
     event_prefix: str
     events: int = 0
     send_grid: bool = True
-
-
-def resume_steps(case: Case, world: World, rng) -> list[tuple[dict, float]]:
-    """The rest of an open case's life from its status, with the odds of the demo history."""
-    dept = case.dept or world.rules.categories[case.category].dept
-    return lifecycle_steps(case.status, case.source, case.grade, dept, world.dept_speed.get(dept, 0.5), rng)
-
-
-def next_due(case: Case, ts: datetime, fraction: float, rng) -> datetime:
-    """When the next step happens: a share of the current stage's time (as demo.play_case)."""
-    if fraction < 0:  # evaluation: hours after closing, by phone
-        return ts + timedelta(hours=float(rng.uniform(*EVALUATION_DELAY_H)))
-    deadline = case.stage_deadline
-    span = deadline - ts if deadline is not None and deadline > ts else timedelta(seconds=NO_DEADLINE_SPAN_S)
-    return ts + max(timedelta(seconds=MIN_STEP_S), span * fraction)
 
 
 def case_message(event: CaseEvent, tz, send_grid: bool = True) -> dict:
@@ -650,8 +546,8 @@ def case_message(event: CaseEvent, tz, send_grid: bool = True) -> dict:
 
 
 def default_rate_per_hour(world: World) -> float:
-    """The demo district's ~380 cases a day, more in a district with more than its 900 grids."""
-    return CASES_PER_DAY / 24.0 * max(1.0, len(world.grid_codes) / DEMO_GRIDS)
+    """The case model's ~380 cases a day, more in a district with more than its 900 grids."""
+    return CASES_PER_DAY / 24.0 * max(1.0, len(world.grid_codes) / REFERENCE_GRIDS)
 
 
 # ================================================================ the simulation
@@ -735,7 +631,7 @@ class Simulation:
         rng, tz = self.case_rng, self.world.tz
         for source, share in SOURCE_MIX.items():
             if source != "patrol" and share > 0:
-                # demo.arrival_times keeps arrivals in [start, end): a stamp is never after ``end``.
+                # arrival_times keeps arrivals in [start, end): a stamp is never after ``end``.
                 for moment in arrival_times(start, end, self.rate_per_hour * 24.0 * share, DAY_PROFILE, tz, rng):
                     self._open(moment, source, None)
         eligible = self.on_round(end)
@@ -750,10 +646,10 @@ class Simulation:
                 self._open(min(moment, end), "patrol", int(worker))
 
     def _open(self, moment: datetime, source: str, worker: int | None) -> None:
-        """A new case from ``source``: its whole script, drawn as the demo history draws it."""
+        """A new case from ``source``: its whole script, drawn by the case model."""
         rng, world = self.case_rng, self.world
         case_id = f"S{moment.astimezone(world.tz):%Y%m%d}-{self.run_id}-{next(self._numbers):05d}"
-        script = case_script(case_id, moment, source, world.script_district, world.rules, rng)
+        script = case_script(source, world.script_district, world.rules, rng)
         report = dict(script[0][0])
         if worker is not None:  # where the worker stands, in the worker's own grid
             report.update(grid=world.grid_codes[world.worker_grid[worker]], lon=float(self.patrol.x[worker]),
@@ -772,8 +668,8 @@ class Simulation:
         if case.status not in OPEN_STATUSES or category is None or not category.is_detail:
             return
         rng = self.case_rng
-        steps = resume_steps(case, self.world, rng)
-        due = next_due(case, case.updated_at, steps[0][1], rng)
+        steps = remaining_steps(case, self.world.script_district, self.world.rules, rng)
+        due = next_step_at(case, case.updated_at, steps[0][1], rng)
         if due <= self.now:
             due = self.now + timedelta(seconds=float(rng.exponential(self.options.backlog_spread_s)))
         self._schedule(SimCase(case.case_id, case, steps, due, event_prefix=f"{case.case_id}-{self.run_id}"))
@@ -792,11 +688,7 @@ class Simulation:
             _, _, case_id = heapq.heappop(self._queue)
             item = self.active[case_id]
             fields, _ = item.steps.pop(0)
-            fields = dict(fields)
-            if fields["action"] == "evaluate":
-                late = item.case.deadline is not None and item.case.closed_at > item.case.deadline
-                fields["satisfaction"] = str(rng.choice(["satisfied", "basic", "unsatisfied"], p=SATISFACTION_ODDS[late]))
-            event = CaseEvent(event_id=f"{item.event_prefix}-{item.events}", case_id=case_id, ts=item.due, actor=actor_of(fields, item.case), **fields)
+            event = step_event(item.case, fields, f"{item.event_prefix}-{item.events}", case_id, item.due, rng)
             try:
                 after = apply_event(item.case, event, rules)
             except ValueError as error:  # cannot happen with a consistent script; never publish it
@@ -808,7 +700,7 @@ class Simulation:
             self.counts[event.action] += 1
             item.case, item.events = after, item.events + 1
             if item.steps:
-                item.due = next_due(after, event.ts, item.steps[0][1], rng)
+                item.due = next_step_at(after, event.ts, item.steps[0][1], rng)
                 heapq.heappush(self._queue, (item.due, next(self._order), case_id))
             else:
                 del self.active[case_id]
@@ -967,7 +859,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--rate", type=_number(float, 0, True), metavar="R",
         help=f"cases per hour, on average over the day, shaped by the hour of day and weekday (default: {CASES_PER_DAY} a day "
-        f"per {DEMO_GRIDS} basic grids, at least {CASES_PER_DAY} a day)",
+        f"per {REFERENCE_GRIDS} basic grids, at least {CASES_PER_DAY} a day)",
     )
     parser.add_argument("--gps-interval", type=_number(float, 0, False), default=GPS_INTERVAL_S, metavar="SECONDS", help=f"how often a patrol device reports its position (default {GPS_INTERVAL_S:g})")
     parser.add_argument(

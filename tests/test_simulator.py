@@ -275,7 +275,7 @@ def test_departments_keep_the_pace_of_their_record(district, rules, domain_confi
     grids = [(f"G{i}", shapely.box(121.0 + i * 0.01, 31.0, 121.005 + i * 0.01, 31.005), 500) for i in range(3)]
     world = simulator.build_world(grids, [], rules, ["SWJ", "CGJ", "JTJ"], domain_config.calendar, np.random.default_rng(0), paces=paces)
     assert world.dept_speed["SWJ"] == pytest.approx(1.1) and world.dept_speed["CGJ"] == pytest.approx(0.3)
-    assert world.script_district.dept_speed is world.dept_speed  # what demo.case_script reads
+    assert world.script_district.dept_speed is world.dept_speed  # what case_model.case_script reads
 
 
 def test_patrol_reports_come_from_a_worker_on_a_round_in_their_grid(world, locator):
