@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from data_feeds import schema
 from data_feeds.feed_contract import Reference, load_reference, validate_case_event, validate_gps_batch
+from data_feeds.grid_locator import GridLocator
 from data_feeds.keys import Keys
-from data_feeds.locator import GridLocator
 from data_feeds.patrol_rounds import round_schedule
 from data_feeds.reference import load_rules
 from data_feeds.simulator import patrol_gps
