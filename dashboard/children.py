@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from dashboard.settings import PROJECT_DIR
-from data_feeds.orphans import stop_with_parent
+from data_feeds.parent_death import stop_with_parent
 
 log = logging.getLogger(__name__)
 

@@ -55,14 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("name")
 
-    from data_feeds import replay, simulator
+    from data_feeds import replay
+    from data_feeds.simulator import command_line as simulator_command
 
     simulate = commands.add_parser(
         "simulate", help="publish simulated district traffic to the streams",
         description="Publish realistic traffic of the district to the Redis streams through the feed contract "
         "(patrol GPS in WGS-84, cases from every channel and their whole lifecycle). Never writes the database.",
     )
-    simulator.add_arguments(simulate)
+    simulator_command.add_arguments(simulate)
     replay_parser = commands.add_parser(
         "replay", help="publish recorded case events or GPS points to the streams",
         description="Publish a recorded file to the Redis streams: GeoLife GPS trajectories (lat,lng,datetime,uid; "
@@ -242,10 +243,10 @@ def cmd_ingest(settings: Settings, args) -> int:
 
 
 def cmd_simulate(settings: Settings, args) -> int:
-    from data_feeds import simulator
+    from data_feeds.simulator import command_line as simulator_command
 
     settings, _server = _with_redis(settings)
-    return simulator.command(settings, args)
+    return simulator_command.command(settings, args)
 
 
 def cmd_replay(settings: Settings, args) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from data_feeds.orphans import stop_with_parent
+from data_feeds.parent_death import stop_with_parent
 
 START_TIMEOUT_S = 10.0
 

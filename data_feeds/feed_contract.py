@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from data_feeds import schema
-from data_feeds.locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
+from data_feeds.grid_locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
 from data_feeds.reference import load_categories
 from gridrules.coords import CRS_NAMES, convert
 from gridrules.identifiers import is_identifier

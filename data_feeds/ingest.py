@@ -46,12 +46,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, schema
+from data_feeds.deadline_watcher import DeadlineWatcher
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
 from data_feeds.outages import Backoff, outage_of
 from data_feeds.redis_client import text
 from data_feeds.reference import load_rules
-from data_feeds.watcher import DeadlineWatcher
 from gridrules.clock import utc_now
 from gridrules.config import DomainConfig
 from gridrules.lifecycle import OPEN_STATUSES, STATUS_RANK, TRANSITIONS, Case, CaseEvent, IllegalTransition, apply_event, next_state

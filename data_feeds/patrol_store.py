@@ -1,13 +1,13 @@
 """Patrol in the grid database: committed track state, thinned points, daily totals.
 
 On the feed's hot path, so read and written with driver-level bulk statements
-(``data_feeds.bulk``), a frame at a time.
+(``data_feeds.bulk_writes``), a frame at a time.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from data_feeds import bulk, schema
+from data_feeds import bulk_writes, schema
 from gridrules.patrol import STATE_COLUMNS, empty_states
 
 
@@ -32,11 +32,11 @@ def load_states(connection, workers, lock: bool = False) -> pd.DataFrame:
 
 
 def save_states(connection, states: pd.DataFrame) -> None:
-    bulk.upsert_frame(connection, schema.patrol_state, ("worker",), states, replace=tuple(STATE_COLUMNS[1:]))
+    bulk_writes.upsert_frame(connection, schema.patrol_state, ("worker",), states, replace=tuple(STATE_COLUMNS[1:]))
 
 
 def insert_points(connection, kept: pd.DataFrame) -> None:
-    bulk.insert_frame(connection, schema.patrol_points, kept[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]])
+    bulk_writes.insert_frame(connection, schema.patrol_points, kept[["worker", "ts", "lat", "lon", "grid", "speed", "heading"]])
 
 
 def add_to_days(connection, summary: pd.DataFrame) -> None:
@@ -44,4 +44,4 @@ def add_to_days(connection, summary: pd.DataFrame) -> None:
     if summary.empty:
         return
     frame = summary.astype({"seconds": float, "meters": float, "points": int, "rounds": int})
-    bulk.upsert_frame(connection, schema.patrol_days, ("day", "worker", "grid"), frame, add=("seconds", "meters", "points", "rounds"))
+    bulk_writes.upsert_frame(connection, schema.patrol_days, ("day", "worker", "grid"), frame, add=("seconds", "meters", "points", "rounds"))

@@ -74,7 +74,7 @@ def publish_workload(client, grids, cases: int, pings_per_worker: int, workers: 
 
 def expected_patrol_seconds(engine, pings) -> float:
     """An independent computation: the same points, converted and located, summarised in one go."""
-    from data_feeds.locator import GridLocator
+    from data_feeds.grid_locator import GridLocator
     from gridrules.coords import wgs84_to_gcj02
 
     frame = pd.DataFrame(pings)

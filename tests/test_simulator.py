@@ -19,12 +19,18 @@ import redis
 import shapely
 from sqlalchemy import func, select
 
-from data_feeds import schema, simulator
+from data_feeds import schema
 from data_feeds.feed_contract import Reference, load_reference, validate_case_event, validate_gps_batch
+from data_feeds.grid_locator import GridLocator
 from data_feeds.keys import Keys
-from data_feeds.locator import GridLocator
+from data_feeds.patrol_rounds import round_schedule
 from data_feeds.reference import load_rules
-from data_feeds.simulator import Pings, RunOptions, SimOptions, Simulation
+from data_feeds.simulator import patrol_gps
+from data_feeds.simulator.command_line import parse_start
+from data_feeds.simulator.patrol_gps import Pings, gps_messages
+from data_feeds.simulator.publishing import RunOptions, publish, run
+from data_feeds.simulator.simulation import SimOptions, Simulation
+from data_feeds.simulator.world import SimulatorError, build_world, department_paces, load_open_cases, load_paces, load_world
 from gridrules.clock import utc_now
 from gridrules.coords import wgs84_to_gcj02
 from gridrules.lifecycle import CaseEvent, Rules, apply_event
@@ -67,7 +73,7 @@ def rules(district, domain_config):
 
 @pytest.fixture(scope="module")
 def world(district, rules, domain_config):
-    return simulator.load_world(district, rules, domain_config.calendar, np.random.default_rng(1))
+    return load_world(district, rules, domain_config.calendar, np.random.default_rng(1))
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +136,7 @@ def checking_publisher(clock: FakeClock, seen: list):
         assert (output.pings.ts <= now.timestamp()).all()
         assert all(datetime.fromisoformat(m["ts"]) <= now for m in output.events)
         seen.append(output)
-        return simulator.publish(client, keys, output, workers, maxlen)
+        return publish(client, keys, output, workers, maxlen)
     return publisher
 
 
@@ -140,7 +146,7 @@ def checking_publisher(clock: FakeClock, seen: list):
 def test_rounds_are_twice_a_day_in_local_time(domain_config):
     diligence = np.full(4000, 0.8)
     wednesday, saturday = AFTERNOON.date(), AFTERNOON.date() + timedelta(days=3)
-    starts, ends = simulator.round_schedule(wednesday, diligence, domain_config.calendar, seed=3)
+    starts, ends = round_schedule(wednesday, diligence, domain_config.calendar, seed=3)
     local_hours = lambda values: np.array([datetime.fromtimestamp(v, TZ).hour + datetime.fromtimestamp(v, TZ).minute / 60 for v in values])  # noqa: E731
     morning, afternoon = starts[np.isfinite(starts[:, 0]), 0], starts[np.isfinite(starts[:, 1]), 1]
     assert local_hours(morning).min() >= 8.1 and local_hours(morning).max() <= 8.9
@@ -148,9 +154,9 @@ def test_rounds_are_twice_a_day_in_local_time(domain_config):
     lengths = ends[np.isfinite(starts)] / 60 - starts[np.isfinite(starts)] / 60
     assert lengths.min() >= 60 and lengths.max() <= 110
     assert 0.75 < np.isfinite(starts).mean() < 0.85  # diligence: most rounds are walked
-    rest = simulator.round_schedule(saturday, diligence, domain_config.calendar, seed=3)[0]
+    rest = round_schedule(saturday, diligence, domain_config.calendar, seed=3)[0]
     assert np.isfinite(rest[:, 1]).mean() < 0.35 < np.isfinite(rest[:, 0]).mean()  # 一日双巡 on working days only
-    again = simulator.round_schedule(wednesday, diligence, domain_config.calendar, seed=3)
+    again = round_schedule(wednesday, diligence, domain_config.calendar, seed=3)
     assert np.array_equal(again[0], starts)  # one draw per day and seed
 
 
@@ -208,7 +214,7 @@ def test_workers_walk_or_ride_at_their_pace_with_jitter(world):
 
 def test_gps_messages_are_strings_the_contract_reads(world):
     _, pings, _, _ = simulate(world, AFTERNOON, minutes=30, rate_per_hour=0)
-    messages = simulator.gps_messages(pings, world.workers)
+    messages = gps_messages(pings, world.workers)
     assert len(messages) == len(pings)
     first = dict(zip(messages[0][::2], messages[0][1::2]))
     assert set(first) >= {"worker", "ts", "lat", "lon", "speed", "heading"} and set(first) <= {"worker", "ts", "lat", "lon", "speed", "heading", "accuracy"}
@@ -269,13 +275,13 @@ def test_departments_keep_the_pace_of_their_record(district, rules, domain_confi
     rows = [("SWJ", t0, t0 + timedelta(hours=hours), t0 + timedelta(hours=10)) for hours in np.linspace(9, 13, 25)]
     rows += [("CGJ", t0, t0 + timedelta(hours=3), t0 + timedelta(hours=10))] * 25
     rows += [("JTJ", t0, t0 + timedelta(hours=1), t0 + timedelta(hours=10))] * 3  # too few to tell
-    paces = simulator.department_paces(rows)
+    paces = department_paces(rows)
     assert paces == pytest.approx({"SWJ": 1.1, "CGJ": 0.3})
-    assert simulator.load_paces(district) == {}  # no record yet: random paces, SLOW_DEPARTMENTS of them slow
+    assert load_paces(district) == {}  # no record yet: random paces, SLOW_DEPARTMENTS of them slow
     grids = [(f"G{i}", shapely.box(121.0 + i * 0.01, 31.0, 121.005 + i * 0.01, 31.005), 500) for i in range(3)]
-    world = simulator.build_world(grids, [], rules, ["SWJ", "CGJ", "JTJ"], domain_config.calendar, np.random.default_rng(0), paces=paces)
+    world = build_world(grids, [], rules, ["SWJ", "CGJ", "JTJ"], domain_config.calendar, np.random.default_rng(0), paces=paces)
     assert world.dept_speed["SWJ"] == pytest.approx(1.1) and world.dept_speed["CGJ"] == pytest.approx(0.3)
-    assert world.script_district.dept_speed is world.dept_speed  # what demo.case_script reads
+    assert world.script_district.dept_speed is world.dept_speed  # what case_model.case_script reads
 
 
 def test_patrol_reports_come_from_a_worker_on_a_round_in_their_grid(world, locator):
@@ -352,7 +358,7 @@ def test_timestamps_follow_the_clock_and_never_run_ahead(world):
         assert all(datetime.fromisoformat(m["ts"]) <= now for m in output.events)
         seen.append((now, sim.now))
 
-    stats = simulator.run(sim, None, KEYS, RunOptions(duration_s=120, speedup=60, tick_s=1.0), clock=clock.now, sleep=clock.sleep, publisher=publisher)
+    stats = run(sim, None, KEYS, RunOptions(duration_s=120, speedup=60, tick_s=1.0), clock=clock.now, sleep=clock.sleep, publisher=publisher)
     # 30 simulated minutes behind, 60 times faster: caught up after about 31 s, then in step with the clock.
     assert sim.now == clock.now()
     caught_up = [wall for wall, simulated in seen if simulated == wall]
@@ -367,13 +373,13 @@ def test_noise_is_opt_in_and_only_the_noise_is_refused(world, district, monkeypa
     reference = load_reference(district)
     clean = simulate(world, AFTERNOON, minutes=40, rate_per_hour=0)[1]
     now = AFTERNOON + timedelta(hours=1)
-    raws = [dict(zip(m[::2], m[1::2])) for m in simulator.gps_messages(clean, world.workers)]
+    raws = [dict(zip(m[::2], m[1::2])) for m in gps_messages(clean, world.workers)]
     assert validate_gps_batch(raws, reference, now).errors == {}
-    monkeypatch.setattr(simulator, "NOISE_GLITCH_PER_PING", 0.01)
-    monkeypatch.setattr(simulator, "NOISE_JUMP_PER_PING", 0.02)
+    monkeypatch.setattr(patrol_gps, "NOISE_GLITCH_PER_PING", 0.01)
+    monkeypatch.setattr(patrol_gps, "NOISE_JUMP_PER_PING", 0.02)
     noisy = simulate(world, AFTERNOON, minutes=40, rate_per_hour=0, noise=True)[1]
     assert len(noisy) > len(clean)  # repeated sends
-    raws = [dict(zip(m[::2], m[1::2])) for m in simulator.gps_messages(noisy, world.workers)]
+    raws = [dict(zip(m[::2], m[1::2])) for m in gps_messages(noisy, world.workers)]
     reasons = Counter(error.reason for error in validate_gps_batch(raws, reference, now).errors.values())
     assert reasons and set(reasons) <= {"out_of_district", "bad_coordinates"}
     assert sum(reasons.values()) < 0.05 * len(raws)
@@ -399,13 +405,13 @@ def test_published_traffic_is_all_accepted_and_the_database_is_never_written(fee
     counts = table_counts(feed_district)
 
     rules = load_rules(feed_district, domain_config)
-    world = simulator.load_world(feed_district, rules, domain_config.calendar, np.random.default_rng(5))
-    open_cases = simulator.load_open_cases(feed_district)
+    world = load_world(feed_district, rules, domain_config.calendar, np.random.default_rng(5))
+    open_cases = load_open_cases(feed_district)
     assert {case.case_id for case in open_cases} == {"OPEN1", "OPEN2", "OPEN3"}
     sim = Simulation(world, start, SimOptions(seed=9, rate_per_hour=150, backlog_spread_s=300, run_id="e2e"), open_cases)
     clock = FakeClock(start)
     seen = []
-    stats = simulator.run(sim, client, KEYS, RunOptions(duration_s=20 * 60, tick_s=5.0), clock=clock.now, sleep=clock.sleep, publisher=checking_publisher(clock, seen))
+    stats = run(sim, client, KEYS, RunOptions(duration_s=20 * 60, tick_s=5.0), clock=clock.now, sleep=clock.sleep, publisher=checking_publisher(clock, seen))
     assert stats.pings > 1000 and stats.events > 20
     assert table_counts(feed_district) == counts  # the simulator only read
 
@@ -431,14 +437,14 @@ def test_published_traffic_is_all_accepted_and_the_database_is_never_written(fee
 
 
 def test_noise_through_the_consumer_becomes_dead_letters_with_reasons(feed_district, redis_url, domain_config, monkeypatch):
-    monkeypatch.setattr(simulator, "NOISE_GLITCH_PER_PING", 0.02)
+    monkeypatch.setattr(patrol_gps, "NOISE_GLITCH_PER_PING", 0.02)
     client = redis.Redis.from_url(redis_url)
     start = last_morning_round(minutes=10, calendar=domain_config.calendar)
     rules = load_rules(feed_district, domain_config)
-    world = simulator.load_world(feed_district, rules, domain_config.calendar, np.random.default_rng(5))
+    world = load_world(feed_district, rules, domain_config.calendar, np.random.default_rng(5))
     sim = Simulation(world, start, SimOptions(seed=3, rate_per_hour=300, noise=True, run_id="noisy"))
     clock = FakeClock(start)
-    simulator.run(sim, client, KEYS, RunOptions(duration_s=10 * 60, tick_s=5.0), clock=clock.now, sleep=clock.sleep)
+    run(sim, client, KEYS, RunOptions(duration_s=10 * 60, tick_s=5.0), clock=clock.now, sleep=clock.sleep)
     totals = drain(make_ingest(feed_district, client, domain_config), rounds=200)
     reasons = Counter(fields[b"dlq_reason"].decode() for _, fields in client.xrange(KEYS.dead_letter))
     assert totals["dead"] == sum(reasons.values()) > 0
@@ -458,7 +464,7 @@ def test_a_city_of_workers_advances_in_one_vectorised_pass(domain_config):
              for i in range(side * 100)]
     staff = [(f"W{n:06d}", boxes[n % len(boxes)][0]) for n in range(20_000)]
     rules = Rules(categories={}, calendar=domain_config.calendar, grade_limits={})
-    world = simulator.build_world(boxes, staff, rules, [], domain_config.calendar, np.random.default_rng(0))
+    world = build_world(boxes, staff, rules, [], domain_config.calendar, np.random.default_rng(0))
     sim = Simulation(world, AFTERNOON + timedelta(minutes=30), SimOptions(seed=1, rate_per_hour=0))
     sim.advance(AFTERNOON + timedelta(minutes=31))
     began = clock.perf_counter()
@@ -469,7 +475,7 @@ def test_a_city_of_workers_advances_in_one_vectorised_pass(domain_config):
     gcj_lat, gcj_lon = wgs84_to_gcj02(pings.lat, pings.lon)
     assert shapely.contains_xy(np.array([box for _, box, _ in boxes])[world.worker_grid[pings.worker]], gcj_lon, gcj_lat).all()
     assert elapsed < 5.0  # ~100,000 pings: vectorised, not a Python loop per worker
-    assert len(simulator.gps_messages(pings, world.workers)) == len(pings)
+    assert len(gps_messages(pings, world.workers)) == len(pings)
 
 
 # ---------------------------------------------------------------- command line
@@ -477,13 +483,13 @@ def test_a_city_of_workers_advances_in_one_vectorised_pass(domain_config):
 
 def test_parse_start(domain_config):
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    assert simulator.parse_start("-2h", now, TZ, 90) == now - timedelta(hours=2)
-    assert simulator.parse_start("-90m", now, TZ, 90) == simulator.parse_start("90m", now, TZ, 90) == now - timedelta(minutes=90)
-    assert simulator.parse_start("1.5d", now, TZ, 90) == now - timedelta(days=1.5)
-    assert simulator.parse_start("2026-11-27T08:30", now, TZ, 90) == datetime(2026, 11, 27, 8, 30, tzinfo=TZ)
+    assert parse_start("-2h", now, TZ, 90) == now - timedelta(hours=2)
+    assert parse_start("-90m", now, TZ, 90) == parse_start("90m", now, TZ, 90) == now - timedelta(minutes=90)
+    assert parse_start("1.5d", now, TZ, 90) == now - timedelta(days=1.5)
+    assert parse_start("2026-11-27T08:30", now, TZ, 90) == datetime(2026, 11, 27, 8, 30, tzinfo=TZ)
     for bad in ("2026-11-28T08:30", "yesterday", "-200d"):
-        with pytest.raises(simulator.SimulatorError):
-            simulator.parse_start(bad, now, TZ, 90)
+        with pytest.raises(SimulatorError):
+            parse_start(bad, now, TZ, 90)
 
 
 def run_app(tmp_path: Path, *args, **env_overrides) -> subprocess.CompletedProcess:
