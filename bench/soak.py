@@ -109,7 +109,7 @@ from data_feeds.demo import DemoSize, ensure_demo  # noqa: E402
 from data_feeds.embedded_redis import free_port  # noqa: E402
 from data_feeds.feed_status import feed_status  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
-from data_feeds.orphans import stop_with_parent  # noqa: E402
+from data_feeds.parent_death import stop_with_parent  # noqa: E402
 from gridrules.clock import utc_now  # noqa: E402
 from gridrules.config import load_domain_config  # noqa: E402
 from tests.redis_servers import RedisServer  # noqa: E402
