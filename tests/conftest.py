@@ -212,3 +212,20 @@ def feed_district(small_district, tmp_path):
     """The small district with its staff."""
     import_small_staff(small_district, tmp_path)
     return small_district
+
+
+# The quick tier (``scripts/test -m "not browser and not slow"``) is for the edit loop: the
+# rules and the data layer on SQLite. What is slow by nature is marked here in one place:
+# the PostgreSQL variant of every database test (the same code on a second backend) and the
+# modules that start processes, generate districts or replay whole files.
+SLOW_MODULES = frozenset({
+    "test_cli", "test_demo", "test_replay", "test_simulator", "test_reports", "test_exports", "test_review_weekly",
+    "test_schema_setup", "test_bounds", "test_wall_scope", "test_streams", "test_outage_screens",
+})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if "postgresql" in params.values() or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
