@@ -6,7 +6,7 @@ from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import exports, services
+from dashboard import services, weekly_pdf, weekly_xlsx
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
@@ -94,7 +94,7 @@ def register(app) -> None:
         name = f"weekly-{built.area.code}-{built.week.start:%Y-%m-%d}.{'pdf' if as_pdf else 'xlsx'}"
         accounts.audit(ctx.engine, principal.name, "export", name, {"screen": "weekly"}, request.remote_addr)
         if as_pdf:
-            content = exports.weekly_pdf(built, lang, generated_at=utc_now(), min_due=ctx.config.min_due)
+            content = weekly_pdf.render(built, lang, generated_at=utc_now(), min_due=ctx.config.min_due)
         else:
-            content = exports.weekly_xlsx(built, lang)
+            content = weekly_xlsx.render(built, lang)
         return dcc.send_bytes(content, name)

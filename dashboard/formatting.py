@@ -1,9 +1,9 @@
 """How numbers and their changes are written, on the screens, in the PDF and in the spreadsheet.
 
-One definition each: an indicator's format (rates as percentages, hours and km with one
-decimal, counts with thousands separators), which way it should move (higher or lower is
-better; volumes such as ``reported`` are not judged), and how a change is written
-(``▲ 2.3 个百分点`` / ``▲ 2.3 pp``, ``持平`` / ``no change``).
+One definition each: an indicator's kind of number and its format (rates as percentages,
+hours and km with one decimal, scores with one decimal, counts with thousands separators),
+which way it should move (higher or lower is better; volumes such as ``reported`` are not
+judged), and how a change is written (``▲ 2.3 个百分点`` / ``▲ 2.3 pp``, ``持平`` / ``no change``).
 """
 from __future__ import annotations
 
@@ -48,16 +48,33 @@ def plain_number(value):
     return value
 
 
-def format_value(name: str, value, lang: str = "zh") -> str:
-    """An indicator as every screen and export shows it: rates as percentages, hours and km with one decimal."""
+def kind_of(name: str) -> str:
+    """The kind of number an indicator holds: ``rate`` (a fraction), ``hours`` (hours or km) or ``count``."""
+    if name in PERCENT_KEYS:
+        return "rate"
+    if name in HOURS_KEYS or name in KM_KEYS:
+        return "hours"
+    return "count"
+
+
+def format_number(kind: str, value) -> str:
+    """A number of a kind: ``rate`` as a percentage, ``hours`` with one decimal and thousands separators,
+    ``score`` with one decimal, ``count`` as a whole number with thousands separators; missing as ``—``."""
     value = plain_number(value)
     if value is None:
         return "—"
-    if name in PERCENT_KEYS:
+    if kind == "rate":
         return f"{value * 100:.1f}%"
-    if name in HOURS_KEYS or name in KM_KEYS:
+    if kind == "hours":
         return f"{value:,.1f}"
+    if kind == "score":
+        return f"{value:.1f}"
     return f"{int(value):,}"
+
+
+def format_value(name: str, value, lang: str = "zh") -> str:
+    """An indicator as every screen and export shows it: rates as percentages, hours and km with one decimal."""
+    return format_number(kind_of(name), value)
 
 
 def tone_of(name: str, delta: float) -> str:

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from dashboard import exports, weekly
-from dashboard.formatting import format_value
+from dashboard import weekly, weekly_charts, weekly_pdf, weekly_xlsx
+from dashboard.formatting import PERCENT_KEYS, format_value
 from dashboard.i18n import t
 from data_feeds import schema
 from data_feeds.reference import load_categories, load_departments, root_grid
@@ -62,7 +62,7 @@ def render_offline(report, lang, daily_counts, config) -> bytes:
         patch.setattr(socket.socket, "connect", refuse)
         patch.setattr(socket, "create_connection", refuse)
         patch.setattr(socket, "getaddrinfo", refuse)
-        return exports.weekly_pdf(report, lang, daily_counts, generated_at=DEMO_NOW, min_due=config.min_due)
+        return weekly_pdf.render(report, lang, daily_counts, generated_at=DEMO_NOW, min_due=config.min_due)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def header_columns(sheet) -> tuple[dict[str, int], int]:
 
 
 def test_spreadsheet_holds_the_reports_numbers(report_zh):
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report_zh, "zh")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report_zh, "zh")))
     assert book.sheetnames == ["概要", "部门排名", "类别", "热点网格", "超期案件", "返工案件", "网格员排名"]
 
     summary = book["概要"]
@@ -124,7 +124,7 @@ def test_spreadsheet_holds_the_reports_numbers(report_zh):
         assert same(this_week.value, current), key
         assert same(last_week.value, previous), key
         assert same(delta.value, weekly.change(current, previous)), key
-        if key in exports.PERCENT_KEYS and current is not None:
+        if key in PERCENT_KEYS and current is not None:
             assert "%" in this_week.number_format and 0 <= this_week.value <= 1, key
     assert summary.column_dimensions["A"].width > 10
 
@@ -202,14 +202,14 @@ def test_pdf_renders_with_the_cjk_font_embedded(report_zh, pdf_zh, tmp_path):
 
 
 def test_pdf_html_refers_to_nothing_outside_itself(report_zh, daily_zh):
-    page = exports.weekly_html(report_zh, "zh", daily_zh)
+    page = weekly_pdf.html_source(report_zh, "zh", daily_zh)
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:)""", page)
     assert "@import" not in page and not re.search(r"url\((?!\s*['\"]?data:)", page)
 
 
 def test_pdf_text_is_escaped(report_zh):
     hostile = dataclasses.replace(report_zh, area=dataclasses.replace(report_zh.area, name='<img src="http://x/y.png">"区'))
-    page = exports.weekly_html(hostile, "zh")
+    page = weekly_pdf.html_source(hostile, "zh")
     assert "<img src=\"http://x" not in page and "&lt;img src=&quot;http://x/y.png&quot;&gt;" in page
     assert 'content: "&lt;' not in page  # the page footer is a CSS string, escaped as CSS
 
@@ -220,7 +220,7 @@ def test_pdf_text_is_escaped(report_zh):
 @needs_poppler
 def test_english_variant(demo_engine, domain_config, tmp_path):
     report = build(demo_engine, domain_config, WEEK, "en")
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "en")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report, "en")))
     assert book.sheetnames == ["Summary", "Departments", "Categories", "Hot grids", "Overdue", "Reworked", "Workers"]
     columns, _ = header_columns(book["Departments"])
     assert {"Rank", "Department", "Closure rate", "Score", "Grade", "Red/black list"} <= set(columns)
@@ -238,7 +238,7 @@ def test_english_variant(demo_engine, domain_config, tmp_path):
 def test_an_empty_week_still_exports(demo_engine, domain_config, tmp_path):
     report = build(demo_engine, domain_config, EMPTY_WEEK, "zh")
     assert report.totals["reported"] == 0 and report.departments.empty
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "zh")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report, "zh")))
     summary = book["概要"]
     _, header = header_columns(summary)
     assert summary.cell(row=header + 1, column=2).value == 0
@@ -281,7 +281,7 @@ def hostile_report(report: weekly.WeeklyReport, texts: tuple[str, ...]) -> weekl
 
 def test_spreadsheet_writes_hostile_text_as_text_never_as_a_formula(report_zh):
     hostile = hostile_report(report_zh, FORMULAS + (MARKUP,))
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(hostile, "zh")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(hostile, "zh")))
     cells = [cell for sheet in book for row in sheet.iter_rows() for cell in row if cell.value is not None]
     assert [f"{cell.parent.title}!{cell.coordinate}" for cell in cells if cell.data_type == "f"] == []
     texts = {cell.value for cell in cells if isinstance(cell.value, str)}
@@ -298,14 +298,14 @@ def test_spreadsheet_writes_hostile_text_as_text_never_as_a_formula(report_zh):
 
 
 def test_spreadsheet_survives_control_characters(report_zh):
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(hostile_report(report_zh, (CONTROL,)), "zh")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(hostile_report(report_zh, (CONTROL,)), "zh")))
     texts = {cell.value for sheet in book for row in sheet.iter_rows() for cell in row if isinstance(cell.value, str)}
     assert "名称\ufffd" in texts
 
 
 def test_pdf_escapes_markup_in_every_table(report_zh, daily_zh):
     hostile = hostile_report(report_zh, (MARKUP, "普通网格"))
-    page = exports.weekly_html(hostile, "zh", daily_zh)
+    page = weekly_pdf.html_source(hostile, "zh", daily_zh)
     assert "<b>" not in page and 'src="http://evil.example' not in page
     assert page.count(html.escape(MARKUP)) > 10  # the title, and names in every table
 
@@ -313,5 +313,5 @@ def test_pdf_escapes_markup_in_every_table(report_zh, daily_zh):
 def test_pdf_charts_draw_names_as_plain_text(report_zh):
     """Matplotlib reads ``$…$`` as TeX (a broken one fails the export); names are drawn as written."""
     hostile = hostile_report(report_zh, (r"$\frac{1}{$", "部门$x$"))
-    svg = exports.scores_chart_svg(hostile, "zh")
+    svg = weekly_charts.scores_chart_svg(hostile, "zh")
     assert r"$\frac{1}{$" in html.unescape(svg) and "部门$x$" in html.unescape(svg)

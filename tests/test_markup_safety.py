@@ -212,7 +212,7 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
 
     import openpyxl
 
-    from dashboard import exports, weekly
+    from dashboard import weekly, weekly_pdf, weekly_xlsx
     from data_feeds.reference import root_grid
     from gridrules.access import EVERYTHING
     from tests.conftest import DEMO_NOW
@@ -227,12 +227,12 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
         hot_grids=hostile(report.hot_grids, "name"), workers=hostile(report.workers, "name"),
     )
     assert len(report.departments) >= len(HOSTILE)  # every hostile text reaches the export
-    book = openpyxl.load_workbook(io.BytesIO(exports.weekly_xlsx(report, "zh")))
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report, "zh")))
     cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row if cell.value is not None]
     assert [cell.coordinate for cell in cells if cell.data_type == "f"] == []
     values = {cell.value for cell in cells}
     assert set(HOSTILE) <= values
-    page = exports.weekly_html(report, "zh")
+    page = weekly_pdf.html_source(report, "zh")
     for text in HOSTILE:
         if any(char in text for char in "<>&\""):
             assert text not in page

@@ -1,0 +1,183 @@
+"""What the weekly meeting report's exports show, shared by the spreadsheet and the PDF.
+
+The heading lines (title, period, the week it is compared with) and every table's columns:
+each column's header label, its kind of number (``count``, ``rate``, ``hours``, ``score``,
+``text``) and how it reads a row of the report. Numbers are written by ``dashboard.formatting``,
+so paper, spreadsheet and screen agree.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dashboard.formatting import format_number, plain_number
+from dashboard.i18n import LABELS, t, tf
+from dashboard.weekly import WeeklyReport
+from gridrules.indicators import Window
+
+# ---------------------------------------------------------------- cells
+
+
+def text_of(value) -> str:
+    """A text cell: empty for a missing value (None, NaN, NA), else the value as written."""
+    return "" if plain_number(value) is None and not isinstance(value, str) else str(value)
+
+
+def cell_text(kind: str, value) -> str:
+    """A cell as the screen shows it: ``count``, ``rate`` (%), ``hours``, ``score`` (one decimal) or ``text``."""
+    return text_of(value) if kind == "text" else format_number(kind, value)
+
+
+def records(frame: pd.DataFrame | None) -> list[dict]:
+    """A table of the report as rows (none for a missing or empty table)."""
+    return [] if frame is None or frame.empty else frame.to_dict("records")
+
+
+def list_marks(report: WeeklyReport) -> dict[str, str]:
+    """dept code → ``red`` or ``black`` for the departments on the 红黑榜."""
+    marks = dict.fromkeys(report.red.get("dept", []), "red")
+    marks.update(dict.fromkeys(report.black.get("dept", []), "black"))
+    return marks
+
+
+def _code_label(prefix: str, value, lang: str) -> str:
+    """A code (stage, status) in words when there is a label for it, else the code itself."""
+    value = text_of(value)
+    key = f"{prefix}_{value}"
+    return t(key, lang) if key in LABELS else value
+
+
+# ---------------------------------------------------------------- headings
+
+
+def local_time(moment: datetime, tz) -> datetime:
+    """``moment`` in the report's time zone (as it is when the window has none)."""
+    return moment.astimezone(tz) if tz is not None else moment
+
+
+def week_label(window: Window) -> str:
+    """``YYYY-MM-DD – YYYY-MM-DD``: the window's first and last local day."""
+    tz = window.start.tzinfo
+    last = local_time(window.end, tz) - timedelta(days=1)
+    return f"{local_time(window.start, tz).date().isoformat()} – {last.date().isoformat()}"
+
+
+def period_text(report: WeeklyReport, lang: str = "zh") -> str:
+    """The week, how far it has run when still in progress, and the week it is compared with."""
+    tz = report.week.start.tzinfo
+    text = f"{t('report_period', lang)} {week_label(report.week)}"
+    if report.week.asof < report.week.end:
+        text += f" ({tf('as_of', lang, time=local_time(report.week.asof, tz).strftime('%Y-%m-%d %H:%M'))})"
+    return text + f" · {t('compared_with', lang)} {week_label(report.previous)}"
+
+
+def report_title(report: WeeklyReport, lang: str = "zh") -> str:
+    return f"{report.area.name} · {t('weekly_report', lang)}"
+
+
+# ---------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an exported table: its header label key, kind of number and how to read a row."""
+
+    label: str
+    kind: str
+    value: Callable[[dict], object]
+
+
+def _field(name: str) -> Callable[[dict], object]:
+    return lambda row: row.get(name)
+
+
+def department_columns(report: WeeklyReport, lang: str) -> list[Column]:
+    marks = list_marks(report)
+    return [
+        Column("rank", "count", _field("rank")),
+        Column("department", "text", _field("name")),
+        Column("dept_code", "text", _field("dept")),
+        Column("due_to_close", "count", _field("due_to_close")),
+        Column("closure_rate", "rate", _field("closure_rate")),
+        Column("on_time_closure_rate", "rate", _field("on_time_closure_rate")),
+        Column("rework_rate", "rate", _field("rework_rate")),
+        Column("satisfaction_rate", "rate", _field("satisfaction_rate")),
+        Column("overdue", "count", _field("overdue")),
+        Column("score", "score", _field("score")),
+        Column("grade", "text", _field("grade")),
+        Column("list_mark", "text", lambda row: t(f"{marks[row['dept']]}_list", lang) if row.get("dept") in marks else ""),
+    ]
+
+
+def red_black_columns() -> list[Column]:
+    """The red and the black list (the PDF's boxes on the red/black page)."""
+    return [
+        Column("rank", "count", _field("rank")),
+        Column("department", "text", _field("name")),
+        Column("score", "score", _field("score")),
+        Column("grade", "text", _field("grade")),
+        Column("on_time_closure_rate", "rate", _field("on_time_closure_rate")),
+    ]
+
+
+def category_columns(lang: str) -> list[Column]:
+    return [
+        Column("category_code", "text", _field("code")),
+        Column("category", "text", _field("name")),
+        Column("reported_this_week", "count", _field("reported")),
+        Column("reported_last_week", "count", _field("previous")),
+        Column("change_vs_last_week", "count", _field("change")),
+    ]
+
+
+def hot_grid_columns(lang: str) -> list[Column]:
+    return [
+        Column("grid", "text", _field("name")),
+        Column("grid_code", "text", _field("grid")),
+        Column("reported", "count", _field("reported")),
+        Column("in_progress", "count", _field("in_progress")),
+        Column("overdue", "count", _field("overdue")),
+    ]
+
+
+def overdue_columns(lang: str) -> list[Column]:
+    return [
+        Column("case_id", "text", _field("id")),
+        Column("category", "text", _field("category_name")),
+        Column("grid", "text", _field("grid_name")),
+        Column("department", "text", _field("dept_name")),
+        Column("grade", "text", _field("grade")),
+        Column("stage", "text", lambda row: _code_label("stage", row.get("stage"), lang)),
+        Column("late_hours", "hours", _field("late_hours")),
+    ]
+
+
+def reworked_columns(lang: str) -> list[Column]:
+    return [
+        Column("case_id", "text", _field("id")),
+        Column("category", "text", _field("category_name")),
+        Column("grid", "text", _field("grid_name")),
+        Column("department", "text", _field("dept_name")),
+        Column("rework_count", "count", _field("rework_count")),
+        Column("status", "text", lambda row: _code_label("status", row.get("status"), lang)),
+    ]
+
+
+def worker_columns(lang: str) -> list[Column]:
+    return [
+        Column("rank", "count", _field("rank")),
+        Column("person_name", "text", _field("name")),
+        Column("worker_id", "text", _field("worker")),
+        Column("grid", "text", _field("grid")),
+        Column("reported", "count", _field("reported")),
+        Column("valid_reported", "count", _field("valid_reported")),
+        Column("valid_report_rate", "rate", _field("valid_report_rate")),
+        Column("timely_registration_rate", "rate", _field("timely_registration_rate")),
+        Column("patrol_hours", "hours", _field("patrol_hours")),
+        Column("patrol_attainment", "rate", _field("patrol_attainment")),
+        Column("score", "score", _field("score")),
+        Column("grade", "text", _field("grade")),
+    ]
