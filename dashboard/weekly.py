@@ -154,7 +154,7 @@ def _categories(cases, flags, previous_cases, previous_flags, names: dict) -> pd
         return reported.map(lambda code: _major(code, parents)).value_counts()
 
     now_counts, before_counts = by_major(cases, flags), by_major(previous_cases, previous_flags)
-    codes = sorted(set(now_counts.index) | set(before_counts.index), key=lambda c: -now_counts.get(c, 0))
+    codes = sorted(set(now_counts.index) | set(before_counts.index), key=lambda c: (-now_counts.get(c, 0), c))  # ties by code: the same order in every process
     rows = [{"code": c, "name": names.get("categories", {}).get(c, c), "reported": int(now_counts.get(c, 0)),
              "previous": int(before_counts.get(c, 0))} for c in codes]
     table = pd.DataFrame(rows, columns=["code", "name", "reported", "previous"])

@@ -642,6 +642,7 @@ def test_the_audit_view_searches(app):
 # ---------------------------------------------------------------- command line
 
 
+@pytest.mark.slow  # starts the command line twice
 def test_create_user_and_token_from_the_command_line(demo_engine, tmp_path):
     if demo_engine.url.get_backend_name() != "sqlite":
         pytest.skip("the command line is tested on SQLite")

@@ -142,6 +142,7 @@ def test_speed_nan_is_refused_on_both_paths(sqlite_only, reference_and_grids):
         assert [error.reason for error in batch.errors.values()] == ["bad_value"], field
 
 
+@pytest.mark.slow  # sixty batches through a real consumer
 def test_the_consumer_never_stops_and_accounts_for_every_message(sqlite_only, feed_district, redis_url, domain_config):
     client = redis.Redis.from_url(redis_url)
     grids = basic_grids(feed_district)
