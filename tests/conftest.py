@@ -8,44 +8,25 @@ PostgreSQL variants are skipped and the summary says so.
 from __future__ import annotations
 
 import os
-import uuid
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import create_engine, text
 
 from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds.db import init_db, make_engine
 from gridrules.config import load_domain_config
-
-PROJECT = Path(__file__).resolve().parent.parent
-TEST_DATA = PROJECT / "tests" / "data"
-PACKAGE_DATA = PROJECT / "data_feeds" / "data"
-PG_URL = os.environ.get("GRIDOPS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MACHINE_REDIS = os.environ.get("GRIDOPS_TEST_REDIS", "redis://127.0.0.1:6379")
-TEST_REDIS_DB = 9
-TZ = ZoneInfo("Asia/Shanghai")
-ARTIFACTS = PROJECT / "test-artifacts"
-
-_pg_status: dict = {}
-
-
-def postgres_unavailable() -> str | None:
-    """Why PostgreSQL cannot be used, or None when it can (checked once)."""
-    if "reason" not in _pg_status:
-        try:
-            engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            engine.dispose()
-            _pg_status["reason"] = None
-        except Exception as exc:  # any failure means: run on SQLite only, and say so
-            _pg_status["reason"] = f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
-    return _pg_status["reason"]
+from tests.support import (
+    DEMO_NOW,
+    MACHINE_REDIS,
+    PACKAGE_DATA,
+    PG_URL,
+    TEST_DATA,
+    TEST_REDIS_DB,
+    TZ,
+    fresh_database,
+    import_small_staff,
+    postgres_unavailable,
+)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -106,26 +87,6 @@ def redis_client(redis_url):
     client.close()
 
 
-@contextmanager
-def fresh_database(kind: str, folder: Path):
-    """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema (dropped after)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'grid.db'}"
-        return
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    schema_name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema_name}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -168,15 +129,10 @@ def small_district(engine):
     return engine
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
-def local(*args) -> datetime:
-    return datetime(*args, tzinfo=TZ)
 
 
-DEMO_NOW = datetime(2026, 11, 25, 15, 10, tzinfo=TZ)  # a Wednesday afternoon, in the second patrol round
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -192,19 +148,6 @@ def demo_engine(request, tmp_path_factory, domain_config):
         engine.dispose()
 
 
-def import_small_staff(engine, folder: Path) -> None:
-    """One grid worker (W0001…) per basic grid and one head per community, through the importer."""
-    from sqlalchemy import select as _select
-
-    from data_feeds import schema as _schema
-    from data_feeds.importers.workers import import_workers
-
-    with engine.connect() as connection:
-        areas = connection.execute(_select(_schema.grids.c.code, _schema.grids.c.level).where(_schema.grids.c.level.in_((3, 4))).order_by(_schema.grids.c.code)).all()
-    staff = folder / "workers.csv"
-    lines = ["id,name,grid,role"] + [f"W{n:04d},网格员{n},{code},{'worker' if level == 4 else 'head'}" for n, (code, level) in enumerate(areas, start=1)]
-    staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    import_workers(engine, staff)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from data_feeds.reference import load_children, root_grid
 from gridrules.access import EVERYTHING
 from gridrules.clock import utc_now
 from gridrules.indicators import API_KEYS, Window
-from tests.conftest import DEMO_NOW
+from tests.support import DEMO_NOW
 
 
 @pytest.fixture

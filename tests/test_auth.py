@@ -22,7 +22,7 @@ from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds import accounts, schema
 from data_feeds.keys import Keys
 from data_feeds.reference import load_children, root_grid
-from tests.conftest import DEMO_NOW, PROJECT
+from tests.support import DEMO_NOW, PROJECT
 
 PASSWORD = "correct-horse-7"
 PAGES = ("/", "/admin", "/admin/audit", "/wall")

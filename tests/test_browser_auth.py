@@ -6,7 +6,7 @@ import pytest
 from data_feeds import accounts
 from data_feeds.reference import load_children, root_grid
 from tests.browser import chromium, is_local, running_server
-from tests.conftest import ARTIFACTS
+from tests.support import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser-pass-42"

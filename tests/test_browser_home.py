@@ -7,7 +7,7 @@ from urllib.request import urlopen
 import pytest
 
 from tests.browser import chromium, is_local, running_server
-from tests.conftest import ARTIFACTS
+from tests.support import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 

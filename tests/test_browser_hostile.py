@@ -38,8 +38,8 @@ from data_feeds.importers.workers import import_workers
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from tests.browser import FIND_LEAFLET_MAP_JS, app_process, chromium, dash_prop, running_server
-from tests.conftest import PACKAGE_DATA
 from tests.feed_support import basic_grids, case_event, gps_ping, publish_case_events, publish_pings, report, wgs84_of
+from tests.support import PACKAGE_DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
 

@@ -46,7 +46,7 @@ from tests.browser import (
     is_local,
     running_server,
 )
-from tests.conftest import ARTIFACTS, TZ
+from tests.support import ARTIFACTS, TZ
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
 

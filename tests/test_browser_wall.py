@@ -35,7 +35,6 @@ from tests.browser import (
     is_local,
     running_server,
 )
-from tests.conftest import ARTIFACTS, TZ
 from tests.feed_support import (
     basic_grids,
     case_event,
@@ -45,6 +44,7 @@ from tests.feed_support import (
     report,
     wgs84_of,
 )
+from tests.support import ARTIFACTS, TZ
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
 

@@ -13,7 +13,7 @@ from data_feeds.case_store import case_row
 from data_feeds.demo import DemoSize, count_rows, ensure_demo
 from data_feeds.reference import load_rules
 from gridrules.lifecycle import CaseEvent, apply_event
-from tests.conftest import local
+from tests.support import local
 
 NOW = local(2026, 11, 25, 15, 10)  # a Wednesday afternoon, during the second patrol round
 SIZE = DemoSize(communities=24, grids=72, days=5, cases_per_day=240, seed=11)

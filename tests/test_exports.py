@@ -21,7 +21,7 @@ from dashboard.i18n import t
 from data_feeds import schema
 from data_feeds.reference import load_categories, load_departments, root_grid
 from gridrules.access import EVERYTHING
-from tests.conftest import ARTIFACTS, DEMO_NOW
+from tests.support import ARTIFACTS, DEMO_NOW
 
 WEEK = date(2026, 11, 23)  # DEMO_NOW's Monday
 EMPTY_WEEK = date(2026, 1, 5)  # long before the demo's history

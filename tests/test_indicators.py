@@ -9,7 +9,7 @@ import pytest
 from data_feeds.queries import case_frame
 from gridrules import indicators as ind
 from gridrules.indicators import Window
-from tests.conftest import utc
+from tests.support import utc
 
 START = utc(2026, 11, 1)
 END = utc(2026, 11, 2)

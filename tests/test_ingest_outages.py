@@ -18,9 +18,9 @@ from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments
 from data_feeds.importers.grids import SubdivideOptions, import_grids
 from data_feeds.keys import Keys
-from tests.conftest import PACKAGE_DATA, PG_URL, TEST_DATA, import_small_staff, postgres_unavailable
 from tests.feed_support import basic_grids
 from tests.redis_servers import RedisServer
+from tests.support import PACKAGE_DATA, PG_URL, TEST_DATA, import_small_staff, postgres_unavailable
 from tests.test_ingest_processes import publish_workload, start_consumer, wait_for
 
 KEYS = Keys("gridops:")

@@ -19,7 +19,7 @@ from gridrules.lifecycle import (
     next_state,
 )
 from gridrules.limits import StageLimits
-from tests.conftest import local
+from tests.support import local
 
 A_LIMITS = StageLimits.parse("10m", "10m", "2h", "1h", "natural")
 C_LIMITS = StageLimits.parse("1h", "1h", "3wd", "1wd", "working")

@@ -18,7 +18,7 @@ import pytest
 
 from gridrules import wall_rules
 from layouts import review, wall, widgets
-from tests.conftest import utc
+from tests.support import utc
 
 PROJECT = Path(__file__).resolve().parent.parent
 NOW = utc(2026, 11, 27, 6, 0)
@@ -215,7 +215,7 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
     from dashboard import weekly, weekly_pdf, weekly_xlsx
     from data_feeds.reference import root_grid
     from gridrules.access import EVERYTHING
-    from tests.conftest import DEMO_NOW
+    from tests.support import DEMO_NOW
 
     report = weekly.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
 

@@ -22,9 +22,9 @@ from data_feeds.embedded_redis import free_port
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from tests.browser import running_server
-from tests.conftest import PROJECT
 from tests.feed_support import basic_grids, case_event, report
 from tests.redis_servers import RedisServer
+from tests.support import PROJECT
 from tests.test_ingest_outages import build_district, consumer_state
 from tests.test_ingest_processes import wait_for
 

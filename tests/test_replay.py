@@ -38,8 +38,8 @@ from gridrules.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from gridrules.indicators import Window
 from gridrules.lifecycle import SOURCES
 from gridrules.patrol import SEGMENT_GAP_S, haversine_m
-from tests.conftest import PACKAGE_DATA, PROJECT, TEST_DATA, TZ
 from tests.feed_support import drain, make_ingest
+from tests.support import PACKAGE_DATA, PROJECT, TEST_DATA, TZ
 
 KEYS = Keys("gridops:")
 GEOLIFE = TEST_DATA / "gps" / "geolife_sample.txt.gz"

@@ -14,7 +14,7 @@ from data_feeds.reference import descendant_categories, load_categories, load_ch
 from gridrules import indicators as ind
 from gridrules.access import EVERYTHING
 from gridrules.indicators import Window
-from tests.conftest import DEMO_NOW
+from tests.support import DEMO_NOW
 
 
 def all_cases(engine) -> pd.DataFrame:

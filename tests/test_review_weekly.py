@@ -20,8 +20,8 @@ from dashboard.settings import Settings
 from data_feeds.reference import load_children, root_grid
 from gridrules.access import EVERYTHING
 from gridrules.selection import Selection
-from tests.conftest import TZ
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report
+from tests.support import TZ
 
 LATER = datetime(2027, 6, 1, 12, 0, tzinfo=TZ)  # every window below is closed by then
 

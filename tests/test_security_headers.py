@@ -15,7 +15,7 @@ from app import create_app
 from dashboard.headers import content_security_policy, tile_source
 from dashboard.settings import Settings, SettingsError
 from data_feeds.db import init_db, make_engine
-from tests.conftest import fresh_database
+from tests.support import fresh_database
 
 HARDENING = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 

@@ -5,7 +5,7 @@ import pytest
 
 from dashboard.settings import Settings, SettingsError
 from gridrules.config import load_domain_config
-from tests.conftest import TZ
+from tests.support import TZ
 
 
 def test_defaults():

@@ -35,8 +35,8 @@ from gridrules.clock import utc_now
 from gridrules.coords import wgs84_to_gcj02
 from gridrules.lifecycle import CaseEvent, Rules, apply_event
 from gridrules.patrol import haversine_m
-from tests.conftest import PACKAGE_DATA, PROJECT, TEST_DATA, TZ, fresh_database, import_small_staff, local
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report
+from tests.support import PACKAGE_DATA, PROJECT, TEST_DATA, TZ, fresh_database, import_small_staff, local
 
 KEYS = Keys("gridops:")
 AFTERNOON = local(2026, 11, 25, 14, 40)  # a Wednesday (working day), second patrol round about to begin

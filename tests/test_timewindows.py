@@ -8,7 +8,7 @@ import pytest
 from dashboard.i18n import window_error_text
 from gridrules import selection
 from gridrules.timewindows import WindowError, day_window, parse_moment, previous_period, today, week_from_param, week_of, window_from_params
-from tests.conftest import TZ, local
+from tests.support import TZ, local
 
 LATER = local(2027, 6, 1, 12, 0)  # every window below is closed by then
 

@@ -8,7 +8,7 @@ import pandas as pd
 from gridrules import wall_rules
 from gridrules.access import Scope
 from layouts import wall
-from tests.conftest import utc
+from tests.support import utc
 
 NOW = utc(2026, 11, 27, 6, 0)
 

@@ -7,7 +7,7 @@ import pytest
 
 from gridrules.limits import Limit, LimitError, StageLimits, add_limit, stage_state
 from gridrules.workcalendar import CalendarError, WorkCalendar, calendar_from_config
-from tests.conftest import TZ, local
+from tests.support import TZ, local
 
 
 @pytest.fixture
