@@ -2,7 +2,7 @@
 
 Reads the district once from the grid database (basic grids with their GCJ-02 polygons,
 grid workers, the catalogue, departments and the cases still open) and never writes it.
-Then publishes, in real time and through the feed contract of DESIGN §3, what the
+Then publishes, in real time and through the feed contract (README, "The feeds"), what the
 district's systems would publish:
 
 * ``patrol-gps``: every grid worker walks (or rides an e-bike around) their own basic grid
