@@ -1,4 +1,4 @@
-"""HTTP interfaces others rely on (DESIGN §7): /healthz, /metrics, /api/indicators,
+"""HTTP interfaces others rely on (README, "HTTP interfaces"): /healthz, /metrics, /api/indicators,
 /api/catalogue, /api/grids, and the case and staff endpoints. Keys are stable; errors are
 JSON with an ``error`` text. Every answer is limited to the caller's scope.
 """

@@ -1,4 +1,4 @@
-"""The command line of DESIGN §7. Errors a user can cause print one line and exit non-zero."""
+"""The command line (README, "Command line"). Errors a user can cause print one line and exit non-zero."""
 from __future__ import annotations
 
 import argparse

@@ -38,7 +38,7 @@ def working_days_in(window: Window, config: DomainConfig) -> int:
 
 
 def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> AreaReport:
-    """Every indicator of DESIGN §2 for an area subtree and a window, within the caller's scope."""
+    """Every indicator of gridrules.indicators for an area subtree and a window, within the caller's scope."""
     cases = queries.load_cases(engine, area.path, window, filters, scope)
     values = indicators.summarise(indicators.case_flags(cases, window))
     first, last = queries.local_days(window, config.calendar.tz)

@@ -1,4 +1,4 @@
-"""The feed contract (DESIGN §3): validate raw stream messages into typed events.
+"""The feed contract (README, "The feeds"): validate raw stream messages into typed events.
 
 Every field arrives as bytes. A message that cannot be applied raises ``FeedError`` with a
 machine-readable ``reason`` (one of ``Reason``) and a human ``detail``; the consumer moves

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 class Keys:
     prefix: str = "gridops:"
 
-    # ---- the feed contract (DESIGN §3)
+    # ---- the feed contract (README, "The feeds")
     @property
     def case_events(self) -> str:
         return f"{self.prefix}case-events"

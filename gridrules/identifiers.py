@@ -1,5 +1,5 @@
-"""Identifiers of the feed contract and the import files (DESIGN §3): case and event ids,
-worker ids, grid, class and department codes.
+"""Identifiers of the feed contract and the import files (README, "The feeds" and "Import
+formats"): case and event ids, worker ids, grid, class and department codes.
 
 They are letters of any script, digits and ``-_.:/`` — nothing that means something to
 HTML, a spreadsheet, a shell or a log line — so an identifier can never carry markup or a

@@ -1,4 +1,4 @@
-"""The HTTP interfaces of DESIGN §7, through the real app with a real Redis and database."""
+"""The HTTP interfaces (README, "HTTP interfaces"), through the real app with a real Redis and database."""
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,5 +1,5 @@
 """Hostile text through the real feeds and importers, on every screen, in headless Chromium
-(issue 9, item 1: stored XSS on the wall).
+(stored XSS: no text a feed or an import file carries may run as script).
 
 Every free-text field of the case stream (description, reporter, contact, actor) carries a
 hostile string, and so does every name an import file gives (grids, classes, departments,

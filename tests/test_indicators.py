@@ -1,4 +1,4 @@
-"""Every indicator of DESIGN §2 against hand-computed expectations."""
+"""Every indicator of gridrules.indicators against hand-computed expectations."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,4 +1,4 @@
-"""Text from feeds and import files is shown as text, never parsed as markup (issue 9, item 1).
+"""Text from feeds and import files is shown as text, never parsed as markup (no stored XSS).
 
 Free text (descriptions, reporters, contacts, actors) and names from import files (grids,
 classes, departments, workers) may hold anything. The screens are safe by construction:

@@ -27,7 +27,7 @@ from shapely.geometry import shape
 from sqlalchemy import func, select
 
 from dashboard import reports
-from data_feeds import replay, schema
+from data_feeds import replay, replay_common, replay_geolife, replay_la311, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
@@ -109,12 +109,12 @@ def test_the_format_is_told_by_the_header():
 
 def test_devices_get_distinct_workers_deterministically():
     workers = [f"W{n:04d}" for n in range(1, 25)]
-    first = replay.assign_workers(["001", "005", "042"], workers)
-    assert first == replay.assign_workers(["042", "001", "005"], list(reversed(workers)))
+    first = replay_geolife.assign_workers(["001", "005", "042"], workers)
+    assert first == replay_geolife.assign_workers(["042", "001", "005"], list(reversed(workers)))
     assert len(set(first.values())) == 3 and set(first.values()) <= set(workers)
-    assert replay.assign_workers(["a", "b"], ["W1", "W2"]).keys() == {"a", "b"}
-    with pytest.raises(replay.ReplayError, match="only 1 grid workers"):
-        replay.assign_workers(["a", "b"], ["W1"])
+    assert replay_geolife.assign_workers(["a", "b"], ["W1", "W2"]).keys() == {"a", "b"}
+    with pytest.raises(replay_common.ReplayError, match="only 1 grid workers"):
+        replay_geolife.assign_workers(["a", "b"], ["W1"])
 
 
 def _points(*stamps, uid="u1"):
@@ -129,7 +129,7 @@ def test_recorded_days_move_onto_the_latest_days_keeping_time_of_day_and_interva
         "2009-03-09 02:00:00", "2009-03-09 02:00:05",  # 10:00 local, 03-09
     )
     now = datetime(2026, 11, 27, 12, 0, tzinfo=TZ)
-    moved = replay.shift_user_days(points, TZ, now, days=3)
+    moved = replay_geolife.shift_user_days(points, TZ, now, days=3)
     assert len(moved) == 6
     local = moved["ts"].dt.tz_localize("UTC").dt.tz_convert(TZ)
     assert [d.isoformat() for d in local.dt.date] == ["2026-11-25"] * 2 + ["2026-11-26"] * 2 + ["2026-11-27"] * 2
@@ -140,10 +140,10 @@ def test_recorded_days_move_onto_the_latest_days_keeping_time_of_day_and_interva
     assert (moved["ts"].diff().iloc[1:4] == points["ts"].diff().iloc[1:4]).all()
     assert local.max() <= now
     # only the last N recorded days
-    assert len(replay.shift_user_days(points, TZ, now, days=1)) == 2
+    assert len(replay_geolife.shift_user_days(points, TZ, now, days=1)) == 2
     # a last day that ends later in the day than now lands on yesterday
     early = datetime(2026, 11, 27, 9, 0, tzinfo=TZ)
-    moved_early = replay.shift_user_days(points, TZ, early, days=1)
+    moved_early = replay_geolife.shift_user_days(points, TZ, early, days=1)
     assert set(moved_early["day"].dt.date.astype(str)) == {"2026-11-26"}
     assert moved_early["ts"].max() <= pd.Timestamp(early.astimezone(UTC).replace(tzinfo=None))
 
@@ -151,7 +151,7 @@ def test_recorded_days_move_onto_the_latest_days_keeping_time_of_day_and_interva
 def test_each_user_ends_on_its_own_latest_day():
     points = pd.concat([_points("2008-12-15 02:00:00", uid="a"), _points("2009-03-19 14:00:00", uid="b")])  # 10:00 and 22:00 local
     now = datetime(2026, 11, 27, 12, 0, tzinfo=TZ)
-    moved = replay.shift_user_days(points.reset_index(drop=True), TZ, now, days=7)
+    moved = replay_geolife.shift_user_days(points.reset_index(drop=True), TZ, now, days=7)
     days = dict(zip(moved["uid"], moved["day"].dt.date.astype(str)))
     assert days == {"a": "2026-11-27", "b": "2026-11-26"}
 
@@ -159,7 +159,7 @@ def test_each_user_ends_on_its_own_latest_day():
 def test_a_track_moved_onto_a_centroid_keeps_its_distances():
     lat = np.array([39.984094, 39.990000, 40.010000, 39.970000])
     lon = np.array([116.319236, 116.330000, 116.300000, 116.350000])
-    new_lat, new_lon = replay.translate_tracks(lat, lon, lat[0], lon[0], 31.25, 121.40)
+    new_lat, new_lon = replay_geolife.translate_tracks(lat, lon, lat[0], lon[0], 31.25, 121.40)
     assert (new_lat[0], new_lon[0]) == pytest.approx((31.25, 121.40), abs=1e-12)
     before = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
     after = haversine_m(new_lat[:-1], new_lon[:-1], new_lat[1:], new_lon[1:])
@@ -169,7 +169,7 @@ def test_a_track_moved_onto_a_centroid_keeps_its_distances():
 def test_the_la_file_moves_by_whole_weeks_to_just_before_now():
     latest = datetime(2020, 1, 3, 14, 22)
     for now in (datetime(2026, 11, 27, 14, 22), datetime(2026, 11, 27, 14, 21), datetime(2026, 11, 30, 8, 0)):
-        weeks = replay.week_shift(latest, now)
+        weeks = replay_la311.week_shift(latest, now)
         moved = latest + timedelta(weeks=weeks)
         assert moved <= now < moved + timedelta(weeks=1)
         assert (moved.weekday(), moved.hour, moved.minute) == (latest.weekday(), latest.hour, latest.minute)
@@ -178,71 +178,71 @@ def test_the_la_file_moves_by_whole_weeks_to_just_before_now():
 def test_a_request_becomes_an_ordered_timeline_cut_at_now():
     t = datetime(2026, 11, 20, 9, 0, tzinfo=TZ)
     now = t + timedelta(days=3)
-    full = replay.case_timeline(t, t + timedelta(days=1), now)
+    full = replay_la311.case_timeline(t, t + timedelta(days=1), now)
     assert [a for a, _ in full] == ["report", "register", "dispatch", "feedback", "close"]
-    assert [m for _, m in full] == [t, t + replay.REGISTER_DELAY, t + replay.DISPATCH_DELAY, t + timedelta(days=1) - replay.FEEDBACK_LEAD, t + timedelta(days=1)]
-    assert [a for a, _ in replay.case_timeline(t, None, now)] == ["report", "register", "dispatch"]
-    assert [a for a, _ in replay.case_timeline(t, t - timedelta(hours=1), now)] == ["report", "register", "dispatch"]
-    assert [a for a, _ in replay.case_timeline(t, now + timedelta(minutes=1), now)] == ["report", "register", "dispatch", "feedback"]
-    assert [a for a, _ in replay.case_timeline(t, now + timedelta(hours=1), now)] == ["report", "register", "dispatch"]
-    assert [a for a, _ in replay.case_timeline(now - timedelta(minutes=5), None, now)] == ["report", "register"]
+    assert [m for _, m in full] == [t, t + replay_la311.REGISTER_DELAY, t + replay_la311.DISPATCH_DELAY, t + timedelta(days=1) - replay_la311.FEEDBACK_LEAD, t + timedelta(days=1)]
+    assert [a for a, _ in replay_la311.case_timeline(t, None, now)] == ["report", "register", "dispatch"]
+    assert [a for a, _ in replay_la311.case_timeline(t, t - timedelta(hours=1), now)] == ["report", "register", "dispatch"]
+    assert [a for a, _ in replay_la311.case_timeline(t, now + timedelta(minutes=1), now)] == ["report", "register", "dispatch", "feedback"]
+    assert [a for a, _ in replay_la311.case_timeline(t, now + timedelta(hours=1), now)] == ["report", "register", "dispatch"]
+    assert [a for a, _ in replay_la311.case_timeline(now - timedelta(minutes=5), None, now)] == ["report", "register"]
     for span in (timedelta(0), timedelta(minutes=2), timedelta(minutes=40)):
-        times = [m for _, m in replay.case_timeline(t, t + span, now)]
+        times = [m for _, m in replay_la311.case_timeline(t, t + span, now)]
         assert len(times) == 5 and times == sorted(times) and times[0] == t and times[-1] == t + span
 
 
 def test_every_la_source_maps_to_a_channel_of_the_contract():
     sources = pd.read_csv(LA_DIR / "sources.csv")
-    channels = {name: replay.source_channel(name, code) for name, code in zip(sources["source_name"], sources["data_code"])}
+    channels = {name: replay_la311.source_channel(name, code) for name, code in zip(sources["source_name"], sources["data_code"])}
     assert set(channels.values()) <= set(SOURCES)
     assert channels["Phone Call"] == "hotline" and channels["Mobile App"] == "wechat" and channels["Email"] == "wechat"
     assert channels["Website"] == "wechat" and channels["Work Crew"] == "patrol" and channels["Mayor's Office"] == "leader"
-    assert replay.source_channel("Carrier Pigeon") == "hotline"
-    assert replay.source_channel("Chatbot", "Self Service") == "wechat"
-    assert replay.source_channel("Field Driver") == "patrol"
+    assert replay_la311.source_channel("Carrier Pigeon") == "hotline"
+    assert replay_la311.source_channel("Chatbot", "Self Service") == "wechat"
+    assert replay_la311.source_channel("Field Driver") == "patrol"
 
 
 def test_types_map_to_detail_classes_whose_department_matches_the_agency():
     catalogue = pd.read_csv(PACKAGE_DATA / "catalogue.csv", dtype=str).set_index("code")
     departments = set(pd.read_csv(PACKAGE_DATA / "departments.csv")["code"])
     for type_name in pd.read_csv(LA_DIR / "types.csv")["type_name"]:
-        code = replay.category_for_type(type_name)
+        code = replay_la311.category_for_type(type_name)
         assert code in catalogue.index and isinstance(catalogue.loc[code, "dept"], str), type_name
-    assert replay.category_for_type("Single Streetlight") == replay.category_for_type("Multiple Streetlights") == "B010301"
-    assert replay.category_for_type("Graffiti") == "E020102"
-    assert catalogue.loc[replay.category_for_type("Bulky Items"), "parent"].startswith("E01")
-    assert replay.category_for_type("Something New") == replay.GENERAL_CATEGORY
-    assert set(replay.AGENCY_DEPT.values()) | set(replay.TYPE_DEPT.values()) <= departments
+    assert replay_la311.category_for_type("Single Streetlight") == replay_la311.category_for_type("Multiple Streetlights") == "B010301"
+    assert replay_la311.category_for_type("Graffiti") == "E020102"
+    assert catalogue.loc[replay_la311.category_for_type("Bulky Items"), "parent"].startswith("E01")
+    assert replay_la311.category_for_type("Something New") == replay_la311.GENERAL_CATEGORY
+    assert set(replay_la311.AGENCY_DEPT.values()) | set(replay_la311.TYPE_DEPT.values()) <= departments
     # The department follows the category's, except for general requests LA routed to a specific agency.
     pairs = read_la_csv()[["type_name", "agency_code"]].drop_duplicates()
     for type_name, agency in pairs.itertuples(index=False):
-        category_dept = catalogue.loc[replay.category_for_type(type_name), "dept"]
-        dept = replay.department_for(type_name, agency, category_dept)
+        category_dept = catalogue.loc[replay_la311.category_for_type(type_name), "dept"]
+        dept = replay_la311.department_for(type_name, agency, category_dept)
         if type_name in ("Other", "Feedback") and agency != "ITA":
-            assert dept == replay.AGENCY_DEPT[agency]
+            assert dept == replay_la311.AGENCY_DEPT[agency]
         else:
             assert dept == category_dept, (type_name, agency)
-    assert replay.department_for("Bulky Items", "", "HWC") == "HWC"
-    assert replay.department_for("Homeless Encampment", "LASAN", "MZJ") == "MZJ"
+    assert replay_la311.department_for("Bulky Items", "", "HWC") == "HWC"
+    assert replay_la311.department_for("Homeless Encampment", "LASAN", "MZJ") == "MZJ"
 
 
 def test_requests_land_in_grids_of_their_council_community_deterministically():
     groups = {"C1": ["G11", "G12", "G13"], "C2": ["G21", "G22"], "C3": ["G31"]}
     parent_of = {grid: parent for parent, grids in groups.items() for grid in grids}
-    placed = [replay.place_request("44", f"1-{n}", groups) for n in range(200)]
-    assert placed == [replay.place_request("44", f"1-{n}", groups) for n in range(200)]
+    placed = [replay_la311.place_request("44", f"1-{n}", groups) for n in range(200)]
+    assert placed == [replay_la311.place_request("44", f"1-{n}", groups) for n in range(200)]
     assert len({parent_of[grid] for grid in placed}) == 1  # one council, one community
     if len(groups[parent_of[placed[0]]]) > 1:
         assert len(set(placed)) > 1  # spread over its grids
-    councils = {parent_of[replay.place_request(str(c), "x", groups)] for c in range(100)}
+    councils = {parent_of[replay_la311.place_request(str(c), "x", groups)] for c in range(100)}
     assert councils == set(groups)
 
 
 def test_a_point_drawn_inside_a_concave_grid_is_inside_it():
     u_shape = shapely.Polygon([(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)])
-    points = [replay.point_inside(u_shape, f"1-{n}") for n in range(50)]
+    points = [replay_la311.point_inside(u_shape, f"1-{n}") for n in range(50)]
     assert all(u_shape.contains(shapely.Point(lon, lat)) for lat, lon in points)
-    assert points == [replay.point_inside(u_shape, f"1-{n}") for n in range(50)] and len(set(points)) == 50
+    assert points == [replay_la311.point_inside(u_shape, f"1-{n}") for n in range(50)] and len(set(points)) == 50
 
 
 class FakePipeline:
@@ -310,7 +310,7 @@ def test_geolife_pings_keep_their_timing_and_are_all_accounted_for(settings, fee
             .select_from(schema.workers.join(schema.grids, schema.grids.c.code == schema.workers.c.grid))
         ).all(), columns=["id", "role", "lat", "lon"]).set_index("id")
     raw = raw_geolife()
-    assignment = replay.assign_workers(raw["uid"].unique(), staff.index[staff["role"] == "worker"])
+    assignment = replay_geolife.assign_workers(raw["uid"].unique(), staff.index[staff["role"] == "worker"])
     assert set(pings["worker"]) <= set(assignment.values())
     for uid, worker in assignment.items():
         mine = pings[pings["worker"] == worker].reset_index(drop=True)
@@ -378,7 +378,7 @@ def expected_la(now: datetime) -> pd.DataFrame:
     frame["registered"] = frame["reported_at"] + register <= now_local
     frame["dispatched"] = frame["reported_at"] + dispatch <= now_local
     frame["closes"] = close_ok & (frame["closed_at"] <= now_local)
-    frame["dept"] = frame["agency_code"].map(replay.AGENCY_DEPT)
+    frame["dept"] = frame["agency_code"].map(replay_la311.AGENCY_DEPT)
     frame.loc[frame["type_name"] == "Homeless Encampment", "dept"] = "MZJ"
     frame["case_id"] = "la311-" + frame["srnumber"]
     frame.attrs["weeks"] = weeks
@@ -431,7 +431,7 @@ def test_la311_replay_matches_the_csv_and_a_second_replay_changes_nothing(settin
     dispatched = expected[expected["dispatched"]]
     assert cases.loc[dispatched["case_id"], "dept"].value_counts().to_dict() == dispatched["dept"].value_counts().to_dict()
     per_agency = dispatched[dispatched["type_name"] != "Homeless Encampment"].groupby("agency_code").size()
-    from_agencies = per_agency.groupby(per_agency.index.map(replay.AGENCY_DEPT)).sum()
+    from_agencies = per_agency.groupby(per_agency.index.map(replay_la311.AGENCY_DEPT)).sum()
     from_agencies["MZJ"] = from_agencies.get("MZJ", 0) + int((dispatched["type_name"] == "Homeless Encampment").sum())
     assert from_agencies.to_dict() == dispatched["dept"].value_counts().to_dict()
 
@@ -498,7 +498,7 @@ def test_a_bad_geolife_row_names_its_line_and_field(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("lat,lng,datetime,uid\n39.9,116.3,2008-10-23 05:53:05,001\n\n39.9,east,2008-10-23 05:53:06,001\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match=r"line 4, field 'lng': 'east' is not a longitude"):
-        replay.read_geolife(path)
+        replay_geolife.read_geolife(path)
 
 
 # ================================================================ (e) the command line

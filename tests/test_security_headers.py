@@ -1,4 +1,5 @@
-"""The Content-Security-Policy and hardening headers on every response (issue 9, item 1).
+"""The Content-Security-Policy and hardening headers on every response (defence in depth
+against stored XSS).
 
 Through the real app with a real Redis and an empty SQLite database; the browser test
 (tests/test_browser_hostile.py) shows that every screen runs under the policy.
