@@ -302,7 +302,3 @@ def tf(key: str, lang: str, **values) -> str:
     """``t`` with ``{name}`` placeholders filled in."""
     return t(key, lang).format(**values)
 
-
-def local_name(name: str, name_en: str | None, lang: str) -> str:
-    """A database name in the chosen language, falling back to the Chinese one."""
-    return name_en if lang == "en" and name_en else name

@@ -50,12 +50,6 @@ def get_user(engine: Engine, name: str) -> User | None:
     return _user(row) if row else None
 
 
-def get_user_by_id(engine: Engine, user_id: int) -> User | None:
-    with engine.connect() as connection:
-        row = connection.execute(select(schema.users).where(schema.users.c.id == user_id)).mappings().first()
-    return _user(row) if row else None
-
-
 def list_users(engine: Engine) -> list[User]:
     with engine.connect() as connection:
         rows = connection.execute(select(schema.users).order_by(schema.users.c.name)).mappings().all()

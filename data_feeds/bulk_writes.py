@@ -7,7 +7,7 @@ MySQL/MariaDB; times are handed to SQLite in the format SQLAlchemy itself stores
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -31,27 +31,6 @@ def _driver_value(dialect, value):
 
 def _tuples(dialect, rows: list[dict], columns: list[str]) -> list[tuple]:
     return [tuple(_driver_value(dialect, row[column]) for column in columns) for row in rows]
-
-
-def insert_many(connection, table, rows: list[dict]) -> None:
-    """Plain INSERT of every row."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    dialect = connection.dialect
-    marks = ", ".join([_placeholder(dialect)] * len(columns))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    connection.exec_driver_sql(sql, _tuples(dialect, rows, columns))
-
-
-def upsert_many(connection, table, keys: tuple[str, ...], rows: list[dict], add: tuple[str, ...] = (), replace: tuple[str, ...] = ()) -> None:
-    """INSERT each row, or on a key conflict add ``add`` columns to the stored ones and
-    overwrite ``replace`` columns."""
-    if not rows:
-        return
-    columns = list(keys) + list(add) + list(replace)
-    dialect = connection.dialect
-    connection.exec_driver_sql(_upsert_sql(dialect, table, keys, add, replace), _tuples(dialect, rows, columns))
 
 
 def frame_tuples(dialect, frame: pd.DataFrame) -> list[tuple]:
@@ -94,7 +73,8 @@ def insert_frame(connection, table, frame: pd.DataFrame) -> None:
 
 
 def upsert_frame(connection, table, keys: tuple[str, ...], frame: pd.DataFrame, add: tuple[str, ...] = (), replace: tuple[str, ...] = ()) -> None:
-    """``upsert_many`` for a frame whose columns are ``keys + add + replace``."""
+    """Insert rows of ``frame`` (columns ``keys + add + replace``), or on a key already stored add the
+    ``add`` columns to it and replace the ``replace`` ones, in one statement."""
     if frame.empty:
         return
     columns = list(keys) + list(add) + list(replace)
@@ -111,11 +91,3 @@ def _upsert_sql(dialect, table, keys, add, replace) -> str:
     updates = [f"{c} = {table.name}.{c} + excluded.{c}" for c in add] + [f"{c} = excluded.{c}" for c in replace]
     return f"{insert} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
 
-
-def read_datetime(value) -> pd.Timestamp:
-    """A stored time as read through the driver (a string on SQLite) → naive UTC Timestamp."""
-    if isinstance(value, str):
-        return pd.Timestamp(datetime.fromisoformat(value))
-    if isinstance(value, date):
-        return pd.Timestamp(value)
-    return pd.Timestamp(value)

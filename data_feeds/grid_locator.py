@@ -74,6 +74,3 @@ class GridLocator:
         polygon = self.polygons[self.index_of[code]]
         degrees = polygon.distance(shapely.Point(lon, lat))
         return degrees * METRES_PER_DEGREE * max(np.cos(np.radians(lat)), 0.2) if degrees else 0.0
-
-    def has(self, code: str) -> bool:
-        return code in self.index_of

@@ -210,10 +210,6 @@ def worker_positions(redis_client, keys: Keys, now: datetime, offline_after_minu
     return result
 
 
-def online_count(redis_client, keys: Keys, now: datetime, offline_after_minutes: float) -> int:
-    return int(redis_client.zcount(keys.workers_seen, now.timestamp() - offline_after_minutes * 60, "+inf"))
-
-
 def trail(redis_client, keys: Keys, worker: str) -> list[tuple[float, float]]:
     """The worker's recent positions, oldest first."""
     points = [text(p).split(",") for p in redis_client.lrange(keys.trail(worker), 0, -1)]

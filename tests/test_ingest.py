@@ -289,7 +289,7 @@ def test_pings_become_thinned_tracks_daily_totals_and_live_positions(ingest, raw
     positions = {p["worker"]: p for p in live_state.worker_positions(raw_redis, KEYS, utc_now(), 10)}
     assert positions[grid["worker"]]["online"] and positions[grid["worker"]]["speed"] == 1.3
     assert len(live_state.trail(raw_redis, KEYS, grid["worker"])) == min(points, live_state.TRAIL_LENGTH)  # trails follow the thinned track
-    assert live_state.online_count(raw_redis, KEYS, utc_now(), 10) == 1
+    assert [p["worker"] for p in live_state.worker_positions(raw_redis, KEYS, utc_now(), 10) if p["online"]] == [grid["worker"]]
 
 
 def test_replayed_pings_add_nothing_twice(ingest, raw_redis, grids, feed_district):
