@@ -116,15 +116,21 @@ def render_metrics(ctx: AppContext) -> str:
 FEED_OUTCOMES = ("consumed", "applied", "duplicates", "parked", "late")
 
 
+def _counter_family(counters: dict, prefix: str, metric: str, label: str, help_text: str) -> list[str]:
+    """One Prometheus counter family from the feed counters named ``prefix`` + label value."""
+    lines = [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+    for name, value in sorted(counters.items()):
+        if name.startswith(prefix):
+            lines.append(f'{metric}{{{label}="{_label(name[len(prefix):])}"}} {value}')
+    return lines
+
+
 def _feed_lines(feed: dict) -> list[str]:
     lines = ["# HELP gridops_feed_messages_total Feed messages by stream and outcome.", "# TYPE gridops_feed_messages_total counter"]
     for outcome in FEED_OUTCOMES:
         for kind in ("case", "gps"):
             lines.append(f'gridops_feed_messages_total{{kind="{kind}",outcome="{outcome}"}} {feed["counters"].get(f"{outcome}:{kind}", 0)}')
-    lines += ["# HELP gridops_feed_dead_letters_total Messages moved to the dead-letter stream, by reason.", "# TYPE gridops_feed_dead_letters_total counter"]
-    for name, value in sorted(feed["counters"].items()):
-        if name.startswith("dead:"):
-            lines.append(f'gridops_feed_dead_letters_total{{reason="{name[5:]}"}} {value}')
+    lines += _counter_family(feed["counters"], "dead:", "gridops_feed_dead_letters_total", "reason", "Messages moved to the dead-letter stream, by reason.")
     lines += ["# HELP gridops_feed_lag_seconds How long the oldest unprocessed message has waited.", "# TYPE gridops_feed_lag_seconds gauge"]
     for stream, status in feed["streams"].items():
         if status["lag_seconds"] is not None:
@@ -138,14 +144,8 @@ def _feed_lines(feed: dict) -> list[str]:
               "# TYPE gridops_feed_consumer_up gauge"]
     for consumer in feed["consumers"]:
         lines.append(f'gridops_feed_consumer_up{{consumer="{_label(consumer["name"])}",state="{consumer["state"]}",reason="{consumer["reason"]}"}} {int(consumer["state"] == "ok")}')
-    lines += ["# HELP gridops_feed_outages_total Outages of the database or Redis the consumers waited out.", "# TYPE gridops_feed_outages_total counter"]
-    for name, value in sorted(feed["counters"].items()):
-        if name.startswith("outage:"):
-            lines.append(f'gridops_feed_outages_total{{service="{name[7:]}"}} {value}')
-    lines += ["# HELP gridops_feed_outage_seconds_total Seconds spent waiting out outages.", "# TYPE gridops_feed_outage_seconds_total counter"]
-    for name, value in sorted(feed["counters"].items()):
-        if name.startswith("outage_seconds:"):
-            lines.append(f'gridops_feed_outage_seconds_total{{service="{name[15:]}"}} {value}')
+    lines += _counter_family(feed["counters"], "outage:", "gridops_feed_outages_total", "service", "Outages of the database or Redis the consumers waited out.")
+    lines += _counter_family(feed["counters"], "outage_seconds:", "gridops_feed_outage_seconds_total", "service", "Seconds spent waiting out outages.")
     lines += ["# HELP gridops_dead_letter_length Entries in the dead-letter stream.", "# TYPE gridops_dead_letter_length gauge", f"gridops_dead_letter_length {feed['dead_letters']}"]
     if feed["last_message_age_seconds"] is not None:
         lines += ["# HELP gridops_feed_last_message_age_seconds Seconds since the consumer last received a message.",

@@ -18,12 +18,11 @@ from gridrules.config import load_domain_config
 from tests.support import (
     DEMO_NOW,
     MACHINE_REDIS,
-    PACKAGE_DATA,
     PG_URL,
-    TEST_DATA,
     TEST_REDIS_DB,
     TZ,
     fresh_database,
+    import_small_district,
     import_small_staff,
     postgres_unavailable,
 )
@@ -116,17 +115,8 @@ def settings(database_url, redis_url, tmp_path):
 
 @pytest.fixture
 def small_district(engine):
-    """A real district outline (普陀区, Shanghai) cut into 4 towns, 8 communities, 24 grids,
-    with the default departments and catalogue."""
-    from data_feeds.importers.catalogue import import_catalogue
-    from data_feeds.importers.departments import import_departments
-    from data_feeds.importers.grids import SubdivideOptions, import_grids
-
-    import_departments(engine, PACKAGE_DATA / "departments.csv")
-    import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
-    towns = PACKAGE_DATA / "towns.csv"
-    import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(towns, communities=8, grids=24, seed=7))
-    return engine
+    """The small district (``tests.support.import_small_district``) without staff."""
+    return import_small_district(engine)
 
 
 

@@ -100,3 +100,19 @@ def import_small_staff(engine, folder: Path) -> None:
     lines = ["id,name,grid,role"] + [f"W{n:04d},网格员{n},{code},{'worker' if level == 4 else 'head'}" for n, (code, level) in enumerate(areas, start=1)]
     staff.write_text("\n".join(lines) + "\n", encoding="utf-8")
     import_workers(engine, staff)
+
+
+def import_small_district(engine, staff_folder: Path | None = None):
+    """A real district outline (普陀区, Shanghai) cut into 4 towns, 8 communities and 24 grids,
+    with the default departments and catalogue, through the importers; with ``staff_folder``
+    also its staff (``import_small_staff``). Returns the engine."""
+    from data_feeds.importers.catalogue import import_catalogue
+    from data_feeds.importers.departments import import_departments
+    from data_feeds.importers.grids import SubdivideOptions, import_grids
+
+    import_departments(engine, PACKAGE_DATA / "departments.csv")
+    import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
+    import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(PACKAGE_DATA / "towns.csv", communities=8, grids=24, seed=7))
+    if staff_folder is not None:
+        import_small_staff(engine, staff_folder)
+    return engine

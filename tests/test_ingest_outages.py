@@ -14,13 +14,10 @@ from sqlalchemy.engine import make_url
 
 from data_feeds import schema
 from data_feeds.db import init_db, make_engine
-from data_feeds.importers.catalogue import import_catalogue
-from data_feeds.importers.departments import import_departments
-from data_feeds.importers.grids import SubdivideOptions, import_grids
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids
 from tests.redis_servers import RedisServer
-from tests.support import PACKAGE_DATA, PG_URL, TEST_DATA, import_small_staff, postgres_unavailable
+from tests.support import PG_URL, import_small_district, postgres_unavailable
 from tests.test_ingest_processes import publish_workload, start_consumer, wait_for
 
 KEYS = Keys("gridops:")
@@ -33,11 +30,7 @@ def build_district(url: str, folder) -> object:
     """The small test district (普陀区 cut into 24 grids) with its staff, in the database at ``url``."""
     engine = make_engine(url)
     init_db(engine)
-    import_departments(engine, PACKAGE_DATA / "departments.csv")
-    import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
-    import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(PACKAGE_DATA / "towns.csv", communities=8, grids=24, seed=7))
-    import_small_staff(engine, folder)
-    return engine
+    return import_small_district(engine, folder)
 
 
 def count(engine, table) -> int:

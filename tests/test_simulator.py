@@ -36,7 +36,7 @@ from gridrules.coords import wgs84_to_gcj02
 from gridrules.lifecycle import CaseEvent, Rules, apply_event
 from gridrules.patrol import haversine_m
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report
-from tests.support import PACKAGE_DATA, PROJECT, TEST_DATA, TZ, fresh_database, import_small_staff, local
+from tests.support import PROJECT, TZ, fresh_database, import_small_district, local
 
 KEYS = Keys("gridops:")
 AFTERNOON = local(2026, 11, 25, 14, 40)  # a Wednesday (working day), second patrol round about to begin
@@ -50,19 +50,12 @@ SETTING_NAMES = ("DATABASE_URL", "REDIS_URL", "PORT", "HOST", "SECRET_KEY", "TIL
 def district(tmp_path_factory):
     """The small test district (24 basic grids, one grid worker each) in a SQLite file, for the pure tests."""
     from data_feeds.db import init_db, make_engine
-    from data_feeds.importers.catalogue import import_catalogue
-    from data_feeds.importers.departments import import_departments
-    from data_feeds.importers.grids import SubdivideOptions, import_grids
 
     folder = tmp_path_factory.mktemp("simdistrict")
     with fresh_database("sqlite", folder) as url:
         engine = make_engine(url)
         init_db(engine)
-        import_departments(engine, PACKAGE_DATA / "departments.csv")
-        import_catalogue(engine, PACKAGE_DATA / "catalogue.csv")
-        import_grids(engine, TEST_DATA / "boundaries" / "310107.geojson", SubdivideOptions(PACKAGE_DATA / "towns.csv", communities=8, grids=24, seed=7))
-        import_small_staff(engine, folder)
-        yield engine
+        yield import_small_district(engine, folder)
         engine.dispose()
 
 
