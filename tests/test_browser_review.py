@@ -25,11 +25,12 @@ import openpyxl
 import pytest
 import redis as redis_lib
 from shapely.geometry import shape
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard import reports, weekly
 from dashboard.formatting import format_value
 from dashboard.i18n import t
+from dashboard.review_data import CASE_LIST
 from data_feeds import schema
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
@@ -285,13 +286,21 @@ def test_the_change_on_each_tile_is_against_the_period_before(server, page):
 @pytest.fixture(scope="module")
 def reworked_case(demo_engine) -> tuple[str, str]:
     """A closed and evaluated case that was returned for rework (the longest story: report …
-    feedback, return, feedback … close, evaluate) and the local day it was reported."""
+    feedback, return, feedback … close, evaluate) and the local day it was reported, chosen
+    among the newest cases of its day so that the review's case list (newest CASE_LIST of
+    the day) holds it whatever the demo's hour."""
+    c = schema.cases.c
     with demo_engine.connect() as connection:
-        case_id, reported_at = connection.execute(
-            select(schema.cases.c.id, schema.cases.c.reported_at).where(schema.cases.c.rework_count > 0, schema.cases.c.status == "evaluated")
-            .order_by(schema.cases.c.reported_at.desc()).limit(1)
-        ).one()
-    return case_id, reported_at.replace(tzinfo=UTC).astimezone(TZ).date().isoformat()
+        candidates = connection.execute(
+            select(c.id, c.reported_at).where(c.rework_count > 0, c.status == "evaluated").order_by(c.reported_at.desc()).limit(50)
+        ).all()
+        for case_id, reported_at in candidates:
+            day = reported_at.replace(tzinfo=UTC).astimezone(TZ).date()
+            day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), TZ).astimezone(UTC).replace(tzinfo=None)
+            newer = connection.execute(select(func.count()).where(c.reported_at > reported_at, c.reported_at < day_end)).scalar_one()
+            if newer < CASE_LIST // 2:
+                return case_id, day.isoformat()
+    pytest.fail("the demo has no reworked case among the newest of its day")
 
 
 def select_case(page, base: str, case_id: str, day: str) -> None:
