@@ -4,7 +4,7 @@
 
 Builds the demo district's grids (real Wuzhong outline, 900 basic grids), generates a year
 of cases in bulk (vectorised; realistic stage times and deadlines), loads them into SQLite
-and PostgreSQL, then times ``reports.area_indicators`` for windows of a day, a week and a
+and PostgreSQL, then times ``area_reports.area_indicators`` for windows of a day, a week and a
 month, district and town. Prints the times; no targets are asserted here.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard import reports  # noqa: E402
+from dashboard import area_reports  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
 from data_feeds import schema  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402
@@ -181,7 +181,7 @@ def run(database: str, count: int) -> list[dict]:
     for area_name, area in (("district", district), ("town", town)):
         for window_name, (start, end) in windows.items():
             window = Window.until_now(start, end, NOW)
-            seconds, report = timed(lambda: reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
+            seconds, report = timed(lambda: area_reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
             results.append({"database": database, "area": area_name, "window": window_name, "seconds": seconds, "reported": report.values["reported"], "in_progress": report.values["in_progress"]})
             print(f"[{database}] {area_name:8s} {window_name:8s} {seconds * 1000:8.0f} ms   reported={report.values['reported']:,} in_progress={report.values['in_progress']:,}", flush=True)
     engine.dispose()

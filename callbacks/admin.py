@@ -8,7 +8,7 @@ from dash import ctx as dash_ctx
 from flask import request
 
 from callbacks import notices
-from dashboard import services
+from dashboard import cached_reads
 from dashboard.auth import current_principal, end_user_sessions
 from dashboard.context import current_context
 from dashboard.i18n import tf, window_error_text
@@ -23,7 +23,7 @@ from layouts.widgets import nav_links
 def users_page(ctx, principal, lang: str, query: dict, other_language_href: str):
     return admin.users_layout(
         lang, principal.name, other_language_href, nav_links(principal, lang),
-        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), sorted(services.names(ctx, "zh")["departments"].items()),
+        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), sorted(cached_reads.names(ctx, "zh")["departments"].items()),
     )
 
 

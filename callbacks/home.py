@@ -4,7 +4,7 @@ from __future__ import annotations
 from dash import Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from dashboard import services
+from dashboard import cached_reads
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
 from data_feeds.queries import CaseFilter
@@ -19,14 +19,14 @@ from layouts.widgets import bounds_of, grid_collection, kpi_row, nav_links
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
     now = utc_now()
     scope = principal.scope
-    area = services.home_area(ctx, scope)
+    area = cached_reads.home_area(ctx, scope)
     if area is None:
         return home.not_found(lang, "/")
     window = today(ctx.settings.tz, now)
-    values = services.area_indicators(ctx, area, window, now, CaseFilter(), scope)
-    outline = services.map_geometries(ctx, area, level=area.level)
-    grids = services.map_geometries(ctx, area, level=4)
-    states = services.grid_states(ctx, area, window, now, scope)
+    values = cached_reads.area_indicators(ctx, area, window, now, CaseFilter(), scope)
+    outline = cached_reads.map_geometries(ctx, area, level=area.level)
+    grids = cached_reads.map_geometries(ctx, area, level=4)
+    states = cached_reads.grid_states(ctx, area, window, now, scope)
     outline_collection = area_features(outline, lambda g: {"name": g["name"]})
     return home.layout(
         lang,
@@ -56,8 +56,8 @@ def register(app) -> None:
         now = utc_now()
         scope = current_principal().scope
         try:
-            area = services.area_in_scope(ctx, (state or {}).get("area"), scope)
-        except (Forbidden, services.NotFound):
+            area = cached_reads.area_in_scope(ctx, (state or {}).get("area"), scope)
+        except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None  # a forged or stale area: answer nothing
-        values = services.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
+        values = cached_reads.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
         return kpi_row(values, home.HOME_TILES, state["lang"]), now.astimezone(ctx.settings.tz).strftime("%H:%M:%S")

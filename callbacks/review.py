@@ -9,7 +9,7 @@ from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import review_data, services
+from dashboard import cached_reads, review_screen
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, present_case, present_event, stage_limits_text
 from dashboard.context import AppContext, current_context
@@ -31,7 +31,7 @@ def _query(search: str | None) -> dict:
 
 def _category_options(ctx, lang: str) -> list[dict]:
     """The catalogue as one searchable list, indented by level."""
-    names = services.names(ctx, lang)
+    names = cached_reads.names(ctx, lang)
     levels = names["category_levels"]
     return [{"label": "　" * (levels[code] - 1) + name, "value": code} for code, name in sorted(names["categories_all"].items())]
 
@@ -47,11 +47,11 @@ def _period_text(data, tz, lang: str) -> str:
 def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     """Every panel's content for a selection, within the caller's scope."""
     now = utc_now()
-    area = services.area_in_scope(ctx, selection.area, principal.scope)
-    data = review_data.build(ctx, area, selection, principal.scope, now, lang)
-    names = services.names(ctx, lang)
+    area = cached_reads.area_in_scope(ctx, selection.area, principal.scope)
+    data = review_screen.build(ctx, area, selection, principal.scope, now, lang)
+    names = cached_reads.names(ctx, lang)
     tz = ctx.settings.tz
-    outline = services.map_geometries(ctx, area, level=area.level)
+    outline = cached_reads.map_geometries(ctx, area, level=area.level)
     collection = review.area_collection(data.children)
     return {
         "breadcrumb": review.breadcrumb(data.breadcrumb, selection, lang),
@@ -82,10 +82,10 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
         selection = Selection()
         content = parts(ctx, principal, selection, lang)
-    except services.NotFound:
+    except cached_reads.NotFound:
         selection = Selection()
         content = parts(ctx, principal, selection, lang)
-    names = services.names(ctx, lang)
+    names = cached_reads.names(ctx, lang)
     departments = [{"label": f"{name}", "value": code} for code, name in sorted(names["departments"].items())]
     state = {"lang": lang, "area": content["area"].code}
     tz, now = ctx.settings.tz, utc_now()
@@ -124,7 +124,7 @@ def register(app) -> None:
         except WindowError as error:  # refused before any query: every panel keeps what it shows
             notices.show(window_error_text(error, lang))
             return (no_update,) * 13
-        except (Forbidden, services.NotFound):
+        except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None
         notices.clear()
         return (content["breadcrumb"], content["period"], content["tiles"], content["collection"], {"max": review.max_reported(content["collection"])},

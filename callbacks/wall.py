@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard import services, wall_screen
+from dashboard import cached_reads, wall_screen
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t
@@ -78,7 +78,7 @@ def register(app) -> None:
         scale = min(4.0, max(0.5, float(scale or 1.0)))
         try:
             pulled = wall_screen.pull(current_context(), principal, state or {}, cursor or {}, view, scale)
-        except (Forbidden, services.NotFound):
+        except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None  # a forged or stale area: answer nothing
         except Exception as error:
             service = outage_of(error)
@@ -114,15 +114,15 @@ def register(app) -> None:
         lang = state["lang"]
         index = (view or {}).get("index", 0)
         if index == len(state.get("towns", [])) + 1:
-            home = services.area_in_scope(ctx, state["area"], principal.scope)
+            home = cached_reads.area_in_scope(ctx, state["area"], principal.scope)
             content = [html.H2(t("overdue_list", lang), className="overdue-title"),
                        _ticker(wall_screen.overdue_rows(ctx, principal), wall_screen.names(ctx, lang, home), lang, limit=wall.OVERDUE_LIST_ROWS, page=None)]
             return no_update, t("overdue_list", lang), "overdue-view", content
         try:
             area, _ = wall_screen.view_area(ctx, principal.scope, state, view)
-        except (Forbidden, services.NotFound):
+        except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None
-        outline = services.map_geometries(ctx, area, level=area.level)
+        outline = cached_reads.map_geometries(ctx, area, level=area.level)
         title = "" if index == 0 else area.name
         return bounds_of(outline[0]["geometry"]), title, "overdue-view hidden", []
 

@@ -6,7 +6,7 @@ from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import services, weekly_pdf, weekly_xlsx
+from dashboard import cached_reads, weekly_pdf, weekly_xlsx
 from dashboard.auth import current_principal
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
@@ -29,11 +29,11 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
         monday = this_monday
     try:
-        built = services.weekly_report(ctx, principal, query.get("area"), monday, lang)
+        built = cached_reads.week_report(ctx, principal, query.get("area"), monday, lang)
     except Forbidden:
         return forbidden(lang)
-    except services.NotFound:
-        built = services.weekly_report(ctx, principal, None, monday, lang)
+    except cached_reads.NotFound:
+        built = cached_reads.week_report(ctx, principal, None, monday, lang)
     options = weekly_layout.week_options(this_monday, lang)
     if monday.isoformat() not in {o["value"] for o in options}:
         options.append({"label": monday.isoformat(), "value": monday.isoformat()})
@@ -48,11 +48,11 @@ def _requested(monday: str, state: dict, permission: str):
     principal.require(permission)
     lang = state.get("lang", "zh")
     try:
-        built = services.weekly_report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
+        built = cached_reads.week_report(ctx, principal, state.get("area"), week_from_param(monday, ctx.settings.tz, utc_now()), lang)
     except WindowError as error:
         notices.show(window_error_text(error, lang))
         return ctx, principal, None, lang
-    except (Forbidden, services.NotFound):
+    except (Forbidden, cached_reads.NotFound):
         raise PreventUpdate from None
     return ctx, principal, built, lang
 

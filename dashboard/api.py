@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dashboard import services
+from dashboard import cached_reads
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, present_case, present_event, present_worker
 from dashboard.context import current_context
@@ -45,7 +45,7 @@ def _forbidden(error):
     return jsonify(error=str(error)), 403
 
 
-@blueprint.errorhandler(services.NotFound)
+@blueprint.errorhandler(cached_reads.NotFound)
 def _not_found(error):
     return jsonify(error=str(error)), 404
 
@@ -90,10 +90,10 @@ def _api_caller():
 def api_indicators():
     ctx, principal = _api_caller()
     now = utc_now()
-    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
+    area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
     window = _window(ctx, now)
     filters = _filters(ctx, request.args)
-    values = services.area_indicators(ctx, area, window, now, filters, principal.scope)
+    values = cached_reads.area_indicators(ctx, area, window, now, filters, principal.scope)
     body = {
         "area": area.code,
         "area_name": area.name,
@@ -121,7 +121,7 @@ def api_grids():
     scope = principal.scope
     parent = request.args.get("parent") or None
     if parent is not None:
-        node = services.grid(ctx, parent)
+        node = cached_reads.grid(ctx, parent)
         if node is None:
             return jsonify(error=f"unknown grid code {bounds.quoted(parent)}"), 404
         if not (scope.covers(node.path) or (scope.area_path or "").startswith(node.path)):
@@ -138,7 +138,7 @@ def api_cases():
     """Cases reported in the window (newest first, at most ``limit``), personal data masked."""
     ctx, principal = _api_caller()
     now = utc_now()
-    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
+    area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
     window = _window(ctx, now)
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
@@ -154,7 +154,7 @@ def api_case(case_id: str):
     ctx, principal = _api_caller()
     row = audited_case(ctx, principal, case_id, "case.view", request.remote_addr)
     if row is None:
-        raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
+        raise cached_reads.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
     return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.engine, case_id)]})
 
 
@@ -165,7 +165,7 @@ def api_case_contact(case_id: str):
     principal.require("unmask")
     row = audited_case(ctx, principal, case_id, "case.unmask", request.remote_addr)
     if row is None:
-        raise services.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
+        raise cached_reads.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
     case = present_case(row, principal, unmasked=True)
     return jsonify({"id": case_id, "reporter": case["reporter"], "contact": case["contact"], "description": case["description"]})
 
@@ -174,7 +174,7 @@ def api_case_contact(case_id: str):
 def api_workers():
     """Grid staff of the area with their last position and whether they are online."""
     ctx, principal = _api_caller()
-    area = services.area_in_scope(ctx, request.args.get("area"), principal.scope)
+    area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
     positions = {p["worker"]: p for p in live_state.worker_positions(ctx.redis, Keys(ctx.settings.prefix), utc_now(), ctx.config.offline_after_minutes)}
     result = []
     for row in queries.list_workers(ctx.engine, area.path, principal.scope):

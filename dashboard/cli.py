@@ -213,7 +213,7 @@ def cmd_demo(settings: Settings, args, create_app) -> int:
         from data_feeds.demo_users import describe, ensure_demo_users
 
         print(describe(ensure_demo_users(engine, settings.var_dir), f"http://{settings.host}:{settings.port}"), flush=True)
-    from dashboard.children import demo_children
+    from dashboard.helper_processes import demo_children
 
     return cmd_serve(settings, args, create_app, children=lambda ready: demo_children(ready, ready.redis_url))
 

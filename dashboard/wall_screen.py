@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dashboard import services, wall_service
+from dashboard import cached_reads, wall_live
 from dashboard.context import AppContext
 from dashboard.i18n import t, tf
 from data_feeds.outages import DATABASE
@@ -28,9 +28,9 @@ class Names:
 
 
 def names(ctx: AppContext, lang: str, area) -> Names:
-    grids = services.cached(f"grid-names|{area.code}", services.REFERENCE_TIMEOUT_S,
-                            lambda: {g["code"]: g["name"] for g in services.map_geometries(ctx, area, level=4)})
-    return Names(wall_service.category_names(ctx, lang), grids, wall_service.department_names(ctx, lang))
+    grids = cached_reads.cached(f"grid-names|{area.code}", cached_reads.REFERENCE_TIMEOUT_S,
+                            lambda: {g["code"]: g["name"] for g in cached_reads.map_geometries(ctx, area, level=4)})
+    return Names(wall_live.category_names(ctx, lang), grids, wall_live.department_names(ctx, lang))
 
 
 @dataclass
@@ -45,20 +45,20 @@ class Parts:
 
 def parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bool, scale: float = 1.0) -> Parts:
     """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``)."""
-    records = wall_service.open_records(ctx, scope)
-    towns = {g["code"] for g in services.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
+    records = wall_live.open_records(ctx, scope)
+    towns = {g["code"] for g in cached_reads.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
     counts = wall_rules.grid_counts(records, now)
     values = {
         "counts": counts,
-        "town_counts": wall_rules.area_counts(counts, wall_service.ancestors(ctx), towns),
+        "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
         "board": wall_rules.dispatch_board(records, now),
         "alerts": wall_rules.alert_rows(records, now, limit=None, newest_first=True),
-        "tiles": wall_service.tiles(ctx, area, scope, now),
+        "tiles": wall_live.tiles(ctx, area, scope, now),
     }
     digests = dict(cursor.get("digests", {}))
     changed = {}
     for name, value in values.items():
-        digest = wall_service.digest(value if name != "alerts" else [(r["id"], r["state"]) for r in value])
+        digest = wall_live.digest(value if name != "alerts" else [(r["id"], r["state"]) for r in value])
         if force or digests.get(name) != digest:
             changed[name] = value
             digests[name] = digest
@@ -66,9 +66,9 @@ def parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: boo
     charts = None
     if force or cursor.get("minute") != minute or cursor.get("area") != area.code:
         charts = {
-            "trend": wall_service.hourly_trend(ctx, area, scope, now),
-            "categories": wall_service.major_class_counts(wall_service.breakdown(ctx, area, scope, now, "category"), ctx, lang).head(8),
-            "sources": wall_service.breakdown(ctx, area, scope, now, "source"),
+            "trend": wall_live.hourly_trend(ctx, area, scope, now),
+            "categories": wall_live.major_class_counts(wall_live.breakdown(ctx, area, scope, now, "category"), ctx, lang).head(8),
+            "sources": wall_live.breakdown(ctx, area, scope, now, "source"),
         }
     return Parts(changed, digests, minute, charts)
 
@@ -93,29 +93,29 @@ def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict, 
     ``browser`` (timing, words) go into the page state for the browser's code."""
     now = utc_now()
     scope = principal.scope
-    area = services.home_area(ctx, scope)
+    area = cached_reads.home_area(ctx, scope)
     try:
         rotate = max(0, int(query.get("rotate", "0")))
     except ValueError:
         rotate = 0
-    change_id = wall_service.latest_change_id(ctx)  # before reading state: nothing falls between
-    records = wall_service.open_records(ctx, scope)
+    change_id = wall_live.latest_change_id(ctx)  # before reading state: nothing falls between
+    records = wall_live.open_records(ctx, scope)
     area_names = names(ctx, lang, area)
-    towns = services.map_geometries(ctx, area, level=2) if area.level < 2 else []
+    towns = cached_reads.map_geometries(ctx, area, level=2) if area.level < 2 else []
     opened = parts(ctx, scope, area, lang, now, {}, force=True)
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": opened.digests, "minute": opened.minute, "area": area.code}
     state = {
         "area": area.code, "lang": lang, "kiosk": query.get("kiosk") == "1", "rotate": rotate, "tz": ctx.settings.tz_name,
-        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_service.TRAIL_POINTS,
+        "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_live.TRAIL_POINTS,
         "ids": page_ids,  # for set_props and the selectors of wall.js
         "feed": feed_signal(ctx, now, lang),
         **browser,  # the page's timing and words for wall.js
     }
     return Opening(
-        area=area, names=area_names, grids=services.map_geometries(ctx, area, level=4), towns=towns,
-        outline=services.map_geometries(ctx, area, level=area.level),
+        area=area, names=area_names, grids=cached_reads.map_geometries(ctx, area, level=4), towns=towns,
+        outline=cached_reads.map_geometries(ctx, area, level=area.level),
         cases=[f for f in (wall_rules.case_feature(r, now, area_names.categories) for r in records) if f],
-        workers=wall_service.worker_features(ctx, scope, wall_service.all_workers(ctx), now), parts=opened, state=state,
+        workers=wall_live.worker_features(ctx, scope, wall_live.all_workers(ctx), now), parts=opened, state=state,
     )
 
 
@@ -124,7 +124,7 @@ def feed_signal(ctx: AppContext, now, lang: str) -> dict:
     (the page ages it every second), and — when the feed is not ok — the state and what to say
     (no consumer, a consumer waiting out an outage, lagging): red or amber from the first render,
     whenever the trouble began."""
-    health = wall_service.feed_health(ctx, now)
+    health = wall_live.feed_health(ctx, now)
     return {"last_ms": health["last_ms"], "state": health["state"], "text": feed_text(health, lang)}
 
 
@@ -149,7 +149,7 @@ def view_area(ctx: AppContext, scope, state: dict, view: dict | None):
     index = (view or {}).get("index", 0)
     towns = state.get("towns", [])
     code = towns[index - 1] if 1 <= index <= len(towns) else state["area"]
-    return services.area_in_scope(ctx, code, scope), index
+    return cached_reads.area_in_scope(ctx, code, scope), index
 
 
 @dataclass
@@ -169,25 +169,25 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     area, _ = view_area(ctx, scope, state, view)
     lang = state["lang"]
     delta: dict = {"feed": feed_signal(ctx, now, lang)}
-    entries = wall_service.change_entries(ctx, cursor.get("changes", "0-0"))
+    entries = wall_live.change_entries(ctx, cursor.get("changes", "0-0"))
     changes = [fields for _, fields in entries]
-    wall_names = names(ctx, lang, services.area_in_scope(ctx, state["area"], scope))
-    if len(entries) > wall_service.MAX_CHANGES:
-        records = wall_service.open_records(ctx, scope)
+    wall_names = names(ctx, lang, cached_reads.area_in_scope(ctx, state["area"], scope))
+    if len(entries) > wall_live.MAX_CHANGES:
+        records = wall_live.open_records(ctx, scope)
         delta.update(reset_cases=True, cases=[f for f in (wall_rules.case_feature(r, now, wall_names.categories) for r in records) if f])
     elif entries:
         # Only changes the caller may know of name a case, whatever follows from them.
-        visible = wall_rules.case_changes_in_scope(changes, wall_service.grid_paths(ctx), scope)
+        visible = wall_rules.case_changes_in_scope(changes, wall_live.grid_paths(ctx), scope)
         changed_ids = sorted({fields["case_id"] for fields in visible})
         if changed_ids:
-            in_scope = wall_service.open_records_by_id(ctx, changed_ids, scope)
+            in_scope = wall_live.open_records_by_id(ctx, changed_ids, scope)
             upserts = [f for f in (wall_rules.case_feature(in_scope[i], now, wall_names.categories) for i in changed_ids if i in in_scope) if f]
             delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_rules.new_reports(visible))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
-    moved = wall_service.all_workers(ctx) if len(entries) > wall_service.MAX_CHANGES else wall_rules.moved_workers(changes)
+    moved = wall_live.all_workers(ctx) if len(entries) > wall_live.MAX_CHANGES else wall_rules.moved_workers(changes)
     if moved:
-        delta["worker_moves"] = wall_service.worker_moves(ctx, scope, moved, now)
-    offline = wall_service.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)
+        delta["worker_moves"] = wall_live.worker_moves(ctx, scope, moved, now)
+    offline = wall_live.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)
     if offline:
         delta["workers_offline"] = offline
     changed = parts(ctx, scope, area, lang, now, cursor, force=False, scale=scale)
@@ -201,16 +201,16 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
 
 def overdue_rows(ctx: AppContext, principal) -> list[dict]:
     """Every alert of the caller's scope, most urgent first (the rotation's overdue view)."""
-    return wall_rules.alert_rows(wall_service.open_records(ctx, principal.scope), utc_now(), limit=None)
+    return wall_rules.alert_rows(wall_live.open_records(ctx, principal.scope), utc_now(), limit=None)
 
 
 def grid_panel(ctx: AppContext, principal, code: str | None):
     """A clicked grid's name, staff and counts, or None outside the caller's scope."""
     from data_feeds import queries
 
-    grid = services.grid(ctx, code) if code else None
+    grid = cached_reads.grid(ctx, code) if code else None
     if grid is None or not principal.scope.covers(grid.path):
         return None
     staff = [row for row in queries.list_workers(ctx.engine, grid.path, principal.scope) if row["grid"] == code]
-    counts = wall_rules.grid_counts(wall_service.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
+    counts = wall_rules.grid_counts(wall_live.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
     return {"code": grid.code, "name": grid.name}, staff, counts

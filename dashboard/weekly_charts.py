@@ -14,8 +14,8 @@ import pandas as pd
 
 from dashboard.formatting import plain_number
 from dashboard.i18n import t
-from dashboard.weekly import WeeklyReport
 from dashboard.weekly_columns import list_marks, text_of
+from dashboard.weekly_report import WeeklyReport
 
 matplotlib.use("Agg")  # no display on a server; figures are drawn straight to SVG
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from dashboard.formatting import format_number, plain_number
 from dashboard.i18n import LABELS, t, tf
-from dashboard.weekly import WeeklyReport
+from dashboard.weekly_report import WeeklyReport
 from gridrules.indicators import Window
 
 # ---------------------------------------------------------------- cells

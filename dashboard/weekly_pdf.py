@@ -17,7 +17,6 @@ import pandas as pd
 
 from dashboard.formatting import change_parts, format_value, plain_number
 from dashboard.i18n import t, tf
-from dashboard.weekly import SUMMARY_KEYS, WeeklyReport
 from dashboard.weekly_charts import (
     BLACK_COLOUR,
     CHART_WIDTH_MM,
@@ -48,6 +47,7 @@ from dashboard.weekly_columns import (
     week_label,
     worker_columns,
 )
+from dashboard.weekly_report import SUMMARY_KEYS, WeeklyReport
 
 CASE_ROWS = 15  # overdue and reworked cases printed (the spreadsheet has all the report holds)
 WORKER_ROWS = 20

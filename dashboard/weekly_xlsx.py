@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dashboard.export_cells import put_cell, xml_text
 from dashboard.formatting import format_value, kind_of, plain_number
 from dashboard.i18n import t
-from dashboard.weekly import SUMMARY_KEYS, WeeklyReport, change
 from dashboard.weekly_columns import (
     Column,
     category_columns,
@@ -30,6 +29,7 @@ from dashboard.weekly_columns import (
     week_label,
     worker_columns,
 )
+from dashboard.weekly_report import SUMMARY_KEYS, WeeklyReport, change
 
 HEADER_ROW = 3  # rows 1–2 hold the title and the period
 MIN_WIDTH_CHARS = 6

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from app import create_app
-from dashboard import reports
+from dashboard import area_reports
 from dashboard.settings import Settings
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import load_children, root_grid
@@ -88,7 +88,7 @@ def test_indicators_answer_for_any_grid_code(client, demo_engine, domain_config,
     response = client.get("/api/indicators", query_string={"area": area.code, "start": start.isoformat(), "end": end.isoformat()})
     assert response.status_code == 200
     body = response.get_json()
-    expected = reports.area_indicators(demo_engine, domain_config, area, Window.until_now(start, end, utc_now()), CaseFilter(), EVERYTHING).api()
+    expected = area_reports.area_indicators(demo_engine, domain_config, area, Window.until_now(start, end, utc_now()), CaseFilter(), EVERYTHING).api()
     assert {key: body[key] for key in API_KEYS} == pytest.approx(expected)
     assert all(value is None or 0 <= value <= 1 for key, value in body.items() if key.endswith("_rate"))
 

@@ -231,7 +231,7 @@ def test_the_weekly_screen_shows_a_notice_for_a_week_out_of_bounds(app, client, 
 
 
 def test_a_query_past_the_timeout_on_a_screen_shows_a_notice(demo_engine, redis_url, tmp_path, monkeypatch):
-    from dashboard import review_data
+    from dashboard import review_screen
 
     app = app_for(demo_engine, redis_url, tmp_path, statement_timeout_s=0.3)
     engine = app.server.extensions["gridops"].engine
@@ -240,7 +240,7 @@ def test_a_query_past_the_timeout_on_a_screen_shows_a_notice(demo_engine, redis_
         with engine.connect() as connection:
             connection.execute(text(slow_statement(engine))).all()
 
-    monkeypatch.setattr(review_data, "build", slow_build)
+    monkeypatch.setattr(review_screen, "build", slow_build)
     client = same_site_client(app)
     response = render(app, client, "/review", "?window=7d")
     assert response.status_code == 200

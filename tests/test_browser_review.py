@@ -27,10 +27,10 @@ import redis as redis_lib
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from dashboard import reports, weekly
+from dashboard import area_reports, weekly_report
 from dashboard.formatting import format_value
 from dashboard.i18n import t
-from dashboard.review_data import CASE_LIST
+from dashboard.review_screen import CASE_LIST
 from data_feeds import schema
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
@@ -455,8 +455,8 @@ def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_
     with page.expect_download() as download:
         page.click("#weekly-xlsx")
     assert download.value.suggested_filename == "weekly-320506-2026-11-16.xlsx"
-    download.value.save_as(tmp_path / "weekly.xlsx")
-    book = openpyxl.load_workbook(tmp_path / "weekly.xlsx")
+    download.value.save_as(tmp_path / "weekly_report.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "weekly_report.xlsx")
     summary = book[t("sheet_summary", "zh")]
     header = [cell.value for cell in summary[3]]
     assert header[:2] == [t("indicator", "zh"), t("this_week", "zh")]
@@ -468,7 +468,7 @@ def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_
     with page.expect_download(timeout=60_000) as download:
         page.click("#weekly-pdf")
     assert download.value.suggested_filename == "weekly-320506-2026-11-16.pdf"
-    pdf = tmp_path / "weekly.pdf"
+    pdf = tmp_path / "weekly_report.pdf"
     download.value.save_as(pdf)
     assert pdf.read_bytes().startswith(b"%PDF-")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -538,7 +538,7 @@ def test_wall_review_and_api_agree_on_today(server, context, demo_engine, domain
     assert {name: on_wall[name] for name in shared} == {name: on_review[name] for name in shared}
     # and the same functions run here, outside the server, give them too
     now = utc_now()
-    direct = reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), today(TZ, now), CaseFilter(), EVERYTHING).values
+    direct = area_reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), today(TZ, now), CaseFilter(), EVERYTHING).values
     for name in ("reported", "registered", "closed", "in_progress", "overdue", "closure_rate"):
         assert direct[name] == numbers[name], name
     wall.close()
@@ -556,7 +556,7 @@ def test_weekly_review_and_api_agree_on_a_closed_week(server, page, context, dem
     assert len(shared) >= 9
     assert {name: on_weekly[name] for name in shared} == {name: on_review[name] for name in shared}
     monday = date.fromisoformat(WEEK)
-    built = weekly.build(demo_engine, domain_config, root_grid(demo_engine), monday, EVERYTHING, utc_now(), {})
+    built = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), monday, EVERYTHING, utc_now(), {})
     assert mismatches(on_weekly, built.totals) == {}
     assert built.week == week_of(monday, TZ, utc_now())
     review.close()

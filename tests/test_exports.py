@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from dashboard import weekly, weekly_charts, weekly_pdf, weekly_xlsx
+from dashboard import weekly_charts, weekly_pdf, weekly_report, weekly_xlsx
 from dashboard.formatting import PERCENT_KEYS, format_value
 from dashboard.i18n import t
 from data_feeds import schema
@@ -30,7 +30,7 @@ needs_poppler = pytest.mark.skipif(any(shutil.which(tool) is None for tool in PO
 
 
 def report_names(engine, lang: str) -> dict:
-    """The code → name dicts of ``dashboard.services.names``, without an app context."""
+    """The code → name dicts of ``dashboard.cached_reads.names``, without an app context."""
     categories = load_categories(engine)
     departments = load_departments(engine).to_dict("records")
     with engine.connect() as connection:
@@ -45,11 +45,11 @@ def report_names(engine, lang: str) -> dict:
     }
 
 
-def build(engine, config, monday: date, lang: str) -> weekly.WeeklyReport:
-    return weekly.build(engine, config, root_grid(engine), monday, EVERYTHING, DEMO_NOW, report_names(engine, lang))
+def build(engine, config, monday: date, lang: str) -> weekly_report.WeeklyReport:
+    return weekly_report.build(engine, config, root_grid(engine), monday, EVERYTHING, DEMO_NOW, report_names(engine, lang))
 
 
-def daily(engine, report: weekly.WeeklyReport) -> pd.DataFrame:
+def daily(engine, report: weekly_report.WeeklyReport) -> pd.DataFrame:
     return report.daily
 
 
@@ -117,13 +117,13 @@ def test_spreadsheet_holds_the_reports_numbers(report_zh):
     columns, header = header_columns(summary)
     assert list(columns) == ["指标", "本周", "上周", "较上周"]
     assert all(cell.font.bold for cell in summary[header] if cell.value)
-    for offset, key in enumerate(weekly.SUMMARY_KEYS, start=1):
+    for offset, key in enumerate(weekly_report.SUMMARY_KEYS, start=1):
         label, this_week, last_week, delta = (cell for cell in summary[header + offset][:4])
         current, previous = report_zh.totals[key], report_zh.previous_totals[key]
         assert label.value == t(key, "zh")
         assert same(this_week.value, current), key
         assert same(last_week.value, previous), key
-        assert same(delta.value, weekly.change(current, previous)), key
+        assert same(delta.value, weekly_report.change(current, previous)), key
         if key in PERCENT_KEYS and current is not None:
             assert "%" in this_week.number_format and 0 <= this_week.value <= 1, key
     assert summary.column_dimensions["A"].width > 10
@@ -174,7 +174,7 @@ def test_daily_counts_add_up_to_the_weeks_totals(report_zh, daily_zh):
 @needs_poppler
 def test_pdf_renders_with_the_cjk_font_embedded(report_zh, pdf_zh, tmp_path):
     assert pdf_zh.startswith(b"%PDF-")
-    path = tmp_path / "weekly.pdf"
+    path = tmp_path / "weekly_report.pdf"
     path.write_bytes(pdf_zh)
 
     info = poppler("pdfinfo", str(path))
@@ -262,7 +262,7 @@ MARKUP = '<b>粗体</b><img src="http://evil.example/x.png" onerror="alert(1)">'
 CONTROL = "名称\x07"  # not allowed in XML: replaced, never a crash
 
 
-def hostile_report(report: weekly.WeeklyReport, texts: tuple[str, ...]) -> weekly.WeeklyReport:
+def hostile_report(report: weekly_report.WeeklyReport, texts: tuple[str, ...]) -> weekly_report.WeeklyReport:
     """The report with every text of every table (and the area's name) replaced by ``texts``, in turn."""
     def poison(frame):
         if frame is None or frame.empty:

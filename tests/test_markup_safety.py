@@ -212,12 +212,12 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
 
     import openpyxl
 
-    from dashboard import weekly, weekly_pdf, weekly_xlsx
+    from dashboard import weekly_pdf, weekly_report, weekly_xlsx
     from data_feeds.reference import root_grid
     from gridrules.access import EVERYTHING
     from tests.support import DEMO_NOW
 
-    report = weekly.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
+    report = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
 
     def hostile(frame, column):
         return frame.assign(**{column: [HOSTILE[n % len(HOSTILE)] for n in range(len(frame))]}) if len(frame) else frame

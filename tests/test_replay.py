@@ -26,7 +26,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from dashboard import reports
+from dashboard import area_reports
 from data_feeds import replay, replay_common, replay_geolife, replay_la311, schema
 from data_feeds.importers.common import ImportFileError
 from data_feeds.keys import Keys
@@ -439,13 +439,13 @@ def test_la311_replay_matches_the_csv_and_a_second_replay_changes_nothing(settin
     district = root_grid(feed_district)
     start = (expected["reported_at"].min() - pd.Timedelta(hours=1)).tz_localize(TZ).to_pydatetime()
     window = Window.until_now(start, now + timedelta(minutes=1), utc_now())
-    values = reports.area_indicators(feed_district, domain_config, district, window, CaseFilter(), EVERYTHING).values
+    values = area_reports.area_indicators(feed_district, domain_config, district, window, CaseFilter(), EVERYTHING).values
     assert values["reported"] == LA_REQUESTS
     assert values["registered"] == int(expected["registered"].sum())
     assert values["dispatched"] == int(expected["dispatched"].sum())
     assert values["closed"] == int(closes.sum())
     assert values["invalid"] == 0 and values["in_progress"] == LA_REQUESTS - int(closes.sum())
-    by_dept = reports.table_by(feed_district, district, window, "dept", CaseFilter(), EVERYTHING).set_index("dept")["dispatched"].loc[lambda s: s > 0]
+    by_dept = area_reports.table_by(feed_district, district, window, "dept", CaseFilter(), EVERYTHING).set_index("dept")["dispatched"].loc[lambda s: s > 0]
     assert by_dept.to_dict() == dispatched["dept"].value_counts().to_dict()
 
     # (d) The same file again: every event is a duplicate and nothing changes.

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from dashboard import reports
+from dashboard import area_reports
 from data_feeds import schema
 from data_feeds.queries import CaseFilter, case_frame
 from data_feeds.reference import descendant_categories, load_categories, load_children, root_grid
@@ -39,7 +39,7 @@ def test_district_indicators_equal_the_pure_computation_over_all_cases(demo_engi
     start, end = WINDOWS[window_name]
     window = Window.until_now(start, end, DEMO_NOW)
     district = root_grid(demo_engine)
-    report = reports.area_indicators(demo_engine, domain_config, district, window, CaseFilter(), EVERYTHING).values
+    report = area_reports.area_indicators(demo_engine, domain_config, district, window, CaseFilter(), EVERYTHING).values
     expected = ind.summarise(ind.case_flags(all_cases(demo_engine), window))
     for key, value in expected.items():
         assert report[key] == (pytest.approx(value) if isinstance(value, float) else value), key
@@ -49,8 +49,8 @@ def test_district_indicators_equal_the_pure_computation_over_all_cases(demo_engi
 def test_towns_add_up_to_the_district(demo_engine, domain_config):
     window = Window.until_now(*WINDOWS["three-days"], DEMO_NOW)
     district = root_grid(demo_engine)
-    total = reports.area_indicators(demo_engine, domain_config, district, window, CaseFilter(), EVERYTHING).values
-    towns = [reports.area_indicators(demo_engine, domain_config, town, window, CaseFilter(), EVERYTHING).values for town in load_children(demo_engine, district.code)]
+    total = area_reports.area_indicators(demo_engine, domain_config, district, window, CaseFilter(), EVERYTHING).values
+    towns = [area_reports.area_indicators(demo_engine, domain_config, town, window, CaseFilter(), EVERYTHING).values for town in load_children(demo_engine, district.code)]
     assert len(towns) == 12
     for key in ("reported", "registered", "invalid", "dispatched", "handled", "closed", "in_progress", "overdue", "reworked", "due_to_close", "closed_on_time"):
         assert sum(town[key] for town in towns) == total[key], key
@@ -64,7 +64,7 @@ def test_a_community_and_a_basic_grid_answer(demo_engine, domain_config):
     community = load_children(demo_engine, town.code)[0]
     grid = load_children(demo_engine, community.code)[0]
     for area in (community, grid):
-        report = reports.area_indicators(demo_engine, domain_config, area, window, CaseFilter(), EVERYTHING).values
+        report = area_reports.area_indicators(demo_engine, domain_config, area, window, CaseFilter(), EVERYTHING).values
         subset = everything[everything["path"].str.startswith(area.path)]
         assert report["reported"] == int(ind.reported(subset, window).sum())
         assert report["in_progress"] == int(ind.in_progress(subset, window).sum())
@@ -88,7 +88,7 @@ def test_filters_equal_filtering_every_case(demo_engine, domain_config, filter_n
             (everything["grade"] == catalogue[busiest_category].grade) & (everything["source"] == "patrol") & everything["category"].str.startswith(major),
         ),
     }[filter_name]
-    report = reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), window, filters, EVERYTHING).values
+    report = area_reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), window, filters, EVERYTHING).values
     expected = ind.summarise(ind.case_flags(everything[mask], window))
     assert expected["reported"] > 0
     for key in ("reported", "closed", "due_to_close", "closed_on_time", "overdue", "in_progress", "on_time_closure_rate", "satisfaction_rate"):
@@ -97,7 +97,7 @@ def test_filters_equal_filtering_every_case(demo_engine, domain_config, filter_n
 
 def test_patrol_and_workers_online(demo_engine, domain_config):
     window = Window.until_now(*WINDOWS["today"], DEMO_NOW)
-    report = reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), window, CaseFilter(), EVERYTHING).values
+    report = area_reports.area_indicators(demo_engine, domain_config, root_grid(demo_engine), window, CaseFilter(), EVERYTHING).values
     with demo_engine.connect() as connection:
         days = pd.DataFrame(connection.execute(select(schema.patrol_days)).mappings().all())
         points = pd.DataFrame(connection.execute(select(schema.patrol_points.c.worker, schema.patrol_points.c.ts)).mappings().all())
@@ -112,7 +112,7 @@ def test_patrol_and_workers_online(demo_engine, domain_config):
 
 def test_department_table_scores_and_grades(demo_engine, domain_config):
     window = Window.until_now(*WINDOWS["everything"], DEMO_NOW)
-    table = reports.department_table(demo_engine, domain_config, root_grid(demo_engine), window, CaseFilter(), EVERYTHING)
+    table = area_reports.department_table(demo_engine, domain_config, root_grid(demo_engine), window, CaseFilter(), EVERYTHING)
     assert set(table["grade"].dropna()) <= set("ABCDE")
     row = table.sort_values("due_to_close").iloc[-1].to_dict()
     expected = ind.composite_score(row, domain_config.score_weights["department"])

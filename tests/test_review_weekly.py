@@ -3,7 +3,7 @@ period each number is compared with, counted by hand.
 
 The cases go in through the real feed consumer (``Ingest``) into a small real district, on
 SQLite and on PostgreSQL. Window arithmetic alone is tested in ``test_timewindows.py``; here
-the question is whether the screens' builders (``review_data.build``, ``weekly.build``) and
+the question is whether the screens' builders (``review_screen.build``, ``weekly_report.build``) and
 ``/api/indicators`` put each case in the right period and through the right filters.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from app import create_app
-from dashboard import review_data, services, weekly
+from dashboard import cached_reads, review_screen, weekly_report
 from dashboard.context import current_context
 from dashboard.settings import Settings
 from data_feeds.reference import load_children, root_grid
@@ -83,12 +83,12 @@ def app(district, tmp_path):
     return create_app(Settings(database_url=url, redis_url=district["redis_url"], var_dir=tmp_path, auth=False))
 
 
-def review(app, selection: Selection, now: datetime = LATER) -> review_data.ReviewData:
+def review(app, selection: Selection, now: datetime = LATER) -> review_screen.ReviewData:
     """What the review screen computes for ``selection`` (its data builder, in the app's context)."""
     with app.server.app_context():
         ctx = current_context()
-        area = services.area_in_scope(ctx, selection.area, EVERYTHING)
-        return review_data.build(ctx, area, selection, EVERYTHING, now, "zh")
+        area = cached_reads.area_in_scope(ctx, selection.area, EVERYTHING)
+        return review_screen.build(ctx, area, selection, EVERYTHING, now, "zh")
 
 
 # ---------------------------------------------------------------- combined filters
@@ -193,8 +193,8 @@ def test_the_weekly_report_compares_the_first_week_of_the_year_with_the_last_of_
     )
     engine = district["engine"]
     with app.server.app_context():
-        names = services.names(current_context(), "zh")
-    built = weekly.build(engine, domain_config, district["root"], date(2026, 1, 5), EVERYTHING, LATER, names)
+        names = cached_reads.names(current_context(), "zh")
+    built = weekly_report.build(engine, domain_config, district["root"], date(2026, 1, 5), EVERYTHING, LATER, names)
     assert (built.previous.start, built.previous.end) == (local(2025, 12, 29), local(2026, 1, 5))
     assert (built.totals["reported"], built.previous_totals["reported"]) == (1, 3)
     daily = built.daily

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from app import create_app
-from dashboard import wall_screen, wall_service
+from dashboard import wall_live, wall_screen
 from dashboard.context import current_context
 from dashboard.settings import Settings
 from data_feeds import accounts
@@ -98,7 +98,7 @@ def test_a_town_leaders_pull_names_only_cases_and_workers_of_the_town(app, towns
     with app.server.test_request_context():
         ctx = current_context()
         # the page's cursor as the wall page keeps it, taken before the silent workers passed the offline limit
-        cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
+        cursor = {"changes": wall_live.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
         changes_in_both_towns(towns, now)
         delta = wall_screen.pull(ctx, leader, state, cursor, None).delta
 
@@ -119,7 +119,7 @@ def test_the_district_sees_both_towns(app, towns):
     operator = Principal("duty", "operator", Scope())
     with app.server.test_request_context():
         ctx = current_context()
-        cursor = {"changes": wall_service.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
+        cursor = {"changes": wall_live.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
         changes_in_both_towns(towns, now)
         delta = wall_screen.pull(ctx, operator, {"area": root_grid(app.server.extensions["gridops"].engine).code, "lang": "zh", "towns": []}, cursor, None).delta
     assert sorted(delta["cases_remove"]) == ["H-CLOSING", "O-CLOSING"] and sorted(delta["new"]) == ["H-NEW", "O-NEW"]
@@ -134,8 +134,8 @@ def test_workers_gone_offline_are_named_only_within_the_scope(app, towns):
     leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
     with app.server.test_request_context():
         ctx = current_context()
-        offline = wall_service.gone_offline(ctx, leader.scope, (now - timedelta(seconds=30)).timestamp(), utc_now())
-        everyone = wall_service.gone_offline(ctx, Scope(), (now - timedelta(seconds=30)).timestamp(), utc_now())
+        offline = wall_live.gone_offline(ctx, leader.scope, (now - timedelta(seconds=30)).timestamp(), utc_now())
+        everyone = wall_live.gone_offline(ctx, Scope(), (now - timedelta(seconds=30)).timestamp(), utc_now())
     assert offline == [silent_home["worker"]]
     assert sorted(everyone) == sorted([silent_home["worker"], silent_other["worker"]])
 
@@ -151,7 +151,7 @@ def test_the_wall_callback_answers_a_leader_only_with_the_town(feed_district, re
     now = utc_now()
     history(towns, now)
     with app.server.test_request_context():
-        change_id = wall_service.latest_change_id(current_context())
+        change_id = wall_live.latest_change_id(current_context())
     changes_in_both_towns(towns, now)
     body = callback_body(
         app, "wall-delta.data",

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard import reports, services
+from dashboard import area_reports, cached_reads, wall_live
 from dashboard.context import AppContext
 from data_feeds import queries, reference
 from data_feeds.queries import CaseFilter
@@ -56,7 +56,7 @@ def breadcrumb(ctx: AppContext, area: reference.GridInfo, scope: Scope) -> list[
     chain = []
     codes = [code for code in area.path.split("/") if code]
     for code in codes:
-        node = services.grid(ctx, code)
+        node = cached_reads.grid(ctx, code)
         if node is not None and scope.covers(node.path):
             chain.append((node.code, node.name))
     return chain
@@ -85,7 +85,7 @@ def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, pr
 
 def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:
     """Reported by the level just below the selected category (major classes when none)."""
-    catalogue = services.names(ctx, "zh")["category_parents"]
+    catalogue = cached_reads.names(ctx, "zh")["category_parents"]
 
     def bucket(code):
         chain = [code]
@@ -115,7 +115,7 @@ def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) 
     workers below the expected rounds."""
     config = ctx.config
     tz = config.calendar.tz
-    total = len(services.map_geometries(ctx, area, level=4)) if area.level < 4 else 1
+    total = len(cached_reads.map_geometries(ctx, area, level=4)) if area.level < 4 else 1
     day = today(tz, now)
     week = week_of(now.astimezone(tz).date(), tz, now)
     first, last = queries.local_days(week, tz)
@@ -127,7 +127,7 @@ def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) 
     workers = pd.DataFrame(queries.list_workers(ctx.engine, area.path, scope))
     workers = workers[workers["role"] == "worker"] if not workers.empty else workers
     per_worker = patrol.groupby("worker").agg(seconds=("seconds", "sum"), meters=("meters", "sum"), rounds=("rounds", "sum")) if not patrol.empty else pd.DataFrame(columns=["seconds", "meters", "rounds"])
-    days = reports.working_days_in(window, config)
+    days = area_reports.working_days_in(window, config)
     expected_rounds = config.expected_rounds_per_day * days
     rows = []
     for worker in workers.itertuples(index=False) if not workers.empty else []:
@@ -154,14 +154,14 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
     window = window_of(selection, tz, now, ctx.settings.max_window_days)
     before = comparison(window, now)
     filters = filters_of(ctx, selection)
-    names = services.names(ctx, lang)
-    values = services.area_indicators(ctx, area, window, now, filters, scope)
-    previous_values = services.area_indicators(ctx, area, before, now, filters, scope)
+    names = cached_reads.names(ctx, lang)
+    values = cached_reads.area_indicators(ctx, area, window, now, filters, scope)
+    previous_values = cached_reads.area_indicators(ctx, area, before, now, filters, scope)
     cases = queries.load_cases(ctx.engine, area.path, window, filters, scope)
     previous_cases = queries.load_cases(ctx.engine, area.path, before, filters, scope)
     flags = indicators.case_flags(cases, window)
     previous_flags = indicators.case_flags(previous_cases, before)
-    departments = reports.scored(indicators.summarise_by(cases, flags, "dept"), ctx.config, "department")
+    departments = area_reports.scored(indicators.summarise_by(cases, flags, "dept"), ctx.config, "department")
     if not departments.empty:
         departments["name"] = departments["dept"].map(lambda code: names["departments"].get(code, code))
     grids = indicators.summarise_by(cases, flags, "grid")
@@ -183,13 +183,11 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
 def _children(ctx: AppContext, area, grids: pd.DataFrame) -> list[dict]:
     """The area's child areas with their reported and overdue counts (a basic grid: itself)."""
     level = area.level + 1 if area.level < 4 else area.level
-    shapes = services.map_geometries(ctx, area, level=level)
+    shapes = cached_reads.map_geometries(ctx, area, level=level)
     if grids.empty:
         totals = {}
     else:
-        from dashboard import wall_service
-
-        paths = wall_service.grid_paths(ctx)
+        paths = wall_live.grid_paths(ctx)
         child_of = {}
         for code in grids["grid"]:
             parts = [p for p in paths.get(code, "").split("/") if p]

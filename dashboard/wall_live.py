@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard import services
+from dashboard import area_reports, cached_reads
 from dashboard.context import AppContext
 from dashboard.extensions import cache
+from dashboard.formatting import unique_labels
 from data_feeds import live_state
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
@@ -42,19 +43,19 @@ def grid_paths(ctx: AppContext) -> dict[str, str]:
     def compute():
         return {code: "/" + "/".join(chain) + "/" for code, chain in live_state.grid_ancestors(ctx.engine).items()}
 
-    return services.cached("grid-paths", services.REFERENCE_TIMEOUT_S, compute)
+    return cached_reads.cached("grid-paths", cached_reads.REFERENCE_TIMEOUT_S, compute)
 
 
 def ancestors(ctx: AppContext) -> dict[str, tuple]:
-    return services.cached("grid-ancestors", services.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
+    return cached_reads.cached("grid-ancestors", cached_reads.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
 
 
 def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
-    return services.names(ctx, lang)["categories_all"]
+    return cached_reads.names(ctx, lang)["categories_all"]
 
 
 def department_names(ctx: AppContext, lang: str) -> dict[str, str]:
-    return services.names(ctx, lang)["departments"]
+    return cached_reads.names(ctx, lang)["departments"]
 
 
 def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
@@ -140,7 +141,7 @@ def all_workers(ctx: AppContext) -> list[str]:
 
 def tiles(ctx: AppContext, area, scope: Scope, now: datetime) -> dict:
     """Today's indicators of the area: exactly what /api/indicators answers."""
-    return services.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
+    return cached_reads.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
 
 
 def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataFrame:
@@ -165,36 +166,32 @@ def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataF
             })
         return rows
 
-    return pd.DataFrame(services.cached(key, 30, compute))
+    return pd.DataFrame(cached_reads.cached(key, 30, compute))
 
 
 def breakdown(ctx: AppContext, area, scope: Scope, now: datetime, key: str) -> pd.DataFrame:
     """Today's reported cases by ``key`` (category or source), largest first."""
-    from dashboard import reports
-
     window = today(ctx.settings.tz, now)
     cache_key = f"wall-breakdown|{key}|{area.code}|{scope.key()}|{window.start.isoformat()}"
 
     def compute():
-        table = reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope)
+        table = area_reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope)
         return table[[key, "reported"]].sort_values("reported", ascending=False).to_dict("records") if not table.empty else []
 
-    return pd.DataFrame(services.cached(cache_key, 30, compute), columns=[key, "reported"])
+    return pd.DataFrame(cached_reads.cached(cache_key, 30, compute), columns=[key, "reported"])
 
 
 def major_class_counts(frame: pd.DataFrame, ctx: AppContext, lang: str) -> pd.DataFrame:
     """Category counts rolled up to their major class (the first level of the catalogue)."""
     if frame.empty:
         return pd.DataFrame(columns=["name", "reported"])
-    reference_names = services.names(ctx, lang)
+    reference_names = cached_reads.names(ctx, lang)
     names, parents = reference_names["categories_all"], reference_names["category_parents"]
     frame = frame[frame["reported"] > 0]
     if frame.empty:
         return pd.DataFrame(columns=["name", "reported"])
-    frame = frame.assign(major=frame["category"].map(lambda code: services.major_class(parents, code)))
+    frame = frame.assign(major=frame["category"].map(lambda code: cached_reads.major_class(parents, code)))
     rolled = frame.groupby("major", as_index=False)["reported"].sum().sort_values("reported", ascending=False)
-    from dashboard.formatting import unique_labels
-
     rolled["name"] = unique_labels(list(rolled["major"].map(names)), list(rolled["major"]))
     return rolled[["name", "reported"]]
 
@@ -224,4 +221,4 @@ def feed_health(ctx: AppContext, now: datetime) -> dict:
         reasons = [c["reason"] for c in status["consumers"] if c["state"] == "degraded"]
         return {"last_ms": None if age is None else int((now.timestamp() - age) * 1000), "state": status["verdict"]["state"],
                 "reason": reasons[0] if reasons else "", "lag_s": status["lag_seconds"]}
-    return services.cached("wall-feed-health", FEED_HEALTH_CACHE_S, compute)
+    return cached_reads.cached("wall-feed-health", FEED_HEALTH_CACHE_S, compute)

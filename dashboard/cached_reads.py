@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from dashboard import reports, weekly
+from dashboard import area_reports, weekly_report
 from dashboard.context import AppContext
 from dashboard.extensions import cache
 from data_feeds import reference
@@ -48,7 +48,7 @@ def cached(key: str, timeout: int, compute):
 def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter, scope: Scope) -> dict:
     """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
     key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}|{scope.key()}"
-    return cached(key, _timeout(window, now), lambda: reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
+    return cached(key, _timeout(window, now), lambda: area_reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
 
 
 def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
@@ -56,7 +56,7 @@ def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: 
     key = f"grid-states|{area.code}|{_window_key(window)}|{scope.key()}"
 
     def compute():
-        table = reports.grid_table(ctx.engine, area, window, CaseFilter(), scope)
+        table = area_reports.grid_table(ctx.engine, area, window, CaseFilter(), scope)
         return {row["grid"]: {"in_progress": int(row["in_progress"]), "overdue": int(row["overdue"])} for row in table.to_dict("records")}
 
     return cached(key, _timeout(window, now), compute)
@@ -141,14 +141,14 @@ CLOSED_WEEK_S = 6 * 3600
 OPEN_WEEK_S = 60
 
 
-def weekly_report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly.WeeklyReport:
+def week_report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly_report.WeeklyReport:
     """The week's report for the caller's scope, cached: a closed week for hours, the current one for a minute."""
     now = utc_now()
     area = area_in_scope(ctx, area_code, principal.scope)
     key = f"weekly|{area.code}|{monday.isoformat()}|{principal.scope.key()}|{lang}"
 
     def compute():
-        return weekly.build(ctx.engine, ctx.config, area, monday, principal.scope, now, names(ctx, lang))
+        return weekly_report.build(ctx.engine, ctx.config, area, monday, principal.scope, now, names(ctx, lang))
 
     value = cache.get(key)
     if value is None:

@@ -1,7 +1,7 @@
 """The weekly meeting report (周例会): a week against the week before, rankings, red/black list.
 
 One data structure feeds the screen, the PDF and the spreadsheet, so all three show the same
-numbers; every number comes from ``gridrules.indicators`` through ``dashboard.reports``.
+numbers; every number comes from ``gridrules.indicators`` through ``dashboard.area_reports``.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from dashboard import reports
+from dashboard import area_reports
 from data_feeds import queries
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import GridInfo
@@ -66,8 +66,8 @@ def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, sc
     tz = config.calendar.tz
     week = week_of(monday, tz, now)
     before = previous_period(week, now)
-    totals = reports.area_indicators(engine, config, area, week, filters, scope).values
-    previous_totals = reports.area_indicators(engine, config, area, before, filters, scope).values
+    totals = area_reports.area_indicators(engine, config, area, week, filters, scope).values
+    previous_totals = area_reports.area_indicators(engine, config, area, before, filters, scope).values
     cases = queries.load_cases(engine, area.path, week, filters, scope)
     flags = indicators.case_flags(cases, week)
     previous_cases = queries.load_cases(engine, area.path, before, filters, scope)
@@ -120,7 +120,7 @@ def _per_day(cases: pd.DataFrame, week: Window, tz) -> list[tuple]:
 
 
 def _departments(cases, flags, config: DomainConfig, names: dict) -> pd.DataFrame:
-    table = reports.scored(indicators.summarise_by(cases, flags, "dept"), config, "department")
+    table = area_reports.scored(indicators.summarise_by(cases, flags, "dept"), config, "department")
     if table.empty:
         return pd.DataFrame(columns=["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"])
     table["name"] = table["dept"].map(lambda code: names.get("departments", {}).get(code, code))
@@ -214,7 +214,7 @@ def _workers(engine, config: DomainConfig, area, week: Window, scope: Scope, cas
     first, last = queries.local_days(week, config.calendar.tz)
     patrol = queries.load_patrol(engine, area.path, first, last, scope)
     hours = (patrol.groupby("worker")["seconds"].sum() / 3600) if not patrol.empty else pd.Series(dtype=float)
-    expected = config.expected_hours_per_day * reports.working_days_in(week, config)
+    expected = config.expected_hours_per_day * area_reports.working_days_in(week, config)
     rows = []
     for worker in staff.itertuples(index=False):
         own = by_worker.loc[worker.id] if worker.id in by_worker.index else None
@@ -228,7 +228,7 @@ def _workers(engine, config: DomainConfig, area, week: Window, scope: Scope, cas
             "patrol_hours": round(worked, 1),
             "patrol_attainment": indicators.patrol_attainment(worked, expected),
         })
-    table = reports.scored(pd.DataFrame(rows), config, "worker")
+    table = area_reports.scored(pd.DataFrame(rows), config, "worker")
     table = table.sort_values(["score", "valid_reported"], ascending=[False, False], na_position="last").reset_index(drop=True)
     table["rank"] = range(1, len(table) + 1)
     return table[columns].head(WORKER_ROWS)
