@@ -86,6 +86,21 @@ def local(*args) -> datetime:
 
 DEMO_NOW = datetime(2026, 11, 25, 15, 10, tzinfo=TZ)  # a Wednesday afternoon, in the second patrol round
 
+LONG_NAME = "超长文本" * 29 + "尾部"  # 118 characters: as long as every name may be
+# what an attacker puts in a text field: markup, script URLs, templates, spreadsheet formulas,
+# a right-to-left override, entities, and the longest name
+HOSTILE_TEXTS = [
+    "<img src=x onerror=alert(1)>",
+    '"><script>alert(1)</script>',
+    "javascript:alert(1)",
+    "{{7*7}}",
+    '=HYPERLINK("http://x")',
+    "<svg onload=alert(1)>",
+    "\u202e右至左覆盖 gnp.exe",
+    "网格员<b>张三</b>&amp;李四",
+    LONG_NAME,
+]
+
 
 def import_small_staff(engine, folder: Path) -> None:
     """One grid worker (W0001…) per basic grid and one head per community, through the importer."""

@@ -39,22 +39,12 @@ from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from tests.browser import FIND_LEAFLET_MAP_JS, app_process, chromium, dash_prop, running_server
 from tests.feed_support import basic_grids, case_event, gps_ping, publish_case_events, publish_pings, report, wgs84_of
-from tests.support import PACKAGE_DATA
+from tests.support import HOSTILE_TEXTS, LONG_NAME, PACKAGE_DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("demo_engine", ["sqlite"], indirect=True)]
 
-LONG = "超长文本" * 29 + "尾部"  # 118 characters: as long as every name may be
-HOSTILE = [
-    "<img src=x onerror=alert(1)>",
-    '"><script>alert(1)</script>',
-    "javascript:alert(1)",
-    "{{7*7}}",
-    '=HYPERLINK("http://x")',
-    "<svg onload=alert(1)>",
-    "\u202e右至左覆盖 gnp.exe",
-    "网格员<b>张三</b>&amp;李四",
-    LONG,
-]
+LONG = LONG_NAME
+HOSTILE = HOSTILE_TEXTS
 MARKUP = [text for text in HOSTILE if "<" in text]  # what a browser would run or draw, were it parsed
 HOSTILE_USER = "<svg/onload=alert(1)>"  # a user name may hold no spaces, but markup
 CGJ = "CGJ"

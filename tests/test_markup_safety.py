@@ -18,21 +18,11 @@ import pytest
 
 from gridrules import wall_rules
 from layouts import review, wall, widgets
-from tests.support import utc
+from tests.support import HOSTILE_TEXTS, utc
 
 PROJECT = Path(__file__).resolve().parent.parent
 NOW = utc(2026, 11, 27, 6, 0)
-HOSTILE = [
-    "<img src=x onerror=alert(1)>",
-    '"><script>alert(1)</script>',
-    "javascript:alert(1)",
-    "{{7*7}}",
-    '=HYPERLINK("http://x")',
-    "<svg onload=alert(1)>",
-    "\u202egnp.exe",  # right-to-left override
-    "网格<b>粗体</b>&amp;",
-    "x" * 120,
-]
+HOSTILE = HOSTILE_TEXTS
 # properties dash-leaflet's default binding (and Leaflet's bindTooltip/bindPopup with a
 # string) parse as HTML: no feature may carry them
 HTML_PROPERTIES = {"tooltip", "popup"}
