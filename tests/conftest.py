@@ -80,6 +80,14 @@ def redis_url(redis_base_url, redis_db):
 
 
 @pytest.fixture
+def raw_redis(redis_url):
+    """A client of the test's Redis database that returns bytes, as a publisher's would."""
+    client = redis_lib.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def redis_client(redis_url):
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     yield client

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from data_feeds import case_store, live_state, schema
@@ -17,13 +16,6 @@ from gridrules.lifecycle import case_version
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report, wgs84_of
 
 KEYS = Keys("gridops:")
-
-
-@pytest.fixture
-def raw_redis(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import redis
 from sqlalchemy import func, select, text
 
 from data_feeds import schema
@@ -14,13 +13,6 @@ from gridrules.clock import utc_now
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, report, wgs84_of
 
 KEYS = Keys("gridops:")
-
-
-@pytest.fixture
-def raw_redis(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
@@ -70,13 +69,6 @@ def run(settings, capsys, *argv) -> tuple[int, str, str]:
 
 def stream(client, key) -> list[dict]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in client.xrange(key)]
-
-
-@pytest.fixture
-def raw_redis(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def grid_polygons(engine) -> dict:
