@@ -63,24 +63,28 @@ def breadcrumb(ctx: AppContext, area: reference.GridInfo, scope: Scope) -> list[
 
 
 def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, previous: Window, tz, now) -> pd.DataFrame:
-    """Reported and closed per hour (windows of two days or less) or per day, beside the period before."""
+    """Reported and closed per hour (windows of two days or less) or per day, beside the period
+    before. Every slot of the window has a row, in order; a slot that has not begun yet has no
+    values (NaN), nor has the period before there, which is compared up to the same point."""
     hourly = window.end - window.start <= timedelta(days=2)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
+    label = "%H:00" if hourly else "%m-%d" if window.end - window.start <= timedelta(days=366) else "%Y-%m-%d"
     rows = []
     slot = window.start
     shift = window.start - previous.start
     while slot < window.end:
         current = Window.until_now(slot, slot + step, now)
         before = Window.until_now(slot - shift, slot - shift + step, now)
+        begun, begun_before = slot <= now, slot - shift < previous.end
         rows.append({
-            "label": slot.astimezone(tz).strftime("%H:00" if hourly else "%m-%d"),
-            "reported": int(indicators.reported(cases, current).sum()),
-            "closed": int(indicators.closed(cases, current).sum()),
-            "reported_before": int(indicators.reported(previous_cases, before).sum()),
-            "closed_before": int(indicators.closed(previous_cases, before).sum()),
+            "label": slot.astimezone(tz).strftime(label),
+            "reported": int(indicators.reported(cases, current).sum()) if begun else None,
+            "closed": int(indicators.closed(cases, current).sum()) if begun else None,
+            "reported_before": int(indicators.reported(previous_cases, before).sum()) if begun_before else None,
+            "closed_before": int(indicators.closed(previous_cases, before).sum()) if begun_before else None,
         })
         slot += step
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["label", "reported", "closed", "reported_before", "closed_before"])
 
 
 def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:

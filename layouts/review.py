@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
+import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
@@ -17,7 +18,7 @@ from gridrules.lifecycle import GRADES, SOURCES
 from gridrules.limits import STAGE_ENDED_BY, STAGES
 from gridrules.selection import WINDOWS
 from layouts import ids
-from layouts.widgets import change_tiles, geojson, page_header
+from layouts.widgets import category_axis, change_tiles, geojson, page_header
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -63,15 +64,22 @@ def breadcrumb(chain: list[tuple[str, str]], selection, lang: str) -> list:
 
 
 def trend_figure(trend, lang: str) -> go.Figure:
+    """The window's slots (days, or hours of a day) in order on a category axis: plotly would
+    read a label such as ``11-26`` as a date. A slot still to come has no bar and no point."""
+    labels = list(trend["label"])
+
+    def values(column):
+        return [None if pd.isna(value) else int(value) for value in trend[column]]
+
     figure = go.Figure([
-        go.Bar(x=list(trend["label"]), y=list(trend["reported"]), name=t("reported", lang), marker_color="#3aa0ff"),
-        go.Scatter(x=list(trend["label"]), y=list(trend["reported_before"]), name=t("reported", lang) + " · " + t("before", lang), line={"color": "#3aa0ff", "dash": "dot"}),
-        go.Scatter(x=list(trend["label"]), y=list(trend["closed"]), name=t("closed", lang), line={"color": "#35d07f", "width": 3}),
-        go.Scatter(x=list(trend["label"]), y=list(trend["closed_before"]), name=t("closed", lang) + " · " + t("before", lang), line={"color": "#35d07f", "dash": "dot"}),
+        go.Bar(x=labels, y=values("reported"), name=t("reported", lang), marker_color="#3aa0ff"),
+        go.Scatter(x=labels, y=values("reported_before"), name=t("reported", lang) + " · " + t("before", lang), line={"color": "#3aa0ff", "dash": "dot"}),
+        go.Scatter(x=labels, y=values("closed"), name=t("closed", lang), line={"color": "#35d07f", "width": 3}),
+        go.Scatter(x=labels, y=values("closed_before"), name=t("closed", lang) + " · " + t("before", lang), line={"color": "#35d07f", "dash": "dot"}),
     ])
     figure.update_layout(**CHART, legend={"orientation": "h", "y": 1.15}, uirevision="review")
-    figure.update_xaxes(gridcolor="#15304d")
-    figure.update_yaxes(gridcolor="#15304d")
+    figure.update_xaxes(gridcolor="#15304d", **category_axis(labels))
+    figure.update_yaxes(gridcolor="#15304d", rangemode="tozero")
     return figure
 
 

@@ -13,7 +13,7 @@ from dash_extensions import SSE
 from dashboard.formatting import chart_text
 from dashboard.i18n import t, tf
 from layouts import ids
-from layouts.widgets import geojson, kpi_row
+from layouts.widgets import category_axis, geojson, kpi_row
 
 WALL_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -49,7 +49,8 @@ def trend_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
         go.Scatter(x=list(rows["hour"]), y=list(rows["closed"]), name=t("closed", lang), mode="lines+markers",
                    line={"color": "#35d07f", "width": 3 * scale}, marker={"size": 6 * scale}),
     ])
-    return _figure_layout(figure, legend=True, scale=scale)
+    figure = _figure_layout(figure, legend=True, scale=scale)
+    return figure.update_xaxes(**category_axis(list(rows["hour"])))
 
 
 def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:

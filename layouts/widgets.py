@@ -135,3 +135,9 @@ def nav_links(principal, lang: str) -> list[tuple[str, str]]:
 
     names = {"/": "nav_home", "/wall": "nav_wall", "/review": "nav_review", "/weekly": "nav_weekly", "/admin": "nav_admin", "/admin/audit": "nav_audit"}
     return [(t(label, lang), path) for path, label in names.items() if principal.can(PAGE_PERMISSIONS[path])]
+
+
+def category_axis(labels: list[str]) -> dict:
+    """An x axis of these labels, in this order, read as text: plotly would take ``11-26`` or
+    ``2026-11`` for a date and place it on a time axis."""
+    return {"type": "category", "categoryorder": "array", "categoryarray": list(labels)}

@@ -413,6 +413,54 @@ def test_the_category_chart_draws_one_row_per_category(server, page):
     assert rows_drawn == len(bars["y"])
 
 
+def trend_ticks(page) -> list[str]:
+    """The x-axis labels the trend chart draws, left to right."""
+    page.wait_for_selector("#review-trend .xtick text")
+    return page.eval_on_selector_all("#review-trend .xtick text", "els => els.map(e => [e.getBoundingClientRect().x, e.textContent]).sort((a, b) => a[0] - b[0]).map(p => p[1])")
+
+
+def window_days(start: date, end: date) -> list[str]:
+    return [(start + timedelta(days=n)).strftime("%m-%d") for n in range((end - start).days + 1)]
+
+
+@pytest.mark.parametrize("window", ["custom", "7d", "30d"])
+def test_the_trend_shows_exactly_the_windows_days_in_order(server, page, window):
+    """Day labels are text on a category axis, not dates plotly places on a time axis (where
+    ``11-26`` landed in 2012 and five of seven days vanished)."""
+    if window == "custom":
+        open_review(page, server, **CUSTOM)
+        expected = window_days(date(2026, 11, 20), date(2026, 11, 26))
+    else:
+        open_review(page, server, window=window)
+        last = utc_now().astimezone(TZ).date()
+        expected = window_days(last - timedelta(days=int(window[:-1]) - 1), last)
+    figure = dash_prop(page, "review-trend", "figure")
+    assert figure["layout"]["xaxis"]["type"] == "category"
+    assert [list(trace["x"]) for trace in figure["data"]] == [expected] * len(figure["data"])
+    ticks = trend_ticks(page)
+    if len(expected) <= 7:
+        assert ticks == expected
+    else:  # plotly leaves out labels where they would overlap, never adds or reorders any
+        assert ticks[0] == expected[0] and len(ticks) >= 5
+        assert [tick for tick in expected if tick in ticks] == ticks
+    assert all(re.fullmatch(r"\d\d-\d\d", tick) for tick in ticks), ticks
+
+
+def test_todays_trend_shows_the_days_hours_and_stops_at_now(server, page):
+    begun_before = utc_now().astimezone(TZ).hour + 1  # the hours that have begun, this one included
+    open_review(page, server, window="today")
+    figure = dash_prop(page, "review-trend", "figure")
+    begun_after = utc_now().astimezone(TZ).hour + 1
+    hours = [f"{hour:02d}:00" for hour in range(24)]
+    bars = figure["data"][0]
+    assert list(bars["x"]) == hours and figure["layout"]["xaxis"]["categoryarray"] == hours
+    drawn = [n for n, value in enumerate(bars["y"]) if value is not None]
+    assert drawn == list(range(len(drawn))) and begun_before <= len(drawn) <= begun_after
+    assert [n for n, value in enumerate(figure["data"][1]["y"]) if value is not None] == drawn  # yesterday up to the same hour
+    ticks = trend_ticks(page)
+    assert ticks[0] == "00:00" and [hour for hour in hours if hour in ticks] == ticks
+
+
 def test_the_custom_dates_are_readable(server, page):
     open_review(page, server, **CUSTOM)
     colours = page.evaluate("""() => [...document.querySelectorAll('#review-dates-wrapper input')].map(input => {

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pandas as pd
 import pytest
 import redis
 
+import layouts.review
 from app import create_app
 from dashboard import cached_reads, review_screen, weekly_report
 from dashboard.context import current_context
@@ -157,6 +159,25 @@ def test_the_review_compares_across_a_month_boundary(district, app):
     assert trend.loc["11-02", "reported"] == 1 and trend.loc["11-08", "reported"] == 1
     assert trend.loc["11-07", "reported_before"] == 1 and trend.loc["11-08", "reported_before"] == 1  # 31 Oct and 1 Nov, a week earlier
     assert trend["reported_before"].sum() == 2
+
+
+def test_todays_trend_has_every_hour_and_no_value_for_hours_to_come(district, app):
+    """Today at 15:10: 24 hourly slots; 00:00 – 15:00 have counts, 16:00 – 23:00 none (not zero),
+    and yesterday, compared up to 15:10, none there either."""
+    grid = district["grids"][district["towns"][0].code][0]
+    district["feed"](reported_only("T1", local(2026, 11, 25, 9, 5), grid), reported_only("T2", local(2026, 11, 24, 9, 30), grid), reported_only("T3", local(2026, 11, 24, 20, 30), grid))
+    trend = review(app, Selection(window="today"), now=local(2026, 11, 25, 15, 10)).trend
+    assert list(trend["label"]) == [f"{hour:02d}:00" for hour in range(24)]
+    assert list(trend["reported"][:16]) == [0] * 9 + [1] + [0] * 6
+    assert trend["reported"][16:].isna().all() and trend["closed"][16:].isna().all()
+    assert list(trend["reported_before"][:16]) == [0] * 9 + [1] + [0] * 6 and trend["reported_before"][16:].isna().all()
+
+
+def test_the_trend_figure_reads_day_labels_as_text():
+    trend = pd.DataFrame({"label": ["11-26", "11-27"], "reported": [3, None], "closed": [1, None], "reported_before": [2, 2], "closed_before": [1, 1]})
+    figure = layouts.review.trend_figure(trend, "zh")
+    assert figure.layout.xaxis.type == "category" and list(figure.layout.xaxis.categoryarray) == ["11-26", "11-27"]
+    assert list(figure.data[0].y) == [3, None]
 
 
 def test_the_review_compares_a_week_after_national_day_with_the_holiday(district, app):
