@@ -123,6 +123,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "trend": ("趋势", "Trend"),
     "categories_period": ("案件类别", "Categories"),
     "department_performance": ("部门绩效", "Department performance"),
+    "departments_worst_first": ("最差在前：按得分由低到高，同分按超期件数；无应结案件的部门在最后", "Worst first: lowest score first, then most overdue; departments with nothing due last"),
     "export_csv": ("导出CSV", "Export CSV"),
     "hot_spots": ("热点网格", "Hot spots"),
     "patrol_coverage": ("巡查覆盖", "Patrol coverage"),

@@ -141,10 +141,12 @@ def department_csv(rows: list[dict], lang: str) -> str:
 
 
 def department_rows(departments) -> list[dict]:
+    """Worst first, where a leader looks: the lowest score, then the most overdue and the most
+    due; departments with nothing due (no score) last."""
     if departments is None or departments.empty:
         return []
     keep = [field for field, _, _ in DEPARTMENT_COLUMNS if field in departments.columns]
-    frame = departments.sort_values("score", ascending=False, na_position="last")[keep + ["dept"]]
+    frame = departments.sort_values(["score", "overdue", "due_to_close", "dept"], ascending=[True, False, False, True], na_position="last")[keep + ["dept"]]
     return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
@@ -258,6 +260,7 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
         html.Div([
             html.Section([html.Div([html.H2(t("department_performance", lang), className="section-title"),
                                     html.Button(t("export_csv", lang), id=ids.Review.EXPORT, className="small-button")], className="panel-head"),
+                          html.P(t("departments_worst_first", lang), className="muted table-note"),
                           data_parts["departments"], dcc.Download(id=ids.Review.DOWNLOAD)], className="panel wide"),
             html.Section([html.H2(t("hot_spots", lang), className="section-title"), html.Div(data_parts["hot_spots"], id=ids.Review.HOT_SPOTS, className="scroll")], className="panel"),
         ], className="review-row two"),

@@ -404,6 +404,21 @@ def test_the_department_csv_holds_the_department_tables_rows(server, page, tmp_p
         assert rate == ("—" if line["on_time_closure_rate"] == "" else f"{float(line['on_time_closure_rate']) * 100:.1f}%")
 
 
+def test_the_department_table_shows_the_worst_first(server, page):
+    """The lowest score on top (the late departments), those with nothing due at the bottom;
+    the rule is written above the table."""
+    open_review(page, server, **CUSTOM)
+    page.wait_for_selector("#review-departments .ag-row")
+    shown = page.eval_on_selector_all("#review-departments .ag-center-cols-container .ag-row", """rows => rows
+        .map(r => [+r.getAttribute('row-index'), r.querySelector('[col-id="score"]').textContent.trim(), r.querySelector('[col-id="overdue"]').textContent.trim()])
+        .sort((a, b) => a[0] - b[0])""")
+    assert len(shown) >= 5
+    scores = [float(score) for _, score, _ in shown if score != "—"]
+    assert scores == sorted(scores) and scores[0] < 100, shown
+    assert all(score == "—" for _, score, _ in shown[len(scores):]), shown  # no score: at the end
+    assert page.locator("#review-departments").locator("xpath=..").get_by_text(t("departments_worst_first", "zh")).is_visible()
+
+
 def test_the_category_chart_draws_one_row_per_category(server, page):
     open_review(page, server, **CUSTOM)
     figure = dash_prop(page, "review-categories", "figure")
