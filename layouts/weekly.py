@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from dash import dcc, html
 
 from dashboard.formatting import format_value
-from dashboard.i18n import t
+from dashboard.i18n import t, tf
 from layouts import ids
 from layouts.widgets import change_tiles, page_header
 
@@ -39,13 +39,18 @@ def _pct(value) -> str:
     return format_value("closure_rate", value)
 
 
-def red_black(report, lang: str) -> html.Div:
+def red_black(report, lang: str, min_due: int) -> html.Div:
+    """The red and the black list, each department under its place in the ranking beside it
+    (departments with too few cases due have a rank but are on neither list), and the rule."""
     def card(frame, title: str, tone: str):
-        items = [html.Li([html.Span(str(i + 1), className="place"), html.Span(row["name"]), html.Span(f"{row['score']:.1f}", className="score")],
-                         **{"data-dept": row["dept"]}) for i, row in enumerate(frame.to_dict("records"))]
-        return html.Div([html.H3(title), html.Ol(items or [html.Li(t("no_data", lang), className="muted")])], className=f"list-card {tone}")
+        items = [html.Li([html.Span(str(row["rank"]), className="place"), html.Span(row["name"]), html.Span(f"{row['score']:.1f}", className="score")],
+                         **{"data-dept": row["dept"], "data-rank": str(row["rank"])}) for row in frame.to_dict("records")]
+        return html.Div([html.H3(title), html.Ul(items or [html.Li(t("no_data", lang), className="muted")], className="ranked")], className=f"list-card {tone}")
 
-    return html.Div([card(report.red, t("red_list", lang), "red"), card(report.black, t("black_list", lang), "black")], className="red-black")
+    return html.Div([
+        html.Div([card(report.red, t("red_list", lang), "red"), card(report.black, t("black_list", lang), "black")], className="red-black"),
+        html.P(tf("red_black_rule", lang, min_due=min_due), className="muted table-note red-black-rule"),
+    ])
 
 
 def department_ranking(report, lang: str) -> html.Table:
@@ -90,14 +95,14 @@ def workers(report, lang: str) -> html.Table:
     return _table(headers, rows)
 
 
-def body(report, lang: str) -> list:
-    """Everything under the week picker."""
+def body(report, lang: str, min_due: int) -> list:
+    """Everything under the week picker; ``min_due`` is the red/black list's rule (DomainConfig.min_due)."""
     last_day = (report.week.end.astimezone(report.week.start.tzinfo) - timedelta(days=1)).date()
     return [
         html.Div(f"{report.area.name} · {report.week.start:%Y-%m-%d} ~ {last_day:%Y-%m-%d} · {t('vs_last_week', lang)}", className="weekly-period"),
         html.Div(change_tiles(report.totals, report.previous_totals, WEEKLY_TILES, lang), className="kpi-row weekly-tiles"),
         html.Div([
-            html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang)], className="panel"),
+            html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang, min_due)], className="panel"),
             html.Section([html.H2(t("department_ranking", lang)), department_ranking(report, lang)], className="panel wide"),
         ], className="weekly-row"),
         html.Div([

@@ -544,6 +544,16 @@ def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_
         assert format_value(name, numbers[name]) in text, name
 
 
+def test_the_red_and_black_lists_show_each_departments_rank_and_their_rule(server, page, domain_config):
+    open_weekly(page, server, f"?week={WEEK}")
+    listed = page.eval_on_selector_all(".list-card li[data-dept]", "items => items.map(li => [li.dataset.dept, li.querySelector('.place').innerText])")
+    ranks = dict(page.eval_on_selector_all(".weekly-row table tr[data-dept]", "rows => rows.map(r => [r.dataset.dept, r.cells[0].innerText])"))
+    assert len(listed) >= 2
+    assert all(place == ranks[dept] for dept, place in listed), (listed, ranks)
+    rule = page.locator(".red-black-rule")
+    assert rule.is_visible() and f"不少于 {domain_config.min_due} 件" in rule.inner_text()
+
+
 def test_the_week_picker_changes_the_url_and_the_numbers(server, page):
     open_weekly(page, server)  # the current week
     current = tiles(page, ".weekly-tiles")
