@@ -33,19 +33,51 @@
     return element;
   }
 
-  /* The one colour ramp of every map: none, few … many (five steps). */
-  var RAMP = ["#10324a", "#1f5f7a", "#2f8f9d", "#e0a526", "#e8590c"];
+  /* The one colour ramp of every map: none, few … many (five steps), defined once in
+     gridops.css (--ramp-0 … --ramp-4), where the legends take it from too. */
+  var ramp = null;
+  function rampColour(step) {
+    if (!ramp) {
+      var style = getComputedStyle(document.documentElement);
+      ramp = [0, 1, 2, 3, 4].map(function (n) { return style.getPropertyValue("--ramp-" + n).trim(); });
+    }
+    return ramp[step];
+  }
+
+  /* Show a name marker only where its area is wider on screen than the name. */
+  function fitName(marker, feature) {
+    var map = marker._map, element = marker.getElement();
+    if (!map || !element) return;
+    var p = feature.properties || {}, lat = marker.getLatLng().lat;
+    var width = map.latLngToContainerPoint([lat, p.east]).x - map.latLngToContainerPoint([lat, p.west]).x;
+    var text = element.firstChild;
+    element.style.visibility = "hidden";
+    element.style.display = "";
+    element.style.display = text && text.offsetWidth + 8 <= width ? "" : "none";
+    element.style.visibility = "";
+  }
 
   window.gridops = Object.assign({}, window.gridops, {
     text: { box: textBox, bindLabel: bindLabel, element: textElement },
     map: {
       /* The ramp's colour for a number of open cases: 0, 1, 2–3, 4–6, 7 or more. */
       openColour: function (open) {
-        return RAMP[open === 0 ? 0 : open < 2 ? 1 : open < 4 ? 2 : open < 7 ? 3 : 4];
+        return rampColour(open === 0 ? 0 : open < 2 ? 1 : open < 4 ? 2 : open < 7 ? 3 : 4);
       },
       /* The ramp's colour for a share 0..1 of the largest value. */
       shareColour: function (share) {
-        return RAMP[share === 0 ? 0 : share < 0.25 ? 1 : share < 0.5 ? 2 : share < 0.75 ? 3 : 4];
+        return rampColour(share === 0 ? 0 : share < 0.25 ? 1 : share < 0.5 ? 2 : share < 0.75 ? 3 : 4);
+      },
+      /* pointToLayer of a layer of area names: the name as text at the point, not
+         interactive (a click goes to the area under it), hidden where it does not fit. */
+      nameMarker: function (feature, latlng) {
+        var name = textElement("span", (feature.properties || {}).name || "");
+        var icon = L.divIcon({ className: "area-name", html: name, iconSize: null });
+        var marker = L.marker(latlng, { icon: icon, interactive: false, keyboard: false });
+        function fit() { fitName(marker, feature); }
+        marker.on("add", function () { fit(); marker._map.on("zoomend", fit); });
+        marker.on("remove", function (event) { event.target._map && event.target._map.off("zoomend", fit); });
+        return marker;
       },
       /* onEachFeature of every GeoJSON layer: the feature's label as a text tooltip. */
       label: function (feature, layer) {

@@ -44,6 +44,13 @@ def _period_text(data, tz, lang: str) -> str:
     return f"{t('this_period', lang)} {span(data.window)} · {t('before', lang)} {span(data.previous)}"
 
 
+def _drilled(code: str | None, search: str | None, state: dict | None) -> str:
+    """The URL's query with ``code`` as the area (the page checks it is within the caller's scope)."""
+    if not code or not isinstance(code, str) or code == (state or {}).get("area"):
+        raise PreventUpdate
+    return parse(_query(search)).with_area(code).search((state or {}).get("lang"))
+
+
 def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     """Every panel's content for a selection, within the caller's scope."""
     now = utc_now()
@@ -52,14 +59,19 @@ def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     names = cached_reads.names(ctx, lang)
     tz = ctx.settings.tz
     outline = cached_reads.map_geometries(ctx, area, level=area.level)
-    collection = review.area_collection(data.children)
+    collection = review.area_collection(data.children, lang)
+    names_on_map = review.name_points(data.children)
     return {
         "breadcrumb": review.breadcrumb(data.breadcrumb, selection, lang),
         "period": _period_text(data, tz, lang),
         "tiles": review.tiles(data.values, data.previous_values, lang),
-        "map": review.area_map(collection, bounds_of(outline[0]["geometry"])),
+        "map": review.area_map(collection, names_on_map, bounds_of(outline[0]["geometry"])),
         "collection": collection,
-        "bounds": bounds_of(outline[0]["geometry"]),
+        "names_on_map": names_on_map,
+        "legend": review.area_legend(review.max_reported(collection), lang),
+        "ranking": review.area_ranking(data.children, lang),
+        "ranking_rows": review.ranking_rows(data.children),
+        "viewport": {"bounds": bounds_of(outline[0]["geometry"]), "transition": "fitBounds"},  # the map's bounds apply only when it is made
         "trend": review.trend_figure(data.trend, lang),
         "categories": review.category_figure(data.categories, lang),
         "departments": review.department_grid(data.departments, lang),
@@ -101,7 +113,10 @@ def register(app) -> None:
         Output(ids.Review.TILES, "children"),
         Output(ids.Review.AREAS, "data"),
         Output(ids.Review.AREAS, "hideout"),
-        Output(ids.Review.MAP, "bounds"),
+        Output(ids.Review.NAMES, "data"),
+        Output(ids.Review.LEGEND, "children"),
+        Output(ids.Review.RANKING, "rowData"),
+        Output(ids.Review.MAP, "viewport"),
         Output(ids.Review.TREND, "figure"),
         Output(ids.Review.CATEGORIES, "figure"),
         Output(ids.Review.DEPARTMENTS, "rowData"),
@@ -123,12 +138,13 @@ def register(app) -> None:
             content = parts(current_context(), current_principal(), parse(_query(search)), lang)
         except WindowError as error:  # refused before any query: every panel keeps what it shows
             notices.show(window_error_text(error, lang))
-            return (no_update,) * 13
+            return (no_update,) * 16
         except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None
         notices.clear()
         return (content["breadcrumb"], content["period"], content["tiles"], content["collection"], {"max": review.max_reported(content["collection"])},
-                content["bounds"], content["trend"], content["categories"], content["department_rows"], content["hot_spots"],
+                content["names_on_map"], content["legend"], content["ranking_rows"],
+                content["viewport"], content["trend"], content["categories"], content["department_rows"], content["hot_spots"],
                 content["patrol"], content["case_rows"], {**(state or {}), "area": content["area"].code})
 
     @app.callback(
@@ -162,10 +178,19 @@ def register(app) -> None:
         prevent_initial_call=True,
     )
     def drill_down(feature, search, state):
-        code = ((feature or {}).get("properties") or {}).get("code")
-        if not code or code == (state or {}).get("area"):
+        return _drilled(((feature or {}).get("properties") or {}).get("code"), search, state)
+
+    @app.callback(
+        Output("app-url", "search", allow_duplicate=True),
+        Input(ids.Review.RANKING, "cellClicked"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def drill_down_from_ranking(cell, search, state):
+        if (cell or {}).get("colId") != "name":
             raise PreventUpdate
-        return parse(_query(search)).with_area(code).search((state or {}).get("lang"))
+        return _drilled((cell or {}).get("rowId"), search, state)
 
     @app.callback(
         Output(ids.Review.DATES, "className"),

@@ -5,6 +5,7 @@ same functions as the wall, the weekly report and ``/api/indicators``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +30,7 @@ CASE_LIST = 200
 class ReviewData:
     area: reference.GridInfo
     breadcrumb: list  # [(code, name)] from the caller's home area down to this one
-    children: list  # child areas: code, name, geometry, reported, overdue
+    children: list  # child areas: code, name, geometry and the CHILD_COLUMNS
     window: Window
     previous: Window
     values: dict
@@ -169,7 +170,7 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
     if not departments.empty:
         departments["name"] = departments["dept"].map(lambda code: names["departments"].get(code, code))
     grids = indicators.summarise_by(cases, flags, "grid")
-    children = _children(ctx, area, grids)
+    children = _children(ctx, area, cases, flags)
     hot = grids.sort_values(["reported", "overdue"], ascending=False).head(HOT_SPOTS) if not grids.empty else grids
     hot_spots = pd.DataFrame({
         "grid": hot.get("grid", []), "name": [names["grids"].get(code, code) for code in hot.get("grid", [])],
@@ -184,22 +185,33 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
     )
 
 
-def _children(ctx: AppContext, area, grids: pd.DataFrame) -> list[dict]:
-    """The area's child areas with their reported and overdue counts (a basic grid: itself)."""
+CHILD_COLUMNS = ("reported", "in_progress", "overdue", "due_to_close", "closure_rate", "on_time_closure_rate", "satisfaction_rate", "score", "grade")
+
+
+def _children(ctx: AppContext, area, cases: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
+    """The area's child areas (towns of a district, communities of a town, grids of a
+    community; a basic grid: itself), each with its shape, counts, rates, score and grade
+    (scored as a grid is: on what fell due in the window, none when nothing did)."""
     level = area.level + 1 if area.level < 4 else area.level
     shapes = cached_reads.map_geometries(ctx, area, level=level)
-    if grids.empty:
-        totals = {}
-    else:
-        paths = wall_live.grid_paths(ctx)
-        child_of = {}
-        for code in grids["grid"]:
-            parts = [p for p in paths.get(code, "").split("/") if p]
-            child_of[code] = parts[level - 1] if len(parts) >= level else code
-        grouped = grids.assign(child=grids["grid"].map(child_of)).groupby("child")[["reported", "overdue", "in_progress"]].sum()
-        totals = grouped.to_dict("index")
-    return [
-        {**shape, "reported": int(totals.get(shape["code"], {}).get("reported", 0)), "overdue": int(totals.get(shape["code"], {}).get("overdue", 0)),
-         "in_progress": int(totals.get(shape["code"], {}).get("in_progress", 0))}
-        for shape in shapes
-    ]
+    paths = wall_live.grid_paths(ctx)
+
+    def child_of(code: str) -> str:
+        parts = [p for p in paths.get(code, "").split("/") if p]
+        return parts[level - 1] if len(parts) >= level else code
+
+    table = indicators.summarise_by(cases.assign(child=cases["grid"].map(child_of)), flags, "child")
+    table = area_reports.scored(table, ctx.config, "grid").set_index("child")
+    rows = []
+    for shape in shapes:
+        values = table.loc[shape["code"]].to_dict() if shape["code"] in table.index else {}
+        row = {**shape}
+        for column in CHILD_COLUMNS:
+            value = values.get(column)
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            if column in ("reported", "in_progress", "overdue", "due_to_close"):
+                row[column] = 0 if missing else int(value)
+            else:
+                row[column] = None if missing else (value if column == "grade" else float(value))
+        rows.append(row)
+    return rows

@@ -9,6 +9,7 @@ import dash_leaflet as dl
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
+from shapely.geometry import shape
 
 from dashboard.export_cells import csv_text
 from dashboard.formatting import chart_text, unique_labels
@@ -94,25 +95,96 @@ def category_figure(categories, lang: str) -> go.Figure:
     return figure
 
 
-def area_collection(children: list[dict]) -> dict:
+def area_collection(children: list[dict], lang: str) -> dict:
+    """The child areas as map features; each tooltip says what its numbers are."""
+    def label(child: dict) -> list[str]:
+        lines = [child["name"]] + [f"{t(key, lang)} {child[key]}" for key in ("reported", "in_progress", "overdue")]
+        if child.get("score") is not None:
+            lines.append(f"{t('score', lang)} {child['score']:.1f} · {t('grade', lang)} {child.get('grade') or '—'}")
+        return lines
+
     return area_features(children, lambda c: {
-        "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"],
-        "label": [c["name"], f"{c['reported']} / {c['overdue']}"],
+        "code": c["code"], "name": c["name"], "reported": c["reported"], "overdue": c["overdue"], "label": label(c),
     })
 
 
-def area_map(collection: dict, bounds) -> dl.Map:
+def name_points(children: list[dict]) -> dict:
+    """A point inside each child area carrying its name, drawn as text on the map where the
+    area is wide enough for it (gridops.map.nameMarker measures)."""
+    features = []
+    for child in children:
+        area = shape(child["geometry"])
+        inside = area.representative_point()
+        west, _, east, _ = area.bounds
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [inside.x, inside.y]},
+                         "properties": {"code": child["code"], "name": child["name"], "west": west, "east": east}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def legend_steps(max_value: int) -> list[tuple[int, str]]:
+    """The shading's steps as (ramp index, range of reported cases), as gridops.map.shareColour
+    maps a share of the largest value: 0; under ¼; under ½; under ¾; the rest."""
+    max_value = max(int(max_value), 1)
+    starts = [1] + [(k * max_value + 3) // 4 for k in (1, 2, 3)] + [max_value + 1]
+    steps = [(0, "0")]
+    for index in range(4):
+        low, high = starts[index], starts[index + 1] - 1
+        if low <= high:
+            steps.append((index + 1, str(low) if low == high else f"{low}–{high}"))
+    return steps
+
+
+def area_legend(max_value: int, lang: str) -> list:
+    """What the map's shading and outlines mean."""
+    rows = [html.Div([html.Span(className=f"swatch ramp-{index}"), html.Span(text)], className="legend-step", **{"data-step": str(index)})
+            for index, text in legend_steps(max_value)]
+    return [html.Div(t("legend_reported", lang), className="legend-title"), *rows,
+            html.Div([html.Span(className="swatch overdue-edge"), html.Span(t("legend_overdue", lang))], className="legend-step")]
+
+
+def area_map(collection: dict, names: dict, bounds) -> dl.Map:
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    return dl.Map([geojson(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
-                           hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)})],
-                  id=ids.Review.MAP, bounds=bounds, center=center, zoomSnap=0.25, attributionControl=False, className="review-map",
-                  style={"background": "#07111f"})
+    return dl.Map([
+        geojson(id=ids.Review.AREAS, data=collection, style={"variable": "gridops.map.areaStyle"},
+                hoverStyle={"variable": "gridops.map.hoverStyle"}, hideout={"max": max_reported(collection)}),
+        geojson(id=ids.Review.NAMES, data=names, pointToLayer={"variable": "gridops.map.nameMarker"}, interactive=False),
+    ], id=ids.Review.MAP, bounds=bounds, center=center, zoomSnap=0.25, attributionControl=False, className="review-map",
+        style={"background": "#07111f"})
 
 
 def max_reported(collection: dict) -> int:
     return max([f["properties"]["reported"] for f in collection["features"]] or [0]) or 1
 
 
+RANKING_COLUMNS = (
+    ("name", "area_name", None), ("reported", "reported", "n"), ("in_progress", "in_progress", "n"), ("overdue", "overdue", "n"),
+    ("closure_rate", "closure_rate", "%"), ("on_time_closure_rate", "on_time_closure_rate", "%"), ("satisfaction_rate", "satisfaction_rate", "%"),
+    ("score", "score", "h"), ("grade", "grade", None),
+)
+
+
+def ranking_rows(children: list[dict]) -> list[dict]:
+    """Worst first, as the department table: the lowest score, then the most overdue, the
+    most reported; areas with nothing due (no score) last."""
+    def order(child: dict):
+        return (child.get("score") is None, child.get("score") or 0.0, -child["overdue"], -child["reported"], child["code"])
+
+    return [{field: child.get(field) for field, _, _ in RANKING_COLUMNS} | {"code": child["code"]} for child in sorted(children, key=order)]
+
+
+def area_ranking(children: list[dict], lang: str) -> dag.AgGrid:
+    """Every child of the selected area, worst first, sortable; a click on a row drills down."""
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True,
+                **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
+                **({"minWidth": 110, "cellClass": "drill-link"} if field == "name" else {})}
+               for field, label, kind in RANKING_COLUMNS]
+    return dag.AgGrid(id=ids.Review.RANKING, columnDefs=columns, rowData=ranking_rows(children), getRowId="params.data.code",
+                      defaultColDef={"resizable": True, "minWidth": 64, "wrapHeaderText": True, "autoHeaderHeight": True},
+                      columnSize="responsiveSizeToFit", dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid ranking-grid")
+
+
+NUMBER_FORMATS = {"%": {"function": "params.value == null ? '—' : d3.format('.1%')(params.value)"},
+                  "h": {"function": "params.value == null ? '—' : d3.format('.1f')(params.value)"}}
 DEPARTMENT_COLUMNS = (
     ("name", "department", None), ("due_to_close", "due_to_close", "n"), ("due_closed", "closed", "n"), ("closed_on_time", "closed_on_time", "n"),
     ("due_reworked", "reworked", "n"), ("overdue", "overdue", "n"), ("mean_close_hours", "mean_close_hours", "h"),
@@ -122,10 +194,8 @@ DEPARTMENT_COLUMNS = (
 
 
 def department_grid(departments, lang: str) -> dag.AgGrid:
-    formatter = {"%": {"function": "params.value == null ? '—' : d3.format('.1%')(params.value)"},
-                 "h": {"function": "params.value == null ? '—' : d3.format('.1f')(params.value)"}}
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
-                **({"valueFormatter": formatter[kind]} if kind in formatter else {}), **({"type": "numericColumn"} if kind else {}),
+                **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
                 **({"minWidth": 140} if field == "name" else {})}
                for field, label, kind in DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=department_rows(departments),
@@ -253,10 +323,15 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
         html.Div(id=ids.Review.PERIOD, children=data_parts["period"], className="muted period"),
         html.Div(data_parts["tiles"], id=ids.Review.TILES, className="kpi-row review-tiles"),
         html.Div([
-            html.Section([html.H2(t("areas", lang), className="section-title"), data_parts["map"]], className="panel map-panel"),
+            html.Section([html.H2(t("areas", lang), className="section-title"), data_parts["map"],
+                          html.Div(data_parts["legend"], id=ids.Review.LEGEND, className="map-legend")], className="panel map-panel"),
+            html.Section([html.H2(t("area_ranking", lang), className="section-title"), html.P(t("areas_worst_first", lang), className="muted table-note"),
+                          data_parts["ranking"]], className="panel wide ranking-panel"),
+        ], className="review-row halves"),
+        html.Div([
             html.Section([html.H2(t("trend", lang), className="section-title"), dcc.Graph(id=ids.Review.TREND, figure=data_parts["trend"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
             html.Section([html.H2(t("categories_period", lang), className="section-title"), dcc.Graph(id=ids.Review.CATEGORIES, figure=data_parts["categories"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
-        ], className="review-row three"),
+        ], className="review-row halves"),
         html.Div([
             html.Section([html.Div([html.H2(t("department_performance", lang), className="section-title"),
                                     html.Button(t("export_csv", lang), id=ids.Review.EXPORT, className="small-button")], className="panel-head"),

@@ -182,6 +182,26 @@ def click_area(page, code: str) -> None:
     page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
 
 
+def wait_for_map_to_fit(page) -> None:
+    """The map shows the whole of the areas it draws (the selected area's children), and
+    fills itself with them: their extent spans at least half the map's width or height."""
+    assert page.evaluate(FIND_LEAFLET_MAP_JS, "#review-map"), "the Leaflet map behind #review-map was not found"
+    read_bounds = "() => { const b = window.__leafletMaps['#review-map'].getBounds(); return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()]; }"
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        features = area_features(page)
+        extents = [shape(f["geometry"]).bounds for f in features]  # west, south, east, north
+        west, south = min(e[0] for e in extents), min(e[1] for e in extents)
+        east, north = max(e[2] for e in extents), max(e[3] for e in extents)
+        map_south, map_west, map_north, map_east = page.evaluate(read_bounds)
+        inside = map_west <= west and map_south <= south and east <= map_east and north <= map_north
+        filled = max((east - west) / (map_east - map_west), (north - south) / (map_north - map_south))
+        if inside and filled >= 0.5:
+            return
+        assert time.monotonic() < deadline, f"the map {[map_south, map_west, map_north, map_east]} does not fit the area {[south, west, north, east]} (fills {filled:.0%})"
+        page.wait_for_timeout(150)
+
+
 def wait_for_breadcrumb(page, *names: str) -> None:
     expected = " › ".join(names)
     page.wait_for_function("(text) => document.querySelector('#review-breadcrumb').innerText.trim() === text", arg=expected, timeout=TIMEOUT_S * 1000)
@@ -213,6 +233,7 @@ def test_drill_down_by_map_and_breadcrumb_shows_the_api_numbers(server, page):
     click_area(page, town["code"])
     wait_for_query(page, area=town["code"], **CUSTOM)
     wait_for_breadcrumb(page, "吴中区", town["name"])
+    wait_for_map_to_fit(page)
     town_numbers = api(server, area=town["code"], **CUSTOM_API)
     assert 0 < town_numbers["reported"] < district["reported"] and town_numbers["reported"] == town["reported"]
     wait_for_tiles(page, "#review-tiles", town_numbers, REVIEW_TILES)
@@ -222,6 +243,7 @@ def test_drill_down_by_map_and_breadcrumb_shows_the_api_numbers(server, page):
     click_area(page, community["code"])
     wait_for_query(page, area=community["code"], **CUSTOM)
     wait_for_breadcrumb(page, "吴中区", town["name"], community["name"])
+    wait_for_map_to_fit(page)
     community_numbers = api(server, area=community["code"], **CUSTOM_API)
     assert 0 < community_numbers["reported"] < town_numbers["reported"]
     shown = wait_for_tiles(page, "#review-tiles", community_numbers, REVIEW_TILES)
@@ -239,6 +261,7 @@ def test_drill_down_by_map_and_breadcrumb_shows_the_api_numbers(server, page):
     wait_for_query(page, **CUSTOM)
     wait_for_tiles(page, "#review-tiles", district, REVIEW_TILES)
     assert len(area_features(page)) == 12  # the towns again
+    wait_for_map_to_fit(page)  # zoomed out again
 
 
 def test_grade_and_source_filters_go_into_the_url_and_the_numbers(server, page):

@@ -47,8 +47,8 @@ def hostile_features() -> list:
         found.append(("wall_rules.worker_feature", wall_rules.worker_feature(text, {"lat": 31.2, "lon": 120.6}, True, []), text))
         grids = [{"code": "G1", "name": text, "geometry": SQUARE}]
         found += [("widgets.grid_collection", f, text) for f in widgets.grid_collection(grids, {"G1": {"in_progress": 2, "overdue": 1}}, "zh")["features"]]
-        children = [{"code": "T1", "name": text, "geometry": SQUARE, "reported": 3, "overdue": 1}]
-        found += [("review.area_collection", f, text) for f in review.area_collection(children)["features"]]
+        children = [{"code": "T1", "name": text, "geometry": SQUARE, "reported": 3, "in_progress": 2, "overdue": 1, "score": 72.5, "grade": "C"}]
+        found += [("review.area_collection", f, text) for f in review.area_collection(children, "zh")["features"]]
     return [pytest.param(*entry, id=f"{entry[0]}-{n}") for n, entry in enumerate(found)]
 
 
@@ -76,7 +76,7 @@ def test_every_geojson_layer_of_every_map_binds_labels_as_text():
     bounds = [[31.2, 120.6], [31.3, 120.7]]
     maps = {
         "home": widgets.district_map("m", collection, collection, bounds, "http://tiles.local/{z}/{x}/{y}.png", "g", "o", "gridops.map.gridStyle"),
-        "review": review.area_map(collection, bounds),
+        "review": review.area_map(collection, collection, bounds),
         "wall": wall.wall_map(collection, collection, collection, bounds, None, {}, {}, False, collection, collection, collection),
     }
     for screen, component in maps.items():
