@@ -6,7 +6,7 @@ same functions as the wall, the weekly report and ``/api/indicators``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pandas as pd
 
@@ -62,7 +62,7 @@ def breadcrumb(ctx: AppContext, area: reference.GridInfo, scope: Scope) -> list[
     return chain
 
 
-def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, previous: Window, tz, now) -> pd.DataFrame:
+def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, previous: Window, tz: tzinfo, now: datetime) -> pd.DataFrame:
     """Reported and closed per hour (windows of two days or less) or per day, beside the period before."""
     hourly = window.end - window.start <= timedelta(days=2)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
@@ -83,11 +83,11 @@ def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, pr
     return pd.DataFrame(rows)
 
 
-def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:
+def _categories(ctx: AppContext, cases: pd.DataFrame, flags: pd.DataFrame, previous_cases: pd.DataFrame, previous_flags: pd.DataFrame, selection: Selection, names: dict) -> pd.DataFrame:
     """Reported by the level just below the selected category (major classes when none)."""
     catalogue = cached_reads.names(ctx, "zh")["category_parents"]
 
-    def bucket(code):
+    def bucket(code: str) -> str:
         chain = [code]
         while catalogue.get(chain[-1]):
             chain.append(catalogue[chain[-1]])
@@ -97,7 +97,7 @@ def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Se
             return chain[min(position + 1, len(chain) - 1)]
         return chain[0]
 
-    def counts(frame, frame_flags):
+    def counts(frame: pd.DataFrame, frame_flags: pd.DataFrame) -> pd.Series:
         if frame.empty:
             return pd.Series(dtype=int)
         return frame.loc[frame_flags["reported"].to_numpy(), "category"].map(bucket).value_counts()
@@ -110,7 +110,7 @@ def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Se
     )
 
 
-def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) -> dict:
+def _patrol(ctx: AppContext, area: reference.GridInfo, window: Window, scope: Scope, now: datetime) -> dict:
     """Grids patrolled today and this week, hours and km per worker in the window, and the
     workers below the expected rounds."""
     config = ctx.config
@@ -149,7 +149,7 @@ def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) 
     }
 
 
-def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
+def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
     tz = ctx.settings.tz
     window = window_of(selection, tz, now, ctx.settings.max_window_days)
     before = comparison(window, now)
@@ -180,7 +180,7 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
     )
 
 
-def _children(ctx: AppContext, area, grids: pd.DataFrame) -> list[dict]:
+def _children(ctx: AppContext, area: reference.GridInfo, grids: pd.DataFrame) -> list[dict]:
     """The area's child areas with their reported and overdue counts (a basic grid: itself)."""
     level = area.level + 1 if area.level < 4 else area.level
     shapes = cached_reads.map_geometries(ctx, area, level=level)
