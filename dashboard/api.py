@@ -4,13 +4,16 @@ JSON with an ``error`` text. Every answer is limited to the caller's scope.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from dashboard import cached_reads
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, present_case, present_event, present_worker
-from dashboard.context import current_context
+from dashboard.context import AppContext, current_context
 from dashboard.i18n import window_error_text
 from dashboard.metrics import health_report, render_metrics
 from data_feeds import live_state, queries, reference, schema
@@ -20,6 +23,7 @@ from data_feeds.reference import descendant_categories, load_categories
 from gridrules import bounds
 from gridrules.access import Forbidden
 from gridrules.clock import utc_now
+from gridrules.indicators import Window
 from gridrules.lifecycle import GRADES, SOURCES, STATUSES
 from gridrules.timewindows import WindowError, window_from_params
 
@@ -31,27 +35,27 @@ class BadRequest(ValueError):
 
 
 @blueprint.errorhandler(BadRequest)
-def _bad_request(error):
+def _bad_request(error: BadRequest):
     return jsonify(error=str(error)), 400
 
 
 @blueprint.errorhandler(WindowError)
-def _bad_window(error):
+def _bad_window(error: WindowError):
     return jsonify(error=window_error_text(error, "en")), 400
 
 
 @blueprint.errorhandler(Forbidden)
-def _forbidden(error):
+def _forbidden(error: Forbidden):
     return jsonify(error=str(error)), 403
 
 
 @blueprint.errorhandler(cached_reads.NotFound)
-def _not_found(error):
+def _not_found(error: cached_reads.NotFound):
     return jsonify(error=str(error)), 404
 
 
 @blueprint.get("/healthz")
-def healthz():
+def healthz() -> tuple[Response, int]:
     report = health_report(current_context())
     # 503 only when this worker cannot serve: a balancer must not take the dashboard out of
     # rotation because the feed behind it is degraded (that is in the body, and on the wall)
@@ -59,16 +63,16 @@ def healthz():
 
 
 @blueprint.get("/metrics")
-def metrics():
+def metrics() -> Response:
     return Response(render_metrics(current_context()), mimetype="text/plain; version=0.0.4")
 
 
-def _window(ctx, now):
+def _window(ctx: AppContext, now: datetime) -> Window:
     """The window of ``?start=&end=``, within the bounds (400 otherwise)."""
     return window_from_params(request.args.get("start"), request.args.get("end"), ctx.settings.tz, now, ctx.settings.max_window_days)
 
 
-def _limit(args) -> int:
+def _limit(args: MultiDict[str, str]) -> int:
     """``?limit=``: how many cases, from 1 to MAX_CASE_LIMIT (200 when not given)."""
     text = args.get("limit", "200")
     try:
@@ -87,7 +91,7 @@ def _api_caller():
 
 
 @blueprint.get("/api/indicators")
-def api_indicators():
+def api_indicators() -> Response:
     ctx, principal = _api_caller()
     now = utc_now()
     area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
@@ -107,7 +111,7 @@ def api_indicators():
 
 
 @blueprint.get("/api/catalogue")
-def api_catalogue():
+def api_catalogue() -> Response:
     ctx, _ = _api_caller()
     with ctx.engine.connect() as connection:
         rows = connection.execute(select(schema.categories).order_by(schema.categories.c.code)).mappings().all()
@@ -115,7 +119,7 @@ def api_catalogue():
 
 
 @blueprint.get("/api/grids")
-def api_grids():
+def api_grids() -> Response | tuple[Response, int]:
     """Children of a grid; above the caller's scope only the branch that leads into it."""
     ctx, principal = _api_caller()
     scope = principal.scope
@@ -134,7 +138,7 @@ def api_grids():
 
 
 @blueprint.get("/api/cases")
-def api_cases():
+def api_cases() -> Response:
     """Cases reported in the window (newest first, at most ``limit``), personal data masked."""
     ctx, principal = _api_caller()
     now = utc_now()
@@ -149,7 +153,7 @@ def api_cases():
 
 
 @blueprint.get("/api/cases/<case_id>")
-def api_case(case_id: str):
+def api_case(case_id: str) -> Response:
     """One case and its full timeline; every view is audited."""
     ctx, principal = _api_caller()
     row = audited_case(ctx, principal, case_id, "case.view", request.remote_addr)
@@ -159,7 +163,7 @@ def api_case(case_id: str):
 
 
 @blueprint.post("/api/cases/<case_id>/contact")
-def api_case_contact(case_id: str):
+def api_case_contact(case_id: str) -> Response:
     """The reporter's name and contact unmasked, for roles allowed to call back; audited."""
     ctx, principal = _api_caller()
     principal.require("unmask")
@@ -171,7 +175,7 @@ def api_case_contact(case_id: str):
 
 
 @blueprint.get("/api/workers")
-def api_workers():
+def api_workers() -> Response:
     """Grid staff of the area with their last position and whether they are online."""
     ctx, principal = _api_caller()
     area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
@@ -186,7 +190,7 @@ def api_workers():
     return jsonify(result)
 
 
-def _filters(ctx, args) -> CaseFilter:
+def _filters(ctx: AppContext, args: MultiDict[str, str]) -> CaseFilter:
     dept = args.get("dept") or None
     grade = args.get("grade") or None
     source = args.get("source") or None

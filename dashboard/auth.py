@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlencode, urlsplit
 import redis
 from flask import Blueprint, Response, g, jsonify, redirect, render_template_string, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.wrappers import Response as BaseResponse
 
 from dashboard import sessions
 from dashboard.context import AppContext, current_context
@@ -167,7 +169,7 @@ def _wants_json(path: str) -> bool:
     return path.startswith(("/api/", "/_dash")) or request.headers.get("Authorization", "").startswith("Bearer ")
 
 
-def gate():
+def gate() -> BaseResponse | tuple[Response, int] | None:
     """Before every request: find the caller, or answer 401 / redirect to the login page."""
     path = request.path
     if path in PUBLIC_PATHS or path.startswith(STATIC_PREFIXES):
@@ -188,7 +190,7 @@ def gate():
     return None
 
 
-def too_many_attempts(_error):
+def too_many_attempts(_error: TooManyRequests) -> Response | tuple[Response, int]:
     """429: sign-in attempts beyond the limit (per address and per user name)."""
     if _wants_json(request.path):
         return jsonify(error="too many attempts; try again later"), 429
@@ -268,7 +270,7 @@ def _name_and_address_key() -> str:
     return f"login:{_remote()}:{_attempted_name()}"
 
 
-def _failed(response) -> bool:
+def _failed(response: Response) -> bool:
     return response.status_code == 401
 
 
@@ -297,7 +299,7 @@ def _count_failure(ctx: AppContext, name: str) -> None:
 @blueprint.route("/login", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT_PER_ADDRESS, methods=["POST"], deduct_when=_failed)
 @limiter.limit(LOGIN_LIMIT_PER_NAME_AND_ADDRESS, methods=["POST"], key_func=_name_and_address_key, deduct_when=_failed)
-def login():
+def login() -> BaseResponse:
     ctx = current_context()
     lang = normalise_language(request.values.get("lang"))
     next_path = _safe_next(request.values.get("next"))
@@ -326,7 +328,7 @@ def _session_record(principal: Principal) -> dict:
     }
 
 
-def _set_cookie(ctx: AppContext, response, session_id: str) -> None:
+def _set_cookie(ctx: AppContext, response: BaseResponse, session_id: str) -> None:
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, secure=ctx.settings.secure_cookies, samesite="Lax", path="/")
 
 
@@ -339,7 +341,7 @@ SIGN_OUT_PAGE = """<!doctype html>
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])
-def logout():
+def logout() -> BaseResponse:
     """Sign out by POST only (the header's button): a link or an image on any page must not sign anyone out."""
     if request.method == "GET":
         lang = normalise_language(request.args.get("lang"))
@@ -378,7 +380,7 @@ def _kiosk_form(others: dict):
 
 @blueprint.route("/kiosk", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT_PER_ADDRESS, deduct_when=_failed)
-def kiosk():
+def kiosk() -> BaseResponse:
     """A wall's browser signs in once with its revocable token, then shows the wall.
 
     ``POST /kiosk`` with ``token`` in the body (``GET /kiosk`` shows the form for it) keeps the

@@ -6,7 +6,9 @@ running lives for seconds; a closed window for an hour.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import TypeVar
 
 from dashboard import area_reports, weekly_report
 from dashboard.context import AppContext
@@ -14,7 +16,7 @@ from dashboard.extensions import cache
 from data_feeds import reference
 from data_feeds.queries import CaseFilter
 from gridrules import bounds
-from gridrules.access import Scope
+from gridrules.access import Principal, Scope
 from gridrules.clock import utc_now
 from gridrules.geometry import simplify_geometry
 from gridrules.identifiers import is_identifier
@@ -23,6 +25,8 @@ from gridrules.indicators import Window
 LIVE_TIMEOUT_S = 5
 CLOSED_TIMEOUT_S = 3600
 REFERENCE_TIMEOUT_S = 600
+
+T = TypeVar("T")
 
 
 def _window_key(window: Window) -> str:
@@ -33,7 +37,7 @@ def _timeout(window: Window, now: datetime) -> int:
     return CLOSED_TIMEOUT_S if window.end <= now else LIVE_TIMEOUT_S
 
 
-def cached(key: str, timeout: int, compute):
+def cached(key: str, timeout: int, compute: Callable[[], T]) -> T:
     """``compute()``, or its value stored in the shared Redis cache under ``key`` for ``timeout``
     seconds, so that every worker and every viewer of the same thing shares one computation.
     The key must name everything the value depends on (area, window, filters, the caller's
@@ -141,7 +145,7 @@ CLOSED_WEEK_S = 6 * 3600
 OPEN_WEEK_S = 60
 
 
-def week_report(ctx: AppContext, principal, area_code: str | None, monday: date, lang: str) -> weekly_report.WeeklyReport:
+def week_report(ctx: AppContext, principal: Principal, area_code: str | None, monday: date, lang: str) -> weekly_report.WeeklyReport:
     """The week's report for the caller's scope, cached: a closed week for hours, the current one for a minute."""
     now = utc_now()
     area = area_in_scope(ctx, area_code, principal.scope)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from dashboard.context import AppContext
 from gridrules.access import Principal
 from gridrules.privacy import mask_free_text, mask_name, mask_phone
 
@@ -15,7 +16,7 @@ CASE_FIELDS = (
 )
 
 
-def _iso(value):
+def _iso(value: object):
     return value.replace(tzinfo=UTC).isoformat() if isinstance(value, datetime) else value
 
 
@@ -42,7 +43,7 @@ def present_worker(row: dict, principal: Principal) -> dict:
     return record
 
 
-def audited_case(ctx, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:
+def audited_case(ctx: AppContext, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:
     """One case as stored, if the caller's scope holds it (None otherwise), with the access
     (``case.view``, ``case.unmask``) written to the audit log: the one way a case is opened."""
     from data_feeds import accounts, queries
@@ -53,7 +54,7 @@ def audited_case(ctx, principal: Principal, case_id: str, action: str, remote: s
     return row
 
 
-def stage_limits_text(ctx, row: dict) -> dict[str, str]:
+def stage_limits_text(ctx: AppContext, row: dict) -> dict[str, str]:
     """Each stage's limit of a case as written in the catalogue (``2h``, ``1wd``), as the
     lifecycle applies them: the category's own, or its grade's when the grade was overridden."""
     from data_feeds.reference import load_categories

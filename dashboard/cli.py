@@ -6,11 +6,22 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from dashboard.settings import Settings, SettingsError
 from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
+
+if TYPE_CHECKING:  # the commands import what they use when they run
+    import dash
+    from sqlalchemy.engine import Engine
+
+    from dashboard.helper_processes import Children
+    from data_feeds.importers.common import ImportSummary
+    from data_feeds.ingest import IngestOptions
 
 log = logging.getLogger("gridops")
 
@@ -95,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str], create_app) -> int:
+def main(argv: list[str], create_app: Callable[[Settings], dash.Dash]) -> int:
     """Run the command of ``argv``; ``create_app(settings)`` builds the whole web app (the
     composition root, app.py, passes it: the screens sit above this package)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -120,11 +131,11 @@ def main(argv: list[str], create_app) -> int:
         return 0
 
 
-def _exit_on_sigterm(signum, frame):
+def _exit_on_sigterm(signum: int, frame: FrameType | None):
     raise SystemExit(128 + signum)
 
 
-def _engine(settings: Settings):
+def _engine(settings: Settings) -> Engine:
     from data_feeds.db import check_reachable, make_engine
 
     engine = make_engine(settings.database_url)
@@ -132,7 +143,7 @@ def _engine(settings: Settings):
     return engine
 
 
-def cmd_init_db(settings: Settings, args) -> int:
+def cmd_init_db(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.db import describe, init_db
 
     engine = _engine(settings)
@@ -141,7 +152,7 @@ def cmd_init_db(settings: Settings, args) -> int:
     return 0
 
 
-def _import(settings: Settings, run) -> int:
+def _import(settings: Settings, run: Callable[[Engine], ImportSummary]) -> int:
     from data_feeds.db import init_db
 
     engine = _engine(settings)
@@ -150,26 +161,26 @@ def _import(settings: Settings, run) -> int:
     return 0
 
 
-def cmd_import_grids(settings: Settings, args) -> int:
+def cmd_import_grids(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.importers.grids import SubdivideOptions, import_grids
 
     options = SubdivideOptions(args.towns, args.communities, args.grids, args.seed) if args.subdivide else None
     return _import(settings, lambda engine: import_grids(engine, args.file, options))
 
 
-def cmd_import_catalog(settings: Settings, args) -> int:
+def cmd_import_catalog(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.importers.catalogue import import_catalogue
 
     return _import(settings, lambda engine: import_catalogue(engine, args.file))
 
 
-def cmd_import_departments(settings: Settings, args) -> int:
+def cmd_import_departments(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.importers.departments import import_departments
 
     return _import(settings, lambda engine: import_departments(engine, args.file))
 
 
-def cmd_import_workers(settings: Settings, args) -> int:
+def cmd_import_workers(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.importers.workers import import_workers
 
     return _import(settings, lambda engine: import_workers(engine, args.file))
@@ -187,7 +198,7 @@ def _with_redis(settings: Settings):
     return settings.with_redis(url), server
 
 
-def cmd_serve(settings: Settings, args, create_app, children=None) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace, create_app: Callable[[Settings], dash.Dash], children: Callable[[Settings], Children] | None = None) -> int:
     settings, _server = _with_redis(settings)
     _engine(settings)
     app = create_app(settings)
@@ -198,7 +209,7 @@ def cmd_serve(settings: Settings, args, create_app, children=None) -> int:
     return 0
 
 
-def cmd_demo(settings: Settings, args, create_app) -> int:
+def cmd_demo(settings: Settings, args: argparse.Namespace, create_app: Callable[[Settings], dash.Dash]) -> int:
     from data_feeds.demo import ensure_demo
     from gridrules.clock import utc_now
     from gridrules.config import load_domain_config
@@ -218,7 +229,7 @@ def cmd_demo(settings: Settings, args, create_app) -> int:
     return cmd_serve(settings, args, create_app, children=lambda ready: demo_children(ready, ready.redis_url))
 
 
-def ingest_options(settings: Settings, args):
+def ingest_options(settings: Settings, args: argparse.Namespace) -> IngestOptions:
     from data_feeds.ingest import IngestOptions
 
     values = {
@@ -232,7 +243,7 @@ def ingest_options(settings: Settings, args):
     return IngestOptions(**values)
 
 
-def cmd_ingest(settings: Settings, args) -> int:
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.ingest import run_consumer
     from gridrules.config import load_domain_config
 
@@ -242,14 +253,14 @@ def cmd_ingest(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_simulate(settings: Settings, args) -> int:
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.simulator import command_line as simulator_command
 
     settings, _server = _with_redis(settings)
     return simulator_command.command(settings, args)
 
 
-def cmd_replay(settings: Settings, args) -> int:
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds import replay
 
     if getattr(args, "dry_run", False):
@@ -258,7 +269,7 @@ def cmd_replay(settings: Settings, args) -> int:
     return replay.command(settings, args)
 
 
-def cmd_create_user(settings: Settings, args) -> int:
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from getpass import getpass
 
     from data_feeds.accounts import AccountError, create_user
@@ -282,7 +293,7 @@ def cmd_create_user(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_create_token(settings: Settings, args) -> int:
+def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from data_feeds.accounts import AccountError, create_token, get_user
     from data_feeds.db import init_db
 

@@ -60,7 +60,7 @@ def _is_bearer() -> bool:
     return request.headers.get("Authorization", "").startswith("Bearer ")
 
 
-def refuse_cross_site():
+def refuse_cross_site() -> Response | tuple[Response, int] | None:
     """Before every request: 403 for a state-changing request that does not come from this site."""
     if request.method in SAFE_METHODS or _is_bearer():
         return None

@@ -19,7 +19,8 @@ import numbers
 import re
 from collections.abc import Iterable, Sequence
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_STARTS = frozenset("=+-@＝＋－＠")  # full-width forms too: CJK input methods type them
 FORMULA_LEADS = frozenset("\t\r\n\0")  # a cell starting with one of these is read past it
@@ -34,11 +35,11 @@ def is_formula_like(text: str) -> bool:
     return text[0] in FORMULA_LEADS or text.lstrip()[:1] in FORMULA_STARTS
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, bool)
 
 
-def csv_value(value):
+def csv_value(value: object) -> str | numbers.Number:
     """One CSV cell: numbers as they are, None empty, text with a quote before anything formula-like."""
     if value is None:
         return ""
@@ -57,12 +58,12 @@ def csv_text(rows: Iterable[Sequence], byte_order_mark: bool = True) -> str:
     return ("\ufeff" if byte_order_mark else "") + buffer.getvalue()
 
 
-def xml_text(value) -> str:
+def xml_text(value: object) -> str:
     """Text an XLSX file can hold: control characters XML cannot carry (they would spoil the whole file) replaced."""
     return ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, str(value))
 
 
-def put_cell(sheet, row: int, column: int, value):
+def put_cell(sheet: Worksheet, row: int, column: int, value: object) -> Cell:
     """Write ``value`` into an openpyxl sheet's cell (numbers as numbers, text as text) and return the cell."""
     cell = sheet.cell(row=row, column=column)
     if value is None or _is_number(value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -30,7 +31,7 @@ LOWER_IS_BETTER = frozenset({
 TONES = ("good", "bad", "neutral")
 
 
-def plain_number(value):
+def plain_number(value: object) -> int | float | None:
     """A plain Python number, or None for None/NaN/NA/infinite (what a cell or a label needs)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -57,7 +58,7 @@ def kind_of(name: str) -> str:
     return "count"
 
 
-def format_number(kind: str, value) -> str:
+def format_number(kind: str, value: object) -> str:
     """A number of a kind: ``rate`` as a percentage, ``hours`` with one decimal and thousands separators,
     ``score`` with one decimal, ``count`` as a whole number with thousands separators; missing as ``—``."""
     value = plain_number(value)
@@ -72,7 +73,7 @@ def format_number(kind: str, value) -> str:
     return f"{int(value):,}"
 
 
-def format_value(name: str, value, lang: str = "zh") -> str:
+def format_value(name: str, value: object, lang: str = "zh") -> str:
     """An indicator as every screen and export shows it: rates as percentages, hours and km with one decimal."""
     return format_number(kind_of(name), value)
 
@@ -86,7 +87,7 @@ def tone_of(name: str, delta: float) -> str:
     return "neutral"
 
 
-def change_parts(name: str, current, previous, lang: str = "zh") -> tuple[str, str]:
+def change_parts(name: str, current: object, previous: object, lang: str = "zh") -> tuple[str, str]:
     """(text, tone) of an indicator's change against the period before: ``▲ 12``,
     ``▼ 2.3 个百分点`` (a rate changes in percentage points, not percent), ``持平``, ``—``."""
     current, previous = plain_number(current), plain_number(previous)
@@ -105,7 +106,7 @@ def change_parts(name: str, current, previous, lang: str = "zh") -> tuple[str, s
     return f"{arrow} {magnitude}", tone_of(name, delta)
 
 
-def chart_text(names) -> list[str]:
+def chart_text(names: Iterable[object]) -> list[str]:
     """Names for a plotly chart (axis labels, legend, hover), shown as written.
 
     Plotly reads a subset of HTML in its texts (``<b>``, ``<br>``, ``<a href>``, entities);

@@ -8,25 +8,26 @@ import html
 import redis
 from flask import Response, abort, jsonify, request
 from sqlalchemy import exc as sql_errors
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from data_feeds.db import DatabaseUnavailable
+from data_feeds.db import DatabaseUnavailable, QueryTimeout
 from gridrules import bounds
 
 RETRY_AFTER_S = 30  # a stopped query is worth trying again once the load has passed
 
 
-def refuse_large_body():
+def refuse_large_body() -> None:
     """Before anything else, sign-in included: a declared body over the cap is not read.
     (A body sent without a length is cut at the same cap by MAX_CONTENT_LENGTH when read.)"""
     if (request.content_length or 0) > bounds.MAX_BODY_BYTES:
         abort(413)
 
 
-def body_too_large(_error):
+def body_too_large(_error: RequestEntityTooLarge) -> tuple[Response, int]:
     return jsonify(error=f"the request body is larger than {bounds.body_limit_text()}"), 413
 
 
-def query_timed_out(error):
+def query_timed_out(error: QueryTimeout) -> tuple[Response, int, dict[str, str]]:
     return jsonify(error=str(error)), 503, {"Retry-After": str(RETRY_AFTER_S)}
 
 
@@ -41,7 +42,7 @@ OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body class="outage-page"><main><h1>{zh}</h1><p lang="en">{en}</p></main></body></html>"""
 
 
-def service_unavailable(error):
+def service_unavailable(error: Exception) -> tuple[Response, int, dict[str, str]] | Response:
     """The database or Redis is away (a request that needed it before any screen could say so):
     503 with what is wrong, in JSON for scripts and Dash, or a page that tries again by itself."""
     from dashboard.i18n import t

@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import dash
+from flask import Response
+
 from dashboard.settings import SettingsError
 
 HEADERS = {
@@ -70,11 +73,11 @@ def content_security_policy(script_hashes: list[str], tile_url: str | None = Non
     return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
 
 
-def install(app, tile_url: str | None) -> None:
+def install(app: dash.Dash, tile_url: str | None) -> None:
     """Add the headers to every response of ``app`` (a Dash app whose callbacks are all registered)."""
     headers = {**HEADERS, "Content-Security-Policy": content_security_policy(app.csp_hashes(), tile_url)}
 
-    def add_headers(response):
+    def add_headers(response: Response) -> Response:
         # every response, not only HTML: error pages, the login page and Dash's index are
         # HTML, and nosniff keeps a browser from taking JSON or text for a page
         for name, value in headers.items():

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from dashboard.settings import PROJECT_DIR
+from dashboard.settings import PROJECT_DIR, Settings
 from data_feeds.parent_death import stop_with_parent
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Children:
                 process.kill()
 
 
-def demo_children(settings, redis_url: str | None) -> Children:
+def demo_children(settings: Settings, redis_url: str | None) -> Children:
     """The feed consumer, and the simulator unless GRIDOPS_SIMULATE=0."""
     commands = {"ingest": ["ingest", "--consumer", "demo-ingest"]}
     if settings.simulate:

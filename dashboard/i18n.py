@@ -1,6 +1,11 @@
 """Labels in Chinese (default) and English. Every visible string of the UI comes from here."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # labels only: no pandas behind them
+    from gridrules.timewindows import WindowError
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 
@@ -299,7 +304,7 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def window_error_text(error, lang: str) -> str:
+def window_error_text(error: WindowError, lang: str) -> str:
     """What to tell the caller of a refused window (a ``gridrules.timewindows.WindowError``)."""
     return tf(f"window_error_{error.reason}", lang, **error.values)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import redis
-from flask import g, request
+from flask import Response, g, request
 
 from dashboard.context import AppContext, current_context
 from data_feeds.db import DatabaseUnavailable, check_reachable
@@ -54,11 +54,11 @@ def _route_kind(path: str) -> str:
     return "page"
 
 
-def start_timer():
+def start_timer() -> None:
     g.gridops_started = time.perf_counter()
 
 
-def record_latency(response):
+def record_latency(response: Response) -> Response:
     """After each request: count it and add its duration to the latency histogram in Redis."""
     started = getattr(g, "gridops_started", None)
     if started is None:

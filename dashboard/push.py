@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import redis
 from flask import Blueprint, Response, jsonify
 
 from dashboard import stream_slots
-from dashboard.auth import current_principal, sign_in_of_request, still_signed_in
-from dashboard.context import current_context
+from dashboard.auth import SignIn, current_principal, sign_in_of_request, still_signed_in
+from dashboard.context import AppContext, current_context
 from data_feeds import redis_client
 from data_feeds.keys import Keys
 
@@ -32,7 +33,7 @@ RECHECK_S = 5.0  # how often an open stream checks its sign-in and renews its sl
 
 
 @blueprint.get("/stream/changes")
-def changes():
+def changes() -> Response | tuple[Response, int]:
     principal = current_principal()
     principal.require("wall")
     ctx = current_context()
@@ -54,7 +55,7 @@ def changes():
     return response
 
 
-def _events(ctx, keys: Keys, owner: str, slot: str, sign_in):
+def _events(ctx: AppContext, keys: Keys, owner: str, slot: str, sign_in: SignIn | None) -> Iterator[str]:
     """The stream's messages. It needs no request context (all it uses is passed in), so it
     holds none: the request's context ends with the view, as for any other response."""
     stream = keys.changes
@@ -98,14 +99,14 @@ def _events(ctx, keys: Keys, owner: str, slot: str, sign_in):
     return events()
 
 
-def _renew(ctx, keys: Keys, owner: str, slot: str) -> None:
+def _renew(ctx: AppContext, keys: Keys, owner: str, slot: str) -> None:
     try:
         stream_slots.renew(ctx.redis, keys, owner, slot)
     except redis.RedisError:
         pass  # Redis is down (the stream says so): the slot is taken back at the next renewal
 
 
-def _release(ctx, keys: Keys, owner: str, slot: str) -> None:
+def _release(ctx: AppContext, keys: Keys, owner: str, slot: str) -> None:
     try:
         stream_slots.release(ctx.redis, keys, owner, slot)
     except redis.RedisError:

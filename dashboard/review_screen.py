@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pandas as pd
 
@@ -63,7 +63,7 @@ def breadcrumb(ctx: AppContext, area: reference.GridInfo, scope: Scope) -> list[
     return chain
 
 
-def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, previous: Window, tz, now) -> pd.DataFrame:
+def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, previous: Window, tz: tzinfo, now: datetime) -> pd.DataFrame:
     """Reported and closed per hour (windows of two days or less) or per day, beside the period
     before. Every slot of the window has a row, in order; a slot that has not begun yet has no
     values (NaN), nor has the period before there, which is compared up to the same point."""
@@ -88,11 +88,11 @@ def _trend(cases: pd.DataFrame, previous_cases: pd.DataFrame, window: Window, pr
     return pd.DataFrame(rows, columns=["label", "reported", "closed", "reported_before", "closed_before"])
 
 
-def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Selection, names: dict) -> pd.DataFrame:
+def _categories(ctx: AppContext, cases: pd.DataFrame, flags: pd.DataFrame, previous_cases: pd.DataFrame, previous_flags: pd.DataFrame, selection: Selection, names: dict) -> pd.DataFrame:
     """Reported by the level just below the selected category (major classes when none)."""
     catalogue = cached_reads.names(ctx, "zh")["category_parents"]
 
-    def bucket(code):
+    def bucket(code: str) -> str:
         chain = [code]
         while catalogue.get(chain[-1]):
             chain.append(catalogue[chain[-1]])
@@ -102,7 +102,7 @@ def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Se
             return chain[min(position + 1, len(chain) - 1)]
         return chain[0]
 
-    def counts(frame, frame_flags):
+    def counts(frame: pd.DataFrame, frame_flags: pd.DataFrame) -> pd.Series:
         if frame.empty:
             return pd.Series(dtype=int)
         return frame.loc[frame_flags["reported"].to_numpy(), "category"].map(bucket).value_counts()
@@ -115,7 +115,7 @@ def _categories(ctx, cases, flags, previous_cases, previous_flags, selection: Se
     )
 
 
-def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) -> dict:
+def _patrol(ctx: AppContext, area: reference.GridInfo, window: Window, scope: Scope, now: datetime) -> dict:
     """Grids patrolled today and this week, hours and km per worker in the window, and the
     workers below the expected rounds."""
     config = ctx.config
@@ -154,7 +154,7 @@ def _patrol(ctx: AppContext, area, window: Window, scope: Scope, now: datetime) 
     }
 
 
-def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
+def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
     tz = ctx.settings.tz
     window = window_of(selection, tz, now, ctx.settings.max_window_days)
     before = comparison(window, now)
@@ -188,7 +188,7 @@ def build(ctx: AppContext, area, selection: Selection, scope: Scope, now: dateti
 CHILD_COLUMNS = ("reported", "in_progress", "overdue", "due_to_close", "closure_rate", "on_time_closure_rate", "satisfaction_rate", "score", "grade")
 
 
-def _children(ctx: AppContext, area, cases: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
+def _children(ctx: AppContext, area: reference.GridInfo, cases: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
     """The area's child areas (towns of a district, communities of a town, grids of a
     community; a basic grid: itself), each with its shape, counts, rates, score and grade
     (scored as a grid is: on what fell due in the window, none when nothing did)."""

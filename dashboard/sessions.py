@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import time
 
+import redis
+
 from data_feeds.credentials import new_session_id
 from data_feeds.keys import Keys
 
 
-def create(client, keys: Keys, record: dict, idle_s: int, max_age_s: int) -> str:
+def create(client: redis.Redis, keys: Keys, record: dict, idle_s: int, max_age_s: int) -> str:
     """A new session for ``record``; ``max_age_s`` 0 means no absolute limit (kiosks)."""
     session_id = new_session_id()
     now = time.time()
@@ -32,7 +34,7 @@ def create(client, keys: Keys, record: dict, idle_s: int, max_age_s: int) -> str
     return session_id
 
 
-def load(client, keys: Keys, session_id: str) -> dict | None:
+def load(client: redis.Redis, keys: Keys, session_id: str) -> dict | None:
     """The session's record, its idle time restarted; None when missing, expired or too old."""
     if not session_id or len(session_id) > 100:
         return None
@@ -49,7 +51,7 @@ def load(client, keys: Keys, session_id: str) -> dict | None:
     return record
 
 
-def is_live(client, keys: Keys, session_id: str) -> bool:
+def is_live(client: redis.Redis, keys: Keys, session_id: str) -> bool:
     """Whether the session still exists and is young enough, without counting this as use
     (a long response checks it again and again; only requests keep a session alive)."""
     raw = client.get(keys.session(session_id))
@@ -59,11 +61,11 @@ def is_live(client, keys: Keys, session_id: str) -> bool:
     return not (record["max_age_s"] and time.time() - record["created"] > record["max_age_s"])
 
 
-def update(client, keys: Keys, session_id: str, record: dict) -> None:
+def update(client: redis.Redis, keys: Keys, session_id: str, record: dict) -> None:
     client.set(keys.session(session_id), json.dumps(record), ex=int(record["idle_s"]))
 
 
-def delete(client, keys: Keys, session_id: str) -> None:
+def delete(client: redis.Redis, keys: Keys, session_id: str) -> None:
     raw = client.get(keys.session(session_id))
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.session(session_id))
@@ -72,11 +74,11 @@ def delete(client, keys: Keys, session_id: str) -> None:
     pipe.execute()
 
 
-def _session_ids(client, keys: Keys, user_id: int) -> list[str]:
+def _session_ids(client: redis.Redis, keys: Keys, user_id: int) -> list[str]:
     return [value if isinstance(value, str) else value.decode() for value in client.smembers(keys.user_sessions(user_id))]
 
 
-def _forget_ended(client, keys: Keys, user_id: int) -> None:
+def _forget_ended(client: redis.Redis, keys: Keys, user_id: int) -> None:
     """Drop from the user's set the ids of sessions Redis has expired."""
     ids = _session_ids(client, keys, user_id)
     if not ids:
@@ -89,7 +91,7 @@ def _forget_ended(client, keys: Keys, user_id: int) -> None:
         client.srem(keys.user_sessions(user_id), *ended)
 
 
-def delete_user_sessions(client, keys: Keys, user_id: int, keep: str | None = None) -> int:
+def delete_user_sessions(client: redis.Redis, keys: Keys, user_id: int, keep: str | None = None) -> int:
     """End every session of a user but ``keep`` (the caller's own, when they changed their own password); returns how many."""
     ended = [session_id for session_id in _session_ids(client, keys, user_id) if session_id != keep]
     if not ended:

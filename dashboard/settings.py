@@ -5,9 +5,10 @@ No other module reads ``os.environ``; tests build ``Settings(...)`` directly.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridrules import bounds
@@ -142,7 +143,7 @@ def _host_ports(text: str, name: str, default_port: int) -> tuple:
     return tuple(pairs)
 
 
-def _number(env, name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
     value = env.get(name)
     if value is None or value == "":
         return default
@@ -155,7 +156,7 @@ def _number(env, name: str, default: float) -> float:
     return number
 
 
-def _count(env, name: str) -> int:
+def _count(env: Mapping[str, str], name: str) -> int:
     value = (env.get(name) or "0").strip()
     if not value.isdigit():
         raise SettingsError(f"{name}={value!r} must be a whole number (0 or more)")
@@ -171,7 +172,7 @@ def normal_origin(scheme: str, netloc: str) -> str:
     return f"{scheme}://{netloc}"
 
 
-def _is_origin(parts) -> bool:
+def _is_origin(parts: SplitResult) -> bool:
     """Whether a split URL is only ``http(s)://host[:port]``."""
     try:
         parts.port  # noqa: B018 - raises on a malformed port
@@ -185,7 +186,7 @@ def _allowed_origin(text: str) -> str:
     if not _is_origin(parts):
         raise SettingsError(f"GRIDOPS_ALLOWED_ORIGINS: {text!r} is not an origin such as https://gridops.example.gov.cn (scheme, host, optional port)")
     return normal_origin(parts.scheme, parts.netloc)
-def _whole(env, name: str, default: int) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     value = env.get(name)
     if value is None or value == "":
         return default
@@ -198,7 +199,7 @@ def _whole(env, name: str, default: int) -> int:
     return number
 
 
-def _flag(env, name: str, default: bool | None) -> bool | None:
+def _flag(env: Mapping[str, str], name: str, default: bool | None) -> bool | None:
     value = env.get(name)
     if value is None or value == "":
         return default

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 
+import redis
+
 from data_feeds.keys import Keys
 from gridrules.access import Principal
 
@@ -44,17 +46,17 @@ def holder(principal: Principal) -> str:
     return f"name:{principal.name}"
 
 
-def acquire(client, keys: Keys, owner: str, cap: int, ttl_s: int = SLOT_TTL_S) -> str | None:
+def acquire(client: redis.Redis, keys: Keys, owner: str, cap: int, ttl_s: int = SLOT_TTL_S) -> str | None:
     """A new stream's slot id, or None when ``owner`` already holds ``cap`` open streams."""
     stream_id = secrets.token_hex(8)
     taken = client.eval(ACQUIRE, 1, keys.stream_slots(owner), stream_id, cap, ttl_s)
     return stream_id if int(taken) else None
 
 
-def renew(client, keys: Keys, owner: str, stream_id: str, ttl_s: int = SLOT_TTL_S) -> None:
+def renew(client: redis.Redis, keys: Keys, owner: str, stream_id: str, ttl_s: int = SLOT_TTL_S) -> None:
     client.eval(RENEW, 1, keys.stream_slots(owner), stream_id, ttl_s)
 
 
-def release(client, keys: Keys, owner: str, stream_id: str) -> None:
+def release(client: redis.Redis, keys: Keys, owner: str, stream_id: str) -> None:
     client.zrem(keys.stream_slots(owner), stream_id)
 

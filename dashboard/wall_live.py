@@ -21,6 +21,7 @@ from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.queries import CaseFilter
 from data_feeds.redis_client import text
+from data_feeds.reference import GridInfo
 from gridrules import wall_rules
 from gridrules.access import Scope
 from gridrules.timewindows import today
@@ -30,7 +31,7 @@ MAX_CHANGES = 2000  # more changes than this since the cursor: resend everything
 TRAIL_POINTS = 10
 
 
-def digest(value) -> str:
+def digest(value: object) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -139,12 +140,12 @@ def all_workers(ctx: AppContext) -> list[str]:
     return [w if isinstance(w, str) else w.decode() for w in ctx.redis.hkeys(_keys(ctx).workers)]
 
 
-def tiles(ctx: AppContext, area, scope: Scope, now: datetime) -> dict:
+def tiles(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime) -> dict:
     """Today's indicators of the area: exactly what /api/indicators answers."""
     return cached_reads.area_indicators(ctx, area, today(ctx.settings.tz, now), now, CaseFilter(), scope)
 
 
-def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataFrame:
+def hourly_trend(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime) -> pd.DataFrame:
     """Reported and closed per hour over the last 24 hours (the same per-case flags as every count)."""
     from data_feeds.queries import load_cases
     from gridrules import indicators
@@ -169,7 +170,7 @@ def hourly_trend(ctx: AppContext, area, scope: Scope, now: datetime) -> pd.DataF
     return pd.DataFrame(cached_reads.cached(key, 30, compute))
 
 
-def breakdown(ctx: AppContext, area, scope: Scope, now: datetime, key: str) -> pd.DataFrame:
+def breakdown(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime, key: str) -> pd.DataFrame:
     """Today's reported cases by ``key`` (category or source), largest first."""
     window = today(ctx.settings.tz, now)
     cache_key = f"wall-breakdown|{key}|{area.code}|{scope.key()}|{window.start.isoformat()}"

@@ -7,12 +7,15 @@ alerts, tiles) is sent again only when its digest changed, the charts once a min
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dashboard import cached_reads, wall_live
 from dashboard.context import AppContext
 from dashboard.i18n import t, tf
 from data_feeds.outages import DATABASE
+from data_feeds.reference import GridInfo
 from gridrules import wall_rules
+from gridrules.access import Principal, Scope
 from gridrules.clock import utc_now
 
 PART_NAMES = ("counts", "town_counts", "board", "alerts", "tiles")
@@ -27,7 +30,7 @@ class Names:
     departments: dict
 
 
-def names(ctx: AppContext, lang: str, area) -> Names:
+def names(ctx: AppContext, lang: str, area: GridInfo) -> Names:
     grids = cached_reads.cached(f"grid-names|{area.code}", cached_reads.REFERENCE_TIMEOUT_S,
                             lambda: {g["code"]: g["name"] for g in cached_reads.map_geometries(ctx, area, level=4)})
     return Names(wall_live.category_names(ctx, lang), grids, wall_live.department_names(ctx, lang))
@@ -43,7 +46,7 @@ class Parts:
     charts: dict | None = None  # trend, categories and sources data, once a minute or when forced
 
 
-def parts(ctx: AppContext, scope, area, lang: str, now, cursor: dict, force: bool, scale: float = 1.0) -> Parts:
+def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetime, cursor: dict, force: bool, scale: float = 1.0) -> Parts:
     """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``)."""
     records = wall_live.open_records(ctx, scope)
     towns = {g["code"] for g in cached_reads.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
@@ -88,7 +91,7 @@ class Opening:
     state: dict = field(default_factory=dict)
 
 
-def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict, browser: dict) -> Opening:
+def opening(ctx: AppContext, principal: Principal, lang: str, query: dict, page_ids: dict, browser: dict) -> Opening:
     """The wall as it opens for ``principal`` (``?kiosk=1``, ``?rotate=S`` in ``query``); ``page_ids`` and
     ``browser`` (timing, words) go into the page state for the browser's code."""
     now = utc_now()
@@ -119,7 +122,7 @@ def opening(ctx: AppContext, principal, lang: str, query: dict, page_ids: dict, 
     )
 
 
-def feed_signal(ctx: AppContext, now, lang: str) -> dict:
+def feed_signal(ctx: AppContext, now: datetime, lang: str) -> dict:
     """What the wall's header shows of the feed: when the consumer last received a message
     (the page ages it every second), and — when the feed is not ok — the state and what to say
     (no consumer, a consumer waiting out an outage, lagging): red or amber from the first render,
@@ -144,7 +147,7 @@ def unavailable_signal(service: str, lang: str) -> dict:
     return {"last_ms": None, "state": "unavailable", "text": t("feed_database_down" if service == DATABASE else "feed_redis_down", lang)}
 
 
-def view_area(ctx: AppContext, scope, state: dict, view: dict | None):
+def view_area(ctx: AppContext, scope: Scope, state: dict, view: dict | None) -> tuple[GridInfo, int]:
     """The area of the rotation's current view (the wall's own area, or one of its towns), and the view's index."""
     index = (view or {}).get("index", 0)
     towns = state.get("towns", [])
@@ -162,7 +165,7 @@ class Pull:
     names: Names
 
 
-def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | None, scale: float = 1.0) -> Pull:
+def pull(ctx: AppContext, principal: Principal, state: dict, cursor: dict, view: dict | None, scale: float = 1.0) -> Pull:
     """Everything that changed since ``cursor``, within the caller's scope, and the new cursor."""
     now = utc_now()
     scope = principal.scope
@@ -199,12 +202,12 @@ def pull(ctx: AppContext, principal, state: dict, cursor: dict, view: dict | Non
     return Pull(delta, new_cursor, changed, wall_names)
 
 
-def overdue_rows(ctx: AppContext, principal) -> list[dict]:
+def overdue_rows(ctx: AppContext, principal: Principal) -> list[dict]:
     """Every alert of the caller's scope, most urgent first (the rotation's overdue view)."""
     return wall_rules.alert_rows(wall_live.open_records(ctx, principal.scope), utc_now(), limit=None)
 
 
-def grid_panel(ctx: AppContext, principal, code: str | None):
+def grid_panel(ctx: AppContext, principal: Principal, code: str | None) -> tuple[dict[str, str], list[dict], list[int]] | None:
     """A clicked grid's name, staff and counts, or None outside the caller's scope."""
     from data_feeds import queries
 

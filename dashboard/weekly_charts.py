@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 import matplotlib
 import pandas as pd
@@ -16,6 +17,9 @@ from dashboard.formatting import plain_number
 from dashboard.i18n import t
 from dashboard.weekly_columns import list_marks, text_of
 from dashboard.weekly_report import WeeklyReport
+
+if TYPE_CHECKING:  # imported where a chart is drawn
+    from matplotlib.figure import Figure
 
 matplotlib.use("Agg")  # no display on a server; figures are drawn straight to SVG
 
@@ -49,7 +53,7 @@ def _chart_style() -> dict:
     }
 
 
-def _svg(figure) -> str:
+def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()

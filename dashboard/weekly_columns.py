@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pandas as pd
 
@@ -21,12 +21,12 @@ from gridrules.indicators import Window
 # ---------------------------------------------------------------- cells
 
 
-def text_of(value) -> str:
+def text_of(value: object) -> str:
     """A text cell: empty for a missing value (None, NaN, NA), else the value as written."""
     return "" if plain_number(value) is None and not isinstance(value, str) else str(value)
 
 
-def cell_text(kind: str, value) -> str:
+def cell_text(kind: str, value: object) -> str:
     """A cell as the screen shows it: ``count``, ``rate`` (%), ``hours``, ``score`` (one decimal) or ``text``."""
     return text_of(value) if kind == "text" else format_number(kind, value)
 
@@ -43,7 +43,7 @@ def list_marks(report: WeeklyReport) -> dict[str, str]:
     return marks
 
 
-def _code_label(prefix: str, value, lang: str) -> str:
+def _code_label(prefix: str, value: object, lang: str) -> str:
     """A code (stage, status) in words when there is a label for it, else the code itself."""
     value = text_of(value)
     key = f"{prefix}_{value}"
@@ -53,7 +53,7 @@ def _code_label(prefix: str, value, lang: str) -> str:
 # ---------------------------------------------------------------- headings
 
 
-def local_time(moment: datetime, tz) -> datetime:
+def local_time(moment: datetime, tz: tzinfo | None) -> datetime:
     """``moment`` in the report's time zone (as it is when the window has none)."""
     return moment.astimezone(tz) if tz is not None else moment
 

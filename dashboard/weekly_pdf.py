@@ -125,7 +125,7 @@ def _page_of_css(lang: str) -> str:
     return " ".join(parts)
 
 
-def _e(value) -> str:
+def _e(value: object) -> str:
     return html.escape(text_of(value))
 
 
@@ -175,7 +175,7 @@ def _red_black_html(report: WeeklyReport, lang: str) -> str:
     return "".join(boxes)
 
 
-def _rows_note(shown: int, total, lang: str) -> str:
+def _rows_note(shown: int, total: object, lang: str) -> str:
     total = plain_number(total)
     if total is None or total <= shown:
         return ""
@@ -221,7 +221,7 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
     parts.append(f'<section class="new-page red-black"><div><h2>{_e(t("section_red_black", lang))}</h2>{_red_black_html(report, lang)}{rule}</div>'
                  f'<div class="chart"><h2>{_e(t("section_scores", lang))}</h2>{chart}</div></section>')
 
-    def list_tag(row) -> str:
+    def list_tag(row: dict) -> str:
         mark = marks.get(row.get("dept"))
         return f'<span class="tag {mark}">{_e(t(f"{mark}_list", lang))}</span>' if mark else ""
 
@@ -230,7 +230,7 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
                  f'{_table_html(department_columns(report, lang), records(report.departments), lang, row_class=lambda row: marks.get(row.get("dept"), ""), cell_html=tag)}'
                  "</section>")
 
-    def change_cell(row) -> str:
+    def change_cell(row: dict) -> str:
         text, tone = change_parts("reported", row.get("reported"), row.get("previous"), lang)  # volumes are not judged
         return f'<span class="{tone}">{_e(text)}</span>'
 

@@ -6,7 +6,7 @@ numbers; every number comes from ``gridrules.indicators`` through ``dashboard.ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -53,7 +53,7 @@ class WeeklyReport:
     daily: pd.DataFrame | None = None  # reported and closed per day, this week and the week before
 
 
-def change(current, previous):
+def change(current: float | None, previous: float | None) -> float | None:
     """current − previous, or None when either is missing."""
     if current is None or previous is None:
         return None
@@ -86,7 +86,7 @@ def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, sc
     )
 
 
-def daily_counts(week: Window, previous: Window, cases: pd.DataFrame, previous_cases: pd.DataFrame, tz) -> pd.DataFrame:
+def daily_counts(week: Window, previous: Window, cases: pd.DataFrame, previous_cases: pd.DataFrame, tz: tzinfo) -> pd.DataFrame:
     """Reported and closed per local day, this week and the week before, counted with
     ``indicators.reported`` and ``indicators.closed`` over one-day windows so the days add up
     to the week's totals. Seven rows, Monday first: ``weekday`` (1–7), ``date``, ``reported``,
@@ -104,7 +104,7 @@ def daily_counts(week: Window, previous: Window, cases: pd.DataFrame, previous_c
     })
 
 
-def _per_day(cases: pd.DataFrame, week: Window, tz) -> list[tuple]:
+def _per_day(cases: pd.DataFrame, week: Window, tz: tzinfo) -> list[tuple]:
     if cases is None or cases.empty:
         cases = indicators.empty_cases()
     first = week.start.astimezone(tz).date()
@@ -119,7 +119,7 @@ def _per_day(cases: pd.DataFrame, week: Window, tz) -> list[tuple]:
     return rows
 
 
-def _departments(cases, flags, config: DomainConfig, names: dict) -> pd.DataFrame:
+def _departments(cases: pd.DataFrame, flags: pd.DataFrame, config: DomainConfig, names: dict) -> pd.DataFrame:
     table = area_reports.scored(indicators.summarise_by(cases, flags, "dept"), config, "department")
     if table.empty:
         return pd.DataFrame(columns=["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"])
@@ -143,11 +143,11 @@ def _major(code: str, parents: dict) -> str:
     return code
 
 
-def _categories(cases, flags, previous_cases, previous_flags, names: dict) -> pd.DataFrame:
+def _categories(cases: pd.DataFrame, flags: pd.DataFrame, previous_cases: pd.DataFrame, previous_flags: pd.DataFrame, names: dict) -> pd.DataFrame:
     """Reported cases by major class, this week and the week before."""
     parents = names.get("category_parents", {})
 
-    def by_major(frame, frame_flags):
+    def by_major(frame: pd.DataFrame, frame_flags: pd.DataFrame) -> pd.Series:
         if frame.empty:
             return pd.Series(dtype=int)
         reported = frame.loc[frame_flags["reported"].to_numpy(), "category"]
@@ -164,7 +164,7 @@ def _categories(cases, flags, previous_cases, previous_flags, names: dict) -> pd
     return table.head(TOP_CATEGORIES)
 
 
-def _hot_grids(cases, flags, names: dict) -> pd.DataFrame:
+def _hot_grids(cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
     table = indicators.summarise_by(cases, flags, "grid")
     if table.empty:
         return pd.DataFrame(columns=["grid", "name", "reported", "in_progress", "overdue"])
@@ -181,7 +181,7 @@ def _case_names(frame: pd.DataFrame, names: dict) -> pd.DataFrame:
     return frame
 
 
-def _overdue_cases(cases, flags, week: Window, names: dict) -> pd.DataFrame:
+def _overdue_cases(cases: pd.DataFrame, flags: pd.DataFrame, week: Window, names: dict) -> pd.DataFrame:
     """Cases overdue at the end of the week (or now, for the week in progress), the latest first."""
     columns = ["id", "category_name", "grid_name", "dept_name", "grade", "stage", "late_hours"]
     if cases.empty:
@@ -194,7 +194,7 @@ def _overdue_cases(cases, flags, week: Window, names: dict) -> pd.DataFrame:
     return late[columns].reset_index(drop=True)
 
 
-def _reworked_cases(cases, flags, names: dict) -> pd.DataFrame:
+def _reworked_cases(cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
     columns = ["id", "category_name", "grid_name", "dept_name", "rework_count", "status"]
     if cases.empty:
         return pd.DataFrame(columns=columns)
@@ -202,7 +202,7 @@ def _reworked_cases(cases, flags, names: dict) -> pd.DataFrame:
     return _case_names(reworked, names)[columns].reset_index(drop=True)
 
 
-def _workers(engine, config: DomainConfig, area, week: Window, scope: Scope, cases, flags, names: dict) -> pd.DataFrame:
+def _workers(engine: Engine, config: DomainConfig, area: GridInfo, week: Window, scope: Scope, cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
     """Grid workers ranked by the worker score: valid reports, timeliness and patrol."""
     columns = ["worker", "name", "grid", "reported", "valid_reported", "valid_report_rate", "timely_registration_rate",
                "patrol_hours", "patrol_attainment", "score", "grade", "rank"]
@@ -234,5 +234,5 @@ def _workers(engine, config: DomainConfig, area, week: Window, scope: Scope, cas
     return table[columns].head(WORKER_ROWS)
 
 
-def _number(value):
+def _number(value: object) -> float | None:
     return None if value is None or pd.isna(value) else float(value)

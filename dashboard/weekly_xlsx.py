@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from dashboard.export_cells import put_cell, xml_text
 from dashboard.formatting import format_value, kind_of, plain_number
@@ -30,6 +31,10 @@ from dashboard.weekly_columns import (
     worker_columns,
 )
 from dashboard.weekly_report import SUMMARY_KEYS, WeeklyReport, change
+
+if TYPE_CHECKING:  # imported where a workbook is built
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
 HEADER_ROW = 3  # rows 1–2 hold the title and the period
 MIN_WIDTH_CHARS = 6
@@ -78,13 +83,13 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
-def _cell_value(kind: str, value):
+def _cell_value(kind: str, value: object):
     if kind == "text":
         return text_of(value) or None
     return plain_number(value)
 
 
-def _sheet_start(book, sheet_key: str, report: WeeklyReport, lang: str):
+def _sheet_start(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str) -> Worksheet:
     from openpyxl.styles import Font
 
     sheet = book.create_sheet(t(sheet_key, lang))
@@ -100,7 +105,7 @@ def _sheet_start(book, sheet_key: str, report: WeeklyReport, lang: str):
     return sheet
 
 
-def _write_header(sheet, labels: list[str]) -> None:
+def _write_header(sheet: Worksheet, labels: list[str]) -> None:
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     for index, label in enumerate(labels, start=1):
@@ -111,14 +116,14 @@ def _write_header(sheet, labels: list[str]) -> None:
         cell.border = Border(bottom=Side(style="thin", color="7F8FA6"))
 
 
-def _fit_widths(sheet, widths: list[int]) -> None:
+def _fit_widths(sheet: Worksheet, widths: list[int]) -> None:
     from openpyxl.utils import get_column_letter
 
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = max(MIN_WIDTH_CHARS, min(MAX_WIDTH_CHARS, width + 2))
 
 
-def _summary_sheet(book, report: WeeklyReport, lang: str) -> None:
+def _summary_sheet(book: Workbook, report: WeeklyReport, lang: str) -> None:
     sheet = _sheet_start(book, "sheet_summary", report, lang)
     labels = [t("indicator", lang), t("this_week", lang), t("last_week", lang), t("change_vs_last_week", lang)]
     _write_header(sheet, labels)
@@ -138,7 +143,7 @@ def _summary_sheet(book, report: WeeklyReport, lang: str) -> None:
     _fit_widths(sheet, widths)
 
 
-def _table_sheet(book, sheet_key: str, report: WeeklyReport, lang: str, columns: list[Column], rows: list[dict],
+def _table_sheet(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str, columns: list[Column], rows: list[dict],
                  row_fill: Callable[[dict], str | None] | None = None, signed: frozenset | set = frozenset()) -> None:
     from openpyxl.styles import PatternFill
 

@@ -7,6 +7,7 @@ SQL, so no callback or endpoint can return anything outside it, whatever its inp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 PERMISSIONS = {
     "admin": frozenset({"view", "wall", "review", "weekly", "api", "export", "unmask", "personal_data", "admin", "audit", "ops"}),
@@ -46,7 +47,7 @@ class Scope:
         """Whether the grid at ``path`` lies inside the scope."""
         return self.area_path is None or path.startswith(self.area_path)
 
-    def sees_department_case(self, dept: str | None, dispatched_at) -> bool:
+    def sees_department_case(self, dept: str | None, dispatched_at: datetime | str | None) -> bool:
         """Whether a case of department ``dept`` (dispatched at ``dispatched_at``, or never) is in
         the scope's department part: the cases dispatched to it, or also those of its categories
         not yet dispatched when ``dept_before_dispatch``."""

@@ -12,10 +12,13 @@ are iterative, so round trips are exact to well under a millimetre.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
+
+Degrees = float | np.ndarray
 
 GCJ_A = 6378245.0  # Krasovsky 1940 semi-major axis, as the published formula uses
 GCJ_EE = 0.00669342162296594323
@@ -30,28 +33,28 @@ INVERSE_TOLERANCE_DEG = 1e-9  # ~0.1 mm
 INVERSE_MAX_ITERATIONS = 20
 
 
-def _as_arrays(lat, lon):
+def _as_arrays(lat: Degrees, lon: Degrees) -> tuple[np.ndarray, np.ndarray, bool]:
     """Return lat and lon as broadcast float arrays and whether the inputs were scalars."""
     scalar = np.ndim(lat) == 0 and np.ndim(lon) == 0
     lat_arr, lon_arr = np.broadcast_arrays(np.asarray(lat, dtype=float), np.asarray(lon, dtype=float))
     return lat_arr, lon_arr, scalar
 
 
-def _result(lat, lon, scalar):
+def _result(lat: np.ndarray, lon: np.ndarray, scalar: bool) -> tuple[Degrees, Degrees]:
     """Return the pair as Python floats when the caller passed scalars."""
     if scalar:
         return float(lat), float(lon)
     return lat, lon
 
 
-def _in_china(lat, lon):
+def _in_china(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Return a mask of the points inside the box where GCJ-02 applies (NaN counts as inside)."""
     # Written as "not outside" so NaN stays on the computing path and comes out as NaN.
     outside = (lon < CHINA_LON_MIN) | (lon > CHINA_LON_MAX) | (lat < CHINA_LAT_MIN) | (lat > CHINA_LAT_MAX)
     return ~outside
 
 
-def _transform_lat(x, y):
+def _transform_lat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Return the GCJ-02 latitude polynomial in metres for offsets x=lon-105, y=lat-35."""
     ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
     ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
@@ -60,7 +63,7 @@ def _transform_lat(x, y):
     return ret
 
 
-def _transform_lon(x, y):
+def _transform_lon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Return the GCJ-02 longitude polynomial in metres for offsets x=lon-105, y=lat-35."""
     ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
     ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
@@ -69,7 +72,7 @@ def _transform_lon(x, y):
     return ret
 
 
-def _gcj_forward(lat, lon):
+def _gcj_forward(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the GCJ-02 position of WGS-84 arrays, ignoring the China box."""
     x, y = lon - 105.0, lat - 35.0
     rad_lat = np.radians(lat)
@@ -80,14 +83,14 @@ def _gcj_forward(lat, lon):
     return lat + dlat, lon + dlon
 
 
-def _bd_forward(lat, lon):
+def _bd_forward(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the BD-09 position of GCJ-02 arrays, ignoring the China box."""
     z = np.hypot(lon, lat) + 0.00002 * np.sin(lat * BD_X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * BD_X_PI)
     return z * np.sin(theta) + BD_LAT_SHIFT, z * np.cos(theta) + BD_LON_SHIFT
 
 
-def _bd_inverse_step(lat, lon):
+def _bd_inverse_step(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the published one-step GCJ-02 approximation of BD-09 arrays."""
     x, y = lon - BD_LON_SHIFT, lat - BD_LAT_SHIFT
     z = np.hypot(x, y) - 0.00002 * np.sin(y * BD_X_PI)
@@ -95,7 +98,7 @@ def _bd_inverse_step(lat, lon):
     return z * np.sin(theta), z * np.cos(theta)
 
 
-def _invert(forward, target_lat, target_lon, start_lat, start_lon):
+def _invert(forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], target_lat: np.ndarray, target_lon: np.ndarray, start_lat: np.ndarray, start_lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the point that forward maps onto the target, by fixed-point iteration from the start."""
     lat, lon = start_lat, start_lon
     for _ in range(INVERSE_MAX_ITERATIONS):
@@ -110,7 +113,7 @@ def _invert(forward, target_lat, target_lon, start_lat, start_lon):
     return lat, lon
 
 
-def wgs84_to_gcj02(lat, lon):
+def wgs84_to_gcj02(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert WGS-84 (lat, lon) to GCJ-02."""
     lat, lon, scalar = _as_arrays(lat, lon)
     gcj_lat, gcj_lon = _gcj_forward(lat, lon)
@@ -118,7 +121,7 @@ def wgs84_to_gcj02(lat, lon):
     return _result(np.where(inside, gcj_lat, lat), np.where(inside, gcj_lon, lon), scalar)
 
 
-def gcj02_to_wgs84(lat, lon):
+def gcj02_to_wgs84(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert GCJ-02 (lat, lon) to WGS-84 by iterating the forward formula."""
     lat, lon, scalar = _as_arrays(lat, lon)
     # Start from the one-step approximation g - (f(g) - g), already within a few metres.
@@ -129,7 +132,7 @@ def gcj02_to_wgs84(lat, lon):
     return _result(np.where(inside, wgs_lat, lat), np.where(inside, wgs_lon, lon), scalar)
 
 
-def gcj02_to_bd09(lat, lon):
+def gcj02_to_bd09(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert GCJ-02 (lat, lon) to BD-09."""
     lat, lon, scalar = _as_arrays(lat, lon)
     bd_lat, bd_lon = _bd_forward(lat, lon)
@@ -138,7 +141,7 @@ def gcj02_to_bd09(lat, lon):
     return _result(np.where(inside, bd_lat, lat), np.where(inside, bd_lon, lon), scalar)
 
 
-def bd09_to_gcj02(lat, lon):
+def bd09_to_gcj02(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert BD-09 (lat, lon) to GCJ-02 by iterating the forward formula."""
     lat, lon, scalar = _as_arrays(lat, lon)
     # The published one-step inverse is off by up to ~0.1 m; a few iterations remove that.
@@ -148,12 +151,12 @@ def bd09_to_gcj02(lat, lon):
     return _result(np.where(inside, gcj_lat, lat), np.where(inside, gcj_lon, lon), scalar)
 
 
-def wgs84_to_bd09(lat, lon):
+def wgs84_to_bd09(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert WGS-84 (lat, lon) to BD-09 through GCJ-02."""
     return gcj02_to_bd09(*wgs84_to_gcj02(lat, lon))
 
 
-def bd09_to_wgs84(lat, lon):
+def bd09_to_wgs84(lat: Degrees, lon: Degrees) -> tuple[Degrees, Degrees]:
     """Convert BD-09 (lat, lon) to WGS-84 through GCJ-02."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lat, lon))
 
@@ -162,7 +165,7 @@ _TO_GCJ02 = {"wgs84": wgs84_to_gcj02, "gcj02": None, "bd09": bd09_to_gcj02}
 _FROM_GCJ02 = {"wgs84": gcj02_to_wgs84, "gcj02": None, "bd09": gcj02_to_bd09}
 
 
-def convert(lat, lon, source, target):
+def convert(lat: Degrees, lon: Degrees, source: str, target: str) -> tuple[Degrees, Degrees]:
     """Convert (lat, lon) from the source datum to the target datum, routing through GCJ-02."""
     for role, name in (("source", source), ("target", target)):
         if name not in CRS_NAMES:

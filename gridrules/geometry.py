@@ -1,6 +1,8 @@
 """Geometry helpers shared by the map and the importers (pure)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import shapely
 from shapely.geometry import mapping, shape
 
@@ -21,6 +23,6 @@ def feature_collection(features: list[dict]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def area_features(areas: list[dict], properties=lambda area: {"code": area["code"], "name": area["name"]}) -> dict:
+def area_features(areas: list[dict], properties: Callable[[dict], dict] = lambda area: {"code": area["code"], "name": area["name"]}) -> dict:
     """A FeatureCollection of areas (dicts with ``geometry``), each feature's properties made by ``properties(area)``."""
     return feature_collection([{"type": "Feature", "geometry": area["geometry"], "properties": properties(area)} for area in areas])

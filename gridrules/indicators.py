@@ -16,6 +16,7 @@ overdue) are read at ``asof`` = min(end, now).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,7 +74,7 @@ def empty_cases() -> pd.DataFrame:
     return frame
 
 
-def _in(column: pd.Series, start, end) -> pd.Series:
+def _in(column: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     return (column >= start) & (column < end)
 
 
@@ -289,49 +290,49 @@ def case_flags(c: pd.DataFrame, w: Window) -> pd.DataFrame:
 # ---------------------------------------------------------------- rates
 
 
-def ratio(numerator, denominator):
+def ratio(numerator: float | pd.Series, denominator: float | pd.Series) -> float | pd.Series | None:
     """numerator / denominator; None (scalar) or NaN (series) when the denominator is 0."""
     if isinstance(denominator, pd.Series):
         return (numerator / denominator.where(denominator > 0)).astype(float)
     return None if not denominator else numerator / denominator
 
 
-def closure_rate(n):
+def closure_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """结案率 = due_closed / due_to_close."""
     return ratio(n["due_closed"], n["due_to_close"])
 
 
-def on_time_closure_rate(n):
+def on_time_closure_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """按期结案率 = closed_on_time / due_to_close (911 and 737 of 972 due → 93.72%, 75.82%)."""
     return ratio(n["closed_on_time"], n["due_to_close"])
 
 
-def on_time_handling_rate(n):
+def on_time_handling_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """按期处置率 = handled_on_time / due_to_handle."""
     return ratio(n["handled_on_time"], n["due_to_handle"])
 
 
-def rework_rate(n):
+def rework_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """返工率 = due_reworked / due_to_close."""
     return ratio(n["due_reworked"], n["due_to_close"])
 
 
-def overdue_pending_rate(n):
+def overdue_pending_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """超期待处置率 = overdue_pending / pending (at asof)."""
     return ratio(n["overdue_pending"], n["pending"])
 
 
-def timely_registration_rate(n):
+def timely_registration_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """按时立案率 = timely_registered / registered."""
     return ratio(n["timely_registered"], n["registered"])
 
 
-def valid_report_rate(n):
+def valid_report_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """有效上报率 = valid_reported / reported (of the cases reported in the window)."""
     return ratio(n["valid_reported"], n["reported"])
 
 
-def satisfaction_rate(n):
+def satisfaction_rate(n: Mapping[str, int] | pd.DataFrame) -> float | pd.Series | None:
     """满意率 = (satisfied + basically satisfied) / evaluated."""
     return ratio(n["satisfied"], n["evaluated"])
 
@@ -366,7 +367,7 @@ def patrol_totals(patrol: pd.DataFrame) -> dict:
     }
 
 
-def patrol_attainment(hours: float, expected_hours: float):
+def patrol_attainment(hours: float, expected_hours: float) -> float | None:
     """巡查达标率 = min(1, patrol hours / expected hours); None when nothing was expected."""
     if not expected_hours:
         return None
@@ -376,7 +377,7 @@ def patrol_attainment(hours: float, expected_hours: float):
 # ---------------------------------------------------------------- summaries
 
 
-def _clean(value):
+def _clean(value: object):
     if value is None:
         return None
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
@@ -430,7 +431,7 @@ def composite_score(values: dict, weights: dict) -> float | None:
     return None if weighted == 0 else 100.0 * total / weighted
 
 
-def grade_of(score: float | None, thresholds) -> str | None:
+def grade_of(score: float | None, thresholds: Iterable[tuple[str, float]]) -> str | None:
     """A (≥90) … E (<40) by the configured thresholds, best first; None without a score."""
     if score is None:
         return None

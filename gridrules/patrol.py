@@ -6,9 +6,11 @@ Pure functions over a frame of points (``worker``, ``ts`` naive UTC, ``lat``, ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 EARTH_RADIUS_M = 6_371_008.8
 SEGMENT_GAP_S = 300  # a gap longer than this is not walked time (device off, indoors)
@@ -16,7 +18,7 @@ ROUND_GAP_S = 1200  # a pause longer than this starts a new patrol round
 MAX_PATROL_SPEED_MPS = 15.0  # faster than an e-bike: a GPS jump, not a walk
 
 
-def haversine_m(lat1, lon1, lat2, lon2):
+def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> float | np.ndarray:
     """Great-circle distance in metres (vectorised)."""
     lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
@@ -26,7 +28,7 @@ def haversine_m(lat1, lon1, lat2, lon2):
 SUMMARY_COLUMNS = ["day", "worker", "grid", "seconds", "meters", "points", "rounds"]
 
 
-def _contributions(p: pd.DataFrame, tz) -> pd.DataFrame:
+def _contributions(p: pd.DataFrame, tz: tzinfo) -> pd.DataFrame:
     """Per point (sorted by worker and time): the segment that ends at it, and whether it starts a round."""
     # Local midnight as a datetime64 (not Python dates: one object per ping is slow).
     local = p["ts"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
@@ -56,7 +58,7 @@ def _summary(contributions: pd.DataFrame) -> pd.DataFrame:
     return summary[SUMMARY_COLUMNS]
 
 
-def summarise_tracks(points: pd.DataFrame, tz) -> pd.DataFrame:
+def summarise_tracks(points: pd.DataFrame, tz: tzinfo) -> pd.DataFrame:
     """Per local day, worker and grid: seconds on patrol, metres walked, points, rounds.
 
     A segment between two consecutive points of a worker counts when the gap is at most
@@ -90,7 +92,7 @@ class TrackUpdate:
     accepted_rows: np.ndarray  # index labels of ``points`` that were accepted (the others were late)
 
 
-def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz, keep_every_s: float = 30.0, keep_every_m: float = 20.0) -> TrackUpdate:
+def advance_tracks(points: pd.DataFrame, states: pd.DataFrame, tz: tzinfo, keep_every_s: float = 30.0, keep_every_m: float = 20.0) -> TrackUpdate:
     """Extend each worker's track with a batch of pings, continuing from its committed state.
 
     ``points``: worker, ts (naive UTC), lat, lon, grid, speed, heading; ``states``: the

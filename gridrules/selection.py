@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from gridrules import bounds
@@ -76,7 +76,7 @@ def _is_date(text: str | None) -> bool:
         return False
 
 
-def window_of(selection: Selection, tz, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
+def window_of(selection: Selection, tz: tzinfo, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
     """Today; the last 7 or 30 local days including today; or the custom dates (inclusive),
     held to the same bounds as the API's ``?start=&end=`` (WindowError otherwise)."""
     if selection.window == "today":

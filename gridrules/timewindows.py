@@ -7,7 +7,7 @@ at most ``max_days`` (gridrules.bounds), so no request can ask for a century or 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from gridrules import bounds
 from gridrules.indicators import Window
@@ -23,22 +23,22 @@ class WindowError(ValueError):
         super().__init__(f"{reason}: {values}")
 
 
-def local_midnight(day: date, tz) -> datetime:
+def local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def day_window(day: date, tz, now: datetime) -> Window:
+def day_window(day: date, tz: tzinfo, now: datetime) -> Window:
     """One local calendar day."""
     start = local_midnight(day, tz)
     return Window.until_now(start, local_midnight(day + timedelta(days=1), tz), now)
 
 
-def today(tz, now: datetime) -> Window:
+def today(tz: tzinfo, now: datetime) -> Window:
     """Today, local time, with states read now."""
     return day_window(now.astimezone(tz).date(), tz, now)
 
 
-def week_of(day: date, tz, now: datetime) -> Window:
+def week_of(day: date, tz: tzinfo, now: datetime) -> Window:
     """The Monday-to-Sunday week containing ``day``, local time."""
     monday = day - timedelta(days=day.weekday())
     return Window.until_now(local_midnight(monday, tz), local_midnight(monday + timedelta(days=7), tz), now)
@@ -56,21 +56,21 @@ def previous_period(window: Window, now: datetime) -> Window:
     return Window.until_now(start, max(end, start + timedelta(seconds=1)), now)
 
 
-def earliest(tz) -> datetime:
+def earliest(tz: tzinfo) -> datetime:
     return local_midnight(bounds.EARLIEST_DAY, tz)
 
 
-def latest_day(tz, now: datetime) -> date:
+def latest_day(tz: tzinfo, now: datetime) -> date:
     """The last day a caller may name: a year (``FUTURE_DAYS``) after today, local time."""
     return now.astimezone(tz).date() + timedelta(days=bounds.FUTURE_DAYS)
 
 
-def latest(tz, now: datetime) -> datetime:
+def latest(tz: tzinfo, now: datetime) -> datetime:
     """The last moment a caller may name: the end of ``latest_day`` (a window's exclusive end)."""
     return local_midnight(latest_day(tz, now) + timedelta(days=1), tz)
 
 
-def check_moment(moment: datetime, tz, now: datetime) -> datetime:
+def check_moment(moment: datetime, tz: tzinfo, now: datetime) -> datetime:
     """``moment`` when it lies from 2000-01-01 to a year ahead (local), else WindowError.
 
     Compared as instants, so an offset cannot carry a date past the bounds; and checked
@@ -89,7 +89,7 @@ def _shown(moment: datetime) -> str:
     return moment.date().isoformat() if moment.time() == time(0) else f"{moment.date().isoformat()} {moment:%H:%M}"
 
 
-def parse_moment(text: str, tz, now: datetime) -> datetime:
+def parse_moment(text: str, tz: tzinfo, now: datetime) -> datetime:
     """ISO 8601 date or date-time within the bounds; a naive value is local time, a bare date
     its local midnight."""
     try:
@@ -102,7 +102,7 @@ def parse_moment(text: str, tz, now: datetime) -> datetime:
     return check_moment(moment if moment.tzinfo else moment.replace(tzinfo=tz), tz, now)
 
 
-def bounded(start: datetime, end: datetime, tz, now: datetime, max_days: int) -> Window:
+def bounded(start: datetime, end: datetime, tz: tzinfo, now: datetime, max_days: int) -> Window:
     """The window [start, end) when both ends lie within the bounds and it is at most
     ``max_days`` long; WindowError otherwise."""
     check_moment(start, tz, now)
@@ -114,7 +114,7 @@ def bounded(start: datetime, end: datetime, tz, now: datetime, max_days: int) ->
     return Window.until_now(start, end, now)
 
 
-def window_from_params(start: str | None, end: str | None, tz, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
+def window_from_params(start: str | None, end: str | None, tz: tzinfo, now: datetime, max_days: int = bounds.MAX_WINDOW_DAYS) -> Window:
     """The window of ``?start=&end=``; both default to today (local); bounded."""
     default = today(tz, now)
     begin = parse_moment(start, tz, now) if start else default.start
@@ -122,7 +122,7 @@ def window_from_params(start: str | None, end: str | None, tz, now: datetime, ma
     return bounded(begin, finish, tz, now, max_days)
 
 
-def week_from_param(text: str | None, tz, now: datetime) -> date:
+def week_from_param(text: str | None, tz: tzinfo, now: datetime) -> date:
     """The Monday of ``?week=YYYY-MM-DD`` (any day of the week), within the bounds; this
     week when empty."""
     if not text:

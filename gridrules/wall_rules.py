@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gridrules.access import Scope
 from gridrules.geometry import feature_collection
 from gridrules.lifecycle import GRADES
 
@@ -30,7 +31,7 @@ def stage_state(record: dict, now: datetime) -> str:
     return "due_soon" if due_soon is not None and now >= due_soon else "ok"
 
 
-def in_scope(record: dict, paths: dict, scope) -> bool:
+def in_scope(record: dict, paths: dict, scope: Scope) -> bool:
     """Whether an open case lies in the caller's area and department."""
     path = paths.get(record.get("grid"))
     if path is None or not scope.covers(path):
@@ -154,7 +155,7 @@ def moved_workers(changes: list[dict]) -> list[str]:
     return sorted(found)
 
 
-def case_changes_in_scope(changes: list[dict], paths: dict, scope) -> list[dict]:
+def case_changes_in_scope(changes: list[dict], paths: dict, scope: Scope) -> list[dict]:
     """The case changes of a batch that the caller may know of.
 
     Each change names the case's grid and its department after that change, so a case named
