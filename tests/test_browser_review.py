@@ -157,8 +157,8 @@ def area_features(page) -> list[dict]:
     return (dash_prop(page, "review-areas", "data") or {}).get("features", [])
 
 
-def click_area(page, code: str) -> None:
-    """Click the map where the area's polygon is (a point inside it, once the map stands still)."""
+def area_spot(page, code: str) -> tuple[float, float]:
+    """A point of the page inside the area's polygon, once the map stands still."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         features = {f["properties"]["code"]: f for f in area_features(page)}
@@ -179,7 +179,11 @@ def click_area(page, code: str) -> None:
         assert time.monotonic() < deadline, "the map never stood still"
     box = page.locator("#review-map").bounding_box()
     assert 0 < spot[0] < box["width"] and 0 < spot[1] < box["height"], (spot, box)
-    page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
+    return box["x"] + spot[0], box["y"] + spot[1]
+
+
+def click_area(page, code: str) -> None:
+    page.mouse.click(*area_spot(page, code))
 
 
 def wait_for_map_to_fit(page) -> None:
@@ -262,6 +266,59 @@ def test_drill_down_by_map_and_breadcrumb_shows_the_api_numbers(server, page):
     wait_for_tiles(page, "#review-tiles", district, REVIEW_TILES)
     assert len(area_features(page)) == 12  # the towns again
     wait_for_map_to_fit(page)  # zoomed out again
+
+
+def ranking_shown(page) -> list[list[str]]:
+    """The sub-area ranking's rows as drawn, top to bottom: [code, name, overdue, score]."""
+    page.wait_for_selector("#review-ranking .ag-center-cols-container .ag-row")
+    return page.eval_on_selector_all("#review-ranking .ag-center-cols-container .ag-row", """rows => rows
+        .sort((a, b) => +a.getAttribute('row-index') - +b.getAttribute('row-index'))
+        .map(r => [r.getAttribute('row-id'), ...['name', 'overdue', 'score'].map(f => r.querySelector(`[col-id="${f}"]`).textContent.trim())])""")
+
+
+def test_the_sub_area_ranking_lists_every_town_worst_first_and_a_click_drills_down(server, page):
+    open_review(page, server, **CUSTOM)
+    towns = {f["properties"]["code"]: f["properties"]["name"] for f in area_features(page)}
+    shown = ranking_shown(page)
+    assert {code: name for code, name, _, _ in shown} == towns  # every town, by name
+    scores = [float(score) for _, _, _, score in shown if score != "—"]
+    assert scores and scores == sorted(scores), shown
+    assert page.get_by_text(t("areas_worst_first", "zh")).is_visible()
+    worst_code, worst_name = shown[0][0], shown[0][1]
+    page.locator("#review-ranking .ag-center-cols-container .ag-row[row-index='0'] [col-id='name']").click()
+    wait_for_query(page, area=worst_code, **CUSTOM)
+    wait_for_breadcrumb(page, "吴中区", worst_name)
+    wait_for_map_to_fit(page)
+    communities = {f["properties"]["code"] for f in area_features(page)}
+    deadline = time.monotonic() + TIMEOUT_S
+    while {code for code, _, _, _ in ranking_shown(page)} != communities:  # the town's communities now
+        assert time.monotonic() < deadline, "the ranking did not follow the drill-down"
+        page.wait_for_timeout(100)
+
+
+def test_the_map_names_its_areas_explains_its_shading_and_labels_its_numbers(server, page):
+    open_review(page, server, **CUSTOM)
+    towns = {f["properties"]["code"]: f["properties"] for f in area_features(page)}
+    page.wait_for_selector("#review-map .area-name span")
+    names = page.eval_on_selector_all("#review-map .leaflet-marker-icon.area-name", """els => els.filter(e => e.style.display !== 'none')
+        .map(e => [e.textContent, parseFloat(getComputedStyle(e.firstChild).fontSize)])""")
+    assert len(names) >= len(towns) // 2, names  # most towns are wide enough for their name at the district's zoom
+    assert {name for name, _ in names} <= {p["name"] for p in towns.values()} and all(size >= 12 for _, size in names), names
+    # the legend: a step for every shade drawn, with the overdue outline explained
+    legend = page.locator("#review-legend")
+    assert legend.is_visible() and t("legend_reported", "zh") in legend.inner_text() and t("legend_overdue", "zh") in legend.inner_text()
+    swatches = set(page.eval_on_selector_all("#review-legend .swatch[class*='ramp-']", "els => els.map(e => getComputedStyle(e).backgroundColor)"))
+    fills = set(page.eval_on_selector_all("#review-map path.leaflet-interactive", """els => els.map(e => {
+        const probe = document.createElement('div'); probe.style.color = e.getAttribute('fill'); document.body.appendChild(probe);
+        const colour = getComputedStyle(probe).color; probe.remove(); return colour; })"""))
+    assert fills and fills <= swatches, (fills, swatches)
+    # a tooltip says what its numbers are
+    busiest = max(towns.values(), key=lambda p: p["reported"])
+    page.mouse.move(*area_spot(page, busiest["code"]))
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for(timeout=TIMEOUT_S * 1000)
+    lines = tooltip.inner_text().splitlines()
+    assert lines[0] == busiest["name"] and f"上报数 {busiest['reported']}" in lines and f"超期数 {busiest['overdue']}" in lines, lines
 
 
 def test_grade_and_source_filters_go_into_the_url_and_the_numbers(server, page):
