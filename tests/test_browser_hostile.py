@@ -487,7 +487,7 @@ def test_the_review_shows_hostile_cases_as_text_and_unmasks_them(server, watch, 
     assert towns
     for town in towns:
         page.mouse.move(*free_point(page, "#review-map", town["geometry"], "path.leaflet-interactive"))
-        assert tooltip_lines(page, hostile_names["grids"][town["properties"]["code"]])[1] == f"{town['properties']['reported']} / {town['properties']['overdue']}"
+        assert tooltip_lines(page, hostile_names["grids"][town["properties"]["code"]])[1] == f"上报数 {town['properties']['reported']}"
     page.mouse.move(0, 0)
     # every hostile case: its timeline, then its reporter and contact unmasked
     page.wait_for_function("(n) => (document.querySelectorAll('#review-cases .ag-row') || []).length >= n", arg=1, timeout=TIMEOUT_S * 1000)
