@@ -79,6 +79,10 @@
         marker.on("remove", function (event) { event.target._map && event.target._map.off("zoomend", fit); });
         return marker;
       },
+      /* pointToLayer of the case panel's map: the case's place. */
+      casePoint: function (feature, latlng) {
+        return L.circleMarker(latlng, { radius: 7, color: "#ffffff", weight: 2, fillColor: "#ff4d4f", fillOpacity: 1, interactive: false });
+      },
       /* onEachFeature of every GeoJSON layer: the feature's label as a text tooltip. */
       label: function (feature, layer) {
         bindLabel(layer, (feature.properties || {}).label);

@@ -11,10 +11,10 @@ from flask import request
 from callbacks import notices
 from dashboard import cached_reads, review_screen
 from dashboard.auth import current_principal
-from dashboard.cases import audited_case, present_case, present_event, stage_limits_text
+from dashboard.cases import audited_case, case_story, present_case
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
-from data_feeds import accounts, queries
+from data_feeds import accounts
 from gridrules.access import Forbidden
 from gridrules.bounds import EARLIEST_DAY
 from gridrules.clock import utc_now
@@ -99,7 +99,13 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         content = parts(ctx, principal, selection, lang)
     names = cached_reads.names(ctx, lang)
     departments = [{"label": f"{name}", "value": code} for code, name in sorted(names["departments"].items())]
-    state = {"lang": lang, "area": content["area"].code}
+    state = {"lang": lang, "area": content["area"].code, "selection": selection.without_case().search()}
+    if selection.case:
+        story = case_story(ctx, principal, selection.case, request.remote_addr, lang, utc_now())
+        if story is not None:
+            content.update(case_panel=review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask")), case_shown=selection.case)
+        else:
+            notices.show(t("case_not_found", lang))
     tz, now = ctx.settings.tz, utc_now()
     dates = {"min": EARLIEST_DAY.isoformat(), "max": latest_day(tz, now).isoformat()}  # the picker offers only days within the bounds
     return review.layout(lang, principal.name if ctx.settings.auth else None, other_language_href, nav_links(principal, lang), selection,
@@ -134,8 +140,11 @@ def register(app) -> None:
         if pathname != "/review":
             raise PreventUpdate
         lang = (state or {}).get("lang", "zh")
+        selection = parse(_query(search))
+        if selection.without_case().search() == (state or {}).get("selection"):
+            raise PreventUpdate  # only the open case changed: its panel follows (show_case)
         try:
-            content = parts(current_context(), current_principal(), parse(_query(search)), lang)
+            content = parts(current_context(), current_principal(), selection, lang)
         except WindowError as error:  # refused before any query: every panel keeps what it shows
             notices.show(window_error_text(error, lang))
             return (no_update,) * 16
@@ -145,7 +154,7 @@ def register(app) -> None:
         return (content["breadcrumb"], content["period"], content["tiles"], content["collection"], {"max": review.max_reported(content["collection"])},
                 content["names_on_map"], content["legend"], content["ranking_rows"],
                 content["viewport"], content["trend"], content["categories"], content["department_rows"], content["hot_spots"],
-                content["patrol"], content["case_rows"], {**(state or {}), "area": content["area"].code})
+                content["patrol"], content["case_rows"], {**(state or {}), "area": content["area"].code, "selection": selection.without_case().search()})
 
     @app.callback(
         Output("app-url", "search", allow_duplicate=True),
@@ -166,7 +175,7 @@ def register(app) -> None:
         if window == "custom" and not (start and end):
             raise PreventUpdate  # wait for both dates
         selection = Selection(area=current.area, window=window or "today", start=(start or "")[:10] or None, end=(end or "")[:10] or None,
-                              category=category, grade=grade, source=source, dept=dept, stage=stage)
+                              category=category, grade=grade, source=source, dept=dept, stage=stage, case=current.case)
         new = selection.search((state or {}).get("lang"))
         return no_update if new == (search or "") else new
 
@@ -201,31 +210,74 @@ def register(app) -> None:
         return "date-range" + ("" if window == "custom" else " hidden")
 
     @app.callback(
-        Output(ids.Review.TIMELINE, "children"),
+        Output("app-url", "search", allow_duplicate=True),
         Input(ids.Review.CASES, "selectedRows"),
+        State("app-url", "search"),
         State(ids.Review.STATE, "data"),
         prevent_initial_call=True,
     )
-    def open_case(rows, state):
-        """A case's full timeline; each view is recorded in the audit log."""
-        ctx, principal, row = _audited_case(rows, "review", "case.view")
+    def select_case(rows, search, state):
+        """A click on a case opens its panel: the case goes into the URL, which can be sent on."""
+        case_id = (rows or [{}])[0].get("id")
+        current = parse(_query(search))
+        if not case_id or case_id == current.case:
+            raise PreventUpdate
+        return current.with_case(case_id).search((state or {}).get("lang"))
+
+    @app.callback(
+        Output("app-url", "search", allow_duplicate=True),
+        Input(ids.Review.CLOSE_CASE, "n_clicks"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def close_case(clicks, search, state):
+        if not clicks:
+            raise PreventUpdate
+        return parse(_query(search)).without_case().search((state or {}).get("lang"))
+
+    @app.callback(
+        Output(ids.Review.TIMELINE, "children"),
+        Output(ids.Review.TIMELINE, "className"),
+        Output(ids.Review.CASE_SHOWN, "data"),
+        Output(ids.Review.CASES, "selectedRows"),
+        Input("app-url", "search"),
+        State("app-url", "pathname"),
+        State(ids.Review.CASE_SHOWN, "data"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def show_case(search, pathname, shown, state):
+        """The case of the URL in the panel (each opening written to the audit log), or none."""
+        if pathname != "/review":
+            raise PreventUpdate
+        case_id = parse(_query(search)).case
+        if case_id == shown:
+            raise PreventUpdate
+        if case_id is None:
+            return [], "case-panel", None, []
+        ctx, principal = current_context(), current_principal()
+        principal.require("review")
         lang = (state or {}).get("lang", "zh")
-        events = [present_event(event) for event in queries.case_timeline(ctx.engine, row["id"])]
-        return review.timeline(present_case(row, principal), events, stage_limits_text(ctx, row),
-                               ctx.settings.tz, lang, principal.can("unmask"))
+        story = case_story(ctx, principal, case_id, request.remote_addr, lang, utc_now())
+        if story is None:  # unknown, or outside the caller's scope: the same answer
+            notices.show(t("case_not_found", lang))
+            return [], "case-panel", None, no_update
+        notices.clear()
+        return review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask")), "case-panel open", case_id, no_update
 
     @app.callback(
         Output("review-personal", "children"),
         Input(ids.Review.UNMASK, "n_clicks"),
-        State(ids.Review.CASES, "selectedRows"),
+        State(ids.Review.CASE_SHOWN, "data"),
         State(ids.Review.STATE, "data"),
         prevent_initial_call=True,
     )
-    def unmask(clicks, rows, state):
+    def unmask(clicks, case_id, state):
         """Show the reporter's contact (to call back); audited."""
         if not clicks:
             raise PreventUpdate
-        _, principal, row = _audited_case(rows, "unmask", "case.unmask")
+        _, principal, row = _audited_case([{"id": case_id}] if case_id else [], "unmask", "case.unmask")
         case = present_case(row, principal, unmasked=True)
         lang = (state or {}).get("lang", "zh")
         return f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}"

@@ -1,11 +1,13 @@
 """Cases and staff as callers may see them: personal data masked unless their role allows it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dashboard.context import AppContext
 from gridrules.access import Principal
 from gridrules.privacy import mask_free_text, mask_name, mask_phone
+from gridrules.stage_rounds import StageRound, stage_rounds
 
 PERSONAL_FIELDS = ("reporter", "contact", "description")
 CASE_FIELDS = (
@@ -54,15 +56,77 @@ def audited_case(ctx: AppContext, principal: Principal, case_id: str, action: st
     return row
 
 
-def stage_limits_text(ctx: AppContext, row: dict) -> dict[str, str]:
-    """Each stage's limit of a case as written in the catalogue (``2h``, ``1wd``), as the
-    lifecycle applies them: the category's own, or its grade's when the grade was overridden."""
-    from data_feeds.reference import load_categories
-    from gridrules.lifecycle import Rules
-    from gridrules.limits import STAGES
+@dataclass(frozen=True)
+class CaseStory:
+    """What the case panel shows of one case: the case (masked for the caller), its category
+    path (major → sub → detail class), its grid's outline, every transition with its actor
+    named, and each round of each timed stage against its limit."""
 
-    category = load_categories(ctx.engine).get(row["category"])
-    if category is None or category.limits is None:
-        return {}
-    limits = Rules({}, ctx.config.calendar, ctx.config.grade_limits).limits_for(category, row["grade"])
-    return {stage: str(limits.for_stage(stage)) for stage in STAGES}
+    case: dict
+    category_path: list[str]
+    grid_outline: dict | None
+    events: list[dict]
+    rounds: list[StageRound]
+
+
+def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str | None, lang: str, now: datetime, screen: str = "review") -> CaseStory | None:
+    """The story of one case if the caller's scope holds it (None otherwise); opening it is
+    written to the audit log (``case.view``)."""
+    from dashboard import cached_reads
+    from data_feeds import db, queries, reference
+    from gridrules.lifecycle import Rules
+
+    row = audited_case(ctx, principal, case_id, "case.view", remote, {"screen": screen})
+    if row is None:
+        return None
+    names = cached_reads.names(ctx, lang)
+    events = queries.case_timeline(ctx.engine, case_id)
+    category = reference.load_categories(ctx.engine).get(row["category"])
+    limits = Rules({}, ctx.config.calendar, ctx.config.grade_limits).limits_for(category, row["grade"]) if category is not None and category.limits is not None else None
+    deadlines = {field: db.from_db_time(row.get(field)) for field in ("register_deadline", "dispatch_deadline", "deadline", "verify_deadline")}
+    rounds = stage_rounds([{**event, "ts": db.from_db_time(event["ts"])} for event in events], deadlines, limits, ctx.config.calendar, now)
+    actors = actor_names(ctx, [event["actor"] for event in events], names, lang)
+    return CaseStory(
+        case=present_case(row, principal),
+        category_path=category_path(row["category"], names),
+        grid_outline=reference.grid_outline(ctx.engine, row["grid"]),
+        events=[{**present_event(event), "actor_name": actors.get(event["actor"], event["actor"])} for event in events],
+        rounds=rounds,
+    )
+
+
+def category_path(code: str, names: dict) -> list[str]:
+    """The names of a class and its parents, the major class first."""
+    parents, labels = names["category_parents"], names["categories_all"]
+    chain, seen = [], set()
+    while code and code not in seen:
+        seen.add(code)
+        chain.append(labels.get(code, code))
+        code = parents.get(code)
+    return chain[::-1]
+
+
+ACTOR_WORDS = {"centre": "actor_centre", "citizen": "actor_citizen", "dept": "actor_dept"}
+
+
+def actor_names(ctx: AppContext, actors: list[str], names: dict, lang: str) -> dict[str, str]:
+    """Who each actor of a case's events is, by name: a grid worker by name and grid role, a
+    department by name, a channel (``hotline``) or the centre in words; anything else (a
+    person's name sent by a feed) as it came."""
+    from dashboard.i18n import t
+    from data_feeds import queries
+    from gridrules.lifecycle import SOURCES
+
+    distinct = sorted({actor for actor in actors if actor})
+    workers = queries.worker_names(ctx.engine, distinct)
+    named = {}
+    for actor in distinct:
+        if actor in workers:
+            named[actor] = workers[actor]
+        elif actor in names["departments"]:
+            named[actor] = names["departments"][actor]
+        elif actor in SOURCES:
+            named[actor] = t("source_" + actor, lang)
+        elif actor in ACTOR_WORDS:
+            named[actor] = t(ACTOR_WORDS[actor], lang)
+    return named

@@ -122,3 +122,11 @@ def unique_labels(names: list[str], codes: list[str]) -> list[str]:
     市容环境 among components and among events)."""
     repeated = {name for name in names if names.count(name) > 1}
     return [f"{name} ({code})" if name in repeated else name for name, code in zip(names, codes)]
+
+
+def amount_text(amount: float, unit: str, calendar_kind: str, lang: str = "zh") -> str:
+    """A time in a stage limit's own unit, as the catalogue writes it: ``2 工作小时``,
+    ``1.5 工作日``, ``30 分钟`` (minutes and hours count working time on a working calendar)."""
+    shown = f"{amount:.1f}".rstrip("0").rstrip(".") if unit != "m" else f"{amount:.0f}"
+    word = t(f"unit_working_{unit}" if calendar_kind == "working" and unit in ("m", "h") else f"unit_{unit}", lang)
+    return f"{shown} {word}"

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
 from gridrules.access import Scope, effective_path
-from gridrules.bounds import MAX_CASE_LIMIT
+from gridrules.bounds import MAX_CASE_EVENTS, MAX_CASE_LIMIT
 from gridrules.indicators import TIME_COLUMNS, Window, empty_cases
 
 CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")
@@ -225,13 +225,24 @@ def case_detail(engine: Engine, case_id: str, scope: Scope) -> dict | None:
 
 
 def case_timeline(engine: Engine, case_id: str) -> list[dict]:
-    """Every transition of a case in order: action, time, actor, states, department."""
+    """The transitions of a case in order (the first MAX_CASE_EVENTS): action, time, actor,
+    states, department."""
     e = schema.case_events.c
     with engine.connect() as connection:
         rows = connection.execute(
-            select(e.action, e.ts, e.actor, e.from_status, e.to_status, e.dept).where(e.case_id == case_id).order_by(e.ts, e.id)
+            select(e.action, e.ts, e.actor, e.from_status, e.to_status, e.dept).where(e.case_id == case_id).order_by(e.ts, e.id).limit(MAX_CASE_EVENTS)
         ).mappings().all()
     return [dict(row) for row in rows]
+
+
+def worker_names(engine: Engine, ids: list[str]) -> dict[str, str]:
+    """The names of those of ``ids`` that are grid staff (at most MAX_CASE_EVENTS ids looked up)."""
+    ids = list(ids)[:MAX_CASE_EVENTS]
+    if not ids:
+        return {}
+    w = schema.workers.c
+    with engine.connect() as connection:
+        return dict(connection.execute(select(w.id, w.name).where(w.id.in_(ids))).all())
 
 
 def list_workers(engine: Engine, area_path: str, scope: Scope) -> list[dict]:

@@ -113,6 +113,13 @@ def grid_geometries(engine: Engine, level: int, within_path: str | None = None) 
     return frame
 
 
+def grid_outline(engine: Engine, code: str) -> dict | None:
+    """One grid's geometry (GeoJSON), None when it has none or is unknown."""
+    with engine.connect() as connection:
+        text = connection.execute(select(schema.grids.c.geometry).where(schema.grids.c.code == code)).scalar()
+    return json.loads(text) if text else None
+
+
 def grid_names(engine: Engine) -> dict[str, str]:
     """Every grid's name by code."""
     with engine.connect() as connection:

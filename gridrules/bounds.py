@@ -17,6 +17,7 @@ from datetime import date
 EARLIEST_DAY = date(2000, 1, 1)  # no grid-governance record predates it: an earlier date is a mistake
 FUTURE_DAYS = 366  # deadlines and the weeks one may plan reach at most a year ahead
 MAX_WINDOW_DAYS = 366  # a year and a day: a year compared with the year before
+MAX_CASE_EVENTS = 500  # transitions of one case read for its panel (a real case has a dozen; a hostile feed may send more)
 MAX_CASE_LIMIT = 1000  # cases in one /api/cases answer (newest first)
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Dash callback bodies are a few KB; no API endpoint reads a body
 MAX_CODE_LENGTH = 64  # area, grid and case codes; a longer one names nothing and is not looked up

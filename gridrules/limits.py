@@ -96,6 +96,20 @@ def add_limit(start: datetime, limit: Limit, calendar_kind: str, calendar: WorkC
     return start + timedelta(minutes=minutes)
 
 
+def elapsed_amount(start: datetime, end: datetime, limit: Limit, calendar_kind: str, calendar: WorkCalendar) -> float:
+    """The time from ``start`` to ``end`` in the limit's own unit, counted the way its deadline
+    is (``add_limit``): natural days for ``d``, working days for ``wd``, minutes or hours of
+    the category's calendar otherwise. Negative when ``end`` is before ``start``."""
+    if end < start:
+        return -elapsed_amount(end, start, limit, calendar_kind, calendar)
+    if limit.unit == "d":
+        return (end - start).total_seconds() / 86400
+    if limit.unit == "wd":
+        return calendar.working_minutes_between(start, end) / calendar.minutes_per_day
+    minutes = calendar.working_minutes_between(start, end) if calendar_kind == "working" else (end - start).total_seconds() / 60
+    return minutes / (60 if limit.unit == "h" else 1)
+
+
 def limit_minutes(limit: Limit, calendar: WorkCalendar) -> float:
     """The nominal length of a limit in minutes (working minutes for ``wd``), for display."""
     return {"m": 1, "h": 60, "d": 1440, "wd": calendar.minutes_per_day}[limit.unit] * limit.amount

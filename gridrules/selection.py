@@ -1,7 +1,8 @@
 """What a desk screen shows, as it travels in the URL: area, window and filters.
 
 ``?area=CODE&window=7d&category=E05&grade=A&source=patrol&dept=CGJ&stage=handle`` (and
-``start``/``end`` for a custom window), so that a view can be shared and reloaded. Pure.
+``start``/``end`` for a custom window; ``case=ID`` for the case open in the review's case
+panel), so that a view can be shared and reloaded. Pure.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from gridrules import bounds
+from gridrules.identifiers import is_identifier
 from gridrules.indicators import Window
 from gridrules.lifecycle import GRADES, SOURCES
 from gridrules.limits import STAGES
@@ -30,6 +32,7 @@ class Selection:
     source: str | None = None
     dept: str | None = None
     stage: str | None = None
+    case: str | None = None  # the case whose panel is open
 
     def query(self) -> dict:
         """The URL query that reproduces this selection (empty parts left out)."""
@@ -37,6 +40,7 @@ class Selection:
         if self.window == "custom":
             values.update(start=self.start, end=self.end)
         values.update({key: getattr(self, key) for key in FILTER_KEYS})
+        values["case"] = self.case
         return {key: value for key, value in values.items() if value}
 
     def search(self, lang: str | None = None) -> str:
@@ -48,11 +52,18 @@ class Selection:
     def with_area(self, area: str | None) -> Selection:
         return replace(self, area=area)
 
+    def with_case(self, case: str | None) -> Selection:
+        return replace(self, case=case)
+
+    def without_case(self) -> Selection:
+        return replace(self, case=None)
+
 
 def parse(query: dict) -> Selection:
     """A selection from URL parameters; unknown values fall back to the defaults."""
     window = query.get("window") if query.get("window") in WINDOWS else "today"
     start, end = query.get("start"), query.get("end")
+    case = query.get("case")
     if window == "custom" and not (_is_date(start) and _is_date(end) and start <= end):
         window, start, end = "7d", None, None
     return Selection(
@@ -65,6 +76,7 @@ def parse(query: dict) -> Selection:
         source=query.get("source") if query.get("source") in SOURCES else None,
         dept=query.get("dept") or None,
         stage=query.get("stage") if query.get("stage") in STAGES else None,
+        case=case if isinstance(case, str) and len(case) <= bounds.MAX_CODE_LENGTH and is_identifier(case) else None,
     )
 
 

@@ -108,7 +108,10 @@ class Review:
     HOT_SPOTS = "review-hot-spots"
     PATROL = "review-patrol"
     CASES = "review-cases"
-    TIMELINE = "review-timeline"
+    TIMELINE = "review-timeline"  # the case panel
+    CASE_SHOWN = "review-case-shown"
+    CASE_MAP = "review-case-map"
+    CLOSE_CASE = "review-close-case"
     UNMASK = "review-unmask"
     STATE = "review-state"
     PERIOD = "review-period"

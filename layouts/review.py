@@ -12,14 +12,14 @@ from dash import dcc, html
 from shapely.geometry import shape
 
 from dashboard.export_cells import csv_text
-from dashboard.formatting import chart_text, unique_labels
-from dashboard.i18n import t
+from dashboard.formatting import amount_text, chart_text, unique_labels
+from dashboard.i18n import t, tf
 from gridrules.geometry import area_features
 from gridrules.lifecycle import GRADES, SOURCES
-from gridrules.limits import STAGE_ENDED_BY, STAGES
+from gridrules.limits import STAGES
 from gridrules.selection import WINDOWS
 from layouts import ids
-from layouts.widgets import category_axis, change_tiles, geojson, page_header
+from layouts.widgets import bounds_of, category_axis, change_tiles, geojson, page_header
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -27,7 +27,7 @@ REVIEW_TILES = (
 )
 # AG Grid's theming API with the page's colours and fonts (its legacy CSS themes come from a CDN).
 GRID_THEME = {"function": "themeQuartz.withParams({backgroundColor: '#0b1a2e', foregroundColor: '#e6f1ff', headerBackgroundColor: '#10243b', "
-                          "borderColor: '#1c3656', accentColor: '#5ad8ff', oddRowBackgroundColor: '#0d1f36', fontSize: 13, "
+                          "borderColor: '#1c3656', accentColor: '#5ad8ff', oddRowBackgroundColor: '#0d1f36', fontSize: 13, spacing: 5, "
                           "fontFamily: ['Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', 'sans-serif']})"}
 CHART = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#cfe3ff"}, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}}
 
@@ -176,10 +176,10 @@ def area_ranking(children: list[dict], lang: str) -> dag.AgGrid:
     """Every child of the selected area, worst first, sortable; a click on a row drills down."""
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True,
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
-                **({"minWidth": 110, "cellClass": "drill-link"} if field == "name" else {})}
+                **({"minWidth": 120, "cellClass": "drill-link"} if field == "name" else {})}
                for field, label, kind in RANKING_COLUMNS]
     return dag.AgGrid(id=ids.Review.RANKING, columnDefs=columns, rowData=ranking_rows(children), getRowId="params.data.code",
-                      defaultColDef={"resizable": True, "minWidth": 64, "wrapHeaderText": True, "autoHeaderHeight": True},
+                      defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
                       columnSize="responsiveSizeToFit", dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid ranking-grid")
 
 
@@ -196,10 +196,10 @@ DEPARTMENT_COLUMNS = (
 def department_grid(departments, lang: str) -> dag.AgGrid:
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
-                **({"minWidth": 140} if field == "name" else {})}
+                **({"minWidth": 150} if field == "name" else {})}
                for field, label, kind in DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=department_rows(departments),
-                      defaultColDef={"resizable": True, "minWidth": 70, "wrapHeaderText": True, "autoHeaderHeight": True},
+                      defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
                       columnSize="responsiveSizeToFit",
                       dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid")
 
@@ -276,43 +276,87 @@ def patrol_panel(patrol: dict, lang: str) -> list:
     ]
 
 
-def timeline(case: dict, events: list[dict], limits_text: dict, tz, lang: str, can_unmask: bool) -> list:
-    """A case's full story: every transition with who and when, and each stage's time against its limit."""
-    def local(text):
-        if text is None:
-            return "—"
-        moment = datetime.fromisoformat(text) if isinstance(text, str) else text
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+def local_time(value, tz) -> str:
+    """An ISO or datetime moment (naive: UTC) as local ``YYYY-MM-DD HH:MM:SS``; ``—`` for none."""
+    if value is None:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def stage_table(rounds, tz, lang: str) -> html.Table:
+    """Each round of each stage: its start, when it was due, its limit and the time it took in
+    the limit's own unit, and whether it was on time or late by how much."""
+    head = html.Tr([html.Th(t(key, lang)) for key in ("stage_column", "started", "due", "limit", "elapsed", "result")])
+    def amount(value: float | None, stage_round) -> str:
+        limit = stage_round.limit
+        return "—" if value is None or limit is None else amount_text(value, limit.unit, stage_round.calendar_kind, lang)
 
     rows = []
-    previous = None
-    for event in events:
-        stage_cell = ""
-        ended = STAGE_ENDED_BY.get(event["action"])
-        if ended and previous is not None:
-            stage, deadline_field = ended.name, ended.deadline_field
-            started = datetime.fromisoformat(previous["ts"])
-            ended = datetime.fromisoformat(event["ts"])
-            minutes = (ended - started).total_seconds() / 60
-            deadline = case.get(deadline_field)
-            late = deadline is not None and ended > datetime.fromisoformat(deadline)
-            stage_cell = html.Span(f"{t('stage_' + stage, lang)} {minutes:.0f} {t('minutes', lang)} / {limits_text.get(stage, '—')}",
-                                   className="alert" if late else "ok")
-        rows.append(html.Tr([html.Td(local(event["ts"])), html.Td(t("action_" + event["action"], lang)), html.Td(event.get("actor") or ""),
-                             html.Td(f"{t('status_' + (event.get('from_status') or 'new'), lang)} → {t('status_' + event['to_status'], lang)}"),
-                             html.Td(stage_cell)]))
-        previous = event
-    head = html.Tr([html.Th(t(key, lang)) for key in ("time", "action", "actor", "status", "stage_time")])
-    details = [
-        html.H3(f"{case['id']} · {case.get('category_name') or case['category']}"),
-        html.Div(f"{t('grid', lang)}：{case.get('grid_name') or case['grid']} · {t('grade', lang)} {case['grade']} · {t('status_' + case['status'], lang)}"),
-        html.Div(f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}", className="personal", id="review-personal"),
-        html.Div(case.get("description") or "", className="muted description"),
+    for stage_round in rounds:
+        limit = stage_round.limit
+        if stage_round.late_by is not None:
+            result = html.Span(tf("late_by_amount", lang, amount=amount(stage_round.late_by, stage_round)), className="alert")
+        else:
+            result = html.Span(t("running_for" if stage_round.running else "on_time", lang), className="muted" if stage_round.running else "ok")
+        rows.append(html.Tr([
+            html.Td(t("stage_" + stage_round.stage, lang)), html.Td(local_time(stage_round.started_at, tz)), html.Td(local_time(stage_round.deadline, tz)),
+            html.Td(amount(limit.amount, stage_round) if limit is not None else "—"), html.Td(amount(stage_round.elapsed, stage_round)), html.Td(result),
+        ], className="running" if stage_round.running else "", **{"data-stage": stage_round.stage}))
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="data-table compact stage-table")
+
+
+def case_location_map(case: dict, outline: dict | None) -> dl.Map | html.Div:
+    """The case's point on a small map with its grid's outline (no tiles: offline first)."""
+    if case.get("lat") is None or case.get("lon") is None:
+        return html.Div("—", className="muted")
+    point = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [case["lon"], case["lat"]]}, "properties": {}}
+    layers = []
+    if outline:
+        layers.append(geojson(data={"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": outline, "properties": {}}]},
+                              style={"color": "#5ad8ff", "weight": 2, "fillOpacity": 0.08}, interactive=False))
+    layers.append(geojson(data={"type": "FeatureCollection", "features": [point]}, pointToLayer={"variable": "gridops.map.casePoint"}, interactive=False))
+    bounds = bounds_of(outline) if outline else [[case["lat"] - 0.002, case["lon"] - 0.002], [case["lat"] + 0.002, case["lon"] + 0.002]]
+    return dl.Map(layers, id=ids.Review.CASE_MAP, bounds=bounds, center=[case["lat"], case["lon"]], zoomSnap=0.25, attributionControl=False,
+                  zoomControl=False, className="case-map", style={"background": "#07111f"})
+
+
+def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
+    """A case's panel: what, where, who reported it (masked per role), each stage of the loop
+    against its limit, and every transition with who did it, by name."""
+    case = story.case
+    facts = [
+        (t("category_path", lang), " → ".join(story.category_path) or case["category"]),
+        (t("grade", lang), case["grade"]),
+        (t("source", lang), t("source_" + case["source"], lang)),
+        (t("status", lang), t("status_" + case["status"], lang)),
+        (t("grid", lang), case.get("grid_name") or case["grid"]),
+        (t("reported_time", lang), local_time(case.get("reported_at"), tz)),
     ]
+    if case.get("rework_count"):
+        facts.append((t("rework_count", lang), tf("rework_rounds", lang, count=case["rework_count"])))
+    if case.get("satisfaction"):
+        facts.append((t("evaluation", lang), t("satisfaction_" + case["satisfaction"], lang)))
+    personal = [html.Div(f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}", className="personal", id="review-personal")]
     if can_unmask and case.get("masked"):
-        details.append(html.Button(t("show_contact", lang), id=ids.Review.UNMASK, className="small-button"))
-    return details + [html.Table([html.Thead(head), html.Tbody(rows)], className="data-table compact timeline")]
+        personal.append(html.Button(t("show_contact", lang), id=ids.Review.UNMASK, className="small-button"))
+    events = html.Table([
+        html.Thead(html.Tr([html.Th(t(key, lang)) for key in ("time", "action", "actor", "status")])),
+        html.Tbody([html.Tr([html.Td(local_time(event["ts"], tz)), html.Td(t("action_" + event["action"], lang)), html.Td(event.get("actor_name") or ""),
+                             html.Td(f"{t('status_' + (event.get('from_status') or 'new'), lang)} → {t('status_' + event['to_status'], lang)}")])
+                    for event in story.events]),
+    ], className="data-table compact timeline")
+    return [
+        html.Div([html.H3(f"{case['id']} · {story.category_path[-1] if story.category_path else case['category']}"),
+                  html.Button("×", id=ids.Review.CLOSE_CASE, title=t("close_panel", lang), className="close-button")], className="panel-head"),
+        html.P(case.get("description") or "—", className="description"),
+        html.Dl([part for label, value in facts for part in (html.Dt(label), html.Dd(value))], className="facts"),
+        *personal,
+        html.H4(t("location", lang)), case_location_map(case, story.grid_outline),
+        html.H4(t("stages", lang)), stage_table(story.rounds, tz, lang),
+        html.H4(t("case_timeline", lang)), events,
+    ]
 
 
 def layout(lang: str, user: str | None, other_language_href: str, links, selection, filter_parts: dict, data_parts: dict, state: dict) -> html.Div:
@@ -343,6 +387,8 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
             html.Section([html.H2(t("patrol_coverage", lang), className="section-title"), html.Div(data_parts["patrol"], id=ids.Review.PATROL)], className="panel"),
             html.Section([html.H2(t("case_list", lang), className="section-title"), data_parts["cases"]], className="panel wide"),
         ], className="review-row one-two"),
-        html.Section([html.H2(t("case_timeline", lang), className="section-title"), html.Div(t("pick_a_case", lang), id=ids.Review.TIMELINE)], className="panel timeline-panel"),
+        html.Aside(data_parts.get("case_panel") or [], id=ids.Review.TIMELINE, className="case-panel open" if data_parts.get("case_panel") else "case-panel",
+                   role="dialog", **{"aria-label": t("case_panel", lang)}),
+        dcc.Store(id=ids.Review.CASE_SHOWN, data=data_parts.get("case_shown")),
         dcc.Store(id=ids.Review.STATE, data=state),
     ], className="page page-review", lang="zh-CN" if lang == "zh" else "en")

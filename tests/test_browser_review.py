@@ -36,6 +36,7 @@ from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
 from gridrules.access import EVERYTHING
 from gridrules.clock import utc_now
+from gridrules.lifecycle import SOURCES
 from gridrules.timewindows import today, week_of
 from layouts.review import DEPARTMENT_COLUMNS, REVIEW_TILES
 from layouts.wall import WALL_TILES
@@ -412,7 +413,7 @@ def test_opening_a_case_is_audited(server, page, demo_engine, reworked_case):
     assert len(audit) == 1 and json.loads(audit[0].detail) == {"screen": "review"}, audit
 
 
-def test_a_cases_timeline_shows_its_transitions_in_order(server, page, reworked_case):
+def test_a_cases_timeline_shows_its_transitions_in_order(server, page, demo_engine, reworked_case):
     case_id, day = reworked_case
     select_case(page, server, case_id, day)
     page.wait_for_function("(id) => document.querySelector('#review-timeline h3') && document.querySelector('#review-timeline h3').innerText.startsWith(id)",
@@ -422,12 +423,52 @@ def test_a_cases_timeline_shows_its_transitions_in_order(server, page, reworked_
         timeline = json.load(answer)["timeline"]
     actions = [event["action"] for event in timeline]
     assert actions[0] == "report" and "return" in actions and actions[-1] == "evaluate"
-    expected = [[local_text(e["ts"]), t("action_" + e["action"], "zh"), e["actor"] or "",
+    expected = [[local_text(e["ts"]), t("action_" + e["action"], "zh"),
                  f"{t('status_' + (e['from_status'] or 'new'), 'zh')} → {t('status_' + e['to_status'], 'zh')}"] for e in timeline]
-    assert [cells[:4] for cells in shown] == expected
+    assert [[cells[0], cells[1], cells[3]] for cells in shown] == expected
     assert [cells[0] for cells in shown] == sorted(cells[0] for cells in shown)  # in time order
-    # each finished stage shows how long it took against its limit
-    assert all(cells[4] for cells, event in zip(shown, timeline) if event["action"] in ("register", "dispatch", "feedback", "close"))
+    # actors as people and departments by name, the centre and the channels in words
+    with demo_engine.connect() as connection:
+        people = dict(connection.execute(select(schema.workers.c.id, schema.workers.c.name)).all())
+        departments = dict(connection.execute(select(schema.departments.c.code, schema.departments.c.name)).all())
+    words = {"centre": "指挥中心", "citizen": "市民", **{source: t("source_" + source, "zh") for source in SOURCES}}
+    for event, cells in zip(timeline, shown):
+        assert cells[2] == {**people, **departments, **words}.get(event["actor"], event["actor"]), (event, cells)
+        assert cells[2] != event["actor"] or not event["actor"], (event, cells)
+
+
+def test_the_case_panel_shows_each_stage_against_its_limit_in_its_own_unit(server, page, reworked_case):
+    case_id, day = reworked_case
+    select_case(page, server, case_id, day)
+    page.wait_for_selector("#review-timeline .stage-table tbody tr")
+    rows = page.eval_on_selector_all("#review-timeline .stage-table tbody tr", """rows => rows.map(r => [r.dataset.stage,
+        ...[...r.querySelectorAll('td')].map(td => td.innerText.trim())])""")
+    stages = [row[0] for row in rows]
+    assert stages[:4] == ["register", "dispatch", "handle", "verify"] and stages.count("handle") >= 2  # a round per rework
+    units = {t(f"unit_{u}", "zh") for u in ("m", "h", "d", "wd", "working_m", "working_h")}
+    for stage, _, started, due, limit, took, result in rows:
+        limit_unit, took_unit = limit.split(" ", 1)[1], took.split(" ", 1)[1]
+        assert limit_unit in units and took_unit == limit_unit, (stage, limit, took)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", started) and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", due)
+        assert result == "按时" or (result.startswith("超时 ") and result.endswith(limit_unit)), (stage, result)
+    # the panel opens in view, carries the case's category path, and is a link that can be sent on
+    box = page.locator("#review-timeline").bounding_box()
+    assert box["y"] <= 1 and box["height"] >= 600 and box["x"] + box["width"] <= 1601
+    assert " → " in page.locator("#review-timeline .facts").inner_text()
+    assert query_of(page)["case"] == case_id
+    page.goto(page.url, wait_until="networkidle")
+    page.wait_for_function("(id) => document.querySelector('#review-timeline.open h3') && document.querySelector('#review-timeline h3').innerText.startsWith(id)",
+                           arg=case_id, timeout=TIMEOUT_S * 1000)
+    page.click("#review-close-case")
+    page.wait_for_function("() => !document.querySelector('#review-timeline.open')", timeout=TIMEOUT_S * 1000)
+    assert "case" not in query_of(page)
+
+
+def test_an_unknown_case_in_the_url_opens_nothing(server, page):
+    """A forged link: the panel stays shut and says only that there is no such case to see."""
+    open_review(page, server, case="NO-SUCH-CASE-1")
+    assert page.locator("#review-timeline.open").count() == 0
+    page.wait_for_selector("text=" + t("case_not_found", "zh"), timeout=TIMEOUT_S * 1000)
 
 
 def test_a_case_with_one_transition_opens(server, page, demo_engine):
@@ -734,6 +775,32 @@ def test_screenshots_at_1600_by_1000(server, page):
     assert page.evaluate("document.documentElement.scrollWidth") <= 1600
     assert "周例会" in page.inner_text("h1")
     page.screenshot(path=str(ARTIFACTS / "weekly-1600x1000.png"))
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1366, 768)])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_review_and_its_case_panel_at_desk_and_laptop_sizes(server, context, reworked_case, width, height, lang):
+    """What a leader sees at a 1920 desk and a 1366 laptop, in both languages (the screenshots
+    go to test-artifacts/ to be looked at): no sideways scrolling, the case panel in view."""
+    case_id, day = reworked_case
+    page = context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": height})
+        open_review(page, server, window="custom", start=day, end=day, case=case_id, **({"lang": lang} if lang != "zh" else {}))
+        page.wait_for_selector("#review-timeline.open .stage-table tbody tr")
+        page.wait_for_selector("#review-ranking .ag-row")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        panel = page.locator("#review-timeline").bounding_box()
+        assert panel["y"] <= 1 and panel["x"] + panel["width"] <= width + 1 and panel["width"] >= min(560, width * 0.4)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"review-case-{lang}-{width}x{height}.png"))
+        page.click("#review-close-case")
+        page.wait_for_function("() => !document.querySelector('#review-timeline.open')", timeout=TIMEOUT_S * 1000)
+        page.locator("#review-cases").scroll_into_view_if_needed()
+        page.wait_for_selector("#review-cases .ag-center-cols-container .ag-row")
+        page.screenshot(path=str(ARTIFACTS / f"review-{lang}-{width}x{height}.png"), full_page=True)
+    finally:
+        page.close()
 
 
 def test_review_and_weekly_reach_nothing_outside_this_machine(server):
