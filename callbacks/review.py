@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs
 
-from dash import Input, Output, State, dcc, no_update
+from dash import ALL, Input, Output, State, callback_context, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
@@ -12,6 +12,7 @@ from callbacks import notices
 from dashboard import cached_reads, review_screen
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, case_story, present_case
+from dashboard.cases import search as search_cases
 from dashboard.context import AppContext, current_context
 from dashboard.i18n import t, window_error_text
 from data_feeds import accounts
@@ -223,6 +224,35 @@ def register(app) -> None:
         if not case_id or case_id == current.case:
             raise PreventUpdate
         return current.with_case(case_id).search((state or {}).get("lang"))
+
+    @app.callback(
+        Output(ids.Review.SEARCH_HITS, "children"),
+        Input(ids.Review.SEARCH, "value"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def search(text, state):
+        if not isinstance(text, str) or not text.strip():
+            return []
+        ctx, principal = current_context(), current_principal()
+        principal.require("review")
+        lang = (state or {}).get("lang", "zh")
+        return review.search_hits(search_cases(ctx, principal, text, request.remote_addr), ctx.settings.tz, lang)
+
+    @app.callback(
+        Output("app-url", "search", allow_duplicate=True),
+        Output(ids.Review.SEARCH_HITS, "children", allow_duplicate=True),
+        Input({"type": ids.Review.SEARCH_HIT, "case": ALL}, "n_clicks"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def open_hit(clicks, search, state):
+        """A hit's case opens in the panel (the page checks the caller may see it)."""
+        case_id = (callback_context.triggered_id or {}).get("case") if any(clicks or []) else None
+        if not isinstance(case_id, str):
+            raise PreventUpdate
+        return parse(_query(search)).with_case(case_id).search((state or {}).get("lang")), []
 
     @app.callback(
         Output("app-url", "search", allow_duplicate=True),

@@ -130,3 +130,21 @@ def actor_names(ctx: AppContext, actors: list[str], names: dict, lang: str) -> d
         elif actor in ACTOR_WORDS:
             named[actor] = t(ACTOR_WORDS[actor], lang)
     return named
+
+
+def search(ctx: AppContext, principal: Principal, text: str, remote: str | None) -> list[dict]:
+    """Cases of the caller's scope matching ``text`` (a case id's beginning, words of the
+    description; a phone number only for roles that may unmask, and then written to the audit
+    log), newest first, descriptions masked as the panel masks them."""
+    from dashboard import cached_reads
+    from data_feeds import accounts, queries
+
+    area = cached_reads.home_area(ctx, principal.scope)
+    if area is None:
+        return []
+    phones = principal.can("unmask")
+    hits = queries.search_cases(ctx.engine, area.path, text, principal.scope, phones)
+    if phones and queries.PHONE_DIGITS.search(text or ""):
+        accounts.audit(ctx.engine, principal.name, "case.search", None, {"text": text[:queries.SEARCH_CHARS], "hits": len(hits)}, remote)
+    masked = not principal.scope.personal_data
+    return [{**hit, "reported_at": _iso(hit["reported_at"]), "description": mask_free_text(hit["description"]) if masked else hit["description"]} for hit in hits]

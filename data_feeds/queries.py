@@ -5,11 +5,12 @@ Every query takes the area's materialised path, so a subtree is one indexed
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, false, func, select, union_all
+from sqlalchemy import and_, false, func, or_, select, union_all
 from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
@@ -206,6 +207,43 @@ def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
             c.reported_at < end.to_pydatetime(),
         )
         statement = _filtered(statement, filters).order_by(c.reported_at.desc()).limit(limit)
+        return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+SEARCH_HITS = 20
+SEARCH_CHARS = 64
+PHONE_DIGITS = re.compile(r"\d{7,}")
+
+
+def _like_text(text: str) -> str:
+    """``text`` for a LIKE pattern, its wildcards taken literally (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_cases(engine: Engine, area_path: str, text: str, scope: Scope, phones: bool) -> list[dict]:
+    """The newest SEARCH_HITS cases of the subtree and scope whose id starts with ``text`` or
+    whose description holds it; with ``phones`` (a role that may see personal data unmasked)
+    also those whose contact holds it. Without ``phones``, a text with a phone number in it is
+    looked up as a case id only: a search must not tell who called."""
+    text = " ".join(str(text or "").split())[:SEARCH_CHARS]
+    if not text:
+        return []
+    c = schema.cases.c
+    pattern = _like_text(text)
+    matches = [c.id.like(pattern + "%", escape="\\")]
+    if phones or not PHONE_DIGITS.search(text):
+        matches.append(c.description.like("%" + pattern + "%", escape="\\"))
+    if phones and PHONE_DIGITS.search(text):
+        matches.append(c.contact.like("%" + pattern + "%", escape="\\"))
+    with engine.connect() as connection:
+        statement = _where(
+            select(c.id, c.status, c.grade, c.reported_at, c.description, schema.grids.c.name.label("grid_name"), schema.categories.c.name.label("category_name"),
+                   schema.categories.c.name_en.label("category_name_en"))
+            .select_from(schema.cases.join(schema.grids, schema.grids.c.code == c.grid).join(schema.categories, schema.categories.c.code == c.category)),
+            grids_in_area(connection, c.grid, area_path, scope),
+            in_department(c, scope),
+            or_(*matches),
+        ).order_by(c.reported_at.desc()).limit(SEARCH_HITS)
         return [dict(row) for row in connection.execute(statement).mappings()]
 
 

@@ -50,7 +50,8 @@ class Selection:
         return "?" + urlencode(query) if query else ""
 
     def with_area(self, area: str | None) -> Selection:
-        return replace(self, area=area)
+        """Another area: the open case (of the area left) closes."""
+        return replace(self, area=area, case=None)
 
     def with_case(self, case: str | None) -> Selection:
         return replace(self, case=case)

@@ -112,6 +112,9 @@ class Review:
     CASE_SHOWN = "review-case-shown"
     CASE_MAP = "review-case-map"
     CLOSE_CASE = "review-close-case"
+    SEARCH = "review-search"
+    SEARCH_HITS = "review-search-hits"
+    SEARCH_HIT = "review-search-hit"  # the type of each hit's pattern-matching id: {"type": SEARCH_HIT, "case": ID}
     UNMASK = "review-unmask"
     STATE = "review-state"
     PERIOD = "review-period"

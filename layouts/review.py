@@ -52,6 +52,26 @@ def filter_bar(selection, lang: str, category_options: list, department_options:
     ], className="form-row filters")
 
 
+def search_box(lang: str) -> html.Div:
+    """Find a case by its id, words of its description or (roles that may unmask) a phone number."""
+    return html.Div([
+        dcc.Input(id=ids.Review.SEARCH, type="search", debounce=True, maxLength=64, placeholder=t("search_placeholder", lang), className="search-input",
+                  autoComplete="off"),
+        html.Div(id=ids.Review.SEARCH_HITS, className="search-hits"),
+    ], className="search-box")
+
+
+def search_hits(hits: list[dict], tz, lang: str) -> list:
+    """Each hit as a button that opens its case panel; a line when nothing matched."""
+    if not hits:
+        return [html.Div(t("search_nothing", lang), className="muted search-empty")]
+    return [html.Button([
+        html.Span(hit["id"], className="hit-id"), html.Span(hit.get("category_name_en") or hit["category_name"] if lang == "en" else hit["category_name"]),
+        html.Span(hit["grid_name"], className="muted"), html.Span(local_time(hit["reported_at"], tz)[:16], className="muted"),
+        html.Span(hit.get("description") or "", className="hit-text"),
+    ], id={"type": ids.Review.SEARCH_HIT, "case": hit["id"]}, className="search-hit") for hit in hits]
+
+
 def breadcrumb(chain: list[tuple[str, str]], selection, lang: str) -> list:
     parts = []
     for index, (code, name) in enumerate(chain):
@@ -364,6 +384,7 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
         page_header([html.Span(t("review_title", lang)), html.Span(id=ids.Review.BREADCRUMB, children=data_parts["breadcrumb"], className="breadcrumb")],
                     lang, user, other_language_href, links=links),
         filter_bar(selection, lang, filter_parts["categories"], filter_parts["departments"], filter_parts["dates"]),
+        search_box(lang),
         html.Div(id=ids.Review.PERIOD, children=data_parts["period"], className="muted period"),
         html.Div(data_parts["tiles"], id=ids.Review.TILES, className="kpi-row review-tiles"),
         html.Div([

@@ -22,6 +22,7 @@ from dashboard.settings import DEFAULT_CONFIG_PATH, Settings
 from data_feeds import accounts, schema
 from data_feeds.keys import Keys
 from data_feeds.reference import load_children, root_grid
+from tests.dash_support import callback_body
 from tests.support import DEMO_NOW, PROJECT
 
 PASSWORD = "correct-horse-7"
@@ -291,6 +292,54 @@ def test_a_case_of_another_town_is_not_found_for_a_leader(app, people, demo_engi
     assert signed_in(app, "duty").get(f"/api/cases/{foreign}").status_code == 200
 
 
+def _a_case_of(demo_engine, town) -> str:
+    with demo_engine.connect() as connection:
+        return connection.execute(
+            select(schema.cases.c.id).select_from(schema.cases.join(schema.grids, schema.grids.c.code == schema.cases.c.grid))
+            .where(schema.grids.c.path.like(f"{town.path}%")).order_by(schema.cases.c.id).limit(1)
+        ).scalar_one()
+
+
+def test_a_town_leader_can_neither_find_nor_open_a_case_of_another_town(app, people, demo_engine):
+    """The review's search, its case panel (forged through the URL callback) and the page with
+    ``?case=``: a case of another town is not there, and its opening is not recorded."""
+    foreign, own = _a_case_of(demo_engine, people["other_town"]), _a_case_of(demo_engine, people["home_town"])
+    client = signed_in(app, "leader")
+    state = {"id": "review-state", "property": "data", "value": {"lang": "zh"}}
+
+    def search(text: str) -> str:
+        body = callback_body(app, "review-search-hits.children", [{"id": "review-search", "property": "value", "value": text}], [state])
+        return client.post("/_dash-update-component", json=body).get_data(as_text=True)
+
+    def show(case_id: str) -> str:
+        body = callback_body(app, "review-timeline.children", [{"id": "app-url", "property": "search", "value": f"?case={case_id}"}],
+                             [{"id": "app-url", "property": "pathname", "value": "/review"}, {"id": "review-case-shown", "property": "data", "value": None}, state])
+        return client.post("/_dash-update-component", json=body).get_data(as_text=True)
+
+    def page(case_id: str) -> str:
+        body = callback_body(app, "app-page.children", [{"id": "app-url", "property": "pathname", "value": "/review"},
+                                                        {"id": "app-url", "property": "search", "value": f"?case={case_id}"}], [])
+        return client.post("/_dash-update-component", json=body).get_data(as_text=True)
+
+    assert foreign not in search(foreign) and own in search(own)
+    assert foreign not in show(foreign) and "case-panel open" in show(own)
+    assert "case-panel open" not in page(foreign) and "case-panel open" in page(own)  # (the language switch keeps the URL as typed)
+    with demo_engine.connect() as connection:
+        viewed = set(connection.execute(select(schema.audit_log.c.target).where(schema.audit_log.c.action == "case.view", schema.audit_log.c.actor == "leader")).scalars())
+    assert foreign not in viewed and own in viewed
+
+
+def test_a_phone_number_finds_a_case_only_for_a_role_that_may_unmask_and_is_audited(app, demo_engine):
+    case_id = _case_with_contact(demo_engine, "13800003333")
+    state = {"id": "review-state", "property": "data", "value": {"lang": "zh"}}
+    body = callback_body(app, "review-search-hits.children", [{"id": "review-search", "property": "value", "value": "13800003333"}], [state])
+    assert case_id not in signed_in(app, "leader").post("/_dash-update-component", json=body).get_data(as_text=True)
+    assert case_id in signed_in(app, "duty").post("/_dash-update-component", json=body).get_data(as_text=True)
+    with demo_engine.connect() as connection:
+        searches = connection.execute(select(schema.audit_log.c.actor, schema.audit_log.c.detail).where(schema.audit_log.c.action == "case.search")).all()
+    assert [(actor, json.loads(detail)["text"]) for actor, detail in searches] == [("duty", "13800003333")]
+
+
 def test_a_department_user_sees_only_its_cases_and_no_patrol(app):
     client = signed_in(app, "cgj")
     cases = client.get("/api/cases", query_string={**WINDOW, "limit": 1000}).get_json()
@@ -334,24 +383,17 @@ def test_a_department_may_be_configured_to_see_its_categories_from_the_report(de
     assert signed_in(responsible, "cgj").get(f"/api/cases/{waiting}").status_code == 200
 
 
-def _callback_body(app, output_fragment: str, inputs: list, state: list) -> dict:
-    output = next(key for key in app.callback_map if output_fragment in key)
-    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in output.strip(".").split("...")]
-    # Dash sends a single output as an object, several as a list.
-    return {"output": output, "outputs": outputs if output.startswith("..") else outputs[0], "inputs": inputs, "state": state, "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
-
-
 def test_forged_dash_callbacks_cannot_reach_another_town(app, people):
     client = signed_in(app, "leader")
     client.get("/")
-    forged = _callback_body(
+    forged = callback_body(
         app, "home-tiles.children",
         [{"id": "home-refresh", "property": "n_intervals", "value": 1}],
         [{"id": "home-state", "property": "data", "value": {"area": people["other_town"].code, "lang": "zh"}}],
     )
     response = client.post("/_dash-update-component", json=forged)
     assert response.status_code == 204  # nothing answered
-    honest = _callback_body(
+    honest = callback_body(
         app, "home-tiles.children",
         [{"id": "home-refresh", "property": "n_intervals", "value": 1}],
         [{"id": "home-state", "property": "data", "value": {"area": people["home_town"].code, "lang": "zh"}}],
@@ -361,14 +403,14 @@ def test_forged_dash_callbacks_cannot_reach_another_town(app, people):
 
 def test_forged_page_render_refuses_admin_screens(app):
     client = signed_in(app, "leader")
-    body = _callback_body(app, "app-page.children", [{"id": "app-url", "property": "pathname", "value": "/admin"}, {"id": "app-url", "property": "search", "value": ""}], [])
+    body = callback_body(app, "app-page.children", [{"id": "app-url", "property": "pathname", "value": "/admin"}, {"id": "app-url", "property": "search", "value": ""}], [])
     payload = json.dumps(client.post("/_dash-update-component", json=body).get_json(), ensure_ascii=False)
     assert "无权访问" in payload and "admin-users" not in payload
 
 
 def test_forged_admin_callbacks_are_refused(app):
     client = signed_in(app, "duty")
-    body = _callback_body(
+    body = callback_body(
         app, "admin-message.children",
         [{"id": "admin-create", "property": "n_clicks", "value": 1}],
         [{"id": i, "property": "value", "value": v} for i, v in (("admin-new-name", "mallory"), ("admin-new-role", "admin"), ("admin-new-scope", None), ("admin-new-dept", None), ("admin-new-password", "Secret-secret-1"))]
@@ -382,7 +424,7 @@ def test_forged_admin_callbacks_are_refused(app):
 
 
 def _create_user_callback(app, name: str) -> dict:
-    return _callback_body(
+    return callback_body(
         app, "admin-message.children",
         [{"id": "admin-create", "property": "n_clicks", "value": 1}],
         [{"id": i, "property": "value", "value": v} for i, v in (("admin-new-name", name), ("admin-new-role", "operator"), ("admin-new-scope", None), ("admin-new-dept", None), ("admin-new-password", "Secret-secret-1"))]
@@ -630,7 +672,7 @@ def test_the_audit_log_can_only_be_appended_to(demo_engine):
 def test_the_audit_view_searches(app):
     client = signed_in(app, "boss")
     client.get("/admin/audit")
-    body = _callback_body(
+    body = callback_body(
         app, "admin-audit-results.children",
         [{"id": "admin-audit-search", "property": "n_clicks", "value": 1}, {"id": "admin-audit-text", "property": "value", "value": "duty"}],
         [{"id": "admin-audit-action", "property": "value", "value": "login"}, {"id": "admin-audit-start", "property": "start_date", "value": None}, {"id": "admin-audit-start", "property": "end_date", "value": None}],

@@ -143,7 +143,7 @@ def feed(env, demo_engine, hostile_names, tmp_path_factory) -> dict:
         wait_until(lambda: client.hlen(keys.open_cases) >= open_cases, "the consumer did not rebuild the live state", consumer)
         grids = basic_grids(demo_engine)
         published = publish_hostile(client, grids, hostile_names["detail_class"])
-        wait_until(lambda: set(published["bad"]) <= {entry["dlq_id"] for _, entry in client.xrange(keys.dead_letter)},
+        wait_until(lambda: set(published["bad"]) <= {(entry["dlq_stream"], entry["dlq_id"]) for _, entry in client.xrange(keys.dead_letter)},
                    "not every hostile id became a dead letter", consumer)
         wait_until(lambda: cases_dispatched(demo_engine) == len(CASE_IDS), "the hostile cases were not applied", consumer)
         wait_until(lambda: client.hget(keys.workers, published["worker"]["worker"]) is not None, "the worker's pings were not applied", consumer)
@@ -239,7 +239,7 @@ def publish_hostile(client, grids: list[dict], detail_class: dict) -> dict:
     publish_pings(client, [gps_ping(worker["worker"], utc_now() - timedelta(seconds=s), lat + s * 1e-6, lon) for s in (30, 20, 10)])
 
     keys = Keys()
-    bad: dict[str, str] = {}  # stream id → the field that carries the hostile id or code
+    bad: dict[tuple[str, str], str] = {}  # (stream, id) → the field that carries the hostile id or code (two streams may give the same id)
     base_time = start + timedelta(minutes=3)
     for n, text in enumerate(t for t in HOSTILE if t != LONG):  # LONG is letters only: a valid id
         reports = {
@@ -251,8 +251,8 @@ def publish_hostile(client, grids: list[dict], detail_class: dict) -> dict:
             "dept": case_event(CASE_IDS[0], "dispatch", base_time, dept=text),
         }
         for field, message in reports.items():
-            bad[str(client.xadd(keys.case_events, message))] = field
-        bad[str(client.xadd(keys.patrol_gps, gps_ping(text, utc_now(), lat, lon)))] = "worker"
+            bad[(keys.case_events, client.xadd(keys.case_events, message))] = field
+        bad[(keys.patrol_gps, client.xadd(keys.patrol_gps, gps_ping(text, utc_now(), lat, lon)))] = "worker"
     return {"bad": bad, "worker": worker}
 
 
@@ -358,9 +358,9 @@ def text_of(page, selector: str) -> str:
 
 
 def test_hostile_ids_and_codes_end_as_dead_letters(feed, demo_engine):
-    letters = {entry["dlq_id"]: entry for _, entry in feed["client"].xrange(Keys().dead_letter)}
-    for stream_id, field in feed["bad"].items():
-        letter = letters[stream_id]
+    letters = {(entry["dlq_stream"], entry["dlq_id"]): entry for _, entry in feed["client"].xrange(Keys().dead_letter)}
+    for stream_and_id, field in feed["bad"].items():
+        letter = letters[stream_and_id]
         assert (letter["dlq_reason"], letter["dlq_field"]) == ("bad_identifier", field), letter
     with demo_engine.connect() as connection:
         ids = connection.execute(select(schema.cases.c.id)).scalars().all()
@@ -487,7 +487,9 @@ def test_the_review_shows_hostile_cases_as_text_and_unmasks_them(server, watch, 
     assert towns
     for town in towns:
         page.mouse.move(*free_point(page, "#review-map", town["geometry"], "path.leaflet-interactive"))
-        assert tooltip_lines(page, hostile_names["grids"][town["properties"]["code"]])[1] == f"上报数 {town['properties']['reported']}"
+        lines = tooltip_lines(page, hostile_names["grids"][town["properties"]["code"]])
+        now_shown = {f["properties"]["code"]: f["properties"] for f in dash_prop(page, "review-areas", "data")["features"]}  # cases keep arriving
+        assert lines[1] == f"上报数 {now_shown[town['properties']['code']]['reported']}", lines
     page.mouse.move(0, 0)
     # every hostile case: its timeline, then its reporter and contact unmasked
     page.wait_for_function("(n) => (document.querySelectorAll('#review-cases .ag-row') || []).length >= n", arg=1, timeout=TIMEOUT_S * 1000)
@@ -506,6 +508,8 @@ def test_the_review_shows_hostile_cases_as_text_and_unmasks_them(server, watch, 
                                arg=[reporter, contact], timeout=TIMEOUT_S * 1000)
         unmasked = text_of(page, "#review-personal")
         assert unmasked != masked and reporter in unmasked and unmasked.count(contact) >= 2, (masked, unmasked)  # as they came
+    page.click("#review-close-case")  # the case panel lies over the page's right side
+    page.wait_for_function("() => !document.querySelector('#review-timeline.open')", timeout=TIMEOUT_S * 1000)
     # the department table's CSV: the hostile names as text, none a formula
     with page.expect_download(timeout=TIMEOUT_S * 1000) as download:
         page.click("#review-export")
