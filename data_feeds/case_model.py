@@ -15,12 +15,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import shapely
 
+from data_feeds.case_texts import SURNAMES, describe
 from gridrules.lifecycle import Case, CaseEvent, Rules
 
 # ---- arrivals
@@ -46,7 +48,6 @@ DEFAULT_PACE = 0.5  # of a department the district does not know
 LOCAL_DEPT = "SDZJ"  # the town or street office (属地镇街), which some cases go to...
 LOCAL_DEPT_SHARE = 0.05  # ...instead of the category's department
 CONTACT_SHARE = 0.6  # reports from other channels than the patrol that leave a name and a number
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 
 # ---- a case's life
 INVALID_RATE = {"patrol": 0.03, "hotline": 0.09, "police": 0.06, "wechat": 0.12, "video": 0.08, "leader": 0.0}
@@ -82,6 +83,7 @@ class District:
     detail_weights: np.ndarray
     departments: list
     dept_speed: dict  # department -> median share of the handling time it takes
+    places: dict = field(default_factory=dict)  # basic grid code -> names of its community and town (for descriptions)
 
     def pace_of(self, dept: str) -> float:
         return self.dept_speed.get(dept, DEFAULT_PACE)
@@ -127,12 +129,14 @@ def draw_district(
     departments,
     rng,
     paces: dict | None = None,
+    places: dict | None = None,
 ) -> District:
     """The district cases are drawn from: basic grids (codes, populations, their
     ``points_inside``), grid workers (id, grid code), the catalogue and departments.
 
     ``paces``: departments' known share of the handling time, which replace the random draw
-    so the departments late in the record stay late.
+    so the departments late in the record stay late. ``places``: each grid's community and
+    town names, which the cases' descriptions name their streets after.
     """
     codes = list(grid_codes)
     population = np.array([float(p) if p else DEFAULT_POPULATION for p in populations])
@@ -158,6 +162,7 @@ def draw_district(
         detail_weights=weights / weights.sum() if len(details) else weights,
         departments=departments,
         dept_speed=speed,
+        places=dict(places or {}),
     )
 
 
@@ -189,9 +194,20 @@ def case_script(source: str, district: District, rules: Rules, rng) -> list[tupl
     if source != "patrol" and rng.random() < CONTACT_SHARE:
         report["reporter"] = rng.choice(list(SURNAMES)) + "先生" if rng.random() < 0.5 else rng.choice(list(SURNAMES)) + "女士"
         report["contact"] = f"1{rng.choice([3, 5, 8, 9])}{rng.integers(100_000_000, 1_000_000_000)}"
+    report["description"] = case_description(source, category, grid, (lon, lat), district, rules)
     local = rng.random() <= LOCAL_DEPT_SHARE and LOCAL_DEPT in district.departments
     dept = LOCAL_DEPT if local else category.dept
     return [(report, 0.0)] + lifecycle_steps("reported", source, category.grade, dept, district.pace_of(dept), rng)
+
+
+def case_description(source: str, category, grid: str, point, district: District, rules: Rules) -> str:
+    """The report's description (``case_texts.describe``), drawn from a generator of its own
+    seeded by the case's place, so that the texts change nothing else the model draws."""
+    major = category
+    while major.parent and major.parent in rules.categories:
+        major = rules.categories[major.parent]
+    text_rng = np.random.default_rng(zlib.crc32(f"{grid}|{category.code}|{point[0]:.6f}|{point[1]:.6f}".encode()))
+    return describe(source, category.name, major.name, district.places.get(grid, ()), text_rng)
 
 
 def remaining_steps(case: Case, district: District, rules: Rules, rng) -> list[tuple[dict, float]]:

@@ -20,7 +20,7 @@ import shapely
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from data_feeds import db, schema
+from data_feeds import db, reference, schema
 from data_feeds.case_model import (
     CASES_PER_DAY,
     DAY_PROFILE,
@@ -28,7 +28,6 @@ from data_feeds.case_model import (
     POINTS_PER_GRID,
     REFERENCE_GRIDS,
     SOURCE_MIX,
-    SURNAMES,
     District,
     arrival_times,
     case_script,
@@ -38,6 +37,7 @@ from data_feeds.case_model import (
     step_event,
 )
 from data_feeds.case_store import case_row
+from data_feeds.case_texts import SURNAMES
 from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments
 from data_feeds.importers.grids import SubdivideOptions, import_grids
@@ -133,7 +133,8 @@ def _load_district(engine: Engine, rules: Rules, rng) -> District:
         departments = list(connection.execute(select(schema.departments.c.code).order_by(schema.departments.c.code)).scalars())
     polygons = shapely.from_geojson(np.array([row.geometry for row in grids], dtype=object))
     points = points_inside(polygons, POINTS_PER_GRID, rng)
-    return draw_district([row.code for row in grids], [row.population for row in grids], points, staff, rules, departments, rng)
+    return draw_district([row.code for row in grids], [row.population for row in grids], points, staff, rules, departments, rng,
+                         places=reference.grid_places(engine))
 
 
 def play_case(case_id: str, reported_at: datetime, script, rules: Rules, now: datetime, rng) -> tuple[Case | None, list[dict]]:

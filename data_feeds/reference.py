@@ -120,6 +120,22 @@ def grid_outline(engine: Engine, code: str) -> dict | None:
     return json.loads(text) if text else None
 
 
+def grid_places(engine: Engine) -> dict[str, tuple[str, ...]]:
+    """Each grid's ancestors' names, nearest first (a basic grid: its community, its town …)."""
+    g = schema.grids.c
+    with engine.connect() as connection:
+        rows = {code: (parent, name) for code, parent, name in connection.execute(select(g.code, g.parent, g.name))}
+    places = {}
+    for code, (parent, _) in rows.items():
+        names, seen = [], {code}
+        while parent in rows and parent not in seen and len(names) < 4:
+            seen.add(parent)
+            parent, name = rows[parent]
+            names.append(name)
+        places[code] = tuple(names)
+    return places
+
+
 def grid_names(engine: Engine) -> dict[str, str]:
     """Every grid's name by code."""
     with engine.connect() as connection:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 from data_feeds import db, schema
 from data_feeds.case_store import case_row
+from data_feeds.case_texts import SOURCE_PREFIX, describe, stem
 from data_feeds.demo import DemoSize, count_rows, ensure_demo
 from data_feeds.reference import load_rules
 from gridrules.lifecycle import CaseEvent, apply_event
@@ -60,7 +62,7 @@ def test_history_replays_exactly_through_the_lifecycle(demo, domain_config):
             fields = {
                 "grid": original["grid"], "category": original["category"], "source": original["source"],
                 "lat": original["lat"], "lon": original["lon"], "worker": original["worker"],
-                "reporter": original["reporter"], "contact": original["contact"],
+                "reporter": original["reporter"], "contact": original["contact"], "description": original["description"],
             }
         if row["action"] == "evaluate":
             fields["satisfaction"] = original["satisfaction"]
@@ -105,3 +107,32 @@ def test_second_start_reuses_the_database(demo, domain_config, tmp_path):
     before = count_rows(demo, schema.cases)
     assert ensure_demo(demo, domain_config, NOW, tmp_path, SIZE) is False
     assert count_rows(demo, schema.cases) == before
+
+
+def test_every_case_says_what_is_wrong_and_where_in_the_words_of_its_channel(demo):
+    """A search and a case panel have something to show: each description names the class,
+    a place in the grid's own streets and estates (most of them), in the words of the channel."""
+    g, parent = schema.grids.c, schema.grids.alias("parent")
+    with demo.connect() as connection:
+        rows = connection.execute(
+            select(schema.cases.c.source, schema.cases.c.description, schema.cases.c.contact, schema.categories.c.name, parent.c.name.label("community"))
+            .select_from(schema.cases.join(schema.categories, schema.categories.c.code == schema.cases.c.category)
+                         .join(schema.grids, g.code == schema.cases.c.grid).join(parent, parent.c.code == g.parent))
+        ).all()
+    assert rows and all(row.description and row.description.startswith(SOURCE_PREFIX[row.source]) and row.name in row.description for row in rows)
+    local = sum(1 for row in rows if stem(row.community) and stem(row.community) in row.description)
+    assert local / len(rows) > 0.4, local / len(rows)
+    assert len({row.description for row in rows}) > 0.9 * len(rows)  # not one text again and again
+    contacts = [row.contact for row in rows if row.contact]
+    assert contacts and all(len(contact) == 11 and contact.startswith("1") and contact.isdigit() for contact in contacts)
+
+
+@pytest.mark.parametrize("name, expected", [("胥湖社区", "胥湖"), ("金庭镇", "金庭"), ("长桥街道", "长桥"), ("石湖村", "石湖"), ("凤里社区第2网格", "凤里社区"), ("镇", ""), ("Hillside", "Hillside")])
+def test_place_names_lose_their_administrative_ending(name, expected):
+    assert stem(name) == expected
+
+
+def test_a_district_with_names_of_its_own_gets_descriptions_of_its_own():
+    text = describe("hotline", "井盖缺失", "公用设施", ("滨江社区", "新城街道"), np.random.default_rng(1))
+    assert text.startswith("12345热线市民反映：") and "井盖缺失，存在安全隐患" in text
+    assert describe("patrol", "占道经营", "市容环境", (), np.random.default_rng(2)).startswith("网格员巡查发现：")  # a grid without named parents

@@ -21,6 +21,7 @@ from data_feeds.case_model import (
     REFERENCE_GRIDS,
     SOURCE_MIX,
     arrival_times,
+    case_description,
     case_script,
     next_step_at,
     remaining_steps,
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 LOCATED_SHARE = {"hotline": 0.5, "wechat": 0.5, "police": 0.3}  # reports sent without a grid: located from lat/lon
 LEADER_GRADE_A_SHARE = 0.5  # a leader's assignment is often made urgent
 BACKLOG_SPREAD_S = 3600.0  # open cases already late at start move within about this long, not all at once
-DESCRIPTION = {
-    "patrol": "网格员巡查发现：", "hotline": "12345热线市民反映：", "police": "110非警务警情转办：",
-    "wechat": "微信随手拍：", "video": "视频智能识别：", "leader": "领导交办：",
-}
 
 
 @dataclass
@@ -126,8 +123,9 @@ class CaseTraffic:
         if worker is not None:  # where the worker stands, in the worker's own grid
             report.update(grid=world.grid_codes[world.worker_grid[worker]], lon=float(patrol.x[worker]),
                           lat=float(patrol.y[worker]), worker=str(world.workers[worker]))
-        category = world.rules.categories[report["category"]]
-        report["description"] = DESCRIPTION.get(source, "") + category.name
+        if worker is not None:
+            category = world.rules.categories[report["category"]]
+            report["description"] = case_description(source, category, report["grid"], (report["lon"], report["lat"]), world.script_district, world.rules)
         if source == "leader" and rng.random() < LEADER_GRADE_A_SHARE:
             report["grade"] = "A"
         send_grid = not (rng.random() < LOCATED_SHARE.get(source, 0.0))

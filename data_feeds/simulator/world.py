@@ -13,7 +13,7 @@ import shapely
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine
 
-from data_feeds import db, schema
+from data_feeds import db, reference, schema
 from data_feeds.case_model import POINTS_PER_GRID, District, draw_district, points_inside
 from data_feeds.case_store import case_from_row
 from gridrules.lifecycle import Case, Rules
@@ -69,6 +69,7 @@ def build_world(
     rng,
     worker_limit: int | None = None,
     paces: dict | None = None,
+    places: dict | None = None,
 ) -> World:
     """The simulator's district from basic grids (code, GCJ-02 shapely geometry, population)
     and grid workers (id, grid code); pure, so tests and benchmarks build one in memory.
@@ -88,7 +89,7 @@ def build_world(
     shapely.prepare(polygons)
     waypoints = points_inside(polygons, POINTS_PER_GRID, rng)
     # Where the other channels' cases happen, the categories and the departments' pace.
-    district = draw_district(codes.tolist(), [population for _, _, population in grids], waypoints, staff, rules, departments, rng, paces)
+    district = draw_district(codes.tolist(), [population for _, _, population in grids], waypoints, staff, rules, departments, rng, paces, places)
 
     index_of = {code: i for i, code in enumerate(codes)}
     patrolling = sorted((worker, grid) for worker, grid in staff if grid in index_of)
@@ -152,7 +153,7 @@ def load_world(engine: Engine, rules: Rules, calendar: WorkCalendar, rng, worker
     geometries = shapely.from_geojson(np.array([row.geometry for row in rows], dtype=object))
     return build_world(
         [(row.code, geometry, row.population) for row, geometry in zip(rows, geometries)],
-        [(worker, grid) for worker, grid in staff], rules, departments, calendar, rng, worker_limit, load_paces(engine, now),
+        [(worker, grid) for worker, grid in staff], rules, departments, calendar, rng, worker_limit, load_paces(engine, now), reference.grid_places(engine),
     )
 
 
