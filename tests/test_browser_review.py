@@ -464,6 +464,31 @@ def test_the_case_panel_shows_each_stage_against_its_limit_in_its_own_unit(serve
     assert "case" not in query_of(page)
 
 
+def test_a_search_finds_a_case_by_its_words_and_opens_its_panel_with_a_link(server, page, demo_engine):
+    """Search → hit → panel → URL → reload: the same case, with its description."""
+    with demo_engine.connect() as connection:
+        case_id, description = connection.execute(
+            select(schema.cases.c.id, schema.cases.c.description).where(schema.cases.c.source == "hotline").order_by(schema.cases.c.reported_at.desc()).limit(1)
+        ).one()
+    words = description.split("：", 1)[1][:14]  # the place and the start of the complaint, without the channel's words
+    open_review(page, server, **CUSTOM)
+    page.fill("#review-search", words)
+    page.press("#review-search", "Enter")
+    hit = page.locator(f"#review-search-hits .search-hit:has(.hit-id:text-is('{case_id}'))")
+    hit.wait_for(timeout=TIMEOUT_S * 1000)
+    assert words in hit.inner_text().replace("\n", "")
+    hit.click()
+    page.wait_for_function("(id) => document.querySelector('#review-timeline.open h3') && document.querySelector('#review-timeline h3').innerText.startsWith(id)",
+                           arg=case_id, timeout=TIMEOUT_S * 1000)
+    assert query_of(page)["case"] == case_id and page.locator("#review-search-hits .search-hit").count() == 0
+    assert page.inner_text("#review-timeline .description") == description
+    link = page.url
+    page.goto("about:blank")
+    page.goto(link, wait_until="networkidle")
+    page.wait_for_selector("#review-timeline.open .stage-table tbody tr", timeout=TIMEOUT_S * 1000)
+    assert page.inner_text("#review-timeline .description") == description
+
+
 def test_an_unknown_case_in_the_url_opens_nothing(server, page):
     """A forged link: the panel stays shut and says only that there is no such case to see."""
     open_review(page, server, case="NO-SUCH-CASE-1")
