@@ -1,6 +1,8 @@
 """The weekly meeting screen: pick a week, see it against the week before, export it."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
@@ -23,11 +25,12 @@ from layouts.widgets import nav_links
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
     now = utc_now()
     this_monday = week_from_param(None, ctx.settings.tz, now)
+    last_complete = this_monday - timedelta(weeks=1)  # a meeting looks back on a whole week; the running one is picked on purpose
     try:
-        monday = week_from_param(query.get("week"), ctx.settings.tz, now)
-    except WindowError as error:  # refused before any query: say why, show this week
+        monday = week_from_param(query.get("week"), ctx.settings.tz, now) if query.get("week") else last_complete
+    except WindowError as error:  # refused before any query: say why, show the last whole week
         notices.show(f"{window_error_text(error, lang)} {t('showing_instead', lang)}")
-        monday = this_monday
+        monday = last_complete
     try:
         built = cached_reads.week_report(ctx, principal, query.get("area"), monday, lang)
     except Forbidden:

@@ -140,6 +140,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "case_list": ("案件列表", "Cases"),
     "case_timeline": ("案件全过程", "Case timeline"),
     "case_panel": ("案件详情", "Case"),
+    "running": ("进行中", "running"),
     "search_placeholder": ("搜索案件：编号、描述或地址中的字词（回车）", "Find a case: its id, or words of its description or address (Enter)"),
     "search_nothing": ("没有找到符合的案件", "No case matches"),
     "case_not_found": ("找不到该案件，或它不在您的权限范围内", "No such case, or it is outside what you may see"),

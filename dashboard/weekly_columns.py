@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 
 import pandas as pd
 
@@ -59,10 +59,13 @@ def local_time(moment: datetime, tz: tzinfo | None) -> datetime:
 
 
 def week_label(window: Window) -> str:
-    """``YYYY-MM-DD – YYYY-MM-DD``: the window's first and last local day."""
+    """``YYYY-MM-DD – YYYY-MM-DD``: the window's first and last local day; a window that ends
+    within a day (the part of last week a running week is compared with) ends at its hour:
+    ``2026-11-16 – 2026-11-18 21:00``."""
     tz = window.start.tzinfo
-    last = local_time(window.end, tz) - timedelta(days=1)
-    return f"{local_time(window.start, tz).date().isoformat()} – {last.date().isoformat()}"
+    end = local_time(window.end, tz)
+    last = (end - timedelta(days=1)).date().isoformat() if end.time() == time(0) else end.strftime("%Y-%m-%d %H:%M")
+    return f"{local_time(window.start, tz).date().isoformat()} – {last}"
 
 
 def period_text(report: WeeklyReport, lang: str = "zh") -> str:

@@ -7,6 +7,7 @@ from dash import dcc, html
 
 from dashboard.formatting import format_value
 from dashboard.i18n import t, tf
+from dashboard.weekly_columns import period_text
 from layouts import ids
 from layouts.widgets import change_tiles, page_header
 
@@ -18,12 +19,12 @@ WEEKS_TO_PICK = 12
 
 
 def week_options(this_monday: date, lang: str) -> list[dict]:
-    """The current week and the eleven before it, newest first."""
+    """The current week (marked as running) and the eleven before it, newest first."""
     options = []
     for back in range(WEEKS_TO_PICK):
         monday = this_monday - timedelta(weeks=back)
-        label = f"{monday:%Y-%m-%d} ~ {monday + timedelta(days=6):%m-%d}（{t('week_number', lang)} {monday.isocalendar()[1]}）"
-        options.append({"label": label if lang == "zh" else label.replace("（", " (").replace("）", ")"), "value": monday.isoformat()})
+        label = f"{monday:%Y-%m-%d} ~ {monday + timedelta(days=6):%m-%d}（{t('week_number', lang)} {monday.isocalendar()[1]}{'，' + t('running', lang) if not back else ''}）"
+        options.append({"label": label if lang == "zh" else label.replace("（", " (").replace("）", ")").replace("，", ", "), "value": monday.isoformat()})
     return options
 
 
@@ -97,9 +98,9 @@ def workers(report, lang: str) -> html.Table:
 
 def body(report, lang: str, min_due: int) -> list:
     """Everything under the week picker; ``min_due`` is the red/black list's rule (DomainConfig.min_due)."""
-    last_day = (report.week.end.astimezone(report.week.start.tzinfo) - timedelta(days=1)).date()
+    running = report.week.asof < report.week.end
     return [
-        html.Div(f"{report.area.name} · {report.week.start:%Y-%m-%d} ~ {last_day:%Y-%m-%d} · {t('vs_last_week', lang)}", className="weekly-period"),
+        html.Div(f"{report.area.name} · {period_text(report, lang)}", className="weekly-period running" if running else "weekly-period"),
         html.Div(change_tiles(report.totals, report.previous_totals, WEEKLY_TILES, lang), className="kpi-row weekly-tiles"),
         html.Div([
             html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang, min_due)], className="panel"),

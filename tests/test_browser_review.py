@@ -659,7 +659,7 @@ def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_
     numbers = api(server, **WEEK_API)
     assert numbers["reported"] > 100
     shown = wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
-    assert "2026-11-16 ~ 2026-11-22" in page.inner_text(".weekly-period")
+    assert "统计周期 2026-11-16 – 2026-11-22 · 对比上周 2026-11-09 – 2026-11-15" in page.inner_text(".weekly-period")
 
     with page.expect_download() as download:
         page.click("#weekly-xlsx")
@@ -700,22 +700,24 @@ def test_the_red_and_black_lists_show_each_departments_rank_and_their_rule(serve
     assert rule.is_visible() and f"不少于 {domain_config.min_due} 件" in rule.inner_text()
 
 
-def test_the_week_picker_changes_the_url_and_the_numbers(server, page):
-    open_weekly(page, server)  # the current week
-    current = tiles(page, ".weekly-tiles")
+def test_weekly_opens_on_the_last_whole_week_and_marks_the_running_one(server, page):
+    open_weekly(page, server)
     page.click("#weekly-week")
-    options = page.eval_on_selector_all("[role=option] input", "inputs => inputs.map(i => i.value)")
-    last_week = options[1]  # newest first: the week before the current one, always closed
-    assert date.fromisoformat(options[0]) - date.fromisoformat(last_week) == timedelta(days=7)
-    page.click(f"[role=option]:has(input[value='{last_week}'])")
-    wait_for_query(page, week=last_week, area="320506")
-    end = (date.fromisoformat(last_week) + timedelta(days=7)).isoformat()
-    numbers = api(server, start=last_week, end=end)
-    shown = wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
+    options = page.eval_on_selector_all("[role=option]", "els => els.map(e => [e.querySelector('input').value, e.innerText.trim()])")
+    (running, running_label), (last_week, last_label) = options[0], options[1]
+    assert date.fromisoformat(running) - date.fromisoformat(last_week) == timedelta(days=7)
+    assert "进行中" in running_label and "进行中" not in last_label
     monday = date.fromisoformat(last_week)
-    assert f"{monday:%Y-%m-%d} ~ {monday + timedelta(days=6):%Y-%m-%d}" in page.inner_text(".weekly-period")
-    if api(server, start=options[0], end=(date.fromisoformat(options[0]) + timedelta(days=7)).isoformat())["reported"] != numbers["reported"]:
-        assert shown != current
+    shown_period = page.inner_text(".weekly-period")
+    assert f"{monday:%Y-%m-%d} – {monday + timedelta(days=6):%Y-%m-%d}" in shown_period and "截至" not in shown_period
+    numbers = api(server, start=last_week, end=(monday + timedelta(days=7)).isoformat())
+    wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
+    # the running week, picked on purpose, says how far it has run
+    page.click(f"[role=option]:has(input[value='{running}'])")
+    wait_for_query(page, week=running, area="320506")
+    page.wait_for_function("() => document.querySelector('.weekly-period').innerText.includes('截至')", timeout=TIMEOUT_S * 1000)
+    running_numbers = api(server, start=running, end=(date.fromisoformat(running) + timedelta(days=7)).isoformat())
+    wait_for_tiles(page, ".weekly-tiles", running_numbers, WEEKLY_TILES)
 
 
 # ---------------------------------------------------------------- four screens, one set of numbers

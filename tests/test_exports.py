@@ -315,3 +315,15 @@ def test_pdf_charts_draw_names_as_plain_text(report_zh):
     hostile = hostile_report(report_zh, (r"$\frac{1}{$", "部门$x$"))
     svg = weekly_charts.scores_chart_svg(hostile, "zh")
     assert r"$\frac{1}{$" in html.unescape(svg) and "部门$x$" in html.unescape(svg)
+
+
+def test_a_running_weeks_comparison_is_labelled_up_to_its_hour():
+    """Data through Wednesday 21:00 is compared with last week through Wednesday 21:00."""
+    from dashboard.weekly_columns import week_label
+    from gridrules.indicators import Window
+    from gridrules.timewindows import previous_period
+    from tests.support import local
+
+    week = Window.until_now(local(2026, 11, 23), local(2026, 11, 30), local(2026, 11, 25, 21, 0))
+    assert week_label(week) == "2026-11-23 – 2026-11-29"
+    assert week_label(previous_period(week, local(2026, 11, 25, 21, 0))) == "2026-11-16 – 2026-11-18 21:00"
