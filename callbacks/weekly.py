@@ -41,7 +41,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     if monday.isoformat() not in {o["value"] for o in options}:
         options.append({"label": monday.isoformat(), "value": monday.isoformat()})
     return weekly_layout.layout(lang, principal.name if ctx.settings.auth else None, other_language_href, nav_links(principal, lang),
-                                options, monday.isoformat(), weekly_layout.body(built, lang, ctx.config.min_due), {"lang": lang, "area": built.area.code})
+                                options, monday.isoformat(), weekly_layout.body(built, lang, ctx.config), {"lang": lang, "area": built.area.code})
 
 
 def _requested(monday: str, state: dict, permission: str):
@@ -74,7 +74,7 @@ def register(app) -> None:
             return no_update, no_update
         notices.clear()
         search = f"?week={monday}&area={built.area.code}" + ("&lang=en" if lang == "en" else "")
-        return weekly_layout.body(built, lang, ctx.config.min_due), search
+        return weekly_layout.body(built, lang, ctx.config), search
 
     @app.callback(
         Output(ids.Weekly.DOWNLOAD, "data"),

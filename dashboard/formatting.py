@@ -18,12 +18,12 @@ from gridrules.indicators import RATE_KEYS
 
 HOURS_KEYS = ("mean_close_hours", "p90_close_hours", "patrol_hours")
 KM_KEYS = ("patrol_km",)
-PERCENT_KEYS = RATE_KEYS + ("patrol_attainment",)
+PERCENT_KEYS = RATE_KEYS + ("patrol_attainment", "report_attainment")
 
 # Which way an indicator should move; the rest (volumes such as reported) are not judged.
 HIGHER_IS_BETTER = frozenset({
     "closed_on_time", "closure_rate", "on_time_closure_rate", "on_time_handling_rate", "timely_registration_rate",
-    "valid_report_rate", "satisfaction_rate", "patrol_hours", "patrol_km", "grids_patrolled", "workers_online", "patrol_attainment",
+    "valid_report_rate", "satisfaction_rate", "patrol_hours", "patrol_km", "grids_patrolled", "workers_online", "patrol_attainment", "report_attainment",
 })
 LOWER_IS_BETTER = frozenset({
     "overdue", "reworked", "rework_rate", "mean_close_hours", "p90_close_hours", "invalid", "overdue_pending_rate",

@@ -239,6 +239,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "grids_patrolled": ("已巡网格", "Grids patrolled"),
     "workers_online": ("在线网格员", "Workers online"),
     "patrol_attainment": ("巡查达标率", "Patrol attainment"),
+    "report_attainment": ("有效上报达标率", "Reports against norm"),
+    "unranked": ("未排名", "not ranked"),
+    "worker_rule": ("综合得分 = 巡查达标率 {patrol}% + 有效上报达标率 {reports}% + 有效上报率 {valid}% + 及时立案率 {timely}%"
+                    "（达标：每工作日巡查 {hours:g} 小时、有效上报 {per_day:g} 件）；本期巡查不足 {min_hours:g} 小时者不排名；同分依次比有效上报数、巡查时长",
+                    "Score = patrol attainment {patrol}% + reports against norm {reports}% + valid report rate {valid}% + timely registration {timely}% "
+                    "(norm: {hours:g} h of patrol and {per_day:g} valid report a working day); under {min_hours:g} h of patrol in the period: "
+                    "not ranked; ties go to more valid reports, then more patrol hours"),
     "score": ("综合得分", "Score"),
     "grade": ("等级", "Grade"),
     # weekly report exports (spreadsheet and PDF)

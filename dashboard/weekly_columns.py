@@ -181,6 +181,7 @@ def worker_columns(lang: str) -> list[Column]:
         Column("timely_registration_rate", "rate", _field("timely_registration_rate")),
         Column("patrol_hours", "hours", _field("patrol_hours")),
         Column("patrol_attainment", "rate", _field("patrol_attainment")),
+        Column("report_attainment", "rate", _field("report_attainment")),
         Column("score", "score", _field("score")),
         Column("grade", "text", _field("grade")),
     ]

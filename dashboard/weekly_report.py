@@ -203,9 +203,10 @@ def _reworked_cases(cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd
 
 
 def _workers(engine: Engine, config: DomainConfig, area: GridInfo, week: Window, scope: Scope, cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
-    """Grid workers ranked by the worker score: valid reports, timeliness and patrol."""
+    """Grid workers by the worker score (patrol and valid reports against their norms,
+    timeliness, validity), ranked by ``indicators.rank_workers``: the first WORKER_ROWS."""
     columns = ["worker", "name", "grid", "reported", "valid_reported", "valid_report_rate", "timely_registration_rate",
-               "patrol_hours", "patrol_attainment", "score", "grade", "rank"]
+               "patrol_hours", "patrol_attainment", "report_attainment", "score", "grade", "rank"]
     staff = pd.DataFrame(queries.list_workers(engine, area.path, scope))
     if staff.empty:
         return pd.DataFrame(columns=columns)
@@ -214,23 +215,24 @@ def _workers(engine: Engine, config: DomainConfig, area: GridInfo, week: Window,
     first, last = queries.local_days(week, config.calendar.tz)
     patrol = queries.load_patrol(engine, area.path, first, last, scope)
     hours = (patrol.groupby("worker")["seconds"].sum() / 3600) if not patrol.empty else pd.Series(dtype=float)
-    expected = config.expected_hours_per_day * area_reports.working_days_in(week, config)
+    working_days = area_reports.working_days_in(week, config)
+    expected_hours, expected_reports = config.expected_hours_per_day * working_days, config.expected_valid_reports_per_day * working_days
     rows = []
     for worker in staff.itertuples(index=False):
         own = by_worker.loc[worker.id] if worker.id in by_worker.index else None
         worked = float(hours.get(worker.id, 0.0))
+        valid = int(own["valid_reported"]) if own is not None else 0
         rows.append({
             "worker": worker.id, "name": worker.name, "grid": names.get("grids", {}).get(worker.grid, worker.grid),
             "reported": int(own["reported"]) if own is not None else 0,
-            "valid_reported": int(own["valid_reported"]) if own is not None else 0,
+            "valid_reported": valid,
             "valid_report_rate": _number(own["valid_report_rate"]) if own is not None else None,
             "timely_registration_rate": _number(own["timely_registration_rate"]) if own is not None else None,
             "patrol_hours": round(worked, 1),
-            "patrol_attainment": indicators.patrol_attainment(worked, expected),
+            "patrol_attainment": indicators.patrol_attainment(worked, expected_hours),
+            "report_attainment": indicators.report_attainment(valid, expected_reports),
         })
-    table = area_reports.scored(pd.DataFrame(rows), config, "worker")
-    table = table.sort_values(["score", "valid_reported"], ascending=[False, False], na_position="last").reset_index(drop=True)
-    table["rank"] = range(1, len(table) + 1)
+    table = indicators.rank_workers(area_reports.scored(pd.DataFrame(rows), config, "worker"), config.min_ranked_patrol_hours)
     return table[columns].head(WORKER_ROWS)
 
 

@@ -29,6 +29,8 @@ class DomainConfig:
     offline_after_minutes: float
     expected_rounds_per_day: float
     expected_hours_per_day: float
+    expected_valid_reports_per_day: float
+    min_ranked_patrol_hours: float  # a worker with less patrol in the period is listed, not ranked
     score_weights: dict  # kind -> {indicator name (optionally "1-" prefixed): weight}
     grade_thresholds: tuple  # ((grade, min score), ...) best first; below the last is "E"
     red_count: int
@@ -82,6 +84,8 @@ def load_domain_config(path: Path, tz: ZoneInfo) -> DomainConfig:
         offline_after_minutes=float(patrol.get("offline_after_minutes", 10)),
         expected_rounds_per_day=float(patrol.get("expected_rounds_per_day", 2)),
         expected_hours_per_day=float(patrol.get("expected_hours_per_day", 3.0)),
+        expected_valid_reports_per_day=float(patrol.get("expected_valid_reports_per_day", 2.0)),
+        min_ranked_patrol_hours=float(patrol.get("min_ranked_patrol_hours", 3.0)),
         score_weights=weights,
         grade_thresholds=thresholds,
         red_count=int(redblack.get("red_count", 3)),

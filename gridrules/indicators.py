@@ -374,6 +374,30 @@ def patrol_attainment(hours: float, expected_hours: float) -> float | None:
     return min(1.0, hours / expected_hours)
 
 
+def report_attainment(valid_reported: int, expected_reports: float) -> float | None:
+    """有效上报达标率 = min(1, valid reports / expected valid reports); None when nothing was expected."""
+    if not expected_reports:
+        return None
+    return min(1.0, valid_reported / expected_reports)
+
+
+WORKER_ORDER = ("score", "valid_reported", "patrol_hours", "worker")  # the ranking's tie-breaks, in order
+
+
+def rank_workers(table: pd.DataFrame, min_patrol_hours: float) -> pd.DataFrame:
+    """Workers in ranking order with a ``rank`` column: those who patrolled at least
+    ``min_patrol_hours`` in the period are ranked by score, then valid reports, then patrol
+    hours (the more the better), then id; the rest follow unranked (rank None), most active first."""
+    if table.empty:
+        return table.assign(rank=pd.Series(dtype=object))
+    ascending = [False, False, False, True]
+    ranked = table[table["patrol_hours"] >= min_patrol_hours].sort_values(list(WORKER_ORDER), ascending=ascending, na_position="last")
+    unranked = table[table["patrol_hours"] < min_patrol_hours].sort_values(["patrol_hours", "valid_reported", "worker"], ascending=[False, False, True])
+    ranked = ranked.assign(rank=list(range(1, len(ranked) + 1)))
+    unranked = unranked.assign(rank=[None] * len(unranked))
+    return pd.concat([ranked, unranked.astype({"rank": object})]).reset_index(drop=True) if len(unranked) else ranked.reset_index(drop=True)
+
+
 # ---------------------------------------------------------------- summaries
 
 

@@ -87,23 +87,37 @@ def reworked_cases(report, lang: str) -> html.Table:
     return _table([t(k, lang) for k in ("case_id", "category", "grid", "department", "rework_count")], rows)
 
 
+def worker_rule(config, lang: str) -> str:
+    """The worker ranking's rule, from the configured weights and norms."""
+    weights = config.score_weights["worker"]
+    total = sum(weights.values())
+
+    def share(name: str) -> int:
+        return round(100 * weights.get(name, 0) / total)
+
+    return tf("worker_rule", lang, patrol=share("patrol_attainment"), reports=share("report_attainment"), valid=share("valid_report_rate"),
+              timely=share("timely_registration_rate"), hours=config.expected_hours_per_day, per_day=config.expected_valid_reports_per_day,
+              min_hours=config.min_ranked_patrol_hours)
+
+
 def workers(report, lang: str) -> html.Table:
-    rows = [[row["rank"], row["name"], row["grid"], row["valid_reported"], _pct(row["valid_report_rate"]), f"{row['patrol_hours']:.1f}",
-             _pct(row["patrol_attainment"]), _pct(row["timely_registration_rate"]),
-             "—" if row["score"] is None or row["score"] != row["score"] else f"{row['score']:.1f}", row["grade"] or "—"]
+    rows = [[row["rank"] if row["rank"] is not None and row["rank"] == row["rank"] else t("unranked", lang), row["name"], row["grid"], row["valid_reported"],
+             _pct(row["valid_report_rate"]), f"{row['patrol_hours']:.1f}", _pct(row["patrol_attainment"]), _pct(row["report_attainment"]),
+             _pct(row["timely_registration_rate"]), "—" if row["score"] is None or row["score"] != row["score"] else f"{row['score']:.1f}", row["grade"] or "—"]
             for row in report.workers.to_dict("records")]
-    headers = [t(k, lang) for k in ("rank", "grid_worker", "grid", "valid_reported", "valid_report_rate", "patrol_hours", "patrol_attainment", "timely_registration_rate", "score", "grade")]
-    return _table(headers, rows)
+    headers = [t(k, lang) for k in ("rank", "grid_worker", "grid", "valid_reported", "valid_report_rate", "patrol_hours", "patrol_attainment",
+                                    "report_attainment", "timely_registration_rate", "score", "grade")]
+    return _table(headers, rows, attributes=[{"data-worker": w} for w in report.workers["worker"]])
 
 
-def body(report, lang: str, min_due: int) -> list:
-    """Everything under the week picker; ``min_due`` is the red/black list's rule (DomainConfig.min_due)."""
+def body(report, lang: str, config) -> list:
+    """Everything under the week picker; ``config`` (DomainConfig) gives the lists' rules."""
     running = report.week.asof < report.week.end
     return [
         html.Div(f"{report.area.name} · {period_text(report, lang)}", className="weekly-period running" if running else "weekly-period"),
         html.Div(change_tiles(report.totals, report.previous_totals, WEEKLY_TILES, lang), className="kpi-row weekly-tiles"),
         html.Div([
-            html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang, min_due)], className="panel"),
+            html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang, config.min_due)], className="panel"),
             html.Section([html.H2(t("department_ranking", lang)), department_ranking(report, lang)], className="panel wide"),
         ], className="weekly-row"),
         html.Div([
@@ -114,7 +128,8 @@ def body(report, lang: str, min_due: int) -> list:
             html.Section([html.H2(t("overdue_cases_week", lang)), overdue_cases(report, lang)], className="panel"),
             html.Section([html.H2(t("reworked_cases_week", lang)), reworked_cases(report, lang)], className="panel"),
         ], className="weekly-row even"),
-        html.Section([html.H2(t("worker_ranking", lang)), workers(report, lang)], className="panel"),
+        html.Section([html.H2(t("worker_ranking", lang)), html.P(worker_rule(config, lang), className="muted table-note worker-rule"),
+                      workers(report, lang)], className="panel"),
     ]
 
 

@@ -700,6 +700,18 @@ def test_the_red_and_black_lists_show_each_departments_rank_and_their_rule(serve
     assert rule.is_visible() and f"不少于 {domain_config.min_due} 件" in rule.inner_text()
 
 
+def test_the_worker_ranking_states_its_rule_and_separates_people(server, page):
+    open_weekly(page, server, f"?week={WEEK}")
+    rule = page.locator(".worker-rule")
+    assert rule.is_visible() and "不排名" in rule.inner_text() and "巡查达标率" in rule.inner_text()
+    table = page.locator(".worker-rule").locator("xpath=following-sibling::table[1]")
+    rows = table.locator("tbody tr").evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))")
+    ranked = [row for row in rows if row[0] != "未排名"]
+    assert [int(row[0]) for row in ranked] == list(range(1, len(ranked) + 1))
+    scores = [float(row[-2]) for row in ranked]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) >= 0.8 * len(scores) and scores[0] - scores[-1] >= 5
+
+
 def test_weekly_opens_on_the_last_whole_week_and_marks_the_running_one(server, page):
     open_weekly(page, server)
     page.click("#weekly-week")

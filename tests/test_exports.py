@@ -327,3 +327,18 @@ def test_a_running_weeks_comparison_is_labelled_up_to_its_hour():
     week = Window.until_now(local(2026, 11, 23), local(2026, 11, 30), local(2026, 11, 25, 21, 0))
     assert week_label(week) == "2026-11-23 – 2026-11-29"
     assert week_label(previous_period(week, local(2026, 11, 25, 21, 0))) == "2026-11-16 – 2026-11-18 21:00"
+
+
+def test_the_worker_ranking_separates_people(report_zh, domain_config):
+    """The demo's closed week: ranked workers all patrolled enough, their scores spread (the top
+    twenty are not all 100 / A), and they stand in the stated order."""
+    workers = report_zh.workers
+    ranked = workers[workers["rank"].notna()]
+    assert len(ranked) >= 10 and list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert (ranked["patrol_hours"] >= domain_config.min_ranked_patrol_hours).all()
+    scores = ranked["score"].astype(float)
+    assert scores.nunique() >= 0.9 * len(ranked) and scores.max() - scores.min() >= 5, list(scores)
+    assert ranked["grade"].nunique() >= 2
+    keys = list(zip(-scores, -ranked["valid_reported"], -ranked["patrol_hours"], ranked["worker"]))
+    assert keys == sorted(keys)
+    assert (workers[workers["rank"].isna()]["patrol_hours"] < domain_config.min_ranked_patrol_hours).all()

@@ -266,3 +266,18 @@ def test_patrol_totals_and_attainment():
     assert ind.patrol_attainment(3.5, 7.0) == 0.5
     assert ind.patrol_attainment(9.0, 7.0) == 1.0
     assert ind.patrol_attainment(1.0, 0) is None
+
+
+def test_workers_are_ranked_by_score_then_reports_then_hours_and_the_idle_are_not_ranked():
+    from gridrules.indicators import rank_workers, report_attainment
+
+    table = pd.DataFrame({
+        "worker": ["W1", "W2", "W3", "W4", "W5"],
+        "score": [80.0, 80.0, 80.0, 95.0, 99.0],
+        "valid_reported": [3, 5, 5, 1, 9],
+        "patrol_hours": [10.0, 6.0, 9.0, 12.0, 1.5],  # W5 was away most of the week
+    })
+    ranked = rank_workers(table, min_patrol_hours=3.0)
+    assert list(ranked["worker"]) == ["W4", "W3", "W2", "W1", "W5"]
+    assert list(ranked["rank"]) == [1, 2, 3, 4, None]
+    assert report_attainment(3, 5.0) == 0.6 and report_attainment(9, 5.0) == 1.0 and report_attainment(2, 0) is None
