@@ -183,24 +183,18 @@ def register(app) -> None:
     @app.callback(
         Output("app-url", "search", allow_duplicate=True),
         Input(ids.Review.AREAS, "clickData"),
-        State("app-url", "search"),
-        State(ids.Review.STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def drill_down(feature, search, state):
-        return _drilled(((feature or {}).get("properties") or {}).get("code"), search, state)
-
-    @app.callback(
-        Output("app-url", "search", allow_duplicate=True),
         Input(ids.Review.RANKING, "cellClicked"),
         State("app-url", "search"),
         State(ids.Review.STATE, "data"),
         prevent_initial_call=True,
     )
-    def drill_down_from_ranking(cell, search, state):
-        if (cell or {}).get("colId") != "name":
-            raise PreventUpdate
-        return _drilled((cell or {}).get("rowId"), search, state)
+    def drill_down(feature, cell, search, state):
+        """A click on an area of the map, or on a name in the ranking, opens that area."""
+        if callback_context.triggered_id == ids.Review.RANKING:
+            code = (cell or {}).get("rowId") if (cell or {}).get("colId") == "name" else None
+        else:
+            code = ((feature or {}).get("properties") or {}).get("code")
+        return _drilled(code, search, state)
 
     @app.callback(
         Output(ids.Review.DATES, "className"),

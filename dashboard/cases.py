@@ -4,8 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dashboard import cached_reads
 from dashboard.context import AppContext
+from dashboard.i18n import t
+from data_feeds import accounts, db, queries, reference
 from gridrules.access import Principal
+from gridrules.lifecycle import SOURCES, Rules
 from gridrules.privacy import mask_free_text, mask_name, mask_phone
 from gridrules.stage_rounds import StageRound, stage_rounds
 
@@ -48,8 +52,6 @@ def present_worker(row: dict, principal: Principal) -> dict:
 def audited_case(ctx: AppContext, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:
     """One case as stored, if the caller's scope holds it (None otherwise), with the access
     (``case.view``, ``case.unmask``) written to the audit log: the one way a case is opened."""
-    from data_feeds import accounts, queries
-
     row = queries.case_detail(ctx.engine, case_id, principal.scope)
     if row is not None:
         accounts.audit(ctx.engine, principal.name, action, case_id, detail, remote)
@@ -61,7 +63,6 @@ class CaseStory:
     """What the case panel shows of one case: the case (masked for the caller), its category
     path (major → sub → detail class), its grid's outline, every transition with its actor
     named, and each round of each timed stage against its limit."""
-
     case: dict
     category_path: list[str]
     grid_outline: dict | None
@@ -72,10 +73,6 @@ class CaseStory:
 def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str | None, lang: str, now: datetime, screen: str = "review") -> CaseStory | None:
     """The story of one case if the caller's scope holds it (None otherwise); opening it is
     written to the audit log (``case.view``)."""
-    from dashboard import cached_reads
-    from data_feeds import db, queries, reference
-    from gridrules.lifecycle import Rules
-
     row = audited_case(ctx, principal, case_id, "case.view", remote, {"screen": screen})
     if row is None:
         return None
@@ -113,10 +110,6 @@ def actor_names(ctx: AppContext, actors: list[str], names: dict, lang: str) -> d
     """Who each actor of a case's events is, by name: a grid worker by name and grid role, a
     department by name, a channel (``hotline``) or the centre in words; anything else (a
     person's name sent by a feed) as it came."""
-    from dashboard.i18n import t
-    from data_feeds import queries
-    from gridrules.lifecycle import SOURCES
-
     distinct = sorted({actor for actor in actors if actor})
     workers = queries.worker_names(ctx.engine, distinct)
     named = {}
@@ -136,9 +129,6 @@ def search(ctx: AppContext, principal: Principal, text: str, remote: str | None)
     """Cases of the caller's scope matching ``text`` (a case id's beginning, words of the
     description; a phone number only for roles that may unmask, and then written to the audit
     log), newest first, descriptions masked as the panel masks them."""
-    from dashboard import cached_reads
-    from data_feeds import accounts, queries
-
     area = cached_reads.home_area(ctx, principal.scope)
     if area is None:
         return []
