@@ -44,7 +44,8 @@
     return ramp[step];
   }
 
-  /* Show a name marker only where its area is wider on screen than the name. */
+  /* Show a name marker only where its area is wider on screen than the name, and the name
+     overlaps no other shown. */
   function fitName(marker, feature) {
     var map = marker._map, element = marker.getElement();
     if (!map || !element) return;
@@ -53,7 +54,16 @@
     var text = element.firstChild;
     element.style.visibility = "hidden";
     element.style.display = "";
-    element.style.display = text && text.offsetWidth + 8 <= width ? "" : "none";
+    var shown = text && text.offsetWidth + 8 <= width;
+    if (shown) {  // nor over a neighbour's name already shown
+      var box = text.getBoundingClientRect();
+      shown = ![].some.call(element.parentNode.querySelectorAll(".area-name"), function (other) {
+        if (other === element || other.style.display === "none") return false;
+        var b = other.firstChild.getBoundingClientRect();
+        return box.left < b.right && b.left < box.right && box.top < b.bottom && b.top < box.bottom;
+      });
+    }
+    element.style.display = shown ? "" : "none";
     element.style.visibility = "";
   }
 

@@ -61,6 +61,8 @@ def bar_figure(names, values, colour: str, scale: float = 1.0) -> go.Figure:
     figure = _figure_layout(figure, scale=scale)
     figure.update_layout(margin={"l": round(90 * scale), "r": round(28 * scale), "t": round(4 * scale), "b": round(20 * scale)},
                          uniformtext={"minsize": round(11 * scale), "mode": "show"})
+    if max(list(values) or [0]) <= 10:  # counts are whole: no ticks at 0.5
+        figure.update_xaxes(dtick=1)
     return figure
 
 

@@ -305,6 +305,10 @@ def test_the_map_names_its_areas_explains_its_shading_and_labels_its_numbers(ser
         .map(e => [e.textContent, parseFloat(getComputedStyle(e.firstChild).fontSize)])""")
     assert len(names) >= len(towns) // 2, names  # most towns are wide enough for their name at the district's zoom
     assert {name for name, _ in names} <= {p["name"] for p in towns.values()} and all(size >= 12 for _, size in names), names
+    boxes = page.eval_on_selector_all("#review-map .leaflet-marker-icon.area-name", """els => els.filter(e => e.style.display !== 'none')
+        .map(e => { const b = e.firstChild.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })""")
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+    assert not overlapping, overlapping  # no name written over another
     # the legend: a step for every shade drawn, with the overdue outline explained
     legend = page.locator("#review-legend")
     assert legend.is_visible() and t("legend_reported", "zh") in legend.inner_text() and t("legend_overdue", "zh") in legend.inner_text()

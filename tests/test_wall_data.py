@@ -165,3 +165,9 @@ def test_a_batch_of_changes_names_only_cases_of_the_scope():
     assert {c["case_id"] for c in wall_rules.case_changes_in_scope(changes, paths, Scope())} == {"A", "B"}
     # a department knows a case from the change that gave it to the department on
     assert [c["action"] for c in wall_rules.case_changes_in_scope(changes, paths, Scope(dept="CGJ"))] == ["dispatch"]
+
+
+def test_a_small_counts_bar_chart_ticks_only_whole_numbers():
+    figure = wall.bar_figure(["甲", "乙"], [3, 1], "#3aa0ff")
+    assert figure.layout.xaxis.dtick == 1
+    assert wall.bar_figure(["甲"], [40], "#3aa0ff").layout.xaxis.dtick is None
