@@ -59,28 +59,29 @@ def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     data = review_screen.build(ctx, area, selection, principal.scope, now, lang)
     names = cached_reads.names(ctx, lang)
     tz = ctx.settings.tz
-    outline = cached_reads.map_geometries(ctx, area, level=area.level)
+    bounds = bounds_of(cached_reads.map_geometries(ctx, area, level=area.level)[0]["geometry"])
     collection = review.area_collection(data.children, lang)
     names_on_map = review.name_points(data.children)
+    case_rows = review.case_rows(data.cases, names, tz, lang)
     return {
         "breadcrumb": review.breadcrumb(data.breadcrumb, selection, lang),
         "period": _period_text(data, tz, lang),
         "tiles": review.tiles(data.values, data.previous_values, lang),
-        "map": review.area_map(collection, names_on_map, bounds_of(outline[0]["geometry"])),
+        "map": review.area_map(collection, names_on_map, bounds),
         "collection": collection,
         "names_on_map": names_on_map,
         "legend": review.area_legend(review.max_reported(collection), lang),
         "ranking": review.area_ranking(data.children, lang),
         "ranking_rows": review.ranking_rows(data.children),
-        "viewport": {"bounds": bounds_of(outline[0]["geometry"]), "transition": "fitBounds"},  # the map's bounds apply only when it is made
+        "viewport": {"bounds": bounds, "transition": "fitBounds"},  # the map's bounds apply only when it is made
         "trend": review.trend_figure(data.trend, lang),
         "categories": review.category_figure(data.categories, lang),
         "departments": review.department_grid(data.departments, lang),
         "department_rows": review.department_rows(data.departments),
         "hot_spots": review.hot_spot_list(data.hot_spots, lang),
         "patrol": review.patrol_panel(data.patrol, lang),
-        "cases": review.case_grid(review.case_rows(data.cases, names, tz, lang), lang),
-        "case_rows": review.case_rows(data.cases, names, tz, lang),
+        "cases": review.case_grid(case_rows, lang),
+        "case_rows": case_rows,
         "area": area,
     }
 
