@@ -145,19 +145,17 @@ CLOSED_WEEK_S = 6 * 3600
 OPEN_WEEK_S = 60
 
 
-def week_report(ctx: AppContext, principal: Principal, area_code: str | None, monday: date, lang: str) -> weekly_report.WeeklyReport:
-    """The week's report for the caller's scope, cached: a closed week for hours, the current one for a minute."""
+def period_report(ctx: AppContext, principal: Principal, area_code: str | None, kind: str, first: date, lang: str) -> weekly_report.WeeklyReport:
+    """The assessment report of a week, month or quarter for the caller's scope, cached: a closed
+    period for hours, the running one for a minute."""
     now = utc_now()
     area = area_in_scope(ctx, area_code, principal.scope)
-    key = f"weekly|{area.code}|{monday.isoformat()}|{principal.scope.key()}|{lang}"
-
-    def compute():
-        return weekly_report.build(ctx.engine, ctx.config, area, monday, principal.scope, now, names(ctx, lang))
+    key = f"weekly|{kind}|{area.code}|{first.isoformat()}|{principal.scope.key()}|{lang}"
 
     value = cache.get(key)
     if value is None:
-        value = compute()
-        cache.set(key, value, timeout=CLOSED_WEEK_S if value.week.end <= now else OPEN_WEEK_S)
+        value = weekly_report.build(ctx.engine, ctx.config, area, kind, first, principal.scope, now, names(ctx, lang))
+        cache.set(key, value, timeout=CLOSED_WEEK_S if value.window.end <= now else OPEN_WEEK_S)
     return value
 
 

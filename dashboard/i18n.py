@@ -43,7 +43,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "nav_home": ("首页", "Home"),
     "nav_wall": ("大屏", "Video wall"),
     "nav_review": ("态势研判", "Review"),
-    "nav_weekly": ("周例会", "Weekly"),
+    "nav_weekly": ("考核例会", "Assessment"),
     "nav_admin": ("用户管理", "Users"),
     "nav_audit": ("审计日志", "Audit log"),
     "role": ("角色", "Role"),
@@ -310,7 +310,7 @@ LABELS: dict[str, tuple[str, str]] = {
     # bounds of what a request may ask (gridrules/bounds.py): the API answers the English text
     "window_error_not_a_moment": ("{text} 不是 ISO 8601 日期或时间（如 2026-11-22 或 2026-11-22T09:15:03+08:00）",
                                   "{text} is not an ISO 8601 date or date-time (e.g. 2026-11-22 or 2026-11-22T09:15:03+08:00)"),
-    "window_error_not_a_week": ("{text} 不是日期（如 2026-11-23）", "week {text} is not a date like 2026-11-23"),
+    "window_error_not_a_week": ("{text} 不是日期（如 2026-11-23）", "{text} is not a date like 2026-11-23"),
     "window_error_end_before_start": ("结束时间须晚于开始时间", "end must be after start"),
     "window_error_too_early": ("{moment} 早于 {earliest}，不在可查询范围内", "{moment} is before {earliest}: there is nothing older to ask for"),
     "window_error_too_late": ("{moment} 晚于 {latest}（一年以后），不在可查询范围内", "{moment} is more than a year ahead (after {latest})"),
@@ -326,6 +326,57 @@ LABELS: dict[str, tuple[str, str]] = {
     "redis_unavailable": ("实时数据服务（Redis）暂不可用，正在重试", "The live data service (Redis) is unavailable; retrying"),
     "showing_instead": ("已改为显示默认时段。", "Showing the default period instead."),
     "query_timeout": ("查询超时（超过 {seconds} 秒），请缩小时段或区域后重试", "the query took longer than {seconds} s; narrow the window or the area and try again"),
+    "window_error_not_a_period": ("{text} 不是考核周期（周、月或季度）", "period {text} is not week, month or quarter"),
+    # assessment periods: the week's words are the plain keys, a month's and a quarter's add ".month" / ".quarter" (period_key)
+    "period_week": ("周", "Week"),
+    "period_month": ("月度", "Month"),
+    "period_quarter": ("季度", "Quarter"),
+    "period_kind": ("考核周期", "Period"),
+    "weekly_title.month": ("月度考核", "Monthly assessment"),
+    "weekly_title.quarter": ("季度考核", "Quarterly assessment"),
+    "weekly_report.month": ("月度考核报告", "Monthly assessment report"),
+    "weekly_report.quarter": ("季度考核报告", "Quarterly assessment report"),
+    "report_period.month": ("统计周期", "Month"),
+    "report_period.quarter": ("统计周期", "Quarter"),
+    "compared_with.month": ("对比上月", "compared with"),
+    "compared_with.quarter": ("对比上季度", "compared with"),
+    "this_week.month": ("本月", "This month"),
+    "this_week.quarter": ("本季度", "This quarter"),
+    "last_week.month": ("上月", "Last month"),
+    "last_week.quarter": ("上季度", "Last quarter"),
+    "change_vs_last_week.month": ("较上月", "Change"),
+    "change_vs_last_week.quarter": ("较上季度", "Change"),
+    "vs_last_week.month": ("与上月对比", "against the month before"),
+    "vs_last_week.quarter": ("与上季度对比", "against the quarter before"),
+    "overdue_cases_week.month": ("本月超期案件", "Overdue cases"),
+    "overdue_cases_week.quarter": ("本季度超期案件", "Overdue cases"),
+    "reworked_cases_week.month": ("本月返工案件", "Reworked cases"),
+    "reworked_cases_week.quarter": ("本季度返工案件", "Reworked cases"),
+    "reported_this_week.month": ("本月上报数", "Reported this month"),
+    "reported_this_week.quarter": ("本季度上报数", "Reported this quarter"),
+    "reported_last_week.month": ("上月上报数", "Reported last month"),
+    "reported_last_week.quarter": ("上季度上报数", "Reported last quarter"),
+    "section_daily.month": ("每日上报与结案（本月与上月）", "Reported and closed per day (this month and last)"),
+    "section_daily.quarter": ("每周上报与结案（本季度与上季度，按7天计）", "Reported and closed per 7 days (this quarter and last)"),
+    "chart_reported_this.month": ("本月上报", "Reported, this month"),
+    "chart_reported_this.quarter": ("本季度上报", "Reported, this quarter"),
+    "chart_closed_this.month": ("本月结案", "Closed, this month"),
+    "chart_closed_this.quarter": ("本季度结案", "Closed, this quarter"),
+    "chart_reported_last.month": ("上月上报", "Reported, last month"),
+    "chart_reported_last.quarter": ("上季度上报", "Reported, last quarter"),
+    "chart_closed_last.month": ("上月结案", "Closed, last month"),
+    "chart_closed_last.quarter": ("上季度结案", "Closed, last quarter"),
+    "working_days_text": ("工作日 {days} 天", "{days} working days"),
+    "section_totals.month": ("本月指标（较上月）", "This month against last month"),
+    "section_totals.quarter": ("本季度指标（较上季度）", "This quarter against last quarter"),
+    "section_categories.month": ("高发类别（较上月）", "Top categories (against last month)"),
+    "section_categories.quarter": ("高发类别（较上季度）", "Top categories (against last quarter)"),
+    "section_trend": ("近12期主要指标趋势", "The main rates over twelve periods"),
+    "trend_period": ("周期", "Period"),
+    "sheet_trend": ("趋势", "Trend"),
+    "quarter_label": ("{year}年第{quarter}季度", "{year} Q{quarter}"),
+    "month_label": ("{year}年{month}月", "{year}-{month:02d}"),
+    "week_label": ("{year}年第{week}周", "{year} W{week:02d}"),
 }
 
 
@@ -344,6 +395,13 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
 def window_error_text(error: WindowError, lang: str) -> str:
     """What to tell the caller of a refused window (a ``gridrules.timewindows.WindowError``)."""
     return tf(f"window_error_{error.reason}", lang, **error.values)
+
+
+def period_key(key: str, kind: str) -> str:
+    """The label key of ``key`` for a ``kind`` of period (week, month, quarter): the week's words
+    are the plain key's, a month's and a quarter's the key with ``.month`` or ``.quarter``."""
+    specific = f"{key}.{kind}"
+    return specific if specific in LABELS else key
 
 
 def tf(key: str, lang: str, **values) -> str:

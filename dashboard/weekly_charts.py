@@ -14,7 +14,7 @@ import matplotlib
 import pandas as pd
 
 from dashboard.formatting import plain_number
-from dashboard.i18n import t
+from dashboard.i18n import period_key, t
 from dashboard.weekly_columns import list_marks, text_of
 from dashboard.weekly_report import WeeklyReport
 
@@ -63,28 +63,35 @@ def _inch(mm: float) -> float:
     return mm / MM_PER_INCH
 
 
-def daily_chart_svg(daily: pd.DataFrame, lang: str = "zh", width_mm: float = CHART_WIDTH_MM, height_mm: float = DAILY_CHART_HEIGHT_MM) -> str:
-    """Bars for reported and closed per day this week, lines for the same days last week."""
+def daily_chart_svg(daily: pd.DataFrame, lang: str = "zh", width_mm: float = CHART_WIDTH_MM, height_mm: float = DAILY_CHART_HEIGHT_MM,
+                    kind: str = "week") -> str:
+    """Bars for reported and closed per day (per 7 days in a quarter) this period, lines for
+    the same days of the period before; a week's days are named by weekday."""
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_chart_style()):
         figure = Figure(figsize=(_inch(width_mm), _inch(height_mm)), layout="constrained")
         axes = figure.add_subplot()
-        positions = list(range(7))
-        labels = [f"{t(f'weekday_{weekday}', lang)}\n{day:%m-%d}" for weekday, day in zip(daily["weekday"], daily["date"])]
+        positions = list(range(len(daily)))
+        if kind == "week":
+            labels = [f"{t(f'weekday_{weekday}', lang)}\n{day:%m-%d}" for weekday, day in zip(daily["weekday"], daily["date"])]
+        else:  # a month's 31 days or a quarter's 14 buckets: the date alone, smaller
+            labels = [f"{day:%m-%d}" if day is not None else "" for day in daily["date"]]
         bar = 0.36
         for shift, name, label in ((-bar / 2, "reported", "chart_reported_this"), (bar / 2, "closed", "chart_closed_this")):
+            label = period_key(label, kind)
             values = [plain_number(value) for value in daily[name]]
             drawn = [(position + shift, value) for position, value in zip(positions, values) if value is not None]
             rects = axes.bar([x for x, _ in drawn], [v for _, v in drawn], width=bar, color=THIS_WEEK_COLOURS[name], label=t(label, lang))
-            axes.bar_label(rects, fontsize=9, padding=1)
+            axes.bar_label(rects, fontsize=9 if len(positions) <= 14 else 6, padding=1)
         for name, label in (("previous_reported", "chart_reported_last"), ("previous_closed", "chart_closed_last")):
+            label = period_key(label, kind)
             values = [plain_number(value) for value in daily[name]]
             colour = LAST_WEEK_COLOURS[name.removeprefix("previous_")]
             axes.plot(positions, [math.nan if value is None else value for value in values], color=colour, linestyle="--",
                       linewidth=2, marker="o", markersize=4, label=t(label, lang))
-        axes.set_xticks(positions, labels)
-        axes.set_xlim(-0.6, 6.6)
+        axes.set_xticks(positions, labels, fontsize=11 if len(positions) <= 14 else 7, rotation=0 if len(positions) <= 14 else 90)
+        axes.set_xlim(-0.6, len(positions) - 0.4)
         axes.set_ylim(bottom=0)
         axes.margins(y=0.15)
         axes.grid(axis="y", color="#dddddd", linewidth=0.6)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import pandas as pd
 
 from dashboard.formatting import format_number, plain_number
-from dashboard.i18n import LABELS, t, tf
+from dashboard.i18n import LABELS, period_key, t, tf
 from dashboard.weekly_report import WeeklyReport
 from gridrules.indicators import Window
 
@@ -68,17 +68,34 @@ def week_label(window: Window) -> str:
     return f"{local_time(window.start, tz).date().isoformat()} – {last}"
 
 
+def period_name(kind: str, first: date, lang: str = "zh") -> str:
+    """A period by its name: ``2026年第48周`` / ``2026 W48`` (ISO weeks), ``2026年11月`` /
+    ``2026-11``, ``2026年第4季度`` / ``2026 Q4``."""
+    if kind == "week":
+        year, week, _ = first.isocalendar()
+        return tf("week_label", lang, year=year, week=week)
+    if kind == "month":
+        return tf("month_label", lang, year=first.year, month=first.month)
+    return tf("quarter_label", lang, year=first.year, quarter=(first.month - 1) // 3 + 1)
+
+
+def as_of_text(window: Window, lang: str = "zh") -> str:
+    """``截至 2026-12-03 10:00`` for a period still running, else empty."""
+    if window.asof >= window.end:
+        return ""
+    return tf("as_of", lang, time=local_time(window.asof, window.start.tzinfo).strftime("%Y-%m-%d %H:%M"))
+
+
 def period_text(report: WeeklyReport, lang: str = "zh") -> str:
-    """The week, how far it has run when still in progress, and the week it is compared with."""
-    tz = report.week.start.tzinfo
-    text = f"{t('report_period', lang)} {week_label(report.week)}"
-    if report.week.asof < report.week.end:
-        text += f" ({tf('as_of', lang, time=local_time(report.week.asof, tz).strftime('%Y-%m-%d %H:%M'))})"
-    return text + f" · {t('compared_with', lang)} {week_label(report.previous)}"
+    """The period, how far it has run when still in progress, and the period it is compared with."""
+    text = f"{t(period_key('report_period', report.kind), lang)} {period_name(report.kind, report.window.start.date(), lang)} {week_label(report.window)}"
+    notes = [as_of_text(report.window, lang), tf("working_days_text", lang, days=report.working_days)]
+    text += f" ({', '.join(note for note in notes if note)})"
+    return text + f" · {t(period_key('compared_with', report.kind), lang)} {week_label(report.previous)}"
 
 
 def report_title(report: WeeklyReport, lang: str = "zh") -> str:
-    return f"{report.area.name} · {t('weekly_report', lang)}"
+    return f"{report.area.name} · {t(period_key('weekly_report', report.kind), lang)}"
 
 
 # ---------------------------------------------------------------- columns
@@ -126,13 +143,28 @@ def red_black_columns() -> list[Column]:
     ]
 
 
-def category_columns(lang: str) -> list[Column]:
+def category_columns(lang: str, kind: str = "week") -> list[Column]:
     return [
         Column("category_code", "text", _field("code")),
         Column("category", "text", _field("name")),
-        Column("reported_this_week", "count", _field("reported")),
-        Column("reported_last_week", "count", _field("previous")),
-        Column("change_vs_last_week", "count", _field("change")),
+        Column(period_key("reported_this_week", kind), "count", _field("reported")),
+        Column(period_key("reported_last_week", kind), "count", _field("previous")),
+        Column(period_key("change_vs_last_week", kind), "count", _field("change")),
+    ]
+
+
+def trend_columns(lang: str, kind: str = "week") -> list[Column]:
+    """The twelve periods' main rates, each period by its name and marked 截至 when running."""
+    def name(row: dict) -> str:
+        text = period_name(kind, row["start"], lang)
+        return f"{text} ({t('running', lang)})" if row.get("running") else text
+
+    return [
+        Column("trend_period", "text", name),
+        Column("reported", "count", _field("reported")),
+        Column("closure_rate", "rate", _field("closure_rate")),
+        Column("on_time_closure_rate", "rate", _field("on_time_closure_rate")),
+        Column("satisfaction_rate", "rate", _field("satisfaction_rate")),
     ]
 
 

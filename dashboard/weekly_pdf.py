@@ -16,7 +16,7 @@ from datetime import datetime
 import pandas as pd
 
 from dashboard.formatting import change_parts, format_value, plain_number
-from dashboard.i18n import t, tf
+from dashboard.i18n import period_key, t, tf
 from dashboard.weekly_charts import (
     BLACK_COLOUR,
     CHART_WIDTH_MM,
@@ -44,6 +44,7 @@ from dashboard.weekly_columns import (
     report_title,
     reworked_columns,
     text_of,
+    trend_columns,
     week_label,
     worker_columns,
 )
@@ -161,7 +162,7 @@ def _tiles_html(report: WeeklyReport, lang: str) -> str:
             f'<div class="label">{_e(t(key, lang))}</div>'
             f'<div class="value">{_e(format_value(key, plain_number(current), lang))}</div>'
             f'<div class="delta {tone}">{_e(delta)}</div>'
-            f'<div class="prev">{_e(t("last_week", lang))} {_e(format_value(key, plain_number(previous), lang))}</div>'
+            f'<div class="prev">{_e(t(period_key("last_week", report.kind), lang))} {_e(format_value(key, plain_number(previous), lang))}</div>'
             "</div>"
         )
     return f'<div class="tiles">{"".join(tiles)}</div><p class="legend">{_e(t("tone_legend", lang))}</p>'
@@ -189,9 +190,9 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
     ``daily`` (``report.daily`` when not given) adds the chart of reported and closed per day;
     ``min_due`` (``DomainConfig.min_due``) adds the red/black list rule under the lists.
     """
-    tz = report.week.start.tzinfo
+    tz = report.window.start.tzinfo
     title = report_title(report, lang)
-    footer = f"{title} {week_label(report.week)}"
+    footer = f"{title} {week_label(report.window)}"
     if generated_at is not None:
         footer += " · " + tf("generated_at", lang, time=local_time(generated_at, tz).strftime("%Y-%m-%d %H:%M"))
     css = _CSS % {
@@ -203,12 +204,12 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
     parts = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="period">{_e(period_text(report, lang))}</p>',
-        f'<section class="keep"><h2>{_e(t("section_totals", lang))}</h2>{_tiles_html(report, lang)}</section>',
+        f'<section class="keep"><h2>{_e(t(period_key("section_totals", report.kind), lang))}</h2>{_tiles_html(report, lang)}</section>',
     ]
     daily = report.daily if daily is None else daily
     if daily is not None:
-        image = _data_uri(daily_chart_svg(daily, lang))
-        parts.append(f'<section class="chart keep"><h2>{_e(t("section_daily", lang))}</h2>'
+        image = _data_uri(daily_chart_svg(daily, lang, kind=report.kind))
+        parts.append(f'<section class="chart keep"><h2>{_e(t(period_key("section_daily", report.kind), lang))}</h2>'
                      f'<img src="{image}" style="width: {CHART_WIDTH_MM}mm; height: {DAILY_CHART_HEIGHT_MM}mm" alt=""></section>')
 
     rule = f'<p class="note">{_e(tf("red_black_rule", lang, min_due=min_due))}</p>' if min_due is not None else ""
@@ -236,7 +237,7 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
 
     parts.append(
         '<section class="new-page"><div class="pair">'
-        f'<div><h2>{_e(t("section_categories", lang))}</h2>{_table_html(category_columns(lang), records(report.categories), lang, cell_html={"change_vs_last_week": change_cell})}</div>'
+        f'<div><h2>{_e(t(period_key("section_categories", report.kind), lang))}</h2>{_table_html(category_columns(lang, report.kind), records(report.categories), lang, cell_html={period_key("change_vs_last_week", report.kind): change_cell})}</div>'
         f'<div><h2>{_e(t("section_hot_grids", lang))}</h2>{_table_html(hot_grid_columns(lang), records(report.hot_grids), lang)}</div>'
         "</div></section>"
     )
@@ -248,9 +249,10 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
                  f'{_table_html(reworked_columns(lang), reworked, lang)}{_rows_note(len(reworked), report.totals.get("reworked"), lang)}</section>')
     workers = records(report.workers)[:WORKER_ROWS]
     parts.append(f'<section class="new-page"><h2>{_e(t("section_workers", lang))}</h2>{_table_html(worker_columns(lang), workers, lang)}</section>')
+    parts.append(f'<section class="keep"><h2>{_e(t("section_trend", lang))}</h2>{_table_html(trend_columns(lang, report.kind), records(report.trend), lang)}</section>')
 
     html_lang = "en" if lang == "en" else "zh-CN"
-    document_title = _e(f"{title} {week_label(report.week)}")
+    document_title = _e(f"{title} {week_label(report.window)}")
     return (f'<!DOCTYPE html><html lang="{html_lang}"><head><meta charset="utf-8"><title>{document_title}</title>'
             f"<style>{css}</style></head><body>{''.join(parts)}</body></html>")
 

@@ -1,4 +1,5 @@
-"""The weekly meeting report (周例会): a week against the week before, rankings, red/black list.
+"""The assessment report (周例会 / 月度、季度考核): a week, month or quarter against the one
+before, rankings, the red/black list and the trend of the main rates over twelve periods.
 
 One data structure feeds the screen, the PDF and the spreadsheet, so all three show the same
 numbers; every number comes from ``gridrules.indicators`` through ``dashboard.area_reports``.
@@ -19,7 +20,7 @@ from gridrules import indicators
 from gridrules.access import Scope
 from gridrules.config import DomainConfig
 from gridrules.indicators import Window
-from gridrules.timewindows import day_window, previous_period, week_of
+from gridrules.timewindows import local_midnight, period_before, period_start, period_window, recent_periods
 
 SUMMARY_KEYS = (
     "reported", "registered", "invalid", "dispatched", "closed", "due_to_close", "closed_on_time", "reworked", "overdue",
@@ -30,14 +31,19 @@ TOP_CATEGORIES = 10
 HOT_GRIDS = 10
 CASE_ROWS = 30
 WORKER_ROWS = 20
+TREND_PERIODS = 12
+TREND_KEYS = ("reported", "closure_rate", "on_time_closure_rate", "satisfaction_rate")
+BUCKET_DAYS = {"week": 1, "month": 1, "quarter": 7}  # the per-day chart counts a quarter by week
 
 
 @dataclass
 class WeeklyReport:
-    """Everything the weekly meeting shows, for one area and one Monday-to-Sunday week."""
+    """Everything the assessment screen shows, for one area and one period: a Monday-to-Sunday
+    week, a calendar month or a quarter (``kind``)."""
 
     area: GridInfo
-    week: Window
+    kind: str  # week, month or quarter
+    window: Window
     previous: Window
     totals: dict
     previous_totals: dict
@@ -50,7 +56,9 @@ class WeeklyReport:
     reworked_cases: pd.DataFrame  # id, category, grid, dept, rework_count, status
     workers: pd.DataFrame  # worker, name, grid, reported, valid_reported, valid_report_rate, timely_registration_rate, patrol_hours, patrol_attainment, score, grade, rank
     names: dict = field(default_factory=dict)  # code → name for categories, departments and grids
-    daily: pd.DataFrame | None = None  # reported and closed per day, this week and the week before
+    daily: pd.DataFrame | None = None  # reported and closed per day (per 7 days in a quarter), this period and the one before
+    trend: pd.DataFrame | None = None  # start, reported and the main rates of the twelve periods up to this one
+    working_days: int = 0  # working days (holiday calendar) the period has touched: what the norms count against
 
 
 def change(current: float | None, previous: float | None) -> float | None:
@@ -60,62 +68,98 @@ def change(current: float | None, previous: float | None) -> float | None:
     return current - previous
 
 
-def build(engine: Engine, config: DomainConfig, area: GridInfo, monday: date, scope: Scope, now: datetime,
+def build(engine: Engine, config: DomainConfig, area: GridInfo, kind: str, first: date, scope: Scope, now: datetime,
           names: dict, filters: CaseFilter = CaseFilter()) -> WeeklyReport:  # noqa: B008 - CaseFilter is frozen
-    """The report of the week starting ``monday`` (local time) for ``area`` within ``scope``."""
+    """The report of the ``kind`` period containing ``first`` (local time) for ``area`` within ``scope``."""
     tz = config.calendar.tz
-    week = week_of(monday, tz, now)
-    before = previous_period(week, now)
-    totals = area_reports.area_indicators(engine, config, area, week, filters, scope).values
+    first = period_start(kind, first)
+    window = period_window(kind, first, tz, now)
+    before = period_before(kind, window, now)
+    totals = area_reports.area_indicators(engine, config, area, window, filters, scope).values
     previous_totals = area_reports.area_indicators(engine, config, area, before, filters, scope).values
-    cases = queries.load_cases(engine, area.path, week, filters, scope)
-    flags = indicators.case_flags(cases, week)
+    cases = queries.load_cases(engine, area.path, window, filters, scope)
+    flags = indicators.case_flags(cases, window)
     previous_cases = queries.load_cases(engine, area.path, before, filters, scope)
     departments = _departments(cases, flags, config, names)
     red, black = red_black(departments, config)
     return WeeklyReport(
-        area=area, week=week, previous=before, totals=totals, previous_totals=previous_totals,
+        area=area, kind=kind, window=window, previous=before, totals=totals, previous_totals=previous_totals,
         departments=departments, red=red, black=black,
         categories=_categories(cases, flags, previous_cases, indicators.case_flags(previous_cases, before), names),
         hot_grids=_hot_grids(cases, flags, names),
-        overdue_cases=_overdue_cases(cases, flags, week, names),
+        overdue_cases=_overdue_cases(cases, flags, window, names),
         reworked_cases=_reworked_cases(cases, flags, names),
-        workers=_workers(engine, config, area, week, scope, cases, flags, names),
+        workers=_workers(engine, config, area, window, scope, cases, flags, names),
         names=names,
-        daily=daily_counts(week, before, cases, previous_cases, tz),
+        daily=daily_counts(kind, window, before, cases, previous_cases, tz),
+        trend=trend(engine, area, kind, first, scope, now, tz, filters),
+        working_days=area_reports.working_days_in(window, config),
     )
 
 
-def daily_counts(week: Window, previous: Window, cases: pd.DataFrame, previous_cases: pd.DataFrame, tz: tzinfo) -> pd.DataFrame:
-    """Reported and closed per local day, this week and the week before, counted with
-    ``indicators.reported`` and ``indicators.closed`` over one-day windows so the days add up
-    to the week's totals. Seven rows, Monday first: ``weekday`` (1–7), ``date``, ``reported``,
-    ``closed``, ``previous_date``, ``previous_reported``, ``previous_closed``; missing (NA)
-    for days of the week that have not begun."""
-    this_week, last_week = _per_day(cases, week, tz), _per_day(previous_cases, previous, tz)
+def trend(engine: Engine, area: GridInfo, kind: str, first: date, scope: Scope, now: datetime, tz: tzinfo,
+          filters: CaseFilter = CaseFilter()) -> pd.DataFrame:  # noqa: B008 - CaseFilter is frozen
+    """Reported and the main rates (``TREND_KEYS``) of the ``TREND_PERIODS`` periods ending with
+    the one starting ``first``, oldest first, one row each: ``start`` (the period's first day),
+    ``running`` and the values. The cases are read once for the whole span: a case that matters
+    for a period matters for the span (``queries.load_cases``), and each period's flags only count
+    cases reported before its end."""
+    starts = recent_periods(kind, first, TREND_PERIODS)
+    span = Window.until_now(local_midnight(starts[0], tz), period_window(kind, first, tz, now).end, now)
+    cases = queries.load_cases(engine, area.path, span, filters, scope)
+    rows = []
+    for start in starts:
+        window = period_window(kind, start, tz, now)
+        if window.start >= now:
+            continue
+        _, end, _ = window.naive()
+        own = cases[(cases["reported_at"] < end).to_numpy()] if not cases.empty else cases
+        values = indicators.summarise(indicators.case_flags(own, window))
+        rows.append({"start": start, "running": window.asof < window.end, **{key: values.get(key) for key in TREND_KEYS}})
+    return pd.DataFrame(rows, columns=["start", "running", *TREND_KEYS])
+
+
+def daily_counts(kind: str, window: Window, previous: Window, cases: pd.DataFrame, previous_cases: pd.DataFrame, tz: tzinfo) -> pd.DataFrame:
+    """Reported and closed per local day (per seven days from the first in a quarter), this
+    period and the one before, counted with ``indicators.reported`` and ``indicators.closed`` over
+    each bucket's window so the buckets add up to the period's totals. One row per bucket in
+    order: ``position`` (1…), ``date`` (its first day), ``weekday`` (1–7), ``reported``, ``closed``,
+    ``previous_date``, ``previous_reported``, ``previous_closed``; missing (NA) for buckets that
+    have not begun or that the shorter period lacks (the 31st against a 30-day month)."""
+    step = BUCKET_DAYS[kind]
+    this_period = _per_bucket(cases, window.start, window.end, window.asof, tz, step)
+    last_period = _per_bucket(previous_cases, previous.start, window.start, previous.asof, tz, step)  # its whole calendar span
+    length = max(len(this_period), len(last_period))
+    this_period += [(None, None, None)] * (length - len(this_period))
+    last_period += [(None, None, None)] * (length - len(last_period))
     return pd.DataFrame({
-        "weekday": range(1, 8),
-        "date": [day for day, _, _ in this_week],
-        "reported": pd.array([reported for _, reported, _ in this_week], dtype="Int64"),
-        "closed": pd.array([closed for _, _, closed in this_week], dtype="Int64"),
-        "previous_date": [day for day, _, _ in last_week],
-        "previous_reported": pd.array([reported for _, reported, _ in last_week], dtype="Int64"),
-        "previous_closed": pd.array([closed for _, _, closed in last_week], dtype="Int64"),
+        "position": range(1, length + 1),
+        "date": [day for day, _, _ in this_period],
+        "weekday": [day.isoweekday() if day else None for day, _, _ in this_period],
+        "reported": pd.array([reported for _, reported, _ in this_period], dtype="Int64"),
+        "closed": pd.array([closed for _, _, closed in this_period], dtype="Int64"),
+        "previous_date": [day for day, _, _ in last_period],
+        "previous_reported": pd.array([reported for _, reported, _ in last_period], dtype="Int64"),
+        "previous_closed": pd.array([closed for _, _, closed in last_period], dtype="Int64"),
     })
 
 
-def _per_day(cases: pd.DataFrame, week: Window, tz: tzinfo) -> list[tuple]:
+def _per_bucket(cases: pd.DataFrame, start: datetime, end: datetime, asof: datetime, tz: tzinfo, step: int) -> list[tuple]:
+    """(first day, reported, closed) per bucket of ``step`` days from ``start`` to ``end``, counted
+    up to ``asof``: buckets that begin later have none."""
     if cases is None or cases.empty:
         cases = indicators.empty_cases()
-    first = week.start.astimezone(tz).date()
+    end = end.astimezone(tz)
     rows = []
-    for offset in range(7):
-        day = first + timedelta(days=offset)
-        window = day_window(day, tz, week.asof)
-        if window.start >= week.asof:
+    day = start.astimezone(tz).date()
+    while local_midnight(day, tz) < end:
+        begins = local_midnight(day, tz)
+        bucket = Window.until_now(begins, min(local_midnight(day + timedelta(days=step), tz), end), asof)
+        if begins >= asof:
             rows.append((day, None, None))
-            continue
-        rows.append((day, int(indicators.reported(cases, window).sum()), int(indicators.closed(cases, window).sum())))
+        else:
+            rows.append((day, int(indicators.reported(cases, bucket).sum()), int(indicators.closed(cases, bucket).sum())))
+        day += timedelta(days=step)
     return rows
 
 
@@ -144,7 +188,7 @@ def _major(code: str, parents: dict) -> str:
 
 
 def _categories(cases: pd.DataFrame, flags: pd.DataFrame, previous_cases: pd.DataFrame, previous_flags: pd.DataFrame, names: dict) -> pd.DataFrame:
-    """Reported cases by major class, this week and the week before."""
+    """Reported cases by major class, this period and the one before."""
     parents = names.get("category_parents", {})
 
     def by_major(frame: pd.DataFrame, frame_flags: pd.DataFrame) -> pd.Series:
@@ -181,14 +225,14 @@ def _case_names(frame: pd.DataFrame, names: dict) -> pd.DataFrame:
     return frame
 
 
-def _overdue_cases(cases: pd.DataFrame, flags: pd.DataFrame, week: Window, names: dict) -> pd.DataFrame:
-    """Cases overdue at the end of the week (or now, for the week in progress), the latest first."""
+def _overdue_cases(cases: pd.DataFrame, flags: pd.DataFrame, window: Window, names: dict) -> pd.DataFrame:
+    """Cases overdue at the end of the period (or now, for one in progress), the latest first."""
     columns = ["id", "category_name", "grid_name", "dept_name", "grade", "stage", "late_hours"]
     if cases.empty:
         return pd.DataFrame(columns=columns)
-    _, _, asof = week.naive()
+    _, _, asof = window.naive()
     late = cases[flags["overdue"].to_numpy()].copy()
-    deadlines = indicators.stage_deadline_at(cases, week)[flags["overdue"].to_numpy()]
+    deadlines = indicators.stage_deadline_at(cases, window)[flags["overdue"].to_numpy()]
     late["late_hours"] = ((asof - deadlines).dt.total_seconds() / 3600).round(1)
     late = _case_names(late.sort_values("late_hours", ascending=False).head(CASE_ROWS), names)
     return late[columns].reset_index(drop=True)
@@ -202,7 +246,7 @@ def _reworked_cases(cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd
     return _case_names(reworked, names)[columns].reset_index(drop=True)
 
 
-def _workers(engine: Engine, config: DomainConfig, area: GridInfo, week: Window, scope: Scope, cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
+def _workers(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, scope: Scope, cases: pd.DataFrame, flags: pd.DataFrame, names: dict) -> pd.DataFrame:
     """Grid workers by the worker score (patrol and valid reports against their norms,
     timeliness, validity), ranked by ``indicators.rank_workers``: the first WORKER_ROWS."""
     columns = ["worker", "name", "grid", "reported", "valid_reported", "valid_report_rate", "timely_registration_rate",
@@ -212,10 +256,10 @@ def _workers(engine: Engine, config: DomainConfig, area: GridInfo, week: Window,
         return pd.DataFrame(columns=columns)
     staff = staff[staff["role"] == "worker"]
     by_worker = indicators.summarise_by(cases, flags, "worker").set_index("worker") if not cases.empty else pd.DataFrame()
-    first, last = queries.local_days(week, config.calendar.tz)
+    first, last = queries.local_days(window, config.calendar.tz)
     patrol = queries.load_patrol(engine, area.path, first, last, scope)
     hours = (patrol.groupby("worker")["seconds"].sum() / 3600) if not patrol.empty else pd.Series(dtype=float)
-    working_days = area_reports.working_days_in(week, config)
+    working_days = area_reports.working_days_in(window, config)
     expected_hours, expected_reports = config.expected_hours_per_day * working_days, config.expected_valid_reports_per_day * working_days
     rows = []
     for worker in staff.itertuples(index=False):

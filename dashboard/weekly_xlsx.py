@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from dashboard.export_cells import put_cell, xml_text
 from dashboard.formatting import format_value, kind_of, plain_number
-from dashboard.i18n import t
+from dashboard.i18n import period_key, t
 from dashboard.weekly_columns import (
     Column,
     category_columns,
@@ -27,6 +27,7 @@ from dashboard.weekly_columns import (
     report_title,
     reworked_columns,
     text_of,
+    trend_columns,
     week_label,
     worker_columns,
 )
@@ -60,18 +61,20 @@ def render(report: WeeklyReport, lang: str = "zh") -> bytes:
 
     book = Workbook()
     book.remove(book.active)
-    book.properties.title = xml_text(f"{report_title(report, lang)} {week_label(report.week)}")
+    book.properties.title = xml_text(f"{report_title(report, lang)} {week_label(report.window)}")
     book.properties.creator = "GridOps"
 
     _summary_sheet(book, report, lang)
     marks = list_marks(report)
     _table_sheet(book, "sheet_departments", report, lang, department_columns(report, lang), records(report.departments),
                  row_fill=lambda row: LIST_FILLS.get(marks.get(row.get("dept"))))
-    _table_sheet(book, "sheet_categories", report, lang, category_columns(lang), records(report.categories), signed={"change_vs_last_week"})
+    _table_sheet(book, "sheet_categories", report, lang, category_columns(lang, report.kind), records(report.categories),
+                 signed={period_key("change_vs_last_week", report.kind)})
     _table_sheet(book, "sheet_hot_grids", report, lang, hot_grid_columns(lang), records(report.hot_grids))
     _table_sheet(book, "sheet_overdue", report, lang, overdue_columns(lang), records(report.overdue_cases))
     _table_sheet(book, "sheet_reworked", report, lang, reworked_columns(lang), records(report.reworked_cases))
     _table_sheet(book, "sheet_workers", report, lang, worker_columns(lang), records(report.workers))
+    _table_sheet(book, "sheet_trend", report, lang, trend_columns(lang, report.kind), records(report.trend))
 
     buffer = io.BytesIO()
     book.save(buffer)
@@ -125,7 +128,7 @@ def _fit_widths(sheet: Worksheet, widths: list[int]) -> None:
 
 def _summary_sheet(book: Workbook, report: WeeklyReport, lang: str) -> None:
     sheet = _sheet_start(book, "sheet_summary", report, lang)
-    labels = [t("indicator", lang), t("this_week", lang), t("last_week", lang), t("change_vs_last_week", lang)]
+    labels = [t("indicator", lang)] + [t(period_key(key, report.kind), lang) for key in ("this_week", "last_week", "change_vs_last_week")]
     _write_header(sheet, labels)
     widths = [display_width(label) for label in labels]
     for offset, key in enumerate(SUMMARY_KEYS, start=1):

@@ -138,3 +138,70 @@ def week_from_param(text: str | None, tz: tzinfo, now: datetime) -> date:
 
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+# ---------------------------------------------------------------- assessment periods (考核周期)
+
+PERIOD_KINDS = ("week", "month", "quarter")
+
+
+def period_start(kind: str, day: date) -> date:
+    """The first day of the week (Monday), month or quarter that contains ``day``."""
+    if kind == "week":
+        return week_start(day)
+    if kind == "month":
+        return day.replace(day=1)
+    if kind == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    raise WindowError("not_a_period", text=repr(str(kind)[:40]))
+
+
+def period_shift(kind: str, first: date, periods: int) -> date:
+    """The first day of the period ``periods`` after (negative: before) the one starting ``first``."""
+    if kind == "week":
+        return first + timedelta(weeks=periods)
+    months = (first.month - 1) + periods * (3 if kind == "quarter" else 1)
+    return date(first.year + months // 12, months % 12 + 1, 1)
+
+
+def period_window(kind: str, first: date, tz: tzinfo, now: datetime) -> Window:
+    """The period starting ``first`` (local midnight to the next period's), states read now."""
+    return Window.until_now(local_midnight(first, tz), local_midnight(period_shift(kind, first, 1), tz), now)
+
+
+def period_before(kind: str, window: Window, now: datetime) -> Window:
+    """The period of the same kind just before ``window`` (the calendar month or quarter, not the
+    same number of days). A period still running is compared with the same elapsed part of the
+    one before, never past that one's end (the 31st of a month against a 30-day month)."""
+    first = window.start.date()
+    start = local_midnight(period_shift(kind, first, -1), window.start.tzinfo)
+    end = window.start if window.asof >= window.end else min(start + (window.asof - window.start), window.start)
+    return Window.until_now(start, max(end, start + timedelta(seconds=1)), now)
+
+
+def period_from_params(kind: str | None, start: str | None, tz: tzinfo, now: datetime) -> tuple[str, date]:
+    """``?period=week|month|quarter&start=YYYY-MM-DD``: the kind (``week`` when empty) and the
+    first day of the period containing ``start`` (the last complete period when empty), within
+    the bounds; WindowError otherwise."""
+    kind = kind or "week"
+    if kind not in PERIOD_KINDS:
+        raise WindowError("not_a_period", text=repr(kind[:40]))
+    if not start:
+        return kind, last_complete_period(kind, tz, now)
+    try:
+        day = date.fromisoformat(start)
+    except ValueError:
+        raise WindowError("not_a_week", text=repr(start[:40])) from None
+    first = period_start(kind, check_moment(local_midnight(day, tz), tz, now).date())
+    check_moment(local_midnight(first, tz), tz, now)  # 2000-01-01 is a Saturday: its week began before
+    return kind, first
+
+
+def last_complete_period(kind: str, tz: tzinfo, now: datetime) -> date:
+    """The first day of the last period of ``kind`` that has ended (what a meeting looks back on)."""
+    return period_shift(kind, period_start(kind, now.astimezone(tz).date()), -1)
+
+
+def recent_periods(kind: str, first: date, count: int) -> list[date]:
+    """The first days of ``count`` periods ending with the one starting ``first``, oldest first."""
+    return [period_shift(kind, first, back) for back in range(1 - count, 1)]

@@ -121,6 +121,9 @@ class Review:
 
 
 class Weekly:
+    KIND = "weekly-kind"
+    TITLE = "weekly-title"
+    TREND = "weekly-trend"
     WEEK = "weekly-week"
     BODY = "weekly-body"
     PDF = "weekly-pdf"

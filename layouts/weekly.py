@@ -1,31 +1,62 @@
-"""The weekly meeting screen (周例会): large type for a projector. Pure builders over a WeeklyReport."""
+"""The assessment screen (周例会 / 月度、季度考核): large type for a projector. Pure builders over a WeeklyReport."""
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.formatting import format_value
-from dashboard.i18n import t, tf
-from dashboard.weekly_columns import period_text
+from dashboard.i18n import period_key, t, tf
+from dashboard.weekly_columns import period_name, period_text
+from gridrules.timewindows import PERIOD_KINDS, period_shift
 from layouts import ids
-from layouts.widgets import change_tiles, page_header
+from layouts.widgets import category_axis, change_tiles, page_header
 
 WEEKLY_TILES = (
     "reported", "registered", "closed", "due_to_close", "closed_on_time", "overdue", "closure_rate",
     "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "satisfaction_rate", "patrol_hours",
 )
-WEEKS_TO_PICK = 12
+PERIODS_TO_PICK = 12
+TREND_RATES = (("closure_rate", "#35d07f"), ("on_time_closure_rate", "#ffb020"), ("satisfaction_rate", "#c58cff"))
+CHART = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#cfe3ff", "size": 15},
+         "margin": {"l": 50, "r": 50, "t": 10, "b": 40}}
 
 
-def week_options(this_monday: date, lang: str) -> list[dict]:
-    """The current week (marked as running) and the eleven before it, newest first."""
+def kind_options(lang: str) -> list[dict]:
+    return [{"label": t(f"period_{kind}", lang), "value": kind} for kind in PERIOD_KINDS]
+
+
+def period_options(kind: str, running: date, lang: str) -> list[dict]:
+    """The running period (marked) and the eleven before it, newest first, each by name and dates."""
     options = []
-    for back in range(WEEKS_TO_PICK):
-        monday = this_monday - timedelta(weeks=back)
-        label = f"{monday:%Y-%m-%d} ~ {monday + timedelta(days=6):%m-%d}（{t('week_number', lang)} {monday.isocalendar()[1]}{'，' + t('running', lang) if not back else ''}）"
-        options.append({"label": label if lang == "zh" else label.replace("（", " (").replace("）", ")").replace("，", ", "), "value": monday.isoformat()})
+    for back in range(PERIODS_TO_PICK):
+        first = period_shift(kind, running, -back)
+        last = period_shift(kind, first, 1) - timedelta(days=1)
+        dates = f"{first:%Y-%m-%d} ~ {last:%m-%d}"
+        label = f"{period_name(kind, first, lang)} {dates}" + (f"（{t('running', lang)}）" if not back else "")
+        options.append({"label": label if lang == "zh" else label.replace("（", " (").replace("）", ")"), "value": first.isoformat()})
     return options
+
+
+def trend_figure(report, lang: str) -> go.Figure:
+    """The main rates of the twelve periods up to this one as lines (left axis, %), reported as
+    bars (right axis); periods by name on a category axis, the running one marked."""
+    trend = report.trend
+    labels = [period_name(report.kind, start, lang) + (f" ({t('running', lang)})" if running else "")
+              for start, running in zip(trend["start"], trend["running"])]
+
+    def values(column: str, scale: float = 1.0) -> list:
+        return [None if value is None or value != value else round(float(value) * scale, 1) for value in trend[column]]
+
+    figure = go.Figure([go.Bar(x=labels, y=values("reported"), name=t("reported", lang), marker_color="#35506f", yaxis="y2")])
+    for key, colour in TREND_RATES:
+        figure.add_trace(go.Scatter(x=labels, y=values(key, 100), name=t(key, lang), mode="lines+markers", line={"color": colour, "width": 3}))
+    figure.update_layout(**CHART, legend={"orientation": "h", "y": 1.14}, uirevision="weekly",
+                         yaxis={"range": [0, 105], "ticksuffix": "%", "gridcolor": "#15304d"},
+                         yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False, "title": {"text": t("reported", lang)}})
+    figure.update_xaxes(gridcolor="#15304d", **category_axis(labels))
+    return figure
 
 
 def _table(headers: list[str], rows: list[list], row_classes: list[str] | None = None, attributes: list[dict] | None = None) -> html.Table:
@@ -67,7 +98,7 @@ def department_ranking(report, lang: str) -> html.Table:
 
 def categories(report, lang: str) -> html.Table:
     rows = [[row["name"], row["reported"], row["previous"], f"{row['change']:+d}"] for row in report.categories.to_dict("records")]
-    return _table([t(k, lang) for k in ("category", "this_week", "last_week", "change")], rows)
+    return _table([t("category", lang), t(period_key("this_week", report.kind), lang), t(period_key("last_week", report.kind), lang), t("change", lang)], rows)
 
 
 def hot_grids(report, lang: str) -> html.Table:
@@ -112,10 +143,13 @@ def workers(report, lang: str) -> html.Table:
 
 def body(report, lang: str, config) -> list:
     """Everything under the week picker; ``config`` (DomainConfig) gives the lists' rules."""
-    running = report.week.asof < report.week.end
+    running = report.window.asof < report.window.end
     return [
         html.Div(f"{report.area.name} · {period_text(report, lang)}", className="weekly-period running" if running else "weekly-period"),
         html.Div(change_tiles(report.totals, report.previous_totals, WEEKLY_TILES, lang), className="kpi-row weekly-tiles"),
+        html.Section([html.H2(t("section_trend", lang)),
+                      dcc.Graph(id=ids.Weekly.TREND, figure=trend_figure(report, lang), config={"displayModeBar": False}, className="weekly-trend")],
+                     className="panel"),
         html.Div([
             html.Section([html.H2(t("red_black_list", lang)), red_black(report, lang, config.min_due)], className="panel"),
             html.Section([html.H2(t("department_ranking", lang)), department_ranking(report, lang)], className="panel wide"),
@@ -125,19 +159,20 @@ def body(report, lang: str, config) -> list:
             html.Section([html.H2(t("hot_spots", lang)), hot_grids(report, lang)], className="panel"),
         ], className="weekly-row even"),
         html.Div([
-            html.Section([html.H2(t("overdue_cases_week", lang)), overdue_cases(report, lang)], className="panel"),
-            html.Section([html.H2(t("reworked_cases_week", lang)), reworked_cases(report, lang)], className="panel"),
+            html.Section([html.H2(t(period_key("overdue_cases_week", report.kind), lang)), overdue_cases(report, lang)], className="panel"),
+            html.Section([html.H2(t(period_key("reworked_cases_week", report.kind), lang)), reworked_cases(report, lang)], className="panel"),
         ], className="weekly-row even"),
         html.Section([html.H2(t("worker_ranking", lang)), html.P(worker_rule(config, lang), className="muted table-note worker-rule"),
                       workers(report, lang)], className="panel"),
     ]
 
 
-def layout(lang: str, user: str | None, other_language_href: str, links, options: list, monday: str, content: list, state: dict) -> html.Div:
+def layout(lang: str, user: str | None, other_language_href: str, links, kind: str, options: list, first: str, content: list, state: dict) -> html.Div:
     return html.Div([
-        page_header([t("weekly_title", lang)], lang, user, other_language_href, links=links),
+        page_header([html.Span(t(period_key("weekly_title", kind), lang), id=ids.Weekly.TITLE)], lang, user, other_language_href, links=links),
         html.Div([
-            dcc.Dropdown(id=ids.Weekly.WEEK, options=options, value=monday, clearable=False, className="dropdown week-picker"),
+            dcc.RadioItems(id=ids.Weekly.KIND, options=kind_options(lang), value=kind, inline=True, className="period-kinds"),
+            dcc.Dropdown(id=ids.Weekly.WEEK, options=options, value=first, clearable=False, searchable=False, className="dropdown week-picker"),
             html.Button(t("export_pdf", lang), id=ids.Weekly.PDF, className="button"),
             html.Button(t("export_xlsx", lang), id=ids.Weekly.XLSX, className="button"),
             dcc.Download(id=ids.Weekly.DOWNLOAD),

@@ -31,13 +31,14 @@ from dashboard import area_reports, weekly_report
 from dashboard.formatting import format_value
 from dashboard.i18n import t
 from dashboard.review_screen import CASE_LIST
+from dashboard.weekly_columns import period_name
 from data_feeds import schema
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import root_grid
 from gridrules.access import EVERYTHING
 from gridrules.clock import utc_now
 from gridrules.lifecycle import SOURCES
-from gridrules.timewindows import today, week_of
+from gridrules.timewindows import last_complete_period, period_shift, recent_periods, today, week_of
 from layouts.review import DEPARTMENT_COLUMNS, REVIEW_TILES
 from layouts.wall import WALL_TILES
 from layouts.weekly import WEEKLY_TILES
@@ -663,7 +664,7 @@ def test_weekly_tiles_and_both_exports_show_the_weeks_numbers(server, page, tmp_
     numbers = api(server, **WEEK_API)
     assert numbers["reported"] > 100
     shown = wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
-    assert "统计周期 2026-11-16 – 2026-11-22 · 对比上周 2026-11-09 – 2026-11-15" in page.inner_text(".weekly-period")
+    assert "统计周期 2026年第47周 2026-11-16 – 2026-11-22 (工作日 5 天) · 对比上周 2026-11-09 – 2026-11-15" in page.inner_text(".weekly-period")
 
     with page.expect_download() as download:
         page.click("#weekly-xlsx")
@@ -719,7 +720,7 @@ def test_the_worker_ranking_states_its_rule_and_separates_people(server, page):
 def test_weekly_opens_on_the_last_whole_week_and_marks_the_running_one(server, page):
     open_weekly(page, server)
     page.click("#weekly-week")
-    options = page.eval_on_selector_all("[role=option]", "els => els.map(e => [e.querySelector('input').value, e.innerText.trim()])")
+    options = page.eval_on_selector_all("[role=option]:not(.period-kinds *)", "els => els.map(e => [e.querySelector('input').value, e.innerText.trim()])")
     (running, running_label), (last_week, last_label) = options[0], options[1]
     assert date.fromisoformat(running) - date.fromisoformat(last_week) == timedelta(days=7)
     assert "进行中" in running_label and "进行中" not in last_label
@@ -730,7 +731,7 @@ def test_weekly_opens_on_the_last_whole_week_and_marks_the_running_one(server, p
     wait_for_tiles(page, ".weekly-tiles", numbers, WEEKLY_TILES)
     # the running week, picked on purpose, says how far it has run
     page.click(f"[role=option]:has(input[value='{running}'])")
-    wait_for_query(page, week=running, area="320506")
+    wait_for_query(page, period="week", start=running, area="320506")
     page.wait_for_function("() => document.querySelector('.weekly-period').innerText.includes('截至')", timeout=TIMEOUT_S * 1000)
     running_numbers = api(server, start=running, end=(date.fromisoformat(running) + timedelta(days=7)).isoformat())
     wait_for_tiles(page, ".weekly-tiles", running_numbers, WEEKLY_TILES)
@@ -793,9 +794,9 @@ def test_weekly_review_and_api_agree_on_a_closed_week(server, page, context, dem
     assert len(shared) >= 9
     assert {name: on_weekly[name] for name in shared} == {name: on_review[name] for name in shared}
     monday = date.fromisoformat(WEEK)
-    built = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), monday, EVERYTHING, utc_now(), {})
+    built = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), "week", monday, EVERYTHING, utc_now(), {})
     assert mismatches(on_weekly, built.totals) == {}
-    assert built.week == week_of(monday, TZ, utc_now())
+    assert built.window == week_of(monday, TZ, utc_now())
     review.close()
 
 
@@ -851,3 +852,53 @@ def test_review_and_weekly_reach_nothing_outside_this_machine(server):
     assert {"/review", "/weekly"} <= pages
     outside = [(path, url) for path, url in REQUESTS if not is_local(url)]  # the wall's page included
     assert outside == []
+
+
+def weekly_trend_ticks(page) -> list[str]:
+    return page.eval_on_selector_all(".weekly-trend .xtick text", "ticks => ticks.map(t => t.textContent)")
+
+
+def test_the_assessment_screen_takes_a_month_and_a_quarter_with_twelve_periods_of_trend(server, page):
+    """The period switch opens the last whole month; the trend names twelve months in order, the
+    last the month shown; a quarter from the URL across the year end and its holidays."""
+    now = utc_now()
+    open_weekly(page, server)
+    assert page.inner_text("#weekly-title") == "周例会"
+    weeks = weekly_trend_ticks(page)
+    assert len(weeks) == 12 and weeks[-1] == period_name("week", last_complete_period("week", TZ, now), "zh")
+
+    page.click(".period-kinds label:has-text('月度')")
+    month = last_complete_period("month", TZ, now)
+    wait_for_query(page, period="month", start=month.isoformat(), area="320506")
+    page.wait_for_function("() => document.querySelector('#weekly-title').innerText === '月度考核'", timeout=TIMEOUT_S * 1000)
+    period_line = page.inner_text(".weekly-period")
+    assert f"统计周期 {period_name('month', month, 'zh')} {month.isoformat()} – " in period_line and "对比上月" in period_line
+    end = period_shift("month", month, 1)
+    wait_for_tiles(page, ".weekly-tiles", api(server, start=month.isoformat(), end=end.isoformat()), WEEKLY_TILES)
+    expected = [period_name("month", first, "zh") for first in recent_periods("month", month, 12)]
+    page.wait_for_function(f"() => [...document.querySelectorAll('.weekly-trend .xtick text')].map(t => t.textContent).join('|') === {json.dumps('|'.join(expected))}",
+                           timeout=TIMEOUT_S * 1000)
+    page.click("#weekly-week")
+    options = page.eval_on_selector_all("[role=option]:not(.period-kinds *)", "els => els.map(e => [e.querySelector('input').value, e.innerText.trim()])")
+    assert options[0][0] == period_shift("month", month, 1).isoformat() and "进行中" in options[0][1]
+    assert options[1][0] == month.isoformat() and len(options) == 12
+    page.keyboard.press("Escape")
+    headers = page.eval_on_selector_all(".weekly-row.even table th", "ths => ths.map(th => th.innerText)")
+    assert "本月" in headers and "上月" in headers
+
+    # the first quarter of 2026, from a link: compared with the last quarter of 2025; New Year and Spring Festival off
+    open_weekly(page, server, "?period=quarter&start=2026-02-14&lang=en")
+    assert page.inner_text("#weekly-title") == "Quarterly assessment"
+    period_line = page.inner_text(".weekly-period")
+    assert "Quarter 2026 Q1 2026-01-01 – 2026-03-31 (" in period_line and "compared with 2025-10-01 – 2025-12-31" in period_line
+    working = int(re.search(r"\((\d+) working days\)", period_line).group(1))
+    assert working == 59  # 64 weekdays less New Year (2) and Spring Festival (6), plus 4 January, 14 and 28 February worked
+    ticks = weekly_trend_ticks(page)
+    assert ticks[-1] == "2026 Q1" and ticks[-5] == "2025 Q1" and ticks[0] == "2023 Q2"
+    wait_for_tiles(page, ".weekly-tiles", api(server, start="2026-01-01", end="2026-04-01"), WEEKLY_TILES)
+
+
+def test_a_wrong_period_is_refused_with_a_notice_and_the_last_whole_week_shown(server, page):
+    open_weekly(page, server, "?period=year&start=2026-01-01")
+    page.wait_for_function("() => document.querySelector('#app-notice').innerText.includes('不是考核周期')", timeout=TIMEOUT_S * 1000)
+    assert page.inner_text("#weekly-title") == "周例会"

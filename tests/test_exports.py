@@ -46,7 +46,7 @@ def report_names(engine, lang: str) -> dict:
 
 
 def build(engine, config, monday: date, lang: str) -> weekly_report.WeeklyReport:
-    return weekly_report.build(engine, config, root_grid(engine), monday, EVERYTHING, DEMO_NOW, report_names(engine, lang))
+    return weekly_report.build(engine, config, root_grid(engine), "week", monday, EVERYTHING, DEMO_NOW, report_names(engine, lang))
 
 
 def daily(engine, report: weekly_report.WeeklyReport) -> pd.DataFrame:
@@ -110,7 +110,7 @@ def header_columns(sheet) -> tuple[dict[str, int], int]:
 
 def test_spreadsheet_holds_the_reports_numbers(report_zh):
     book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report_zh, "zh")))
-    assert book.sheetnames == ["概要", "部门排名", "类别", "热点网格", "超期案件", "返工案件", "网格员排名"]
+    assert book.sheetnames == ["概要", "部门排名", "类别", "热点网格", "超期案件", "返工案件", "网格员排名", "趋势"]
 
     summary = book["概要"]
     assert "吴中区" in summary["A1"].value and "2026-11-23 – 2026-11-29" in summary["A2"].value
@@ -221,7 +221,7 @@ def test_pdf_text_is_escaped(report_zh):
 def test_english_variant(demo_engine, domain_config, tmp_path):
     report = build(demo_engine, domain_config, WEEK, "en")
     book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report, "en")))
-    assert book.sheetnames == ["Summary", "Departments", "Categories", "Hot grids", "Overdue", "Reworked", "Workers"]
+    assert book.sheetnames == ["Summary", "Departments", "Categories", "Hot grids", "Overdue", "Reworked", "Workers", "Trend"]
     columns, _ = header_columns(book["Departments"])
     assert {"Rank", "Department", "Closure rate", "Score", "Grade", "Red/black list"} <= set(columns)
 
@@ -342,3 +342,34 @@ def test_the_worker_ranking_separates_people(report_zh, domain_config):
     keys = list(zip(-scores, -ranked["valid_reported"], -ranked["patrol_hours"], ranked["worker"]))
     assert keys == sorted(keys)
     assert (workers[workers["rank"].isna()]["patrol_hours"] < domain_config.min_ranked_patrol_hours).all()
+
+
+# ---------------------------------------------------------------- a month and a quarter
+
+
+@needs_poppler
+def test_a_month_exports_as_a_month_with_its_trend(demo_engine, domain_config, tmp_path):
+    """November 2026, running at DEMO_NOW: the PDF and the workbook name the month, say how far it
+    has run (截至), compare with the same part of October and carry the twelve months' trend, the
+    last of them the month's own numbers."""
+    report = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), "month", date(2026, 11, 1), EVERYTHING, DEMO_NOW,
+                                 report_names(demo_engine, "zh"))
+    assert len(report.daily) == 31  # October's 31 days against November's 30: the 31st has no November day
+    assert report.daily["date"].iloc[-1] is None and report.daily["reported"].sum() == report.totals["reported"]
+    book = openpyxl.load_workbook(io.BytesIO(weekly_xlsx.render(report, "zh")))
+    summary = book["概要"]
+    columns, header = header_columns(summary)
+    assert list(columns)[:4] == ["指标", "本月", "上月", "较上月"]
+    assert summary.cell(row=2, column=1).value == ("统计周期 2026年11月 2026-11-01 – 2026-11-30 (截至 2026-11-25 15:10, 工作日 18 天)"
+                                                   " · 对比上月 2026-10-01 – 2026-10-25 15:10")
+    trend_columns, trend_header = header_columns(book["趋势"])
+    periods = [row[0] for row in book["趋势"].iter_rows(min_row=trend_header + 1, values_only=True)]
+    assert periods == [f"{year}年{month}月" for year, month in [(2025, 12)] + [(2026, m) for m in range(1, 11)]] + ["2026年11月 (进行中)"]
+    assert book["趋势"].cell(row=trend_header + 12, column=trend_columns[t("reported", "zh")]).value == report.totals["reported"]
+
+    path = tmp_path / "month.pdf"
+    path.write_bytes(render_offline(report, "zh", report.daily, domain_config))
+    text = pdf_text(path)
+    for heading in ("月度考核报告", "截至 2026-11-25 15:10", "本月指标（较上月）", "每日上报与结案（本月与上月）", "近12期主要指标趋势", "2025年12月"):
+        assert heading in text, heading
+    assert "本周" not in text and "上周" not in text

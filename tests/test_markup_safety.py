@@ -207,7 +207,7 @@ def test_the_weekly_exports_keep_hostile_names_as_text(demo_engine, domain_confi
     from gridrules.access import EVERYTHING
     from tests.support import DEMO_NOW
 
-    report = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
+    report = weekly_report.build(demo_engine, domain_config, root_grid(demo_engine), "week", date(2026, 11, 23), EVERYTHING, DEMO_NOW, {})
 
     def hostile(frame, column):
         return frame.assign(**{column: [HOSTILE[n % len(HOSTILE)] for n in range(len(frame))]}) if len(frame) else frame

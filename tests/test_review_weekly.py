@@ -19,6 +19,7 @@ from app import create_app
 from dashboard import cached_reads, review_screen, weekly_report
 from dashboard.context import current_context
 from dashboard.settings import Settings
+from dashboard.weekly_columns import period_text
 from data_feeds.reference import load_children, root_grid
 from gridrules.access import EVERYTHING
 from gridrules.selection import Selection
@@ -215,7 +216,7 @@ def test_the_weekly_report_compares_the_first_week_of_the_year_with_the_last_of_
     engine = district["engine"]
     with app.server.app_context():
         names = cached_reads.names(current_context(), "zh")
-    built = weekly_report.build(engine, domain_config, district["root"], date(2026, 1, 5), EVERYTHING, LATER, names)
+    built = weekly_report.build(engine, domain_config, district["root"], "week", date(2026, 1, 5), EVERYTHING, LATER, names)
     assert (built.previous.start, built.previous.end) == (local(2025, 12, 29), local(2026, 1, 5))
     assert (built.totals["reported"], built.previous_totals["reported"]) == (1, 3)
     daily = built.daily
@@ -225,3 +226,54 @@ def test_the_weekly_report_compares_the_first_week_of_the_year_with_the_last_of_
     # the review of the same seven days says the same
     same_week = review(app, Selection(window="custom", start="2026-01-05", end="2026-01-11"))
     assert (same_week.values["reported"], same_week.previous_values["reported"]) == (1, 3)
+
+
+def test_the_month_and_the_quarter_across_the_year_end_count_each_case_once(district, app, domain_config):
+    """January 2026 against December 2025 and the first quarter against the fourth: the per-day
+    (per-7-day) counts add up to the totals, the trend's last period is the report's own numbers."""
+    grid = district["grids"][district["towns"][0].code][0]
+    district["feed"](
+        reported_only("M1", local(2025, 11, 30, 23, 59), grid),  # November: the quarter before, not the month before
+        reported_only("M2", local(2025, 12, 31, 23, 59), grid),
+        reported_only("M3", local(2026, 1, 1, 10, 0), grid),  # New Year's Day, a holiday: still counted on its day
+        reported_only("M4", local(2026, 1, 31, 23, 59), grid),
+        reported_only("M5", local(2026, 3, 31, 12, 0), grid),
+    )
+    engine = district["engine"]
+    with app.server.app_context():
+        names = cached_reads.names(current_context(), "zh")
+    month = weekly_report.build(engine, domain_config, district["root"], "month", date(2026, 1, 1), EVERYTHING, LATER, names)
+    assert (month.window.start, month.window.end, month.previous.start) == (local(2026, 1, 1), local(2026, 2, 1), local(2025, 12, 1))
+    assert (month.totals["reported"], month.previous_totals["reported"]) == (2, 1)
+    assert len(month.daily) == 31 and month.daily["date"].iloc[-1] == date(2026, 1, 31)
+    # 22 weekdays; New Year takes 1 and 2 January, Sunday 4 January is worked: 21, and the screen, PDF and XLSX say so
+    assert month.working_days == 21
+    assert period_text(month, "zh") == "统计周期 2026年1月 2026-01-01 – 2026-01-31 (工作日 21 天) · 对比上月 2025-12-01 – 2025-12-31"
+    assert period_text(month, "en") == "Month 2026-01 2026-01-01 – 2026-01-31 (21 working days) · compared with 2025-12-01 – 2025-12-31"
+    assert month.daily["reported"].sum() == 2 and month.daily["reported"].iloc[0] == 1 and month.daily["reported"].iloc[30] == 1
+    assert month.daily["previous_reported"].iloc[30] == 1  # 31 December
+    assert len(month.trend) == 12 and month.trend["start"].iloc[-1] == date(2026, 1, 1) and month.trend["start"].iloc[0] == date(2025, 2, 1)
+    assert month.trend["reported"].iloc[-1] == month.totals["reported"] and month.trend["reported"].iloc[-2] == month.previous_totals["reported"]
+
+    quarter = weekly_report.build(engine, domain_config, district["root"], "quarter", date(2026, 2, 14), EVERYTHING, LATER, names)
+    assert (quarter.window.start, quarter.window.end) == (local(2026, 1, 1), local(2026, 4, 1))
+    assert (quarter.totals["reported"], quarter.previous_totals["reported"]) == (3, 2)
+    assert len(quarter.daily) == 14  # the fourth quarter's 92 days take 14 steps of 7; the first's 90 take 13
+    assert quarter.daily["date"].iloc[-1] is None and quarter.daily["previous_date"].iloc[-1] == date(2025, 12, 31)
+    assert quarter.daily["reported"].sum() == 3 and quarter.daily["previous_reported"].sum() == 2
+    assert list(quarter.trend["reported"].iloc[-2:]) == [2, 3]
+    assert period_text(quarter, "zh").startswith("统计周期 2026年第1季度 2026-01-01 – 2026-03-31 (") and "对比上季度 2025-10-01 – 2025-12-31" in period_text(quarter, "zh")
+
+
+def test_a_running_month_is_compared_with_the_same_part_of_the_month_before(district, app, domain_config):
+    grid = district["grids"][district["towns"][0].code][0]
+    district["feed"](
+        reported_only("R1", local(2026, 11, 3, 9, 0), grid),
+        reported_only("R2", local(2026, 11, 3, 11, 0), grid),  # after the hour the running month has reached
+        reported_only("R3", local(2026, 12, 2, 9, 0), grid),
+    )
+    now = local(2026, 12, 3, 10, 0)
+    built = weekly_report.build(district["engine"], domain_config, district["root"], "month", date(2026, 12, 1), EVERYTHING, now, {})
+    assert (built.totals["reported"], built.previous_totals["reported"]) == (1, 1)
+    assert built.daily["reported"].isna().sum() == 28  # 4 to 31 December have not begun
+    assert bool(built.trend["running"].iloc[-1]) and not built.trend["running"].iloc[:-1].any()

@@ -122,3 +122,80 @@ def test_a_week_parameter_gives_its_monday(text, monday):
 def test_a_week_out_of_bounds_is_refused(text):
     with pytest.raises(WindowError):
         week_from_param(text, TZ, LATER)
+
+
+# ---------------------------------------------------------------- assessment periods
+
+
+def test_months_and_quarters_are_calendar_periods_and_cross_the_year_end():
+    from gridrules.timewindows import period_before, period_window
+
+    december = period_window("month", local(2026, 12, 1).date(), TZ, LATER)
+    assert (december.start, december.end) == (local(2026, 12, 1), local(2027, 1, 1))
+    january = period_window("month", local(2027, 1, 1).date(), TZ, LATER)
+    assert (period_before("month", january, LATER).start, period_before("month", january, LATER).end) == (local(2026, 12, 1), local(2027, 1, 1))
+    first_quarter = period_window("quarter", local(2027, 1, 1).date(), TZ, LATER)
+    assert (first_quarter.start, first_quarter.end) == (local(2027, 1, 1), local(2027, 4, 1))
+    before = period_before("quarter", first_quarter, LATER)
+    assert (before.start, before.end) == (local(2026, 10, 1), local(2027, 1, 1))
+    march = period_window("month", local(2026, 3, 1).date(), TZ, LATER)
+    assert period_before("month", march, LATER).start == local(2026, 2, 1)  # the calendar month, not 31 days back
+    last_week_of_year = period_window("week", local(2026, 12, 28).date(), TZ, LATER)
+    assert (last_week_of_year.start, last_week_of_year.end) == (local(2026, 12, 28), local(2027, 1, 4))
+
+
+def test_a_running_month_is_compared_with_the_same_elapsed_part_of_the_month_before_never_past_its_end():
+    from gridrules.timewindows import period_before, period_window
+
+    now = local(2026, 12, 3, 10, 0)
+    running = period_window("month", local(2026, 12, 1).date(), TZ, now)
+    assert running.asof == now
+    before = period_before("month", running, now)
+    assert (before.start, before.end) == (local(2026, 11, 1), local(2026, 11, 3, 10, 0))
+    late = local(2026, 3, 31, 12, 0)  # 30 days and 12 hours into March: February has 28
+    before = period_before("month", period_window("month", local(2026, 3, 1).date(), TZ, late), late)
+    assert (before.start, before.end) == (local(2026, 2, 1), local(2026, 3, 1))
+    quarter = period_window("quarter", local(2026, 10, 1).date(), TZ, now)
+    assert period_before("quarter", quarter, now).end == local(2026, 7, 1) + (now - local(2026, 10, 1))
+
+
+@pytest.mark.parametrize(("kind", "start", "first"), [
+    ("week", "2026-12-31", "2026-12-28"),  # a Thursday: its week began on Monday
+    ("month", "2026-02-28", "2026-02-01"),
+    ("quarter", "2026-11-15", "2026-10-01"),
+    ("quarter", "2027-03-31", "2027-01-01"),
+])
+def test_any_day_names_the_period_that_contains_it(kind, start, first):
+    from gridrules.timewindows import period_from_params
+
+    assert period_from_params(kind, start, TZ, local(2026, 12, 3, 10, 0)) == (kind, local(*map(int, first.split("-"))).date())
+
+
+def test_the_default_is_the_last_complete_period_and_bad_parameters_are_refused():
+    from gridrules.timewindows import period_from_params, recent_periods
+
+    now = local(2026, 12, 3, 10, 0)  # Thursday of week 49, in December, in the fourth quarter
+    assert period_from_params(None, None, TZ, now) == ("week", local(2026, 11, 23).date())
+    assert period_from_params("month", None, TZ, now) == ("month", local(2026, 11, 1).date())
+    assert period_from_params("quarter", None, TZ, now) == ("quarter", local(2026, 7, 1).date())
+    new_year = local(2027, 1, 1, 0, 30)
+    assert period_from_params("month", None, TZ, new_year) == ("month", local(2026, 12, 1).date())
+    assert period_from_params("quarter", None, TZ, new_year) == ("quarter", local(2026, 10, 1).date())
+    for kind, start in (("year", None), ("<script>", None), ("month", "2026-13-01"), ("month", "1999-12-01"), ("quarter", "9999-01-01")):
+        with pytest.raises(WindowError):
+            period_from_params(kind, start, TZ, now)
+    assert window_error_text(WindowError("not_a_period", text="'year'"), "zh") == "'year' 不是考核周期（周、月或季度）"
+    months = recent_periods("month", local(2026, 2, 1).date(), 12)
+    assert (months[0], months[-1], len(set(months))) == (local(2025, 3, 1).date(), local(2026, 2, 1).date(), 12)
+    quarters = recent_periods("quarter", local(2026, 10, 1).date(), 12)
+    assert quarters[0] == local(2024, 1, 1).date() and quarters[4] == local(2025, 1, 1).date()  # three whole years
+
+
+def test_working_days_of_a_month_and_a_quarter_follow_the_holiday_calendar(domain_config):
+    """October 2026: 22 weekdays, National Day takes five of them (1, 2, 5, 6, 7), Saturday 10 is
+    worked: 18. The fourth quarter adds November (21) and December (23): 62."""
+    from dashboard.area_reports import working_days_in
+    from gridrules.timewindows import period_window
+
+    assert working_days_in(period_window("month", local(2026, 10, 1).date(), TZ, LATER), domain_config) == 18
+    assert working_days_in(period_window("quarter", local(2026, 10, 1).date(), TZ, LATER), domain_config) == 62
