@@ -43,18 +43,21 @@ def trend_figure(report, lang: str) -> go.Figure:
     """The main rates of the twelve periods up to this one as lines (left axis, %), reported as
     bars (right axis); periods by name on a category axis, the running one marked."""
     trend = report.trend
-    labels = [period_name(report.kind, start, lang) + (f" ({t('running', lang)})" if running else "")
+    labels = [period_name(report.kind, start, lang) + (f"<br>({t('running', lang)})" if running else "")  # a second line: ticks stay apart
               for start, running in zip(trend["start"], trend["running"])]
 
     def values(column: str, scale: float = 1.0) -> list:
         return [None if value is None or value != value else round(float(value) * scale, 1) for value in trend[column]]
 
-    figure = go.Figure([go.Bar(x=labels, y=values("reported"), name=t("reported", lang), marker_color="#35506f", yaxis="y2")])
+    # the counts on the base axis (right) and the rates on the one overlaying it (left): plotly
+    # draws an overlaying axis's traces on top, so the lines stay in front of the bars
+    figure = go.Figure([go.Bar(x=labels, y=values("reported"), name=t("reported", lang), marker_color="#35506f")])
     for key, colour in TREND_RATES:
-        figure.add_trace(go.Scatter(x=labels, y=values(key, 100), name=t(key, lang), mode="lines+markers", line={"color": colour, "width": 3}))
+        figure.add_trace(go.Scatter(x=labels, y=values(key, 100), name=t(key, lang), mode="lines+markers", line={"color": colour, "width": 3}, yaxis="y2"))
     figure.update_layout(**CHART, legend={"orientation": "h", "y": 1.14}, uirevision="weekly",
-                         yaxis={"range": [0, 105], "ticksuffix": "%", "gridcolor": "#15304d"},
-                         yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False, "title": {"text": t("reported", lang)}})
+                         yaxis={"side": "right", "rangemode": "tozero", "showgrid": False, "title": {"text": t("reported", lang)}},
+                         yaxis2={"overlaying": "y", "side": "left", "range": [0, 105], "tickmode": "linear", "tick0": 0, "dtick": 20,
+                                 "ticksuffix": "%", "gridcolor": "#15304d"})
     figure.update_xaxes(gridcolor="#15304d", **category_axis(labels))
     return figure
 
