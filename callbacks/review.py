@@ -9,7 +9,7 @@ from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import cached_reads, review_screen
+from dashboard import cached_reads, case_export, review_screen
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, case_story, present_case
 from dashboard.cases import search as search_cases
@@ -19,7 +19,7 @@ from data_feeds import accounts
 from gridrules.access import Forbidden
 from gridrules.bounds import EARLIEST_DAY
 from gridrules.clock import utc_now
-from gridrules.selection import Selection, parse
+from gridrules.selection import Selection, parse, window_of
 from gridrules.timewindows import WindowError, latest_day
 from layouts import ids, review
 from layouts.home import forbidden
@@ -37,12 +37,13 @@ def _category_options(ctx, lang: str) -> list[dict]:
     return [{"label": "　" * (levels[code] - 1) + name, "value": code} for code, name in sorted(names["categories_all"].items())]
 
 
-def _period_text(data, tz, lang: str) -> str:
-    def span(window):
-        last = (window.end - timedelta(microseconds=1)).astimezone(tz)
-        return f"{window.start.astimezone(tz):%Y-%m-%d} – {last:%Y-%m-%d}"
+def _span(window, tz) -> str:
+    last = (window.end - timedelta(microseconds=1)).astimezone(tz)
+    return f"{window.start.astimezone(tz):%Y-%m-%d} – {last:%Y-%m-%d}"
 
-    return f"{t('this_period', lang)} {span(data.window)} · {t('before', lang)} {span(data.previous)}"
+
+def _period_text(data, tz, lang: str) -> str:
+    return f"{t('this_period', lang)} {_span(data.window, tz)} · {t('before', lang)} {_span(data.previous, tz)}"
 
 
 def _drilled(code: str | None, search: str | None, state: dict | None) -> str:
@@ -325,6 +326,47 @@ def register(app) -> None:
         content = parts(ctx, principal, parse(_query(search)), lang)  # recomputed: never trust rows sent by the browser
         accounts.audit(ctx.engine, principal.name, "export", "departments.csv", {"screen": "review", "selection": search}, request.remote_addr)
         return dcc.send_string(review.department_csv(content["department_rows"], lang), f"departments-{content['area'].code}.csv")
+
+    @app.callback(
+        Output(ids.Review.CASES_DOWNLOAD, "data"),
+        Input(ids.Review.CASES_CSV, "n_clicks"),
+        Input(ids.Review.CASES_XLSX, "n_clicks"),
+        State("app-url", "search"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def export_cases(csv_clicks, xlsx_clicks, search, state):
+        if not (csv_clicks or xlsx_clicks):
+            raise PreventUpdate
+        return _case_export("csv" if callback_context.triggered_id == ids.Review.CASES_CSV else "xlsx", search, state)
+
+
+def _case_export(kind: str, search: str | None, state: dict | None) -> dict:
+    """The selection's case list as a CSV or XLSX download, within the caller's scope and masked
+    for their role; the export (file, selection, rows, whether cut or masked) is audited."""
+    ctx, principal = current_context(), current_principal()
+    principal.require("export")
+    lang = (state or {}).get("lang", "zh")
+    now = utc_now()
+    selection = parse(_query(search))
+    try:
+        window = window_of(selection, ctx.settings.tz, now, ctx.settings.max_window_days)
+        area = cached_reads.area_in_scope(ctx, selection.area, principal.scope)
+    except WindowError as error:
+        notices.show(window_error_text(error, lang))
+        raise PreventUpdate from None
+    except (Forbidden, cached_reads.NotFound):
+        raise PreventUpdate from None
+    export = case_export.build(ctx, principal, area, window, review_screen.filters_of(ctx, selection), lang, now, _span(window, ctx.settings.tz))
+    name = f"cases-{area.code}-{window.start.astimezone(ctx.settings.tz):%Y%m%d}.{kind}"
+    accounts.audit(ctx.engine, principal.name, "export", name,
+                   {"screen": "review", "selection": search, "rows": len(export.rows), "truncated": export.truncated, "masked": export.masked},
+                   request.remote_addr)
+    if export.truncated:
+        notices.show(export.note(lang))
+    if kind == "csv":
+        return dcc.send_string(case_export.as_csv(export, lang), name)
+    return dcc.send_bytes(case_export.as_xlsx(export, lang), name)
 
 
 def _audited_case(rows, permission: str, action: str):

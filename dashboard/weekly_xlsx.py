@@ -108,7 +108,7 @@ def _sheet_start(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str
     return sheet
 
 
-def _write_header(sheet: Worksheet, labels: list[str]) -> None:
+def write_header(sheet: Worksheet, labels: list[str]) -> None:
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     for index, label in enumerate(labels, start=1):
@@ -119,7 +119,7 @@ def _write_header(sheet: Worksheet, labels: list[str]) -> None:
         cell.border = Border(bottom=Side(style="thin", color="7F8FA6"))
 
 
-def _fit_widths(sheet: Worksheet, widths: list[int]) -> None:
+def fit_widths(sheet: Worksheet, widths: list[int]) -> None:
     from openpyxl.utils import get_column_letter
 
     for index, width in enumerate(widths, start=1):
@@ -129,7 +129,7 @@ def _fit_widths(sheet: Worksheet, widths: list[int]) -> None:
 def _summary_sheet(book: Workbook, report: WeeklyReport, lang: str) -> None:
     sheet = _sheet_start(book, "sheet_summary", report, lang)
     labels = [t("indicator", lang)] + [t(period_key(key, report.kind), lang) for key in ("this_week", "last_week", "change_vs_last_week")]
-    _write_header(sheet, labels)
+    write_header(sheet, labels)
     widths = [display_width(label) for label in labels]
     for offset, key in enumerate(SUMMARY_KEYS, start=1):
         row = HEADER_ROW + offset
@@ -143,7 +143,7 @@ def _summary_sheet(book: Workbook, report: WeeklyReport, lang: str) -> None:
                 cell.number_format = number_format
         shown = [values[0]] + [format_value(key, value, lang) for value in values[1:]]
         widths = [max(width, display_width(text) + 1) for width, text in zip(widths, shown)]
-    _fit_widths(sheet, widths)
+    fit_widths(sheet, widths)
 
 
 def _table_sheet(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str, columns: list[Column], rows: list[dict],
@@ -152,7 +152,7 @@ def _table_sheet(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str
 
     sheet = _sheet_start(book, sheet_key, report, lang)
     labels = [t(column.label, lang) for column in columns]
-    _write_header(sheet, labels)
+    write_header(sheet, labels)
     widths = [display_width(label) for label in labels]
     if not rows:
         put_cell(sheet, HEADER_ROW + 1, 1, t("no_data", lang))
@@ -166,4 +166,4 @@ def _table_sheet(book: Workbook, sheet_key: str, report: WeeklyReport, lang: str
             if fill:
                 cell.fill = PatternFill("solid", fgColor=fill)
             widths[index - 1] = max(widths[index - 1], display_width(cell_text(column.kind, value)))
-    _fit_widths(sheet, widths)
+    fit_widths(sheet, widths)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
 from gridrules.access import Scope, effective_path
-from gridrules.bounds import MAX_CASE_EVENTS, MAX_CASE_LIMIT
+from gridrules.bounds import MAX_CASE_EVENTS, MAX_CASE_LIMIT, MAX_EXPORT_CASES
 from gridrules.indicators import TIME_COLUMNS, Window, empty_cases
 
 CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")
@@ -193,6 +193,17 @@ def list_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
     LIMIT -1 as "every row")."""
     if not 1 <= limit <= CASE_LIST_LIMIT:
         raise ValueError(f"limit {limit} is outside 1..{CASE_LIST_LIMIT}")
+    return _case_list(engine, area_path, window, filters, scope, limit, status)
+
+
+def export_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope) -> tuple[list[dict], bool]:
+    """The cases of ``list_cases`` for an export: the newest ``MAX_EXPORT_CASES`` and whether
+    there were more (one row more is read to know)."""
+    rows = _case_list(engine, area_path, window, filters, scope, MAX_EXPORT_CASES + 1, None)
+    return rows[:MAX_EXPORT_CASES], len(rows) > MAX_EXPORT_CASES
+
+
+def _case_list(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope, limit: int, status: str | None) -> list[dict]:
     start, end, _ = window.naive()
     c = schema.cases.c
     with engine.connect() as connection:

@@ -19,6 +19,7 @@ FUTURE_DAYS = 366  # deadlines and the weeks one may plan reach at most a year a
 MAX_WINDOW_DAYS = 366  # a year and a day: a year compared with the year before
 MAX_CASE_EVENTS = 500  # transitions of one case read for its panel (a real case has a dozen; a hostile feed may send more)
 MAX_CASE_LIMIT = 1000  # cases in one /api/cases answer (newest first)
+MAX_EXPORT_CASES = 10_000  # cases in one case-list export (newest first); a selection with more says so
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Dash callback bodies are a few KB; no API endpoint reads a body
 MAX_CODE_LENGTH = 64  # area, grid and case codes; a longer one names nothing and is not looked up
 STATEMENT_TIMEOUT_S = 15.0  # the dashboard's queries; the consumer and the importers have none

@@ -108,6 +108,9 @@ class Review:
     HOT_SPOTS = "review-hot-spots"
     PATROL = "review-patrol"
     CASES = "review-cases"
+    CASES_CSV = "review-cases-csv"
+    CASES_XLSX = "review-cases-xlsx"
+    CASES_DOWNLOAD = "review-cases-download"
     TIMELINE = "review-timeline"  # the case panel
     CASE_SHOWN = "review-case-shown"
     CASE_MAP = "review-case-map"

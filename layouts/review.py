@@ -406,7 +406,11 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
         ], className="review-row two"),
         html.Div([
             html.Section([html.H2(t("patrol_coverage", lang), className="section-title"), html.Div(data_parts["patrol"], id=ids.Review.PATROL)], className="panel"),
-            html.Section([html.H2(t("case_list", lang), className="section-title"), data_parts["cases"]], className="panel wide"),
+            html.Section([html.Div([html.H2(t("case_list", lang), className="section-title"),
+                                    html.Div([html.Button(t("export_csv", lang), id=ids.Review.CASES_CSV, className="small-button"),
+                                              html.Button(t("export_xlsx", lang), id=ids.Review.CASES_XLSX, className="small-button")],
+                                             className="button-pair")], className="panel-head"),
+                          data_parts["cases"], dcc.Download(id=ids.Review.CASES_DOWNLOAD)], className="panel wide"),
         ], className="review-row one-two"),
         html.Aside(data_parts.get("case_panel") or [], id=ids.Review.TIMELINE, className="case-panel open" if data_parts.get("case_panel") else "case-panel",
                    role="dialog", **{"aria-label": t("case_panel", lang)}),

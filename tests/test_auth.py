@@ -1,7 +1,10 @@
 """Who may see what: sign-in, roles, scope in the data layer, masking, audit, throttling."""
 from __future__ import annotations
 
+import base64
+import csv
 import http.client
+import io
 import json
 import logging
 import subprocess
@@ -11,6 +14,7 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+import openpyxl
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -719,3 +723,64 @@ def test_the_per_user_session_index_stays_tidy(redis_client):
     assert sessions.delete_user_sessions(redis_client, keys, 7, keep=fourth) == 1
     assert redis_client.smembers(keys.user_sessions(7)) == {fourth} and sessions.load(redis_client, keys, fourth)
     assert sessions.delete_user_sessions(redis_client, keys, 7) == 1 and not redis_client.exists(keys.user_sessions(7))
+
+
+# ---------------------------------------------------------------- the case list export
+
+
+def _export_cases(app, client, search: str, kind: str = "csv"):
+    clicks = [{"id": "review-cases-csv", "property": "n_clicks", "value": 1 if kind == "csv" else None},
+              {"id": "review-cases-xlsx", "property": "n_clicks", "value": 1 if kind == "xlsx" else None}]
+    if kind == "xlsx":
+        clicks.reverse()
+    body = callback_body(app, "review-cases-download.data", clicks,
+                         [{"id": "app-url", "property": "search", "value": search}, {"id": "review-state", "property": "data", "value": {"lang": "zh"}}])
+    return client.post("/_dash-update-component", json=body)
+
+
+def _exported_rows(response) -> list[list[str]]:
+    content = response.get_json()["response"]["review-cases-download"]["data"]["content"]
+    lines = list(csv.reader(io.StringIO(content.lstrip("\ufeff"))))
+    return lines[1:]  # the title line first
+
+
+def test_the_case_list_export_holds_the_callers_town_masked_and_is_audited(app, people, demo_engine):
+    """A town leader's export holds their town's cases with contacts masked; a forged selection of
+    another town exports nothing and records nothing; the admin's export is whole and unmasked."""
+    home, other = people["home_town"], people["other_town"]
+    window = f"window=custom&start={(DEMO_NOW - timedelta(days=2)).date()}&end={DEMO_NOW.date()}"
+    leader = signed_in(app, "leader")
+    response = _export_cases(app, leader, f"?area={home.code}&{window}")
+    assert response.status_code == 200
+    header, *rows = _exported_rows(response)
+    assert header[:3] == ["案件编号", "上报时间", "来源"] and "联系方式" in header
+    code, contact = header.index("网格编码"), header.index("联系方式")
+    assert rows and all(row[code].startswith(home.code[:9]) for row in rows)
+    contacts = [row[contact] for row in rows if row[contact]]
+    assert contacts and all("*" in value for value in contacts)
+    assert _export_cases(app, leader, f"?area={other.code}&{window}").status_code == 204
+    with demo_engine.connect() as connection:
+        exports = connection.execute(select(schema.audit_log.c.actor, schema.audit_log.c.target, schema.audit_log.c.detail)
+                                     .where(schema.audit_log.c.action == "export", schema.audit_log.c.target.like("cases-%"))).all()
+    assert [(actor, target) for actor, target, _ in exports] == [("leader", f"cases-{home.code}-{(DEMO_NOW - timedelta(days=2)).date():%Y%m%d}.csv")]
+    assert json.loads(exports[0].detail)["rows"] == len(rows) and json.loads(exports[0].detail)["masked"] is True
+
+    boss = signed_in(app, "boss")
+    whole = _exported_rows(_export_cases(app, boss, f"?{window}"))[1:]
+    assert len(whole) > len(rows) and any(row[contact] and "*" not in row[contact] for row in whole)
+    xlsx = _export_cases(app, boss, f"?area={home.code}&{window}", "xlsx").get_json()["response"]["review-cases-download"]["data"]
+    book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(xlsx["content"])))
+    sheet = book["案件列表"]
+    assert [cell.value for cell in sheet[3]][:2] == ["案件编号", "上报时间"] and sheet.max_row - 3 == len(rows)
+
+
+def test_an_export_past_its_bound_is_cut_to_the_newest_and_says_so(app, demo_engine, monkeypatch):
+    from data_feeds import queries
+
+    monkeypatch.setattr(queries, "MAX_EXPORT_CASES", 5)
+    response = _export_cases(app, signed_in(app, "boss"), f"?window=custom&start={(DEMO_NOW - timedelta(days=2)).date()}&end={DEMO_NOW.date()}")
+    content = response.get_json()["response"]["review-cases-download"]["data"]["content"]
+    lines = list(csv.reader(io.StringIO(content.lstrip("\ufeff"))))
+    assert "仅导出最新" in lines[1][0] and len(lines) == 3 + 5
+    reported = [line[1] for line in lines[3:]]
+    assert reported == sorted(reported, reverse=True)

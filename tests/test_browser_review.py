@@ -902,3 +902,28 @@ def test_a_wrong_period_is_refused_with_a_notice_and_the_last_whole_week_shown(s
     open_weekly(page, server, "?period=year&start=2026-01-01")
     page.wait_for_function("() => document.querySelector('#app-notice').innerText.includes('不是考核周期')", timeout=TIMEOUT_S * 1000)
     assert page.inner_text("#weekly-title") == "周例会"
+
+
+def test_the_case_list_exports_the_selections_cases_as_csv_and_xlsx(server, page, tmp_path):
+    """Filtered to grade A: the file holds every case of the selection, the same as the API's case
+    list and as many as the reported tile says."""
+    open_review(page, server, **CUSTOM, grade="A")
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#review-cases-csv")
+    assert download.value.suggested_filename == "cases-320506-20261120.csv"
+    path = tmp_path / "cases.csv"
+    download.value.save_as(path)
+    title, header, *rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert "吴中区" in title[0] and "2026-11-20 – 2026-11-26" in title[0]
+    with urlopen(f"{server}/api/cases?{urlencode({**CUSTOM_API, 'grade': 'A', 'limit': 1000})}", timeout=30) as answer:
+        listed = json.load(answer)
+    assert 0 < len(listed) < 1000
+    assert [row[0] for row in rows] == [case["id"] for case in listed]
+    assert {row[header.index("等级")] for row in rows} == {"A"}
+    assert len(rows) == api(server, **CUSTOM_API, grade="A")["reported"]
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#review-cases-xlsx")
+    assert download.value.suggested_filename == "cases-320506-20261120.xlsx"
+    download.value.save_as(tmp_path / "cases.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "cases.xlsx").active
+    assert [sheet.cell(row=4 + index, column=1).value for index in range(len(rows))] == [row[0] for row in rows]
