@@ -170,9 +170,13 @@
       return (lateMs >= 0 ? texts.late_by : texts.left) + " " + span;
     },
 
+    /* YYYY-MM-DD HH:MM:SS in both languages: 02/12/2026 reads as 2 December in one country and
+       12 February in another */
     clockText: function (tz, lang) {
-      var options = { timeZone: tz, hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
-      return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", options).format(new Date());
+      var options = { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+      var parts = {};
+      new Intl.DateTimeFormat("en-US", options).formatToParts(new Date()).forEach(function (part) { parts[part.type] = part.value; });
+      return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" + parts.second;
     },
 
     /* show one page of the ticker's rows (data-row), turning every ticker_page_s seconds */

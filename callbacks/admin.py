@@ -23,12 +23,13 @@ from layouts.widgets import nav_links
 def users_page(ctx, principal, lang: str, query: dict, other_language_href: str):
     return admin.users_layout(
         lang, principal.name, other_language_href, nav_links(principal, lang),
-        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), sorted(cached_reads.names(ctx, "zh")["departments"].items()),
+        accounts.list_users(ctx.engine), accounts.list_tokens(ctx.engine), cached_reads.names(ctx, lang), ctx.settings.tz,
     )
 
 
 def audit_page(ctx, principal, lang: str, query: dict, other_language_href: str):
-    return admin.audit_layout(lang, principal.name, other_language_href, nav_links(principal, lang), accounts.search_audit(ctx.engine, limit=200))
+    return admin.audit_layout(lang, principal.name, other_language_href, nav_links(principal, lang), accounts.search_audit(ctx.engine, limit=200),
+                              cached_reads.names(ctx, lang), ctx.settings.tz)
 
 
 def _lang() -> str:
@@ -126,7 +127,8 @@ def register(app) -> None:
     def redraw(_):
         ctx, principal, lang = current_context(), current_principal(), _lang()
         principal.require("admin")
-        return admin.users_table(accounts.list_users(ctx.engine), lang), admin.tokens_table(accounts.list_tokens(ctx.engine), lang)
+        return (admin.users_table(accounts.list_users(ctx.engine), lang, cached_reads.names(ctx, lang)),
+                admin.tokens_table(accounts.list_tokens(ctx.engine), lang, ctx.settings.tz))
 
     @app.callback(
         Output(ids.Admin.AUDIT_RESULTS, "children"),
@@ -147,4 +149,4 @@ def register(app) -> None:
         except WindowError as error:
             notices.show(window_error_text(error, lang))
             return no_update
-        return admin.audit_table(accounts.search_audit(ctx.engine, text or None, action, begin, finish), lang)
+        return admin.audit_table(accounts.search_audit(ctx.engine, text or None, action, begin, finish), lang, tz, cached_reads.names(ctx, lang))

@@ -5,7 +5,7 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from layouts import ids
-from layouts.widgets import district_map, kpi_row, page_header
+from layouts.widgets import district_map, kpi_row, page_header, page_language
 
 HOME_TILES = (
     "reported", "registered", "dispatched", "in_progress", "closed", "invalid", "overdue",
@@ -39,16 +39,16 @@ def layout(lang: str, area: dict, values: dict, outline: dict, grids: dict, boun
             dcc.Interval(id=ids.Home.REFRESH, interval=REFRESH_MS),
         ],
         className="page page-home",
-        lang="zh-CN" if lang == "zh" else "en",
+        lang=page_language(lang),
     )
 
 
 def not_found(lang: str, home_href: str) -> html.Div:
-    return html.Div([html.H1(t("not_found", lang)), html.A(t("back_home", lang), href=home_href)], className="page page-missing")
+    return html.Div([html.H1(t("not_found", lang)), html.A(t("back_home", lang), href=home_href)], className="page page-missing", lang=page_language(lang))
 
 
 def forbidden(lang: str) -> html.Div:
-    return html.Div([html.H1(t("forbidden", lang)), html.A(t("back_home", lang), href="/")], className="page page-forbidden")
+    return html.Div([html.H1(t("forbidden", lang)), html.A(t("back_home", lang), href="/")], className="page page-forbidden", lang=page_language(lang))
 
 
 def unavailable(lang: str, retrying: bool = False) -> html.Div:
@@ -57,4 +57,4 @@ def unavailable(lang: str, retrying: bool = False) -> html.Div:
     heading = t("unavailable_retrying" if retrying else "unavailable", lang)
     retry = [dcc.Interval(id=ids.App.RETRY, interval=RETRY_S * 1000, max_intervals=1)] if retrying else []
     return html.Div([html.H1(heading), html.A(t("back_home", lang), href="/"), *retry], className="page page-unavailable",
-                    **{"data-retrying": "1" if retrying else "0"})
+                    lang=page_language(lang), **{"data-retrying": "1" if retrying else "0"})

@@ -19,7 +19,7 @@ from gridrules.lifecycle import GRADES, SOURCES
 from gridrules.limits import STAGES
 from gridrules.selection import WINDOWS
 from layouts import ids
-from layouts.widgets import bounds_of, category_axis, change_tiles, geojson, page_header
+from layouts.widgets import bounds_of, category_axis, change_tiles, date_picker_words, geojson, page_header, page_language
 
 REVIEW_TILES = (
     "reported", "registered", "closed", "in_progress", "overdue", "due_to_close", "closure_rate",
@@ -42,7 +42,7 @@ def filter_bar(selection, lang: str, category_options: list, department_options:
     return html.Div([
         dcc.Dropdown(id=ids.Review.WINDOW, options=window_options, value=selection.window, clearable=False, className="dropdown"),
         dcc.DatePickerRange(id=ids.Review.DATES, start_date=selection.start, end_date=selection.end, display_format="YYYY-MM-DD",
-                            min_date_allowed=dates["min"], max_date_allowed=dates["max"],
+                            min_date_allowed=dates["min"], max_date_allowed=dates["max"], **date_picker_words(lang),
                             className="date-range" + ("" if selection.window == "custom" else " hidden")),
         dcc.Dropdown(id=ids.Review.CATEGORY, options=category_options, value=selection.category, placeholder=t("all_categories", lang), className="dropdown wide"),
         dcc.Dropdown(id=ids.Review.GRADE, options=[{"label": g, "value": g} for g in GRADES], value=selection.grade, placeholder=t("all_grades", lang), className="dropdown narrow"),
@@ -416,4 +416,4 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
                    role="dialog", **{"aria-label": t("case_panel", lang)}),
         dcc.Store(id=ids.Review.CASE_SHOWN, data=data_parts.get("case_shown")),
         dcc.Store(id=ids.Review.STATE, data=state),
-    ], className="page page-review", lang="zh-CN" if lang == "zh" else "en")
+    ], className="page page-review", lang=page_language(lang))

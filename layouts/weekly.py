@@ -11,7 +11,7 @@ from dashboard.i18n import period_key, t, tf
 from dashboard.weekly_columns import period_name, period_text
 from gridrules.timewindows import PERIOD_KINDS, period_shift
 from layouts import ids
-from layouts.widgets import category_axis, change_tiles, page_header
+from layouts.widgets import category_axis, change_tiles, page_header, page_language
 
 WEEKLY_TILES = (
     "reported", "registered", "closed", "due_to_close", "closed_on_time", "overdue", "closure_rate",
@@ -182,4 +182,4 @@ def layout(lang: str, user: str | None, other_language_href: str, links, kind: s
         ], className="form-row"),
         dcc.Loading(html.Div(content, id=ids.Weekly.BODY), type="dot", color="#5ad8ff"),
         dcc.Store(id=ids.Weekly.STATE, data=state),
-    ], className="page page-weekly", lang="zh-CN" if lang == "zh" else "en")
+    ], className="page page-weekly", lang=page_language(lang))

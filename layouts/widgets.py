@@ -141,3 +141,15 @@ def category_axis(labels: list[str]) -> dict:
     """An x axis of these labels, in this order, read as text: plotly would take ``11-26`` or
     ``2026-11`` for a date and place it on a time axis."""
     return {"type": "category", "categoryorder": "array", "categoryarray": list(labels)}
+
+
+def page_language(lang: str) -> str:
+    """The page's ``lang`` attribute: screen readers, fonts and the date pickers follow it."""
+    return "zh-CN" if lang == "zh" else "en"
+
+
+def date_picker_words(lang: str) -> dict:
+    """A date picker's month heading and first weekday for the page's language (its weekday
+    names follow the page too: assets/datepicker_zh.js)."""
+    return {"month_format": "YYYY年M月" if lang == "zh" else "MMMM YYYY", "first_day_of_week": 1,
+            "start_date_placeholder_text": t("start_date", lang), "end_date_placeholder_text": t("end_date", lang)}

@@ -1,6 +1,10 @@
 """Signing in through the real login page in Chromium, and what a leader then sees."""
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from data_feeds import accounts
@@ -73,3 +77,38 @@ def test_an_admin_manages_users(server):
         page.wait_for_function("() => document.querySelector('#admin-users').innerText.includes('b-new-operator')")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "admin-users.png"), full_page=True)
+
+
+def test_the_audit_log_reads_in_local_time_and_in_words_in_either_language(server):
+    """What an auditor sees: local times (not UTC), actions and details in words, a leader's
+    town by name, and a date picker in the page's language whatever the browser speaks."""
+    base, town = server
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="en-US")
+        sign_in(page, base, "b-admin")
+        page.goto(base + "/admin/audit", wait_until="networkidle")
+        page.wait_for_selector(".audit-table tr[data-action='user.create']")
+        table = page.inner_text(".audit-table")
+        assert "UTC" not in table and "user.create" not in table and "login.success" not in table
+        assert "新建用户" in table and "登录成功" in table
+        created = page.locator(".audit-table tr[data-action='user.create']:has-text('b-leader') td.detail").first.inner_text()
+        assert created == f"角色：领导；管辖范围：{town.name} ({town.code})；部门：—"
+        shown = page.locator(".audit-table tr[data-action='login.success'] td").first.inner_text()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", shown)
+        moment = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert abs((datetime.now(UTC) - moment).total_seconds()) < 600  # Beijing time, not UTC: eight hours apart
+        page.click(".date-range input >> nth=0")
+        page.wait_for_selector(".dash-datepicker-content")
+        calendar = page.inner_text(".dash-datepicker-content")
+        assert "年" in calendar and "一" in calendar and "Mo" not in calendar
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "audit-zh.png"))
+        page.keyboard.press("Escape")
+
+        page.goto(base + "/admin/audit?lang=en", wait_until="networkidle")
+        page.wait_for_selector(".audit-table tr[data-action='user.create']")
+        assert "Created a user" in page.inner_text(".audit-table")
+        page.click(".date-range input >> nth=0")
+        page.wait_for_selector(".dash-datepicker-content")
+        calendar = page.inner_text(".dash-datepicker-content")
+        assert "年" not in calendar and re.search(r"\b(Mo|Mon)\b", calendar)

@@ -558,7 +558,7 @@ def test_administration_and_the_audit_log_show_hostile_names_as_text(server, wat
     page.click("#admin-new-dept")
     page.wait_for_selector("[role=option]", timeout=TIMEOUT_S * 1000)
     options = page.eval_on_selector_all("[role=option]", "options => options.map(o => o.textContent)")
-    assert f"{CGJ} {hostile_names['departments'][CGJ]}" in options
+    assert f"{hostile_names['departments'][CGJ]} ({CGJ})" in options
     page.keyboard.press("Escape")
     page.goto(f"{server}/admin/audit", wait_until="networkidle")
     page.wait_for_selector("#admin-audit-results table", timeout=TIMEOUT_S * 1000)

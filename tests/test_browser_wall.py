@@ -671,6 +671,8 @@ def test_english(server, feed, context):
     header = page.eval_on_selector_all(".wall-header .header-right > :not(.lang-switch)", "els => els.map(e => e.innerText).join(' ')")
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in header), f"Chinese left in the header: {header}"
     assert page.inner_text("a.lang-switch") == "中文"
+    # the clock reads the same in every country: YYYY-MM-DD, never 02/12/2026
+    page.wait_for_function("() => /^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}$/.test(document.querySelector('#wall-clock').innerText.trim())", timeout=10_000)
     page.close()
 
 
