@@ -2,6 +2,7 @@
 departments, hot spots, patrol coverage and the case list with timelines. Pure builders."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 import dash_ag_grid as dag
@@ -214,11 +215,12 @@ DEPARTMENT_COLUMNS = (
 
 
 def department_grid(departments, lang: str) -> dag.AgGrid:
+    rows = department_rows(departments)
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
-                **({"minWidth": 150} if field == "name" else {})}
+                **({"minWidth": fitting_width([row.get("name") for row in rows] + [t(label, lang)]), "tooltipField": "name"} if field == "name" else {})}
                for field, label, kind in DEPARTMENT_COLUMNS]
-    return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=department_rows(departments),
+    return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=rows,
                       defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
                       columnSize="responsiveSizeToFit",
                       dashGridOptions={"animateRows": False, "theme": GRID_THEME}, className="review-grid")
@@ -244,12 +246,27 @@ CASE_COLUMNS = (("id", "case_id"), ("reported_at", "reported_time"), ("category_
                 ("grade", "grade"), ("status", "status"), ("dept", "department"), ("source", "source"))
 
 
-CASE_MIN_WIDTHS = {"id": 150, "reported_at": 100, "category_name": 150, "grid_name": 130}
+CASE_MIN_WIDTHS = {"id": 200, "reported_at": 100}  # ids of 22 characters (the simulator's) whole
+CASE_FITTED = ("category_name", "grid_name", "grade", "status", "dept", "source")  # as wide as their longest text (up to FITTED_MAX_PX)
+FITTED_MAX_PX = 320
+CELL_FONT_PX = 13  # GRID_THEME's fontSize
+
+
+def fitting_width(texts: list) -> int:
+    """A column's width in pixels for its longest text at the grid's font (a CJK character is
+    about the font's size wide, a Latin one a little over half), with the cell's padding; at
+    least 80, at most FITTED_MAX_PX (a longer one shows whole in its tooltip)."""
+    def width(text: object) -> float:
+        return sum(CELL_FONT_PX if unicodedata.east_asian_width(char) in "WF" else 0.6 * CELL_FONT_PX for char in str(text or ""))
+
+    return int(min(FITTED_MAX_PX, max(80, max((width(text) for text in texts), default=0) + 34)))
 
 
 def case_grid(rows: list[dict], lang: str) -> dag.AgGrid:
     """The case list; columns keep a readable width (the grid scrolls sideways rather than cut ids)."""
-    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True, "minWidth": CASE_MIN_WIDTHS.get(field, 80)}
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True,
+                "minWidth": fitting_width([row.get(field) for row in rows] + [t(label, lang)]) if field in CASE_FITTED else CASE_MIN_WIDTHS.get(field, 80),
+                **({"tooltipField": field} if field in CASE_FITTED else {})}
                for field, label in CASE_COLUMNS]
     return dag.AgGrid(id=ids.Review.CASES, columnDefs=columns, rowData=rows, defaultColDef={"resizable": True},
                       columnSize="responsiveSizeToFit", dashGridOptions={"rowSelection": {"mode": "singleRow", "enableClickSelection": True, "checkboxes": False}, "animateRows": False, "theme": GRID_THEME},

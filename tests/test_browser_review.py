@@ -645,6 +645,25 @@ def test_the_case_list_shows_whole_case_ids_at_1600_px(server, page):
     assert widths[0] <= widths[1], widths
 
 
+CUT_CELLS = """grid => [...document.querySelectorAll(grid + ' .ag-cell, ' + grid + ' .ag-header-cell-text')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1 || c.scrollHeight > c.clientHeight + 1).map(c => c.textContent)"""
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
+def test_no_name_or_header_of_the_review_tables_is_cut_in_english(server, page, size):
+    """English names are long (``Human Resources and Social Security Bureau``): they wrap, and a
+    simulator's case id of 22 characters stays whole."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_review(page, server, **CUSTOM, lang="en")
+    page.wait_for_selector("#review-cases .ag-cell[col-id='id']")
+    page.wait_for_selector("#review-departments .ag-cell[col-id='name']")
+    for grid in ("#review-departments", "#review-cases", "#review-ranking"):
+        assert page.evaluate(f"({CUT_CELLS})('{grid}')") == [], grid
+    id_width = page.eval_on_selector("#review-cases .ag-cell[col-id='id']", "c => c.clientWidth")
+    assert id_width >= page.evaluate("() => { const s = document.createElement('span'); s.style.font = getComputedStyle(document.querySelector('#review-cases .ag-cell')).font;"
+                                     " s.textContent = 'S20261203-50ea7d-00001'; document.body.appendChild(s); const w = s.offsetWidth; s.remove(); return w; }")
+
+
 def contrast(first: str, second: str) -> float:
     """WCAG contrast ratio of two CSS rgb() colours."""
     def luminance(colour: str) -> float:
