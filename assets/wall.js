@@ -200,6 +200,16 @@
     }
   };
 
+  /* an alert is one click from its case: the review's case panel opens in a new tab (the wall
+     keeps running); the page's language goes along */
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest(".alert-row[data-case]");
+    if (!row) return;
+    var list = row.closest(".ticker-list");
+    var lang = list && list.dataset.lang === "en" ? "&lang=en" : "";
+    window.open("/review?case=" + encodeURIComponent(row.dataset.case) + lang, "_blank", "noopener");
+  });
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridops_wall: {
       /* delta or zoom changed → new layer data and styles; remember when data last arrived. */

@@ -289,9 +289,14 @@ def case_rows(cases: list[dict], names: dict, tz, lang: str) -> list[dict]:
     return rows
 
 
-def hot_spot_list(hot_spots, lang: str) -> html.Table:
+def hot_spot_list(hot_spots, selection, lang: str) -> html.Table:
+    """The grids with most cases; a grid's name opens the review of that grid (its cases listed,
+    each a click from its panel)."""
     head = html.Tr([html.Th(t(key, lang)) for key in ("grid", "reported", "in_progress", "overdue")])
-    body = [html.Tr([html.Td(row["name"]), html.Td(row["reported"]), html.Td(row["in_progress"]), html.Td(row["overdue"], className="alert" if row["overdue"] else "")],
+    def link(row: dict) -> dcc.Link:
+        return dcc.Link(row["name"], href="/review" + selection.with_area(row["grid"]).search(lang), className="hot-spot-link")
+
+    body = [html.Tr([html.Td(link(row)), html.Td(row["reported"]), html.Td(row["in_progress"]), html.Td(row["overdue"], className="alert" if row["overdue"] else "")],
                     **{"data-grid": row["grid"]}) for row in hot_spots.to_dict("records")]
     return html.Table([html.Thead(head), html.Tbody(body)], className="data-table compact")
 

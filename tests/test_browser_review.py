@@ -946,3 +946,16 @@ def test_the_case_list_exports_the_selections_cases_as_csv_and_xlsx(server, page
     download.value.save_as(tmp_path / "cases.xlsx")
     sheet = openpyxl.load_workbook(tmp_path / "cases.xlsx").active
     assert [sheet.cell(row=4 + index, column=1).value for index in range(len(rows))] == [row[0] for row in rows]
+
+
+def test_a_hot_spot_opens_the_review_of_its_grid_with_its_cases(server, page):
+    open_review(page, server, **CUSTOM)
+    link = page.locator("#review-hot-spots a.hot-spot-link").first
+    name, grid = link.inner_text(), link.evaluate("a => a.closest('tr').dataset.grid")
+    link.click()
+    wait_for_query(page, area=grid)
+    page.wait_for_function("name => document.querySelector('#review-breadcrumb').innerText.includes(name)", arg=name, timeout=TIMEOUT_S * 1000)
+    grid_cells = "[...document.querySelectorAll(`#review-cases .ag-cell[col-id='grid_name']`)]"
+    page.wait_for_function(f"name => {grid_cells}.length > 0 && {grid_cells}.every(c => c.innerText === name)", arg=name, timeout=TIMEOUT_S * 1000)
+    page.locator("#review-cases .ag-cell[col-id='id']").first.click()
+    page.wait_for_selector("#review-timeline.open", timeout=TIMEOUT_S * 1000)

@@ -522,6 +522,14 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     page.wait_for_function("([id, text]) => document.querySelector(`#wall-ticker li[data-case=\"${id}\"] .late`).innerText !== text",
                            arg=[cid, first], timeout=20_000)
     assert late.inner_text() in ("超期 10分", "超期 11分")
+    # one click from the case: its panel on the review opens in a new tab, the wall stays
+    row.wait_for(state="visible", timeout=35_000)
+    with context.expect_page(timeout=30_000) as opened:
+        row.click()
+    review = opened.value
+    review.wait_for_selector("#review-timeline.open", timeout=30_000)
+    assert f"case={cid}" in review.url and cid in review.inner_text("#review-timeline")
+    review.close()
     page.close()
 
 
