@@ -195,7 +195,7 @@ def ranking_rows(children: list[dict]) -> list[dict]:
 
 def area_ranking(children: list[dict], lang: str) -> dag.AgGrid:
     """Every child of the selected area, worst first, sortable; a click on a row drills down."""
-    columns = [{"field": field, "headerName": t(label, lang), "sortable": True,
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "minWidth": unbreakable_width([t(label, lang)]),
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
                 **({"minWidth": 120, "cellClass": "drill-link"} if field == "name" else {})}
                for field, label, kind in RANKING_COLUMNS]
@@ -216,9 +216,9 @@ DEPARTMENT_COLUMNS = (
 
 def department_grid(departments, lang: str) -> dag.AgGrid:
     rows = department_rows(departments)
-    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None,
+    columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None, "minWidth": unbreakable_width([t(label, lang)]),
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
-                **({"minWidth": fitting_width([row.get("name") for row in rows] + [t(label, lang)]), "tooltipField": "name"} if field == "name" else {})}
+                **({"minWidth": name_width([row.get("name") for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True} if field == "name" else {})}
                for field, label, kind in DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=rows,
                       defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
@@ -247,26 +247,40 @@ CASE_COLUMNS = (("id", "case_id"), ("reported_at", "reported_time"), ("category_
 
 
 CASE_MIN_WIDTHS = {"id": 200, "reported_at": 100}  # ids of 22 characters (the simulator's) whole
-CASE_FITTED = ("category_name", "grid_name", "grade", "status", "dept", "source")  # as wide as their longest text (up to FITTED_MAX_PX)
+CASE_WRAPPED = ("category_name", "grid_name", "grade", "status", "dept", "source")  # wrap between words; the row grows
 FITTED_MAX_PX = 320
+WRAP_FROM_PX = 190  # a name wider than this wraps onto a second line
 CELL_FONT_PX = 13  # GRID_THEME's fontSize
 
 
-def fitting_width(texts: list) -> int:
-    """A column's width in pixels for its longest text at the grid's font (a CJK character is
-    about the font's size wide, a Latin one a little over half), with the cell's padding; at
-    least 80, at most FITTED_MAX_PX (a longer one shows whole in its tooltip)."""
-    def width(text: object) -> float:
-        return sum(CELL_FONT_PX if unicodedata.east_asian_width(char) in "WF" else 0.6 * CELL_FONT_PX for char in str(text or ""))
+def _text_px(text: object) -> float:
+    """About how wide ``text`` is at the grid's font: a CJK character the font's size, a Latin one about half."""
+    return sum(CELL_FONT_PX if unicodedata.east_asian_width(char) in "WF" else 0.53 * CELL_FONT_PX for char in str(text or ""))
 
-    return int(min(FITTED_MAX_PX, max(80, max((width(text) for text in texts), default=0) + 34)))
+
+def unbreakable_width(texts: list) -> int:
+    """The narrowest a column of these texts (header included) may get so that each wraps between
+    words, never inside one (``Satisfactio-n``) and is never cut: its longest word, with the cell's
+    padding and the header's sort icon. Chinese wraps between any two characters."""
+    def pieces(text: object) -> list[str]:
+        return [word if not any(unicodedata.east_asian_width(char) in "WF" for char in word) else word[:2] for word in str(text or "").split()]
+
+    widest = max((_text_px(piece) for text in texts for piece in pieces(text)), default=0)
+    return int(min(FITTED_MAX_PX, max(72, widest + 36)))
+
+
+def name_width(texts: list) -> int:
+    """A column of names: wide enough for the whole of most names on one line (up to
+    ``WRAP_FROM_PX``), a longer one wraps between words (``unbreakable_width``)."""
+    whole = max((_text_px(text) for text in texts), default=0) + 36
+    return int(max(unbreakable_width(texts), min(whole, WRAP_FROM_PX)))
 
 
 def case_grid(rows: list[dict], lang: str) -> dag.AgGrid:
     """The case list; columns keep a readable width (the grid scrolls sideways rather than cut ids)."""
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": True,
-                "minWidth": fitting_width([row.get(field) for row in rows] + [t(label, lang)]) if field in CASE_FITTED else CASE_MIN_WIDTHS.get(field, 80),
-                **({"tooltipField": field} if field in CASE_FITTED else {})}
+                "minWidth": name_width([row.get(field) for row in rows] + [t(label, lang)]) if field in CASE_WRAPPED else CASE_MIN_WIDTHS.get(field, 80),
+                **({"wrapText": True, "autoHeight": True} if field in CASE_WRAPPED else {})}
                for field, label in CASE_COLUMNS]
     return dag.AgGrid(id=ids.Review.CASES, columnDefs=columns, rowData=rows, defaultColDef={"resizable": True},
                       columnSize="responsiveSizeToFit", dashGridOptions={"rowSelection": {"mode": "singleRow", "enableClickSelection": True, "checkboxes": False}, "animateRows": False, "theme": GRID_THEME},
@@ -414,7 +428,7 @@ def layout(lang: str, user: str | None, other_language_href: str, links, selecti
                           html.Div(data_parts["legend"], id=ids.Review.LEGEND, className="map-legend")], className="panel map-panel"),
             html.Section([html.H2(t("area_ranking", lang), className="section-title"), html.P(t("areas_worst_first", lang), className="muted table-note"),
                           data_parts["ranking"]], className="panel wide ranking-panel"),
-        ], className="review-row halves"),
+        ], className="review-row halves map-row"),
         html.Div([
             html.Section([html.H2(t("trend", lang), className="section-title"), dcc.Graph(id=ids.Review.TREND, figure=data_parts["trend"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
             html.Section([html.H2(t("categories_period", lang), className="section-title"), dcc.Graph(id=ids.Review.CATEGORIES, figure=data_parts["categories"], config={"displayModeBar": False}, className="review-graph")], className="panel"),
