@@ -195,6 +195,31 @@
       });
     },
 
+    /* the dispatch board: as many departments as its panel holds, worst first, and a last line
+       saying how many it leaves out; fitted again when the board is redrawn or the screen resized */
+    fitBoard: function () {
+      var table = document.querySelector("#" + window.gridops.wall.config.ids.board + " .board-table");
+      if (!table) return;
+      var size = window.innerWidth + "x" + window.innerHeight;
+      if (table.dataset.fitted === size) return;
+      var panel = table.closest(".wall-panel") || table.parentElement;
+      var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-dept]"));
+      var more = table.querySelector("tr.board-more");
+      rows.forEach(function (row) { row.hidden = false; });
+      if (more) more.hidden = true;
+      var bottom = panel.getBoundingClientRect().bottom - parseFloat(getComputedStyle(panel).paddingBottom || "0");
+      var hidden = 0;
+      while (rows.length - hidden > 1 && table.getBoundingClientRect().bottom > bottom + 0.5) {
+        rows[rows.length - 1 - hidden].hidden = true;
+        hidden += 1;
+        if (more) {
+          more.hidden = false;
+          more.firstElementChild.textContent = more.dataset.template.replace("{n}", hidden);
+        }
+      }
+      table.dataset.fitted = size;
+    },
+
     timeText: function (ms, tz) {
       return new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(ms));
     }
@@ -248,6 +273,7 @@
           el.textContent = W.lateText(now - Number(el.dataset.deadline));
         });
         W.pageTicker(n || 0);
+        W.fitBoard();
         // the server's verdict first (no consumer, an outage, lagging: red or amber whatever the
         // age), then the age of the last message the consumer received
         var feed = (delta && delta.feed) || state.feed || {};

@@ -20,7 +20,7 @@ from layouts.widgets import bounds_of, kpi_row
 
 STREAM_PATH = "/stream/changes"
 PAGE_IDS = {"signal": ids.Wall.SIGNAL, "workers": ids.Wall.WORKERS, "trails": ids.Wall.TRAILS, "ticker": ids.Wall.TICKER,
-            "overdue_view": ids.Wall.OVERDUE_VIEW}
+            "overdue_view": ids.Wall.OVERDUE_VIEW, "board": ids.Wall.BOARD}
 
 
 def _figures(charts: dict, lang: str, scale: float) -> dict:

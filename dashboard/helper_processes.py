@@ -66,10 +66,11 @@ class Children:
 
 
 def demo_children(settings: Settings, redis_url: str | None) -> Children:
-    """The feed consumer, and the simulator unless GRIDOPS_SIMULATE=0."""
+    """The feed consumer, and the simulator unless GRIDOPS_SIMULATE=0, its patrol rounds in this
+    machine's daytime unless GRIDOPS_DEMO_DAYTIME=0 (a demo tried abroad shows workers on patrol)."""
     commands = {"ingest": ["ingest", "--consumer", "demo-ingest"]}
     if settings.simulate:
-        commands["simulate"] = ["simulate"]
+        commands["simulate"] = ["simulate"] + (["--daytime-rounds"] if settings.demo_daytime else [])
     env = {**os.environ, "DATABASE_URL": settings.database_url, "PYTHONUNBUFFERED": "1"}
     if redis_url:  # else the children find Redis through REDIS_SENTINELS, like the parent
         env["REDIS_URL"] = redis_url

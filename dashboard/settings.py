@@ -35,6 +35,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     simulate: bool = True
+    demo_daytime: bool = True  # the demo's simulator patrols in this machine's daytime (simulate --daytime-rounds)
     auth: bool = True
     tile_url: str | None = None
     var_dir: Path = DEFAULT_VAR_DIR
@@ -110,6 +111,7 @@ class Settings:
             host=env.get("HOST", "127.0.0.1"),
             port=port,
             simulate=_flag(env, "GRIDOPS_SIMULATE", default=True),
+            demo_daytime=_flag(env, "GRIDOPS_DEMO_DAYTIME", default=True),
             auth=_flag(env, "GRIDOPS_AUTH", default=True),
             tile_url=env.get("TILE_URL") or None,
             var_dir=var_dir,

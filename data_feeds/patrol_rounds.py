@@ -5,7 +5,7 @@ devices (``data_feeds.simulator``); ``round_schedule`` draws a day's rounds for 
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import numpy as np
 
@@ -29,12 +29,20 @@ def epoch(day: date, clock: time, tz) -> float:
     return datetime.combine(day, clock, tzinfo=tz).timestamp()
 
 
-def round_schedule(day: date, diligence: np.ndarray, calendar: WorkCalendar, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def daytime_shift_minutes(district_tz: tzinfo, viewer_tz: tzinfo, at: datetime) -> int:
+    """How far to move the rounds (minutes, 0 to 1439) so that they fall at ROUND_STARTS in the
+    viewer's time zone: a demo tried abroad then shows workers on patrol in the viewer's day."""
+    offset = at.astimezone(district_tz).utcoffset() - at.astimezone(viewer_tz).utcoffset()
+    return int(offset / timedelta(minutes=1)) % (24 * 60)
+
+
+def round_schedule(day: date, diligence: np.ndarray, calendar: WorkCalendar, seed: int, shift_minutes: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each worker's round starts and ends (epoch seconds; inf when skipped) on a local day.
 
     Two rounds a day (ROUND_STARTS, about ROUND_MINUTES each, starting up to
     ROUND_JITTER_MIN early or late); a worker walks a round with probability ``diligence``,
-    the afternoon one on rest days much less often. One draw per day and seed.
+    the afternoon one on rest days much less often. One draw per day and seed. ``shift_minutes``
+    moves the rounds' clock times (within the day: see ``daytime_shift_minutes``); 0 in production.
     """
     rng = np.random.default_rng([seed, day.toordinal()])
     n = diligence.size
@@ -42,7 +50,8 @@ def round_schedule(day: date, diligence: np.ndarray, calendar: WorkCalendar, see
     starts = np.full((n, len(ROUND_STARTS)), np.inf)
     ends = np.full((n, len(ROUND_STARTS)), np.inf)
     for number, clock in enumerate(ROUND_STARTS):
-        begin = epoch(day, clock, calendar.tz)
+        minute = (clock.hour * 60 + clock.minute + shift_minutes) % (24 * 60)
+        begin = epoch(day, time(minute // 60, minute % 60), calendar.tz)
         offset = rng.uniform(-ROUND_JITTER_MIN, ROUND_JITTER_MIN, n) * 60.0
         length = ROUND_MINUTES * 60.0 * rng.uniform(*ROUND_LENGTH_FACTOR, n)
         chance = diligence if number == 0 or working else diligence * REST_DAY_SECOND_ROUND

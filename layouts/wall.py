@@ -23,7 +23,6 @@ PULL_FALLBACK_MS = 10_000
 TICK_MS = 1_000
 PANEL_BG = "rgba(0,0,0,0)"
 CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
-BOARD_ROWS = 4  # what fits the board panel, with the "more" line, at any wall size (everything scales with the width)
 TICKER_ROWS = 24  # rows in the ticker; the browser shows TICKER_PAGE of them at a time, paging through the rest
 TICKER_PAGE = 4  # with the footer line, what fits the ticker panel at any wall size
 OVERDUE_LIST_ROWS = 25
@@ -78,10 +77,10 @@ def source_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
 
 
 def board_table(rows, department_names: dict, lang: str) -> html.Table:
-    """Dispatch board: per department, worst first."""
+    """Dispatch board: every department with a case, worst first. The browser shows as many rows
+    as the panel holds and says how many it leaves out (wall.js fitBoard: the panel's height in
+    rows depends on the screen's shape, not only its width)."""
     head = html.Tr([html.Th(t(key, lang)) for key in ("department", "waiting", "in_hand", "due_soon", "overdue")])
-    hidden = len(rows) - BOARD_ROWS
-    rows = rows[:BOARD_ROWS]
     body = [
         html.Tr([
             html.Td(department_names.get(row["dept"], row["dept"])), html.Td(row["waiting"]), html.Td(row["in_hand"]),
@@ -89,8 +88,8 @@ def board_table(rows, department_names: dict, lang: str) -> html.Table:
         ], **{"data-dept": row["dept"]})
         for row in rows
     ]
-    if hidden > 0:
-        body.append(html.Tr(html.Td(f"{t('more_rows', lang)} {hidden}", colSpan=5, className="muted more-rows")))
+    body.append(html.Tr(html.Td("", colSpan=5, className="muted more-rows"), className="board-more", hidden=True,
+                        **{"data-template": f"{t('more_rows', lang)} {{n}}"}))
     return html.Table([html.Thead(head), html.Tbody(body)], className="wall-table board-table")
 
 

@@ -153,6 +153,38 @@ def test_rounds_are_twice_a_day_in_local_time(domain_config):
     assert np.array_equal(again[0], starts)  # one draw per day and seed
 
 
+def test_a_demo_abroad_patrols_in_its_viewers_daytime(domain_config, world):
+    """Viewed from Berlin in winter (UTC+1), the rounds move seven hours: 08:30 and 14:30 Berlin
+    time are 15:30 and 21:30 in the district; from Los Angeles (UTC-8) sixteen hours, which wraps
+    into the district's night (00:30 and 06:30). Production (no shift) keeps 08:30 and 14:30."""
+    from zoneinfo import ZoneInfo
+
+    from data_feeds.patrol_rounds import daytime_shift_minutes
+
+    winter = local(2026, 12, 3, 12, 0)
+    assert daytime_shift_minutes(TZ, ZoneInfo("Europe/Berlin"), winter) == 7 * 60
+    assert daytime_shift_minutes(TZ, ZoneInfo("America/Los_Angeles"), winter) == 16 * 60
+    assert daytime_shift_minutes(TZ, TZ, winter) == 0
+    diligence = np.full(2000, 0.9)
+    starts, _ = round_schedule(AFTERNOON.date(), diligence, domain_config.calendar, seed=3, shift_minutes=7 * 60)
+    hours = lambda values: np.array([datetime.fromtimestamp(v, ZoneInfo("Europe/Berlin")).hour + datetime.fromtimestamp(v, ZoneInfo("Europe/Berlin")).minute / 60 for v in values])  # noqa: E731
+    assert hours(starts[np.isfinite(starts[:, 0]), 0]).min() >= 8.1 and hours(starts[np.isfinite(starts[:, 0]), 0]).max() <= 8.9
+    assert hours(starts[np.isfinite(starts[:, 1]), 1]).min() >= 14.1 and hours(starts[np.isfinite(starts[:, 1]), 1]).max() <= 14.9
+    # the simulator walks them: at 16:00 in the district (09:00 in Berlin) workers are out, at 09:00 (02:00 in Berlin) none
+    sim = Simulation(world, local(2026, 11, 25, 8, 0), SimOptions(seed=1, rate_per_hour=0, rounds_shift_minutes=7 * 60))
+    assert len(sim.advance(local(2026, 11, 25, 11, 0)).pings) == 0
+    assert len(sim.advance(local(2026, 11, 25, 16, 30)).pings) > 0
+
+
+def test_the_demo_runs_its_simulator_in_daytime_unless_told_not_to(tmp_path):
+    from dashboard.helper_processes import demo_children
+    from dashboard.settings import Settings
+
+    on = demo_children(Settings(var_dir=tmp_path), None)
+    off = demo_children(Settings(var_dir=tmp_path, demo_daytime=False), None)
+    assert on.commands["simulate"] == ["simulate", "--daytime-rounds"] and off.commands["simulate"] == ["simulate"]
+
+
 def test_devices_are_silent_outside_the_rounds(world):
     night = local(2026, 11, 25, 0, 0)
     sim = Simulation(world, night, SimOptions(seed=1, rate_per_hour=0))

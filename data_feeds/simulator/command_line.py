@@ -20,6 +20,7 @@ from data_feeds import db, redis_client
 from data_feeds.case_model import CASES_PER_DAY, REFERENCE_GRIDS
 from data_feeds.exit_codes import EXIT_UNAVAILABLE, EXIT_USAGE_ERROR
 from data_feeds.keys import Keys
+from data_feeds.patrol_rounds import daytime_shift_minutes
 from data_feeds.simulator.patrol_gps import GPS_INTERVAL_S
 from data_feeds.simulator.publishing import GPS_MAXLEN, RunOptions, run
 from data_feeds.simulator.simulation import SimOptions, Simulation
@@ -85,6 +86,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--start", metavar="TIME", help="simulated start: ISO 8601 (local time unless it has an offset) or a time ago such as 2h or 90m (default: now)")
     parser.add_argument("--noise", action="store_true", help="add realistic bad input: GPS glitches outside the district, multipath jumps, repeated messages (some become dead letters)")
+    parser.add_argument("--daytime-rounds", action="store_true",
+                        help="move the patrol rounds (08:30 and 14:30 in the district) to the same hours of this machine's time zone, so a demo "
+                             "tried abroad shows workers on patrol in its viewer's day (the demo passes it; production leaves the rounds where they are)")
     parser.add_argument("--maxlen", type=_number(int, 0, True), default=GPS_MAXLEN, metavar="N", help=f"keep the GPS stream to about N entries (XADD MAXLEN ~; 0: no cap; default {GPS_MAXLEN}); case events are never trimmed")
 
 
@@ -121,7 +125,10 @@ def command(settings, args) -> int:
         log.warning("--workers %d: the database has %d grid workers in basic grids; all of them patrol", args.workers, len(world.workers))
     if args.speedup > 1 and not args.start:
         log.warning("--speedup without --start in the past has no effect: simulated time never runs ahead of the clock")
-    options = SimOptions(seed=seed, rate_per_hour=args.rate, gps_interval_s=args.gps_interval, noise=args.noise)
+    shift = daytime_shift_minutes(settings.tz, datetime.now().astimezone().tzinfo, now) if args.daytime_rounds else 0
+    if shift:
+        log.info("patrol rounds moved by %d minutes to this machine's daytime (--daytime-rounds)", shift)
+    options = SimOptions(seed=seed, rate_per_hour=args.rate, gps_interval_s=args.gps_interval, noise=args.noise, rounds_shift_minutes=shift)
     sim = Simulation(world, start, options, open_cases)
     client = redis_client.connect(settings, socket_timeout=30, health_check_interval=30)
     try:

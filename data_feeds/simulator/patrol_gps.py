@@ -62,6 +62,7 @@ class PatrolState:
     ends: np.ndarray
     day_end: float  # next local midnight
     seed: int  # of the round schedules (one draw per local day)
+    shift_minutes: int = 0  # the rounds moved to a viewer's daytime (the demo abroad); 0 in production
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _next_start(starts: np.ndarray, t: np.ndarray) -> np.ndarray:
 def _start_day(state: PatrolState, calendar: WorkCalendar, moment: float, interval_s: float, rng) -> None:
     """Load the round schedule of the local day of ``moment``; wake the devices with no round left."""
     day = datetime.fromtimestamp(moment, calendar.tz).date()
-    state.starts, state.ends = round_schedule(day, state.diligence, calendar, state.seed)
+    state.starts, state.ends = round_schedule(day, state.diligence, calendar, state.seed, state.shift_minutes)
     state.day_end = epoch(day + timedelta(days=1), time(0), calendar.tz)
     idle = np.flatnonzero(~np.isfinite(state.next_t))
     if idle.size:
@@ -113,7 +114,7 @@ def _start_day(state: PatrolState, calendar: WorkCalendar, moment: float, interv
         state.on_round[idle] = False
 
 
-def new_patrol_state(world: World, start: float, interval_s: float, rng, seed: int) -> PatrolState:
+def new_patrol_state(world: World, start: float, interval_s: float, rng, seed: int, shift_minutes: int = 0) -> PatrolState:
     """Workers at the start time: those inside a round report within one interval, the others at their next round."""
     n = len(world.workers)
     ebike = rng.random(n) < EBIKE_SHARE
@@ -127,6 +128,7 @@ def new_patrol_state(world: World, start: float, interval_s: float, rng, seed: i
         on_round=np.zeros(n, dtype=bool), last_t=np.full(n, start), next_t=np.full(n, np.inf),
         off_until=np.zeros(n), dwell_until=np.zeros(n),
         starts=np.empty((n, len(ROUND_STARTS))), ends=np.empty((n, len(ROUND_STARTS))), day_end=start, seed=seed,
+        shift_minutes=shift_minutes,
     )
     _start_day(state, world.calendar, start, interval_s, rng)
     now_in = in_round(state.starts, state.ends, start)

@@ -26,6 +26,7 @@ class SimOptions:
     noise: bool = False
     backlog_spread_s: float = BACKLOG_SPREAD_S
     run_id: str | None = None  # makes case and event ids unique across runs; random when None
+    rounds_shift_minutes: int = 0  # patrol rounds moved to the viewer's daytime (--daytime-rounds)
 
 
 @dataclass
@@ -50,7 +51,8 @@ class Simulation:
         self.patrol_rng = np.random.default_rng(patrol_seq)
         self.noise_rng = np.random.default_rng(noise_seq)
         schedule_seed = int(schedule_seq.generate_state(1)[0])
-        self.patrol = new_patrol_state(world, self.now.timestamp(), options.gps_interval_s, self.patrol_rng, schedule_seed)
+        self.patrol = new_patrol_state(world, self.now.timestamp(), options.gps_interval_s, self.patrol_rng, schedule_seed,
+                                        options.rounds_shift_minutes)
         self.run_id = options.run_id or uuid.uuid4().hex[:6]
         self.rate_per_hour = default_rate_per_hour(world) if options.rate_per_hour is None else options.rate_per_hour
         self.cases = CaseTraffic(world, np.random.default_rng(case_seq), self.run_id, self.rate_per_hour, options.backlog_spread_s)
