@@ -21,6 +21,7 @@ from gridrules.clock import utc_now
 from gridrules.geometry import simplify_geometry
 from gridrules.identifiers import is_identifier
 from gridrules.indicators import Window
+from gridrules.lifecycle import Rules
 
 LIVE_TIMEOUT_S = 5
 CLOSED_TIMEOUT_S = 3600
@@ -115,6 +116,11 @@ def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
     if len(code) > bounds.MAX_CODE_LENGTH or not is_identifier(code):
         return None
     return cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
+
+
+def rules(ctx: AppContext) -> Rules:
+    """The rule book (catalogue limits, calendar, grade limits): what a stage's lateness is counted in."""
+    return cached("rules", REFERENCE_TIMEOUT_S, lambda: reference.load_rules(ctx.engine, ctx.config))
 
 
 def names(ctx: AppContext, lang: str) -> dict:

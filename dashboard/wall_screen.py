@@ -55,13 +55,14 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
         "counts": counts,
         "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
         "board": wall_rules.dispatch_board(records, now),
-        "alerts": wall_rules.alert_rows(records, now, limit=None, newest_first=True),
+        "alerts": wall_rules.alert_rows(records, now, limit=None, rules=cached_reads.rules(ctx)),
         "tiles": wall_live.tiles(ctx, area, scope, now),
     }
     digests = dict(cursor.get("digests", {}))
     changed = {}
     for name, value in values.items():
-        digest = wall_live.digest(value if name != "alerts" else [(r["id"], r["state"]) for r in value])
+        # alerts: their order and states; a lateness in working time is written by the server, so its tenths too
+        digest = wall_live.digest(value if name != "alerts" else [(r["id"], r["state"], r["shown_amount"] if r.get("working") else None) for r in value])
         if force or digests.get(name) != digest:
             changed[name] = value
             digests[name] = digest
@@ -204,7 +205,7 @@ def pull(ctx: AppContext, principal: Principal, state: dict, cursor: dict, view:
 
 def overdue_rows(ctx: AppContext, principal: Principal) -> list[dict]:
     """Every alert of the caller's scope, most urgent first (the rotation's overdue view)."""
-    return wall_rules.alert_rows(wall_live.open_records(ctx, principal.scope), utc_now(), limit=None)
+    return wall_rules.alert_rows(wall_live.open_records(ctx, principal.scope), utc_now(), limit=None, rules=cached_reads.rules(ctx))
 
 
 def grid_panel(ctx: AppContext, principal: Principal, code: str | None) -> tuple[dict[str, str], list[dict], list[int]] | None:

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from gridrules.access import Scope
 from gridrules.geometry import feature_collection
-from gridrules.lifecycle import GRADES
+from gridrules.lifecycle import GRADES, Rules
+from gridrules.limits import elapsed_amount
 
 GRADE_ORDER = {grade: index for index, grade in enumerate(GRADES)}
 NEW_CASE_S = 10  # a pin flashes this long after its report
@@ -100,12 +101,32 @@ def dispatch_board(records: list[dict], now: datetime) -> list[dict]:
     return sorted(rows.values(), key=lambda r: (-r["overdue"], -r["due_soon"], -(r["waiting"] + r["in_hand"]), r["dept"]))
 
 
-def alert_rows(records: list[dict], now: datetime, limit: int | None = 30, newest_first: bool = False) -> list[dict]:
+def _lateness(record: dict, deadline: datetime, now: datetime, rules: Rules | None) -> dict:
+    """How late (negative: how much time is left) in the stage limit's own unit and calendar:
+    ``late_amount`` and ``late_share`` (of the limit), ``unit``, ``calendar`` and ``working``
+    (the limit counts working time, so natural minutes past a 17:30 deadline mean nothing).
+    Empty without the rules, or for a category or stage they do not know."""
+    category = rules.categories.get(record.get("category")) if rules else None
+    if category is None or category.limits is None or record.get("stage") not in ("register", "dispatch", "handle", "verify"):
+        return {}
+    limits = rules.limits_for(category, record.get("grade"))
+    limit = limits.for_stage(record["stage"])
+    amount = elapsed_amount(deadline, now, limit, limits.calendar, rules.calendar)
+    working = limit.unit == "wd" or (limits.calendar == "working" and limit.unit in ("m", "h"))
+    shown, unit = amount, limit.unit
+    if unit == "wd" and abs(amount) < 1:  # under a working day: in working hours (0.06 working days reads as nothing)
+        shown, unit = amount * rules.calendar.minutes_per_day / 60, "h"
+    return {"late_amount": round(amount, 2), "late_share": amount / limit.amount, "unit": limit.unit, "calendar": limits.calendar, "working": working,
+            "shown_amount": round(shown, 1), "shown_unit": unit}
+
+
+def alert_rows(records: list[dict], now: datetime, limit: int | None = 30, newest_first: bool = False, rules: Rules | None = None) -> list[dict]:
     """Overdue and due-soon cases, overdue first; each with its deadline so the screen can age it live.
 
-    Ranked worst first (grade A first, then the longest late) for the overdue list, or with
-    ``newest_first`` the ones that fell due last first (then the due-soon nearest their
-deadline), as a ticker leads with the news.
+    Ranked by severity: grade A first, then the latest relative to the stage's own limit (with
+    ``rules``; else the longest late) — or with ``newest_first`` the ones that fell due last first
+    (then the due-soon nearest their deadline). With ``rules`` each row says how late it is in
+    the limit's unit and calendar (``_lateness``).
     """
     rows = []
     for record in records:
@@ -117,11 +138,12 @@ deadline), as a ticker leads with the news.
             "id": record["id"], "state": state, "grade": record["grade"], "stage": record.get("stage"),
             "category": record["category"], "grid": record["grid"], "dept": record.get("dept"),
             "deadline": int(deadline.timestamp() * 1000), "late_s": int((now - deadline).total_seconds()),
+            **_lateness(record, deadline, now, rules),
         })
     if newest_first:
         rows.sort(key=lambda r: (r["state"] != "overdue", r["late_s"] if r["state"] == "overdue" else -r["late_s"]))
     else:
-        rows.sort(key=lambda r: (r["state"] != "overdue", GRADE_ORDER.get(r["grade"], 9), -r["late_s"]))
+        rows.sort(key=lambda r: (r["state"] != "overdue", GRADE_ORDER.get(r["grade"], 9), -r.get("late_share", r["late_s"]), -r["late_s"], r["id"]))
     return rows[:limit]
 
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import SSE
 
-from dashboard.formatting import chart_text
+from dashboard.formatting import amount_text, chart_text
 from dashboard.i18n import t, tf
 from layouts import ids
 from layouts.widgets import category_axis, geojson, kpi_row
@@ -23,7 +23,7 @@ PULL_FALLBACK_MS = 10_000
 TICK_MS = 1_000
 PANEL_BG = "rgba(0,0,0,0)"
 CHART_FONT = {"color": "#cfe3ff", "family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
-TICKER_ROWS = 24  # rows in the ticker; the browser shows TICKER_PAGE of them at a time, paging through the rest
+TICKER_ROWS = 500  # overdue cases in the ticker, the browser showing TICKER_PAGE at a time: every one is reached
 TICKER_PAGE = 4  # with the footer line, what fits the ticker panel at any wall size
 OVERDUE_LIST_ROWS = 25
 SOURCE_KEYS = {"patrol": "source_patrol", "hotline": "source_hotline", "police": "source_police", "wechat": "source_wechat", "video": "source_video", "leader": "source_leader"}
@@ -120,14 +120,35 @@ def late_text(late_s: int, lang: str) -> str:
     return f"{t('late_by' if late_s >= 0 else 'left', lang)} {span}"
 
 
+def late_cell(row: dict, lang: str) -> html.Span:
+    """How late a case is: in working time (``1.5 工作小时``) when its stage limit counts working
+    time, refreshed by the server; else in natural time, aged every second by the browser from
+    its deadline (``data-deadline``)."""
+    if row.get("working"):
+        words = amount_text(abs(row["shown_amount"]), row["shown_unit"], "working", lang)
+        return html.Span(f"{t('late_by' if row['late_amount'] >= 0 else 'left', lang)} {words}", className="late working")
+    return html.Span(late_text(row["late_s"], lang), className="late", **{"data-deadline": str(row["deadline"])})
+
+
 def ticker(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int = TICKER_ROWS,
-           page: int | None = TICKER_PAGE) -> html.Ul:
-    """Alerts, each ageing live in the browser (data-deadline), the first ``limit`` of them.
+           page: int | None = TICKER_PAGE) -> html.Div:
+    """The overdue cases, most severe first, under a line counting them (the overdue tile's
+    number) and the cases due soon (kept apart: they are not late yet); the first ``limit``.
 
     With ``page``, the browser shows that many rows at a time and pages through them (wall.js;
     the first page shows until it does), above a footer with the page and the number of all
     alerts. Without, the alerts beyond ``limit`` are counted in a last line.
     """
+    overdue = [row for row in rows if row["state"] == "overdue"]
+    due_soon = len(rows) - len(overdue)
+    counts = html.Div([
+        html.Span(tf("alerts_overdue", lang, count=len(overdue)), className="count-overdue", **{"data-count": str(len(overdue))}),
+        html.Span(tf("alerts_due_soon", lang, count=due_soon), className="count-due-soon", **{"data-count": str(due_soon)}),
+    ], className="ticker-counts")
+    return html.Div([counts, _alert_list(overdue, category_names, grid_names, department_names, lang, limit, page)])
+
+
+def _alert_list(rows, category_names: dict, grid_names: dict, department_names: dict, lang: str, limit: int, page: int | None) -> html.Ul:
     items = []
     hidden = len(rows) - limit
     for row in rows[:limit]:
@@ -139,7 +160,7 @@ def ticker(rows, category_names: dict, grid_names: dict, department_names: dict,
             html.Span(category_names.get(row["category"], row["category"]), className="alert-category"),
             html.Span(grid_names.get(row["grid"], row["grid"]), className="alert-grid"),
             html.Span(department_names.get(row["dept"], row["dept"] or ""), className="alert-dept"),
-            html.Span(late_text(row["late_s"], lang), className="late", **{"data-deadline": str(row["deadline"])}),
+            late_cell(row, lang),
             html.Span(row["id"], className="alert-id"),
         ], className=classes, **{"data-case": row["id"], "data-row": str(len(items))}))
     if not items:

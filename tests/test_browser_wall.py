@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from data_feeds import db, schema
 from data_feeds.embedded_redis import free_port
 from gridrules.clock import utc_now
+from layouts import wall as wall_layout
 from tests.browser import (
     FIND_LEAFLET_MAP_JS,
     app_process,
@@ -501,6 +502,16 @@ def test_the_wall_keeps_no_unbounded_history(server, feed, context, grids):
         page.close()
 
 
+# a ticker row, once its page shows: "inside" the ticker's box or "clipped"; null while paged out
+ROW_ON_ITS_PAGE_JS = """id => {
+    const row = document.querySelector(`#wall-ticker li[data-case="${id}"]`);
+    if (!row || !row.offsetHeight) return null;
+    const b = row.getBoundingClientRect(), p = document.querySelector('#wall-ticker').getBoundingClientRect();
+    return b.top >= p.top - 0.5 && b.bottom <= p.bottom + 0.5 ? 'inside' : 'clipped';
+}"""
+PAGING_TIMEOUT_MS = 180_000  # hundreds of overdue cases, four a page, a page every 5 s: a row's page comes round within minutes
+
+
 def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, context, grids):
     page = open_wall(context, server)
     cid = case_id()
@@ -518,15 +529,17 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     assert int(late.get_attribute("data-deadline")) == int((reported_at + timedelta(minutes=10)).timestamp() * 1000)
     first = late.inner_text()
     assert first in ("超期 9分", "超期 10分"), first
-    row.wait_for(state="visible", timeout=35_000)  # the ticker pages through its rows, four at a time
-    assert inside(row.bounding_box(), page.locator("#wall-ticker").bounding_box()), "the alert row is clipped by its panel"
+    # the ticker pages through its rows, four at a time, most severe first: wait for the row's page,
+    # then whether it shows whole, measured at that moment
+    shown = page.wait_for_function(ROW_ON_ITS_PAGE_JS, arg=cid, timeout=PAGING_TIMEOUT_MS).json_value()
+    assert shown == "inside", "the alert row is clipped by its panel"
     page.wait_for_function("([id, text]) => document.querySelector(`#wall-ticker li[data-case=\"${id}\"] .late`).innerText !== text",
                            arg=[cid, first], timeout=20_000)
     assert late.inner_text() in ("超期 10分", "超期 11分")
     # one click from the case: its panel on the review opens in a new tab, the wall stays
-    row.wait_for(state="visible", timeout=35_000)
+    page.wait_for_function(ROW_ON_ITS_PAGE_JS, arg=cid, timeout=PAGING_TIMEOUT_MS)
     with context.expect_page(timeout=30_000) as opened:
-        row.click()
+        row.click(timeout=PAGING_TIMEOUT_MS)
     review = opened.value
     review.wait_for_selector("#review-timeline.open", timeout=30_000)
     assert f"case={cid}" in review.url and cid in review.inner_text("#review-timeline")
@@ -575,12 +588,13 @@ def test_the_dispatch_board_counts_equal_the_database(server, feed, context, gri
     more = page.locator("#wall-board .more-rows")
     if hidden > 0:
         assert more.is_visible() and more.inner_text().endswith(f" {hidden}"), "the board says how many departments it leaves out"
-        # as many rows as the panel holds: no room for another one below the last
-        panel = page.locator("#wall-board").evaluate("el => el.closest('.wall-panel').getBoundingClientRect().bottom")
-        last = page.locator("#wall-board .board-more").bounding_box()
-        row_height = page.locator("#wall-board tr[data-dept]").first.bounding_box()["height"]
-        assert panel - (last["y"] + last["height"]) < row_height + 2, "the board leaves room for more rows empty"
-    assert len(shown) > 4 or hidden == 0
+        # as many rows as the panel holds: no room for another one below the last (measured at one moment)
+        room, row_height = page.evaluate("""() => {
+            const table = document.querySelector('#wall-board .board-table'), panel = table.closest('.wall-panel');
+            const row = table.querySelector('tr[data-dept]');
+            return [panel.getBoundingClientRect().bottom - table.getBoundingClientRect().bottom, row.getBoundingClientRect().height];
+        }""")
+        assert room < row_height + 2, f"the board leaves {room} px empty below its rows"
     page.close()
 
 
@@ -610,13 +624,13 @@ def test_the_ticker_pages_through_all_its_alerts(server, feed, context):
         assert len(first) == 4, first
         footer = page.locator("#wall-ticker .ticker-footer")
         total = int("".join(ch for ch in footer.inner_text().split("共")[-1] if ch.isdigit()))
-        assert total == len(page.locator("#wall-ticker li[data-case]").all()) or total > 24
+        assert total == len(page.locator("#wall-ticker li[data-case]").all()) or total > wall_layout.TICKER_ROWS
         page.wait_for_function("(ids) => { const now = (" + VISIBLE_ALERTS_JS + ")(); return now.length && now[0] !== ids[0]; }",
                                arg=first, timeout=8_000)
         second = page.evaluate(VISIBLE_ALERTS_JS)
         assert not set(first) & set(second)
         shown_page, pages = (int(n) for n in page.inner_text("#wall-ticker .ticker-page").split("/"))
-        assert shown_page >= 2 and pages == -(-min(total, 24) // 4)
+        assert shown_page >= 2 and pages == -(-min(total, wall_layout.TICKER_ROWS) // wall_layout.TICKER_PAGE)
     finally:
         page.close()
 
@@ -808,3 +822,30 @@ def test_nothing_was_requested_from_another_host(server, feed, context):
     print(f"{len(SESSION['requests'])} requests over the session, {len({u.split('?')[0] for u in SESSION['requests']})} distinct URLs")
     assert [url for url in SESSION["requests"] if not is_local(url)] == []
     assert SESSION["page_errors"] == []
+
+
+OVERDUE_COUNTS_JS = """() => {
+    const listed = document.querySelector('#wall-ticker .count-overdue'), tile = document.querySelector(".wall-tiles [data-kpi='overdue']");
+    return listed && tile ? [Number(listed.dataset.count), Number(tile.dataset.value),
+                             document.querySelectorAll('#wall-ticker li[data-case]').length,
+                             document.querySelectorAll('#wall-ticker li.state-due_soon').length] : null;
+}"""
+
+
+def test_the_alert_panel_counts_what_the_overdue_tile_counts(server, feed, context):
+    """The alerts list the overdue cases, as many as the overdue tile says (due-soon ones are
+    counted apart, never listed among them), every one of them in the ticker's pages."""
+    page = open_wall(context, server)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            counts = page.evaluate(OVERDUE_COUNTS_JS)
+            if counts and counts[0] == counts[1]:
+                break
+            assert time.monotonic() < deadline, f"alerts {counts and counts[0]} against the overdue tile {counts and counts[1]}"
+            page.wait_for_timeout(300)
+        listed, tile, rows, due_soon_rows = counts
+        assert listed > 0 and due_soon_rows == 0
+        assert rows == min(listed, wall_layout.TICKER_ROWS)
+    finally:
+        page.close()

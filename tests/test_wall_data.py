@@ -89,16 +89,30 @@ def test_the_ticker_leads_with_what_fell_due_last():
     assert [row["id"] for row in rows] == ["c-new", "a-old", "soon-next", "soon-later"]
 
 
+def alert_list(ticker):
+    """The ticker's list of rows (under its line of counts)."""
+    return ticker.children[1]
+
+
 def test_the_ticker_shows_a_page_and_hides_the_rest_for_the_browser_to_turn():
     rows = wall_rules.alert_rows([record(f"c{i}", deadline_in=-i - 1, due_soon_in=-60) for i in range(wall.TICKER_ROWS + 3)], NOW, limit=None)
-    ticker = wall.ticker(rows, {}, {}, {}, "en")
-    shown = [li for li in ticker.children if "paged-out" not in li.className]
+    listed = alert_list(wall.ticker(rows, {}, {}, {}, "en"))
+    shown = [li for li in listed.children if "paged-out" not in li.className]
     assert len(shown) == wall.TICKER_PAGE + 1 and shown[-1].children[1].children == f"{wall.TICKER_ROWS + 3} in all"
-    assert len(ticker.children) == wall.TICKER_ROWS + 1
-    assert [getattr(li, "data-row") for li in ticker.children[:2]] == ["0", "1"]
-    assert getattr(ticker, "data-page") == str(wall.TICKER_PAGE)
-    full_list = wall.ticker(rows, {}, {}, {}, "en", limit=wall.OVERDUE_LIST_ROWS, page=None)
+    assert len(listed.children) == wall.TICKER_ROWS + 1
+    assert [getattr(li, "data-row") for li in listed.children[:2]] == ["0", "1"]
+    assert getattr(listed, "data-page") == str(wall.TICKER_PAGE)
+    full_list = alert_list(wall.ticker(rows, {}, {}, {}, "en", limit=wall.OVERDUE_LIST_ROWS, page=None))
     assert not any("paged-out" in li.className for li in full_list.children) and not hasattr(full_list, "data-page")
+
+
+def test_the_ticker_lists_the_overdue_and_counts_the_due_soon_apart():
+    rows = wall_rules.alert_rows([record("late", deadline_in=-5, due_soon_in=-20), record("soon", deadline_in=5, due_soon_in=-1),
+                                  record("soon2", deadline_in=9, due_soon_in=-1), record("fine")], NOW, limit=None)
+    ticker = wall.ticker(rows, {}, {}, {}, "zh")
+    overdue, due_soon = ticker.children[0].children
+    assert (overdue.children, getattr(overdue, "data-count"), due_soon.children, getattr(due_soon, "data-count")) == ("超期 1 件", "1", "即将超期 2 件", "2")
+    assert [getattr(li, "data-case") for li in alert_list(ticker).children] == ["late"]
 
 
 def test_scope_keeps_area_and_department():
@@ -119,12 +133,12 @@ def test_late_text_in_both_languages():
 
 def test_ticker_marks_severe_rows_and_carries_deadlines():
     rows = wall_rules.alert_rows([record("x", grade="A", deadline_in=-30, due_soon_in=-60), record("y", grade="C", deadline_in=-5, due_soon_in=-20)], NOW)
-    ticker = wall.ticker(rows, {"E050101": "无照经营游商"}, {"G1": "第1网格"}, {"CGJ": "城市管理局"}, "zh")
+    ticker = alert_list(wall.ticker(rows, {"E050101": "无照经营游商"}, {"G1": "第1网格"}, {"CGJ": "城市管理局"}, "zh"))
     first, second = ticker.children
     assert "severe" in first.className and "severe" not in second.className
     late = first.children[4]
     assert late.className == "late" and int(getattr(late, "data-deadline")) == rows[0]["deadline"]
-    assert wall.ticker([], {}, {}, {}, "en").children[0].children == "No overdue or due-soon cases"
+    assert alert_list(wall.ticker([], {}, {}, {}, "en")).children[0].children == "No overdue cases"
 
 
 def test_figures_are_built_from_plain_data():
@@ -171,3 +185,34 @@ def test_a_small_counts_bar_chart_ticks_only_whole_numbers():
     figure = wall.bar_figure(["甲", "乙"], [3, 1], "#3aa0ff")
     assert figure.layout.xaxis.dtick == 1
     assert wall.bar_figure(["甲"], [40], "#3aa0ff").layout.xaxis.dtick is None
+
+
+def test_lateness_counts_in_the_stage_limits_own_calendar_and_ranks_by_it(domain_config):
+    """A grade-C case whose 3-working-day handling limit ran out at 17:30 yesterday is, at 09:00
+    today, half an hour late in working time, not fifteen and a half hours; cases rank grade A
+    first, then by how much of their own limit they are past."""
+    from gridrules.lifecycle import Category, Rules
+    from gridrules.limits import StageLimits
+
+    rules = Rules({"E050101": Category("E050101", "游商", None, 3, dept="CGJ", grade="C", limits=StageLimits.parse("1h", "1h", "3wd", "1wd", "working")),
+                   "B010102": Category("B010102", "井盖", None, 3, dept="SWJ", grade="A", limits=StageLimits.parse("10m", "30m", "2h", "1h", "natural"))},
+                  domain_config.calendar, domain_config.grade_limits, 0.8)
+    now = utc(2026, 11, 26, 1, 0)  # Thursday 09:00 in Suzhou
+    yesterday_1730 = utc(2026, 11, 25, 9, 30)
+
+    def late(case_id: str, category: str, grade: str, deadline, status: str = "dispatched") -> dict:
+        row = record(case_id, status=status, grade=grade)
+        row.update(category=category, stage_deadline=deadline.isoformat(), stage_due_soon_at=(deadline - timedelta(hours=1)).isoformat())
+        return row
+
+    rows = wall_rules.alert_rows([late("c-working", "E050101", "C", yesterday_1730), late("a-natural", "B010102", "A", now - timedelta(minutes=30)),
+                                  late("c-fresh", "E050101", "C", now - timedelta(minutes=1))], now, limit=None, rules=rules)
+    assert [row["id"] for row in rows] == ["a-natural", "c-working", "c-fresh"]
+    working = rows[1]
+    assert working["working"] and working["unit"] == "wd" and working["late_amount"] == round(30 / domain_config.calendar.minutes_per_day, 2)
+    assert working["late_s"] == 15.5 * 3600  # the natural time the wall used to show
+    assert not rows[0]["working"] and rows[0]["late_amount"] == 0.5 and rows[0]["late_share"] == 0.25  # half an hour past a 2-hour limit
+    cell = wall.late_cell(working, "zh")
+    assert cell.children == "超期 0.5 工作小时" and not hasattr(cell, "data-deadline")  # under a working day: in working hours
+    assert wall.late_cell(working, "en").children.startswith("overdue 0.5 ")
+    assert getattr(wall.late_cell(rows[0], "zh"), "data-deadline") == str(rows[0]["deadline"])
