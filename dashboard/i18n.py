@@ -400,6 +400,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "detail_masked": ("是否脱敏", "masked"),
     "start_date": ("开始日期", "Start date"),
     "end_date": ("结束日期", "End date"),
+    # the wall's map legend
+    "legend_grade_A": ("A级案件", "Grade A"),
+    "legend_grade_B": ("B级", "Grade B"),
+    "legend_grade_C": ("C级", "Grade C"),
+    "legend_overdue_pin": ("白圈：已超期", "white ring: overdue"),
+    "legend_open_cases": ("网格未结案件", "Open cases per grid"),
+    "legend_overdue_edge": ("红边：有超期", "red edge: overdue inside"),
+    "legend_worker_online": ("在线网格员", "Worker online"),
+    "legend_worker_offline": ("离线", "offline"),
+    "legend_trail": ("巡查轨迹", "patrol trail"),
     # the case list export
     "stage_deadline": ("环节时限", "Stage deadline"),
     "overdue_now": ("当前是否超期", "Overdue now"),

@@ -65,6 +65,7 @@ class Wall:
     CASES = "wall-cases"
     GRID_INFO = "wall-grid-info"
     BOARD = "wall-board"
+    LEGEND = "wall-legend"
     TICKER = "wall-ticker"
     TREND = "wall-trend"
     CATEGORIES = "wall-categories"

@@ -210,6 +210,29 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
                   attributionControl=False, zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
 
 
+# The shading of a basic grid by its open cases: (ramp step, open cases) as gridops.map.openColour
+# steps them (0; 1; 2–3; 4–6; 7 and more): a browser test holds the two together.
+OPEN_STEPS = ((0, "0"), (1, "1"), (2, "2–3"), (3, "4–6"), (4, "7+"))
+
+
+def map_legend(lang: str) -> html.Div:
+    """What the map's marks mean, in a corner of the map: the pins by grade and the ring of an
+    overdue one, the grids' shading and red edge, workers online and offline and their trail."""
+    def item(mark: html.Span, key: str, **data) -> html.Div:
+        return html.Div([mark, html.Span(t(key, lang))], className="legend-item", **data)
+
+    shading = [html.Div([html.Span(className=f"swatch ramp-{step}"), html.Span(text)], className="legend-step", **{"data-open": text.split("–")[0].rstrip("+")})
+               for step, text in OPEN_STEPS]
+    return html.Div([
+        html.Div([item(html.Span(className=f"pin grade-{grade}"), f"legend_grade_{grade}") for grade in ("A", "B", "C")]
+                 + [item(html.Span(className="pin grade-C state-overdue"), "legend_overdue_pin")], className="legend-row"),
+        html.Div([html.Span(t("legend_open_cases", lang), className="legend-title"), *shading,
+                  item(html.Span(className="swatch overdue-edge"), "legend_overdue_edge")], className="legend-row"),
+        html.Div([item(html.Span(className="worker-dot online"), "legend_worker_online"), item(html.Span(className="worker-dot offline"), "legend_worker_offline"),
+                  item(html.Span(className="trail-line"), "legend_trail")], className="legend-row"),
+    ], id=ids.Wall.LEGEND, className="wall-legend")
+
+
 def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, board, ticker_list, figures: dict, state: dict,
            other_language_href: str, stream_url: str) -> html.Div:
     """The whole wall. ``map_parts``: grids, towns, outline, bounds, tile_url, counts, town_counts,
@@ -227,6 +250,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
         html.Div([
             wall_map(map_parts["grids"], map_parts["towns"], map_parts["outline"], map_parts["bounds"], map_parts["tile_url"],
                      map_parts["counts"], map_parts["town_counts"], kiosk, map_parts["cases"], map_parts["workers"], map_parts["trails"]),
+            map_legend(lang),
             html.Div(id=ids.Wall.GRID_INFO, className="grid-info"),
             html.Div(id=ids.Wall.OVERDUE_VIEW, className="overdue-view hidden"),
         ], className="wall-map-panel"),

@@ -849,3 +849,31 @@ def test_the_alert_panel_counts_what_the_overdue_tile_counts(server, feed, conte
         assert rows == min(listed, wall_layout.TICKER_ROWS)
     finally:
         page.close()
+
+
+LEGEND_JS = """() => {
+    const legend = document.querySelector('#wall-legend'), map = document.querySelector('.wall-map-panel');
+    const l = legend.getBoundingClientRect(), m = map.getBoundingClientRect();
+    const colour = c => { const d = document.createElement('div'); d.style.color = c; document.body.appendChild(d); const v = getComputedStyle(d).color; d.remove(); return v; };
+    const steps = [...legend.querySelectorAll('.legend-step[data-open]')].map(s =>
+        [s.dataset.open, getComputedStyle(s.querySelector('.swatch')).backgroundColor, colour(window.gridops.map.openColour(Number(s.dataset.open)))]);
+    return {inside: l.left >= m.left && l.bottom <= m.bottom + 0.5 && l.right <= m.right, lowerLeft: l.left - m.left < m.width / 4 && m.bottom - l.bottom < m.height / 4,
+            text: legend.innerText, steps: steps, fontPx: parseFloat(getComputedStyle(legend).fontSize), width: window.innerWidth};
+}"""
+
+
+@pytest.mark.parametrize(("size", "lang"), [((1920, 1080), "zh"), ((3840, 2160), "en")])
+def test_the_map_has_a_legend_in_the_walls_language_and_its_shading_is_the_maps(server, feed, context, size, lang):
+    page = open_wall(context, server, query="?lang=en" if lang == "en" else "", size=size)
+    try:
+        page.wait_for_selector("#wall-legend")
+        legend = page.evaluate(LEGEND_JS)
+        assert legend["inside"] and legend["lowerLeft"]
+        words = ("A级案件", "白圈：已超期", "网格未结案件", "红边：有超期", "在线网格员", "巡查轨迹") if lang == "zh" else \
+                ("Grade A", "white ring: overdue", "Open cases per grid", "red edge: overdue inside", "Worker online", "patrol trail")
+        assert all(word in legend["text"] for word in words), legend["text"]
+        assert [step[0] for step in legend["steps"]] == ["0", "1", "2", "4", "7"]
+        assert all(shown == drawn for _, shown, drawn in legend["steps"]), legend["steps"]
+        assert legend["fontPx"] == pytest.approx(0.85 * legend["width"] / 120, rel=0.02)  # scales with the screen like the fonts
+    finally:
+        page.close()
