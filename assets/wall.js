@@ -3,7 +3,12 @@
 (function () {
   // Timing, words and element ids come from Python through the page state (layouts/wall.py
   // TIMING and JS_TEXTS, callbacks/wall.py PAGE_IDS): configure() keeps them here.
-  var TRAIL_STYLE = { color: "#35d07f", weight: 2, opacity: 0.55 };
+  var TRAIL_STYLE = { color: "#35d07f", weight: 3, opacity: 0.8 };
+
+  /* every mark on the map grows with the screen as the fonts do (1 at 1920 px wide, 2 at 3840) */
+  function scale() {
+    return Math.max(1, window.innerWidth / 1920);
+  }
 
   function counts(hideout, code) {
     return ((hideout || {}).counts || {})[code] || [0, 0];
@@ -45,26 +50,31 @@
         fillColor: fill(Math.round(c[0] / 10)), fillOpacity: far ? 0.45 : 0, opacity: 0.9
       };
     },
-    trailStyle: function () { return TRAIL_STYLE; },
     /* Markers carry no text of their own: the layer's onEachFeature (gridops.map.label)
        binds each feature's label as a text tooltip. */
+    /* workers: drawn in their own pane above the case pins (layouts/wall.py WORKER_PANE), a white
+       ring round a green dot (grey when offline), as large as a pin */
     workerMarker: function (feature, latlng) {
-      var p = feature.properties;
+      var p = feature.properties, s = scale();
       return L.circleMarker(latlng, {
-        radius: 4, weight: 1.5, color: p.online ? "#0b1a2e" : "#3c4858",
-        fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 0.95 : 0.6
+        pane: "workers", radius: 6 * s, weight: 2.5 * s, color: p.online ? "#ffffff" : "#8a96a6",
+        fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 1 : 0.7
       });
     },
+    trailStyle: function () {
+      return Object.assign({}, TRAIL_STYLE, { weight: TRAIL_STYLE.weight * scale() });
+    },
+    pinSize: function () { return Math.round(14 * scale()); },
     casePin: function (feature, latlng) {
-      var p = feature.properties;
+      var p = feature.properties, size = window.gridops.wall.pinSize();
       var fresh = Date.now() - p.reported < (window.gridops.wall.config.timing.fresh_ms || 0) ? " fresh" : "";
-      var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [14, 14] });
+      var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [size, size] });
       // Leaflet sets the title as a property of the icon element: text, never markup
       return L.marker(latlng, { icon: icon, title: [].concat(p.label || []).join(" · ") });
     },
     caseCluster: function (feature, latlng, index, context) {
       var n = feature.properties.point_count;
-      var size = n < 10 ? 26 : n < 100 ? 32 : 40;
+      var size = Math.round((n < 10 ? 26 : n < 100 ? 32 : 40) * scale());
       var box = document.createElement("div");
       box.appendChild(window.gridops.text.element("span", n));
       var icon = L.divIcon({ html: box, className: "case-cluster", iconSize: L.point(size, size) });

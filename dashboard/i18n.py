@@ -405,7 +405,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "legend_grade_B": ("B级", "Grade B"),
     "legend_grade_C": ("C级", "Grade C"),
     "legend_overdue_pin": ("白圈：已超期", "white ring: overdue"),
-    "legend_open_cases": ("网格未结案件", "Open cases per grid"),
+    "legend_open_cases": ("未结案件：网格（镇街 ×10）", "Open cases per grid (towns ×10)"),
     "legend_overdue_edge": ("红边：有超期", "red edge: overdue inside"),
     "legend_worker_online": ("在线网格员", "Worker online"),
     "legend_worker_offline": ("离线", "offline"),

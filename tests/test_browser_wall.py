@@ -869,11 +869,34 @@ def test_the_map_has_a_legend_in_the_walls_language_and_its_shading_is_the_maps(
         page.wait_for_selector("#wall-legend")
         legend = page.evaluate(LEGEND_JS)
         assert legend["inside"] and legend["lowerLeft"]
-        words = ("A级案件", "白圈：已超期", "网格未结案件", "红边：有超期", "在线网格员", "巡查轨迹") if lang == "zh" else \
-                ("Grade A", "white ring: overdue", "Open cases per grid", "red edge: overdue inside", "Worker online", "patrol trail")
+        words = ("A级案件", "白圈：已超期", "未结案件：网格（镇街 ×10）", "红边：有超期", "在线网格员", "巡查轨迹") if lang == "zh" else \
+                ("Grade A", "white ring: overdue", "Open cases per grid (towns ×10)", "red edge: overdue inside", "Worker online", "patrol trail")
         assert all(word in legend["text"] for word in words), legend["text"]
         assert [step[0] for step in legend["steps"]] == ["0", "1", "2", "4", "7"]
         assert all(shown == drawn for _, shown, drawn in legend["steps"]), legend["steps"]
         assert legend["fontPx"] == pytest.approx(0.85 * legend["width"] / 120, rel=0.02)  # scales with the screen like the fonts
+    finally:
+        page.close()
+
+
+MARKS_JS = """() => {
+    const pin = document.querySelector('.case-pin'), workers = document.querySelector('.leaflet-workers-pane');
+    const markers = document.querySelector('.leaflet-marker-pane');
+    return {pin: pin ? pin.getBoundingClientRect().width : null, width: window.innerWidth,
+            workersAbovePins: workers && markers ? Number(getComputedStyle(workers).zIndex) > Number(getComputedStyle(markers).zIndex) : false,
+            workerCanvas: !!(workers && workers.querySelector('canvas, svg'))};
+}"""
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_pins_grow_with_the_screen_and_workers_are_drawn_above_them(server, feed, context, size):
+    page = open_wall(context, server, size=size)
+    try:
+        page.wait_for_selector(".case-pin")
+        page.wait_for_function("() => document.querySelector('.leaflet-workers-pane canvas, .leaflet-workers-pane svg')", timeout=30_000)
+        marks = page.evaluate(MARKS_JS)
+        grow = marks["width"] / 1920
+        assert 14 * grow <= marks["pin"] <= 18 * grow, marks  # 14 px and its ring at 1920, twice that at 3840
+        assert marks["workersAbovePins"] and marks["workerCanvas"]
     finally:
         page.close()
