@@ -52,12 +52,13 @@
     },
     /* Markers carry no text of their own: the layer's onEachFeature (gridops.map.label)
        binds each feature's label as a text tooltip. */
-    /* workers: drawn in their own pane above the case pins (layouts/wall.py WORKER_PANE), a white
-       ring round a green dot (grey when offline), as large as a pin */
+    /* workers: a white ring round a green dot (grey when offline), as large as a pin, drawn on
+       the map's canvas after the grids (a pane of their own above the pins would take the pins'
+       and the grids' clicks: a canvas there covers the whole map) */
     workerMarker: function (feature, latlng) {
       var p = feature.properties, s = scale();
       return L.circleMarker(latlng, {
-        pane: "workers", radius: 6 * s, weight: 2.5 * s, color: p.online ? "#ffffff" : "#8a96a6",
+        radius: 6 * s, weight: 2.5 * s, color: p.online ? "#ffffff" : "#8a96a6",
         fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 1 : 0.7
       });
     },

@@ -99,7 +99,8 @@ def register(app) -> None:
         )
 
     @app.callback(
-        Output(ids.Wall.MAP, "bounds"),
+        Output(ids.Wall.MAP, "viewport"),
+        Output(ids.Wall.FOCUS, "data"),
         Output(ids.Wall.VIEW_TITLE, "children"),
         Output(ids.Wall.OVERDUE_VIEW, "className"),
         Output(ids.Wall.OVERDUE_VIEW, "children"),
@@ -108,7 +109,9 @@ def register(app) -> None:
         prevent_initial_call=True,
     )
     def show_view(view, state):
-        """Rotation: the district, each town in turn, then the overdue list full screen."""
+        """Rotation: the district, each town in turn (the map fits and outlines it; the tiles,
+        board and alerts are the town's: ``wall_screen.pull`` follows the view), then the
+        overdue list full screen."""
         ctx, principal = current_context(), current_principal()
         principal.require("wall")
         lang = state["lang"]
@@ -117,14 +120,16 @@ def register(app) -> None:
             home = cached_reads.area_in_scope(ctx, state["area"], principal.scope)
             content = [html.H2(t("overdue_list", lang), className="overdue-title"),
                        _ticker(wall_screen.overdue_rows(ctx, principal), wall_screen.names(ctx, lang, home), lang, limit=wall.OVERDUE_LIST_ROWS, page=None)]
-            return no_update, t("overdue_list", lang), "overdue-view", content
+            return no_update, no_update, t("overdue_list", lang), "overdue-view", content
         try:
             area, _ = wall_screen.view_area(ctx, principal.scope, state, view)
         except (Forbidden, cached_reads.NotFound):
             raise PreventUpdate from None
         outline = cached_reads.map_geometries(ctx, area, level=area.level)
         title = "" if index == 0 else area.name
-        return bounds_of(outline[0]["geometry"]), title, "overdue-view hidden", []
+        focus = {"type": "FeatureCollection", "features": [] if index == 0 else [{"type": "Feature", "geometry": outline[0]["geometry"], "properties": {}}]}
+        # viewport, not bounds: a map's bounds apply only when it is made
+        return {"bounds": bounds_of(outline[0]["geometry"]), "transition": "fitBounds"}, focus, title, "overdue-view hidden", []
 
     @app.callback(
         Output(ids.Wall.GRID_INFO, "children"),

@@ -47,15 +47,19 @@ class Parts:
 
 
 def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetime, cursor: dict, force: bool, scale: float = 1.0) -> Parts:
-    """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``)."""
+    """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``).
+    The board and the alerts are those of ``area`` (a town while the rotation shows it), the
+    map's shading the whole wall's."""
     records = wall_live.open_records(ctx, scope)
+    paths = wall_live.grid_paths(ctx)
+    in_area = [r for r in records if paths.get(r["grid"], "").startswith(area.path)]
     towns = {g["code"] for g in cached_reads.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
     counts = wall_rules.grid_counts(records, now)
     values = {
         "counts": counts,
         "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
-        "board": wall_rules.dispatch_board(records, now),
-        "alerts": wall_rules.alert_rows(records, now, limit=None, rules=cached_reads.rules(ctx)),
+        "board": wall_rules.dispatch_board(in_area, now),
+        "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
         "tiles": wall_live.tiles(ctx, area, scope, now),
     }
     digests = dict(cursor.get("digests", {}))

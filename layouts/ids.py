@@ -65,6 +65,7 @@ class Wall:
     CASES = "wall-cases"
     GRID_INFO = "wall-grid-info"
     BOARD = "wall-board"
+    FOCUS = "wall-focus"  # the outline of the town the rotation shows
     LEGEND = "wall-legend"
     TICKER = "wall-ticker"
     TREND = "wall-trend"

@@ -199,14 +199,11 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
                 hoverStyle={"variable": "gridops.map.hoverStyle"}),
         geojson(id=ids.Wall.TOWNS, data=towns, style={"variable": "gridops.wall.townStyle"}, hideout={"counts": town_counts, "zoom": 10}, interactive=False),
         geojson(data=outline, style={"color": "#5ad8ff", "weight": 3, "fill": False}, interactive=False),
+        geojson(id=ids.Wall.FOCUS, data={"type": "FeatureCollection", "features": []}, style=FOCUS_STYLE, interactive=False),
         geojson(id=ids.Wall.CASES, data=cases, pointToLayer={"variable": "gridops.wall.casePin"},
                 cluster=True, clusterToLayer={"variable": "gridops.wall.caseCluster"}, superClusterOptions={"radius": 45, "maxZoom": 14}),
-        # workers and their trails above the pins (Leaflet's marker pane is at 600): the second
-        # thing the eye should find after the overdue cases
-        dl.Pane([
-            geojson(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
-            geojson(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
-        ], name=WORKER_PANE, style={"zIndex": 650}),
+        geojson(id=ids.Wall.TRAILS, data=trails, style={"variable": "gridops.wall.trailStyle"}, interactive=False),
+        geojson(id=ids.Wall.WORKERS, data=workers, pointToLayer={"variable": "gridops.wall.workerMarker"}),
     ]
     # a centre as well as bounds: dash-leaflet's viewport tracking compares against it.
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
@@ -214,7 +211,7 @@ def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | No
                   attributionControl=False, zoomControl=not kiosk, className="wall-map", style={"background": "#07111f"})
 
 
-WORKER_PANE = "workers"  # assets/wall.js workerMarker draws in it
+FOCUS_STYLE = {"color": "#ffd54f", "weight": 4, "fill": False, "opacity": 0.95}  # the town the rotation shows
 
 
 # The shading of a basic grid by its open cases: (ramp step, open cases) as gridops.map.openColour

@@ -320,18 +320,26 @@ def worker_position(page, worker: str) -> tuple[float, float]:
 
 
 def topmost_shape(page, selector: str, lat: float, lon: float):
-    """The id (or code) of the interactive shape the map's canvas would hand the mouse at a point:
-    the last drawn of those under it."""
+    """The id (or code) of the interactive shape the map's canvases would hand the mouse at a
+    point: in the canvas of the highest pane with one there (the workers' pane lies above the
+    grids'), the last drawn of those under it."""
     return page.evaluate("""([s, lat, lon]) => {
       const map = window.__leafletMaps[s], point = map.latLngToLayerPoint([lat, lon]);
-      let found = null;
+      const hits = [];
       map.eachLayer(layer => {
-        for (let item = layer._drawFirst; item; item = item.next) {  // a canvas renderer's draw order
-          const shape = item.layer;
-          if (shape.options.interactive && shape._containsPoint(point)) found = shape.feature && (shape.feature.properties.id || shape.feature.properties.code);
+        if (!layer._drawFirst && !layer._layers) return;
+        let found = null;
+        const shapes = [];
+        for (let item = layer._drawFirst; item; item = item.next) shapes.push(item.layer);  // a canvas renderer's draw order
+        if (!layer._drawFirst && layer._container && layer._container.tagName === 'svg') shapes.push(...Object.values(layer._layers));  // an SVG renderer's
+        for (const shape of shapes) {
+          if (shape.options && shape.options.interactive && shape._containsPoint && shape._containsPoint(point)) found = shape.feature && (shape.feature.properties.id || shape.feature.properties.code);
         }
+        const pane = layer._container && layer._container.parentNode;
+        if (found) hits.push([pane ? Number(getComputedStyle(pane).zIndex) || 0 : 0, found]);
       });
-      return found;
+      hits.sort((a, b) => a[0] - b[0]);
+      return hits.length ? hits[hits.length - 1][1] : null;
     }""", [selector, lat, lon])
 
 

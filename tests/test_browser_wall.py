@@ -880,23 +880,61 @@ def test_the_map_has_a_legend_in_the_walls_language_and_its_shading_is_the_maps(
 
 
 MARKS_JS = """() => {
-    const pin = document.querySelector('.case-pin'), workers = document.querySelector('.leaflet-workers-pane');
-    const markers = document.querySelector('.leaflet-marker-pane');
-    return {pin: pin ? pin.getBoundingClientRect().width : null, width: window.innerWidth,
-            workersAbovePins: workers && markers ? Number(getComputedStyle(workers).zIndex) > Number(getComputedStyle(markers).zIndex) : false,
-            workerCanvas: !!(workers && workers.querySelector('canvas, svg'))};
+    const pin = document.querySelector('.case-pin'), cluster = document.querySelector('.case-cluster');
+    return {pin: pin ? pin.getBoundingClientRect().width : null, cluster: cluster ? cluster.getBoundingClientRect().width : null,
+            pinSize: window.gridops.wall.pinSize(), width: window.innerWidth};
 }"""
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
-def test_pins_grow_with_the_screen_and_workers_are_drawn_above_them(server, feed, context, size):
+def test_pins_and_clusters_grow_with_the_screen(server, feed, context, size):
     page = open_wall(context, server, size=size)
     try:
         page.wait_for_selector(".case-pin")
-        page.wait_for_function("() => document.querySelector('.leaflet-workers-pane canvas, .leaflet-workers-pane svg')", timeout=30_000)
+        page.wait_for_selector(".case-cluster")
         marks = page.evaluate(MARKS_JS)
         grow = marks["width"] / 1920
         assert 14 * grow <= marks["pin"] <= 18 * grow, marks  # 14 px and its ring at 1920, twice that at 3840
-        assert marks["workersAbovePins"] and marks["workerCanvas"]
+        assert marks["cluster"] >= 26 * grow, marks
+    finally:
+        page.close()
+
+
+def test_the_rotation_fits_and_outlines_the_town_and_every_panel_follows(server, feed, clock_context):
+    """On a town, the map fits it and draws its outline, and the overdue alerts counted are the
+    town's, as many as its overdue tile says."""
+    from shapely.geometry import shape
+
+    page = open_wall(clock_context, server, "?kiosk=1&rotate=5", clock=True)
+    try:
+        page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+        deadline = time.monotonic() + 60
+        while not page.locator("#wall-view-title").inner_text().endswith(("街道", "镇")):
+            assert time.monotonic() < deadline, "the rotation never showed a town"
+            page.clock.run_for(5_000)
+            page.wait_for_timeout(300)
+        focus = None
+        while not focus:
+            focus = (dash_prop(page, "wall-focus", "data") or {}).get("features")
+            assert time.monotonic() < deadline, "the town is not outlined"
+            page.wait_for_timeout(200)
+        west, south, east, north = shape(focus[0]["geometry"]).bounds
+        assert page.evaluate(FIND_LEAFLET_MAP_JS, "#wall-map")
+        read = "() => { const b = window.__leafletMaps['#wall-map'].getBounds(); return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()]; }"
+        while True:
+            map_south, map_west, map_north, map_east = page.evaluate(read)
+            inside = map_west <= west and map_south <= south and east <= map_east and north <= map_north
+            filled = max((east - west) / (map_east - map_west), (north - south) / (map_north - map_south))
+            if inside and filled >= 0.5:
+                break
+            assert time.monotonic() < deadline, f"the map {[map_south, map_west, map_north, map_east]} does not fit the town {[south, west, north, east]}"
+            page.clock.run_for(200)  # the fit's animation runs on the page's (paused) clock
+            page.wait_for_timeout(200)
+        while True:
+            counts = page.evaluate(OVERDUE_COUNTS_JS)
+            if counts and counts[0] == counts[1]:
+                break
+            assert time.monotonic() < deadline, f"the town's alerts {counts and counts[0]} against its overdue tile {counts and counts[1]}"
+            page.wait_for_timeout(300)
     finally:
         page.close()
