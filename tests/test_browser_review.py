@@ -977,6 +977,7 @@ def test_a_hot_spot_opens_the_review_of_its_grid_with_its_cases(server, page):
     link.click()
     wait_for_query(page, area=grid)
     page.wait_for_function("name => document.querySelector('#review-breadcrumb').innerText.includes(name)", arg=name, timeout=TIMEOUT_S * 1000)
+    page.locator("#review-cases").scroll_into_view_if_needed()  # as a person would: wrapped rows are laid out once shown
     grid_cells = "[...document.querySelectorAll(`#review-cases .ag-cell[col-id='grid_name']`)]"
     page.wait_for_function(f"name => {grid_cells}.length > 0 && {grid_cells}.every(c => c.innerText === name)", arg=name, timeout=TIMEOUT_S * 1000)
     page.locator("#review-cases .ag-cell[col-id='id']").first.click()
