@@ -190,10 +190,12 @@
       return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" + parts.second;
     },
 
-    /* show one page of the ticker's rows (data-row), turning every ticker_page_s seconds */
+    /* show one page of the ticker's rows (data-row), turning every ticker_page_s seconds; a page
+       under the pointer stays, so that the row an operator is about to click does not turn away */
     pageTicker: function (n) {
       var config = window.gridops.wall.config;
       document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
+        if (list.matches(":hover") && list.querySelector("li[data-row]:not(.paged-out)")) return;
         var size = Number(list.dataset.page) || 5;
         var rows = list.querySelectorAll("li[data-row]");
         var pages = Math.max(1, Math.ceil(rows.length / size));

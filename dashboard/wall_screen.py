@@ -62,17 +62,20 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
         "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
         "tiles": wall_live.tiles(ctx, area, scope, now),
     }
+    minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
+    new_minute = force or cursor.get("minute") != minute or cursor.get("area") != area.code
     digests = dict(cursor.get("digests", {}))
     changed = {}
     for name, value in values.items():
-        # alerts: their order and states; a lateness in working time is written by the server, so its tenths too
-        digest = wall_live.digest(value if name != "alerts" else [(r["id"], r["state"], r["shown_amount"] if r.get("working") else None) for r in value])
-        if force or digests.get(name) != digest:
+        # alerts: which cases and in what state. Their order and a lateness in working time (written
+        # by the server) move on with the clock: sent again once a minute, not on every pull, for
+        # the ticker is hundreds of rows and a busy feed pulls several times a second.
+        digest = wall_live.digest(value if name != "alerts" else sorted((r["id"], r["state"]) for r in value))
+        if force or digests.get(name) != digest or (name == "alerts" and new_minute):
             changed[name] = value
             digests[name] = digest
-    minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
     charts = None
-    if force or cursor.get("minute") != minute or cursor.get("area") != area.code:
+    if new_minute:
         charts = {
             "trend": wall_live.hourly_trend(ctx, area, scope, now),
             "categories": wall_live.major_class_counts(wall_live.breakdown(ctx, area, scope, now, "category"), ctx, lang).head(8),

@@ -533,13 +533,15 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     # then whether it shows whole, measured at that moment
     shown = page.wait_for_function(ROW_ON_ITS_PAGE_JS, arg=cid, timeout=PAGING_TIMEOUT_MS).json_value()
     assert shown == "inside", "the alert row is clipped by its panel"
+    # the operator points at it: its page stays while the pointer is there
+    row.hover(timeout=PAGING_TIMEOUT_MS)
     page.wait_for_function("([id, text]) => document.querySelector(`#wall-ticker li[data-case=\"${id}\"] .late`).innerText !== text",
                            arg=[cid, first], timeout=20_000)
     assert late.inner_text() in ("超期 10分", "超期 11分")
+    assert page.evaluate(ROW_ON_ITS_PAGE_JS, cid) == "inside", "the page under the pointer turned away"
     # one click from the case: its panel on the review opens in a new tab, the wall stays
-    page.wait_for_function(ROW_ON_ITS_PAGE_JS, arg=cid, timeout=PAGING_TIMEOUT_MS)
     with context.expect_page(timeout=30_000) as opened:
-        row.click(timeout=PAGING_TIMEOUT_MS)
+        row.click(timeout=10_000)
     review = opened.value
     review.wait_for_selector("#review-timeline.open", timeout=30_000)
     assert f"case={cid}" in review.url and cid in review.inner_text("#review-timeline")

@@ -5,7 +5,7 @@ caller's area, through the real consumer, live state and Dash endpoint (SQLite a
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -165,3 +165,37 @@ def test_the_wall_callback_answers_a_leader_only_with_the_town(feed_district, re
     delta = response.get_json()["response"]["wall-delta"]["data"]
     assert "H-NEW" in json.dumps(delta) and delta["workers_offline"] == [towns["home_grids"][0]["worker"]]
     assert not {name for name in named_in(delta) if name.startswith("O-")} and not named_in(delta) & {g["worker"] for g in towns["other_grids"]}
+
+
+def test_a_ticking_lateness_sends_the_alerts_again_once_a_minute_not_on_every_pull(app, towns):
+    """A busy feed pulls several times a second: the hundreds of alert rows are sent again when a
+    case joins, leaves or changes state, and otherwise once a minute (their order and a lateness
+    in working time move on with the clock), not whenever a working-minute lateness moves a tenth."""
+    from zoneinfo import ZoneInfo
+
+    from dashboard.extensions import cache
+
+    local = ZoneInfo("Asia/Shanghai")
+    reported = datetime(2026, 11, 25, 10, 0, tzinfo=local)  # a Wednesday; registering within 30 working minutes
+    towns["feed"](cases=[report("W-LATE", reported, towns["home_grids"][0], category="B010104")])
+    operator = Scope()
+    with app.server.test_request_context():
+        ctx = current_context()
+        root = root_grid(ctx.engine)
+
+        def at(hour, minute, second, cursor):
+            return wall_screen.parts(ctx, operator, root, "zh", datetime(2026, 11, 25, hour, minute, second, tzinfo=local).astimezone(UTC), cursor, force=False)
+
+        first = at(10, 44, 10, {})
+        late = next(row for row in first.changed["alerts"] if row["id"] == "W-LATE")
+        assert late["working"] and late["shown_unit"] == "m" and late["shown_amount"] == 14.2
+        cursor = {"digests": first.digests, "minute": first.minute, "area": root.code}
+        same_minute = at(10, 44, 50, cursor)
+        assert "alerts" not in same_minute.changed, "40 s later, nothing but the clock moved: the ticker stays"
+        next_minute = at(10, 45, 5, cursor)
+        late = next(row for row in next_minute.changed["alerts"] if row["id"] == "W-LATE")
+        assert late["shown_amount"] == 15.1
+        towns["feed"](cases=[case_event("W-LATE", "register", reported + timedelta(minutes=46))])
+        cache.delete("wall-open")  # the walls' shared one-second snapshot of the open cases lapses
+        registered = at(10, 46, 20, {"digests": next_minute.digests, "minute": "202611251046@1.00", "area": root.code})
+        assert "W-LATE" not in {row["id"] for row in registered.changed["alerts"]}, "a change of state is sent at once"
