@@ -238,14 +238,22 @@
     }
   };
 
-  /* an alert is one click from its case: the review's case panel opens in a new tab (the wall
-     keeps running); the page's language goes along */
+  /* On the duty desk's own wall (not a kiosk, which nobody clicks and whose token may not open
+     the review) a case is one click away: an alert row or a pin opens the review's case panel,
+     a row of the dispatch board the review of that department's cases, in a new tab (the wall
+     keeps running); the page's language goes along. */
   document.addEventListener("click", function (event) {
-    var row = event.target.closest && event.target.closest(".alert-row[data-case]");
-    if (!row) return;
-    var list = row.closest(".ticker-list");
-    var lang = list && list.dataset.lang === "en" ? "&lang=en" : "";
-    window.open("/review?case=" + encodeURIComponent(row.dataset.case) + lang, "_blank", "noopener");
+    var target = event.target.closest ? event.target : null;
+    var wall = target && target.closest(".wall");
+    if (!wall || wall.classList.contains("kiosk")) return;
+    var lang = wall.getAttribute("lang") === "en" ? "&lang=en" : "";
+    var row = target.closest(".alert-row[data-case]");
+    var pin = target.closest(".case-pin[title]");
+    var dept = target.closest(".board-table tr[data-dept]");
+    var url = row ? "/review?case=" + encodeURIComponent(row.dataset.case)
+      : pin ? "/review?case=" + encodeURIComponent(pin.getAttribute("title").split(" ")[0])
+      : dept ? "/review?window=30d&dept=" + encodeURIComponent(dept.dataset.dept) : null;
+    if (url) window.open(url + lang, "_blank", "noopener");
   });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {

@@ -37,10 +37,16 @@ asserts nothing:
    after about 17 minutes. Heap that grows while they fill is data; growth once they are full
    would be a leak (``--early 20 --late 45`` shows which).
 
+4. Who is nearest (就近调度): as many extra workers as make ``--nearest-online`` (default 10,000)
+   online, spread over the district, written straight into the live positions; then the case panel's
+   nearest-worker query (``dashboard.nearest.nearest_workers``: the geo index, the online and
+   scope checks, the staff lookup) at ``--nearest-queries`` random places, in-process as the
+   server runs it; p50/p95 against a full scan of every position for the same answer.
+
 Every phase prints the page's state: how many deltas it has applied, how old the last one is,
 and the "stale since" banner if it shows.
 
-Targets (the issue): p95 latency ≤ 1 s; heap growth ≤ 10 %.
+Targets (the issue): p95 latency ≤ 1 s; heap growth ≤ 10 %; nearest workers p95 ≤ 50 ms at 10,000 online.
 """
 from __future__ import annotations
 
@@ -59,17 +65,23 @@ from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import redis
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
+from app import create_app  # noqa: E402
+from dashboard import nearest  # noqa: E402
+from dashboard.context import current_context  # noqa: E402
+from dashboard.settings import DEFAULT_CONFIG_PATH, Settings  # noqa: E402
+from data_feeds import live_state  # noqa: E402
 from data_feeds.db import make_engine  # noqa: E402
 from data_feeds.demo import DemoSize, ensure_demo  # noqa: E402
 from data_feeds.embedded_redis import start_embedded_redis  # noqa: E402
 from data_feeds.importers.workers import import_workers  # noqa: E402
 from data_feeds.keys import Keys  # noqa: E402
+from gridrules.access import Principal, Scope  # noqa: E402
 from gridrules.clock import utc_now  # noqa: E402
 from gridrules.config import load_domain_config  # noqa: E402
 from gridrules.coords import gcj02_to_wgs84  # noqa: E402
@@ -463,6 +475,48 @@ def attach_refresh_log(page) -> list:
 # ------------------------------------------------------------------ main
 
 
+def nearest_phase(env: dict, client, grids, online_target: int, queries: int) -> None:
+    """The nearest-worker query of the case panel at ``queries`` random places, with as many more
+    workers online as make ``online_target`` (written into the live positions as the consumer writes them)."""
+    workers = max(0, online_target - client.zcount(KEYS.workers_seen, time.time() - 600, "+inf"))
+    rng = np.random.default_rng(5)
+    homes = rng.integers(0, len(grids), workers)
+    frame = pd.DataFrame({
+        "worker": [f"N{n:06d}" for n in range(workers)], "ts": pd.Timestamp.now(tz="UTC").tz_localize(None),
+        "lat": [grids[h][1] + rng.normal(0, 0.004) for h in homes], "lon": [grids[h][2] + rng.normal(0, 0.004) for h in homes],
+        "grid": [grids[h][0] for h in homes], "speed": 1.1, "heading": 90.0,
+    })
+    pipe = client.pipeline(transaction=False)
+    live_state.record_positions(pipe, KEYS, frame)
+    pipe.execute()
+    online = client.zcount(KEYS.workers_seen, time.time() - 600, "+inf")
+    app = create_app(Settings.from_env(env))
+    operator = Principal("bench", "operator", Scope())
+    places = [(grids[g][1] + rng.normal(0, 0.004), grids[g][2] + rng.normal(0, 0.004), grids[g][0]) for g in rng.integers(0, len(grids), queries)]
+    indexed, scanned = [], []
+    with app.server.test_request_context():
+        ctx = current_context()
+        for lat, lon, grid in places:
+            started = time.perf_counter()
+            found = nearest.nearest_workers(ctx, operator, {"lat": lat, "lon": lon, "grid": grid}, utc_now(), "zh")
+            indexed.append(time.perf_counter() - started)
+        for lat, lon, _ in places[: max(1, queries // 10)]:
+            started = time.perf_counter()  # the same question by reading every position
+            everyone = live_state.worker_positions(ctx.redis, KEYS, utc_now(), ctx.config.offline_after_minutes)
+            sorted((math_distance(lat, lon, p["lat"], p["lon"]), p["worker"]) for p in everyone if p["online"])[:5]
+            scanned.append(time.perf_counter() - started)
+    print(f"  online workers: {online:,}; {queries} queries, {len(found)} workers listed for the last one")
+    print(f"  nearest workers (geo index): {fmt_ms(indexed)}   (target p95 ≤ 50 ms)")
+    print(f"  the same by scanning every position: {fmt_ms(scanned)}; ratio of medians {statistics.median(scanned) / statistics.median(indexed):.0f}×")
+
+
+def math_distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle metres (haversine)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    return float(2 * 6_371_008.8 * np.arcsin(np.sqrt(a)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="heap after 1 and 6 minutes instead of 5 and 30")
@@ -474,7 +528,9 @@ def main() -> None:
     parser.add_argument("--gps-rate", type=int, default=1000, help="GPS pings per second behind the latency and map figures (default 1000)")
     parser.add_argument("--heap-gps-rate", type=int, default=50,
                         help="GPS pings per second during the heap run, published once a second so the wall refreshes about once a second (default 50)")
-    parser.add_argument("--phases", default="latency,map,heap", help="which figures to measure (default latency,map,heap)")
+    parser.add_argument("--phases", default="latency,map,heap,nearest", help="which figures to measure (default latency,map,heap,nearest)")
+    parser.add_argument("--nearest-online", type=int, default=10_000, help="workers online for the nearest-worker figure (default 10000)")
+    parser.add_argument("--nearest-queries", type=int, default=500, help="nearest-worker queries timed (default 500)")
     parser.add_argument("--frames", type=int, default=10, help="seconds of frame timing (default 10)")
     parser.add_argument("--baseline", type=int, default=20, help="reports timed first with no GPS traffic, for comparison (default 20; 0: none)")
     args = parser.parse_args()
@@ -496,28 +552,32 @@ def main() -> None:
             gps.burst(len(workers))  # everyone online from the start
             time.sleep(3)
             phases = set(args.phases.split(","))
-            with chromium(("--enable-precise-memory-info",)) as browser:
-                page = open_wall(browser, base)
-                zoom_to_grid(page, grids[len(grids) // 2])
-                if args.baseline and "latency" in phases:
-                    print(f"\n0. baseline: {args.baseline} reports {args.spacing:g} s apart, no GPS traffic")
-                    latency_phase(page, client, grids, args.baseline, args.spacing, "Q")
-                gps.start()
-                page.wait_for_timeout(5000)
-                if "latency" in phases:
-                    print(f"\n1. event → screen latency, {args.events} reports {args.spacing:g} s apart, {args.gps_rate} pings/s behind")
-                    print(f"  consumer: {consumer_lag(client)}")
-                    latency_phase(page, client, grids, args.events, args.spacing, "L")
-                    print(f"  consumer: {consumer_lag(client)}; GPS published so far {gps.sent:,}")
-                page.close()
-                if "map" in phases:
-                    print(f"\n2. map update cost, {args.workers} workers online, {args.gps_rate} pings/s: a fresh wall, 3 s after it opened")
-                    map_cost_phase(browser, base, args.frames)
-                if "heap" in phases:
-                    gps.rate, gps.tick = args.heap_gps_rate, 1.0
-                    print(f"\n3. JS heap of a fresh wall after {early:g} and {late:g} minutes of fast refresh "
-                          f"({args.heap_gps_rate} pings/s in one burst a second, a report every 2 s)")
-                    heap_phase(base, client, grids, early, late)
+            if phases & {"latency", "map", "heap"}:
+                with chromium(("--enable-precise-memory-info",)) as browser:
+                    page = open_wall(browser, base)
+                    zoom_to_grid(page, grids[len(grids) // 2])
+                    if args.baseline and "latency" in phases:
+                        print(f"\n0. baseline: {args.baseline} reports {args.spacing:g} s apart, no GPS traffic")
+                        latency_phase(page, client, grids, args.baseline, args.spacing, "Q")
+                    gps.start()
+                    page.wait_for_timeout(5000)
+                    if "latency" in phases:
+                        print(f"\n1. event → screen latency, {args.events} reports {args.spacing:g} s apart, {args.gps_rate} pings/s behind")
+                        print(f"  consumer: {consumer_lag(client)}")
+                        latency_phase(page, client, grids, args.events, args.spacing, "L")
+                        print(f"  consumer: {consumer_lag(client)}; GPS published so far {gps.sent:,}")
+                    page.close()
+                    if "map" in phases:
+                        print(f"\n2. map update cost, {args.workers} workers online, {args.gps_rate} pings/s: a fresh wall, 3 s after it opened")
+                        map_cost_phase(browser, base, args.frames)
+                    if "heap" in phases:
+                        gps.rate, gps.tick = args.heap_gps_rate, 1.0
+                        print(f"\n3. JS heap of a fresh wall after {early:g} and {late:g} minutes of fast refresh "
+                              f"({args.heap_gps_rate} pings/s in one burst a second, a report every 2 s)")
+                        heap_phase(base, client, grids, early, late)
+            if "nearest" in phases:
+                print(f"\n4. who is nearest: {args.nearest_online:,} workers online, the case panel's query at {args.nearest_queries} places")
+                nearest_phase(env, client, grids, args.nearest_online, args.nearest_queries)
             gps.stop.set()
             gps.join(timeout=5)
             print(f"\nGPS pings published: {gps.sent:,}; consumed: {client.hget(KEYS.feed_metrics, 'consumed:gps')}; "

@@ -147,6 +147,30 @@ def register(app) -> None:
         grid, staff, counts = panel
         return wall.grid_info(grid, staff, counts, state["lang"])
 
+    @app.callback(
+        Output(ids.Wall.GRID_INFO, "children", allow_duplicate=True),
+        Output(ids.Wall.FOCUS, "data", allow_duplicate=True),
+        Input(ids.Wall.WORKERS, "clickData"),
+        State(ids.Wall.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def worker_clicked(feature, state):
+        """Who a clicked worker is, today's patrol, and their trail drawn out (inside the caller's scope only)."""
+        ctx, principal = current_context(), current_principal()
+        principal.require("wall")
+        try:
+            area = cached_reads.area_in_scope(ctx, state["area"], principal.scope)
+        except (Forbidden, cached_reads.NotFound):
+            raise PreventUpdate from None
+        clicked = feature or {}
+        worker = wall_screen.worker_panel(ctx, principal, str(clicked.get("id") or (clicked.get("properties") or {}).get("id") or ""), area, state["lang"])
+        if worker is None:
+            raise PreventUpdate
+        trail = worker["trail"]
+        focus = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": trail}, "properties": {}}]
+                 if len(trail) >= 2 else []}
+        return wall.worker_info(worker, state["lang"]), focus
+
     app.clientside_callback(
         ClientsideFunction("gridops_wall", "apply"),
         Output(ids.Wall.CASES, "data"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dashboard import cached_reads
+import redis
+
+from dashboard import cached_reads, nearest
 from dashboard.context import AppContext
 from dashboard.i18n import t
 from data_feeds import accounts, db, queries, reference
@@ -68,6 +70,7 @@ class CaseStory:
     grid_outline: dict | None
     events: list[dict]
     rounds: list[StageRound]
+    nearest: list[dict] | None = None  # an open case's nearest online workers; None when the live positions cannot be read
 
 
 def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str | None, lang: str, now: datetime, screen: str = "review") -> CaseStory | None:
@@ -89,7 +92,17 @@ def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str 
         grid_outline=reference.grid_outline(ctx.engine, row["grid"]),
         events=[{**present_event(event), "actor_name": actors.get(event["actor"], event["actor"])} for event in events],
         rounds=rounds,
+        nearest=_nearest(ctx, principal, row, now, lang),
     )
+
+
+def _nearest(ctx: AppContext, principal: Principal, row: dict, now: datetime, lang: str) -> list[dict] | None:
+    if not row.get("is_open"):
+        return []
+    try:
+        return nearest.nearest_workers(ctx, principal, row, now, lang)
+    except redis.RedisError:  # the panel still opens from the database; the list says positions are unavailable
+        return None
 
 
 def category_path(code: str, names: dict) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from dashboard.i18n import t
+from dashboard.i18n import t, tf
 from gridrules.indicators import RATE_KEYS
 
 HOURS_KEYS = ("mean_close_hours", "p90_close_hours", "patrol_hours")
@@ -130,3 +130,17 @@ def amount_text(amount: float, unit: str, calendar_kind: str, lang: str = "zh") 
     shown = f"{amount:.1f}".rstrip("0").rstrip(".") if unit != "m" else f"{amount:.0f}"
     word = t(f"unit_working_{unit}" if calendar_kind == "working" and unit in ("m", "h") else f"unit_{unit}", lang)
     return f"{shown} {word}"
+
+
+def distance_text(metres: float, lang: str = "zh") -> str:
+    """``350 米``, ``1.2 公里``."""
+    return tf("metres", lang, n=round(metres)) if metres < 1000 else tf("kilometres", lang, n=f"{metres / 1000:.1f}")
+
+
+def age_text(seconds: float, lang: str = "zh") -> str:
+    """How long ago: ``40 秒前``, ``12 分钟前``, ``3 小时前``."""
+    if seconds < 90:
+        return tf("seconds_ago", lang, n=round(seconds))
+    if seconds < 90 * 60:
+        return tf("minutes_ago", lang, n=round(seconds / 60))
+    return tf("hours_ago", lang, n=round(seconds / 3600))

@@ -77,7 +77,7 @@ def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> di
     return {case_id: record for case_id, record in records.items() if wall_rules.in_scope(record, paths, scope)}
 
 
-def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
+def worker_in_scope(position: dict, paths: dict, scope: Scope) -> bool:
     """The rule for every worker on the wall (marker, move, offline): their last position lies
     in the caller's area; departments see no patrol."""
     path = paths.get(position.get("grid"))
@@ -85,13 +85,13 @@ def _worker_paths_ok(position: dict, paths: dict, scope: Scope) -> bool:
 
 
 def workers_in_scope(ctx: AppContext, scope: Scope, workers: list[str]) -> list[str]:
-    """Those of ``workers`` the scope allows (by ``_worker_paths_ok``), in the given order."""
+    """Those of ``workers`` the scope allows (by ``worker_in_scope``), in the given order."""
     if not workers or scope.dept:
         return []
     raw = ctx.redis.hmget(_keys(ctx).workers, workers)
     paths = grid_paths(ctx)
     return [worker for worker, line in zip(workers, raw)
-            if line is not None and _worker_paths_ok(live_state.parse_position(worker, text(line)), paths, scope)]
+            if line is not None and worker_in_scope(live_state.parse_position(worker, text(line)), paths, scope)]
 
 
 def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: datetime, trail_points: int):
@@ -112,7 +112,7 @@ def _worker_positions(ctx: AppContext, scope: Scope, workers: list[str], now: da
         if line is None:
             continue
         position = live_state.parse_position(worker, line if isinstance(line, str) else line.decode())
-        if not _worker_paths_ok(position, paths, scope):
+        if not worker_in_scope(position, paths, scope):
             continue
         points = [[float(lon), float(lat)] for lat, lon in (p.split(",") for p in reversed([x if isinstance(x, str) else x.decode() for x in trail]))]
         found.append((worker, position, (score or 0) >= cutoff, points))

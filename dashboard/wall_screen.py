@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dashboard import cached_reads, wall_live
+from dashboard.cases import present_worker
 from dashboard.context import AppContext
 from dashboard.i18n import t, tf
+from data_feeds import live_state, queries
+from data_feeds.keys import Keys
 from data_feeds.outages import DATABASE
 from data_feeds.reference import GridInfo
 from gridrules import wall_rules
@@ -217,11 +220,37 @@ def overdue_rows(ctx: AppContext, principal: Principal) -> list[dict]:
 
 def grid_panel(ctx: AppContext, principal: Principal, code: str | None) -> tuple[dict[str, str], list[dict], list[int]] | None:
     """A clicked grid's name, staff and counts, or None outside the caller's scope."""
-    from data_feeds import queries
-
     grid = cached_reads.grid(ctx, code) if code else None
     if grid is None or not principal.scope.covers(grid.path):
         return None
     staff = [row for row in queries.list_workers(ctx.engine, grid.path, principal.scope) if row["grid"] == code]
     counts = wall_rules.grid_counts(wall_live.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
     return {"code": grid.code, "name": grid.name}, staff, counts
+
+
+def worker_panel(ctx: AppContext, principal: Principal, worker: str | None, area: GridInfo, lang: str) -> dict | None:
+    """A clicked worker: who (phone masked as every staff phone is), the grid they answer for and
+    the one they are in, the age of their last ping, today's patrol (km, hours, rounds, from the
+    day's totals) and their recent trail; None for a worker the caller may not see."""
+    if not worker or len(worker) > 64:
+        return None
+    keys = Keys(ctx.settings.prefix)
+    line = ctx.redis.hget(keys.workers, worker)
+    if line is None:
+        return None
+    position = live_state.parse_position(worker, line if isinstance(line, str) else line.decode())
+    if not wall_live.worker_in_scope(position, wall_live.grid_paths(ctx), principal.scope):
+        return None
+    now = utc_now()
+    today = now.astimezone(ctx.settings.tz).date()
+    day = queries.load_patrol(ctx.engine, area.path, today, today, principal.scope, worker=worker)
+    person = present_worker(queries.worker_records(ctx.engine, [worker]).get(worker, {"id": worker}), principal)
+    grids = cached_reads.names(ctx, lang)["grids"]
+    return {
+        "id": worker, "name": person.get("name"), "phone": person.get("phone"),
+        "home_grid": grids.get(person.get("grid"), person.get("grid")), "grid": grids.get(position["grid"], position["grid"]),
+        "age_s": max(0.0, now.timestamp() - position["epoch"]),
+        "online": now.timestamp() - position["epoch"] <= ctx.config.offline_after_minutes * 60,
+        "km": float(day["meters"].sum()) / 1000, "hours": float(day["seconds"].sum()) / 3600, "rounds": int(day["rounds"].sum()),
+        "trail": [[lon, lat] for lat, lon in live_state.trail(ctx.redis, keys, worker)],
+    }

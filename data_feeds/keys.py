@@ -52,6 +52,11 @@ class Keys:
         return f"{self.prefix}live:workers"
 
     @property
+    def workers_geo(self) -> str:
+        """Geo set (Redis GEO): worker → last position, the spatial index of "who is nearest"."""
+        return f"{self.prefix}live:workers-geo"
+
+    @property
     def workers_seen(self) -> str:
         """Sorted set: worker → epoch seconds of the last ping (online = seen recently)."""
         return f"{self.prefix}live:seen"

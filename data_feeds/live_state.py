@@ -124,6 +124,7 @@ def record_positions(pipe, keys: Keys, accepted: pd.DataFrame, kept: pd.DataFram
         for worker, lat, lon, grid, sp, hd, when in zip(latest["worker"], latest["lat"], latest["lon"], latest["grid"], speed, heading, epoch)
     }
     pipe.hset(keys.workers, mapping=positions)
+    pipe.geoadd(keys.workers_geo, [value for trio in zip(latest["lon"], latest["lat"], latest["worker"]) for value in trio])
     pipe.zadd(keys.workers_seen, dict(zip(latest["worker"], epoch.tolist())))
     if kept is not None:
         for worker, lat, lon in zip(kept["worker"], kept["lat"], kept["lon"]):
@@ -208,6 +209,24 @@ def worker_positions(redis_client, keys: Keys, now: datetime, offline_after_minu
         record["online"] = seen.get(record["worker"], 0) >= cutoff
         result.append(record)
     return result
+
+
+def nearest_positions(redis_client, keys: Keys, lat: float, lon: float, count: int, radius_m: float) -> list[tuple[str, float, dict]]:
+    """The ``count`` workers whose last position is nearest to (lat, lon) within ``radius_m``,
+    nearest first: (worker, great-circle metres, position). A search of Redis's geo index
+    (a geohash sorted set), so it costs the neighbourhood, not the number of workers."""
+    found = redis_client.geosearch(keys.workers_geo, longitude=lon, latitude=lat, radius=radius_m, unit="m", sort="ASC", count=count, withdist=True)
+    if not found:
+        return []
+    workers = [text(worker) for worker, _ in found]
+    lines = redis_client.hmget(keys.workers, workers)
+    return [(worker, float(metres), parse_position(worker, text(line))) for (_, metres), worker, line in zip(found, workers, lines) if line is not None]
+
+
+def last_seen(redis_client, keys: Keys, workers: list[str]) -> dict[str, float]:
+    """Epoch seconds of each worker's last ping (those ever seen)."""
+    scores = redis_client.zmscore(keys.workers_seen, workers) if workers else []
+    return {worker: score for worker, score in zip(workers, scores) if score is not None}
 
 
 def trail(redis_client, keys: Keys, worker: str) -> list[tuple[float, float]]:

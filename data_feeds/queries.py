@@ -294,6 +294,17 @@ def worker_names(engine: Engine, ids: list[str]) -> dict[str, str]:
         return dict(connection.execute(select(w.id, w.name).where(w.id.in_(ids))).all())
 
 
+def worker_records(engine: Engine, ids: list[str]) -> dict[str, dict]:
+    """Name, responsible grid and phone of those of ``ids`` that are grid staff (a handful: a case's nearest)."""
+    ids = list(ids)[:MAX_CASE_EVENTS]
+    if not ids:
+        return {}
+    w = schema.workers.c
+    with engine.connect() as connection:
+        rows = connection.execute(select(w.id, w.name, w.grid, w.phone).where(w.id.in_(ids))).mappings().all()
+    return {row["id"]: dict(row) for row in rows}
+
+
 def list_workers(engine: Engine, area_path: str, scope: Scope) -> list[dict]:
     """Grid staff of the subtree (none for department users)."""
     w = schema.workers.c

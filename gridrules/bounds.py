@@ -23,6 +23,9 @@ MAX_EXPORT_CASES = 10_000  # cases in one case-list export (newest first); a sel
 MAX_BODY_BYTES = 2 * 1024 * 1024  # Dash callback bodies are a few KB; no API endpoint reads a body
 MAX_CODE_LENGTH = 64  # area, grid and case codes; a longer one names nothing and is not looked up
 STATEMENT_TIMEOUT_S = 15.0  # the dashboard's queries; the consumer and the importers have none
+NEAREST_WORKERS = 5  # the online workers a case panel lists, nearest first
+NEAREST_RADIUS_M = 20_000  # farther than a town's width nobody is "near": the list says so
+MAX_NEAREST_SCAN = 2_000  # positions one nearest-worker search reads at most (offline and out-of-scope ones are skipped)
 MAX_STREAMS = 8  # change streams one caller (user or token) holds open at once: a wall needs one
 
 

@@ -116,6 +116,7 @@ class Review:
     TIMELINE = "review-timeline"  # the case panel
     CASE_SHOWN = "review-case-shown"
     CASE_MAP = "review-case-map"
+    NEAREST = "review-nearest"
     CLOSE_CASE = "review-close-case"
     SEARCH = "review-search"
     SEARCH_HITS = "review-search-hits"

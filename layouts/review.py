@@ -13,10 +13,11 @@ from dash import dcc, html
 from shapely.geometry import shape
 
 from dashboard.export_cells import csv_text
-from dashboard.formatting import amount_text, chart_text, unique_labels
+from dashboard.formatting import age_text, amount_text, chart_text, distance_text, unique_labels
 from dashboard.i18n import t, tf
+from gridrules import bounds
 from gridrules.geometry import area_features
-from gridrules.lifecycle import GRADES, SOURCES
+from gridrules.lifecycle import GRADES, OPEN_STATUSES, SOURCES
 from gridrules.limits import STAGES
 from gridrules.selection import WINDOWS
 from layouts import ids
@@ -378,6 +379,28 @@ def case_location_map(case: dict, outline: dict | None) -> dl.Map | html.Div:
                   zoomControl=False, className="case-map", style={"background": "#07111f"})
 
 
+def nearest_section(workers: list[dict] | None, case: dict, lang: str) -> list:
+    """就近调度: an open case's nearest online workers, to phone (nothing for a closed case)."""
+    if case.get("status") not in OPEN_STATUSES or case.get("lat") is None:
+        return []
+    if workers is None:
+        body = html.P(t("nearest_unavailable", lang), className="muted")
+    elif not workers:
+        body = html.P(tf("nearest_none", lang, km=bounds.NEAREST_RADIUS_M // 1000), className="muted")
+    else:
+        body = html.Table([
+            html.Thead(html.Tr([html.Th(t(key, lang)) for key in ("worker", "nearest_distance", "last_ping", "in_grid", "phone")])),
+            html.Tbody([html.Tr([
+                html.Td([f"{w['name'] or '—'} · {w['id']}", *([html.Span(t("own_grid", lang), className="badge own-grid")] if w["own_grid"] else [])]),
+                html.Td(distance_text(w["metres"], lang), className="num"),
+                html.Td(age_text(w["age_s"], lang), className="num"),
+                html.Td(w["grid_name"] or w["grid"] or "—"),
+                html.Td(w["phone"] or "—", className="num"),
+            ], **{"data-worker": w["id"], "data-metres": str(w["metres"])}) for w in workers]),
+        ], className="data-table compact nearest", id=ids.Review.NEAREST)
+    return [html.H4(t("nearest_workers", lang)), html.P(t("nearest_note", lang), className="muted table-note"), body]
+
+
 def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
     """A case's panel: what, where, who reported it (masked per role), each stage of the loop
     against its limit, and every transition with who did it, by name."""
@@ -410,6 +433,7 @@ def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
         html.Dl([part for label, value in facts for part in (html.Dt(label), html.Dd(value))], className="facts"),
         *personal,
         html.H4(t("location", lang)), case_location_map(case, story.grid_outline),
+        *nearest_section(story.nearest, case, lang),
         html.H4(t("stages", lang)), stage_table(story.rounds, tz, lang),
         html.H4(t("case_timeline", lang)), events,
     ]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import SSE
 
-from dashboard.formatting import amount_text, chart_text
+from dashboard.formatting import age_text, amount_text, chart_text
 from dashboard.i18n import t, tf
 from layouts import ids
 from layouts.widgets import category_axis, geojson, kpi_row
@@ -185,6 +185,22 @@ def grid_info(grid: dict | None, staff: list[dict], counts: list[int], lang: str
         html.Div(grid["code"], className="muted"),
         *people,
         html.Div(f"{t('open_cases', lang)} {counts[0]} · {t('overdue_cases', lang)} {counts[1]}"),
+    ]
+
+
+def worker_info(worker: dict | None, lang: str) -> list:
+    """The panel shown when a worker is clicked: who, where, how long since the last ping, today's patrol."""
+    if worker is None:
+        return []
+    facts = [
+        ("home_grid", worker["home_grid"] or "—"), ("in_grid", worker["grid"] or "—"),
+        ("last_ping", f"{age_text(worker['age_s'], lang)} · {t('worker_online' if worker['online'] else 'worker_offline', lang)}"),
+        ("today_patrol", tf("patrol_today_text", lang, km=f"{worker['km']:.1f}", hours=f"{worker['hours']:.1f}", rounds=worker["rounds"])),
+        ("phone", worker["phone"] or "—"),
+    ]
+    return [
+        html.Div(f"{worker['name'] or '—'} · {worker['id']}", className="info-title"),
+        html.Dl([part for key, value in facts for part in (html.Dt(t(key, lang)), html.Dd(value))], className="worker-facts", **{"data-worker": worker["id"]}),
     ]
 
 

@@ -549,6 +549,95 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     page.close()
 
 
+def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_and_a_board_row_its_department(server, feed, context, grids):
+    page = open_wall(context, server)
+    grid = grids[14]
+    cid = case_id()
+    wait_for_push_window(page)
+    nearby = grids[15]["worker"]  # a worker on patrol 60 m from where the case is reported
+    publish_pings(feed, [gps_ping(nearby, now_local() - timedelta(seconds=20), *north_of(*wgs84_of(grid), 60))])
+    publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grid, C_CATEGORY)])
+    zoom_to(page, grid["lat"], grid["lon"], 17)
+    wait_until(page, PIN_JS, cid, timeout_s=15)
+    with context.expect_page(timeout=30_000) as opened:
+        page.locator(f".case-pin[title^='{cid} ']").click()
+    review = opened.value
+    review.wait_for_selector("#review-timeline.open", timeout=30_000)
+    assert f"case={cid}" in review.url and cid in review.inner_text("#review-timeline")
+    # 就近调度: the worker 60 m away heads the nearest list, with the distance and the age of the ping
+    first = review.locator("#review-nearest tbody tr").first
+    assert "就近人员" in review.inner_text("#review-timeline")
+    assert first.get_attribute("data-worker") == nearby and 50 <= int(first.get_attribute("data-metres")) <= 70
+    assert "米" in first.inner_text() and "秒前" in first.inner_text()
+    review.close()
+    row = page.locator(".board-table tr[data-dept]:not([hidden])").first
+    dept = row.get_attribute("data-dept")
+    with context.expect_page(timeout=30_000) as opened:
+        row.click()
+    department = opened.value
+    department.wait_for_selector("#review-tiles", timeout=30_000)
+    assert f"dept={dept}" in department.url
+    department.close()
+    page.close()
+
+
+def test_a_kiosk_wall_opens_nothing_when_touched(server, feed, context):
+    page = open_wall(context, server, "?kiosk=1")
+    row = page.locator("#wall-ticker li.alert-row[data-case]:not(.paged-out)").first
+    row.wait_for(timeout=30_000)
+    with pytest.raises(PlaywrightTimeout), context.expect_page(timeout=3_000):
+        row.click(force=True)
+    page.close()
+
+
+def test_a_clicked_worker_shows_who_where_and_todays_patrol_and_their_trail(server, feed, context, grids):
+    page = open_wall(context, server)
+    grid = grids[33]
+    worker = grid["worker"]
+    zoom_to(page, grid["lat"], grid["lon"], 18)
+    # a place with no pin on it, 30 m steps from the grid's centre
+    spot = next(point for point in (north_of(grid["lat"], grid["lon"] + 0.0003 * k, 30 * k) for k in range(1, 8))
+                if page.evaluate(ELEMENT_AT_JS, list(point)) == "map")
+    now = now_local()
+    # walking north, 40 s and 30 m apart: each ping a trail point of its own
+    for n, (lat, lon) in enumerate([north_of(*spot, -60), north_of(*spot, -30), spot]):
+        wait_for_push_window(page)
+        publish_pings(feed, [gps_ping(worker, now - timedelta(seconds=100 - 40 * n), lat, lon, speed="1.1", heading="0", crs="gcj02")])
+        deadline = time.monotonic() + 15
+        while not ((feature := worker_on_page(page, worker)) and len(feature["properties"]["trail"]) >= n + 1
+                   and abs(feature["geometry"]["coordinates"][1] - lat) < 1e-5):
+            assert time.monotonic() < deadline, f"move {n + 1} of the worker never reached the page: {feature}"
+            page.wait_for_timeout(100)
+    x, y = page.evaluate(POINT_ON_PAGE_JS, list(spot))
+    page.mouse.click(x, y)
+    page.wait_for_selector(f"#wall-grid-info .worker-facts[data-worker='{worker}']", timeout=15_000)
+    text = page.inner_text("#wall-grid-info")
+    assert worker in text and "今日巡查" in text and "公里" in text and "秒前" in text, text
+    focus = dash_prop(page, "wall-focus", "data")
+    assert [f["geometry"]["type"] for f in focus["features"]] == ["LineString"] and len(focus["features"][0]["geometry"]["coordinates"]) >= 3
+    page.close()
+
+
+EARTH_RADIUS_M = 6_371_008.8
+ELEMENT_AT_JS = """([lat, lon]) => {
+    const map = window.__leafletMaps['#wall-map']; const box = map.getContainer().getBoundingClientRect();
+    const p = map.latLngToContainerPoint([lat, lon]);
+    const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
+    if (!el) return null;
+    if (el.closest('.case-pin, .marker-cluster, .case-cluster, .wall-legend, .grid-info, .leaflet-control')) return 'mark';
+    return 'map';
+}"""
+POINT_ON_PAGE_JS = """([lat, lon]) => {
+    const map = window.__leafletMaps['#wall-map']; const box = map.getContainer().getBoundingClientRect();
+    const p = map.latLngToContainerPoint([lat, lon]);
+    return [box.left + p.x, box.top + p.y];
+}"""
+
+
+def north_of(lat: float, lon: float, metres: float) -> tuple[float, float]:
+    return lat + metres / EARTH_RADIUS_M * 180 / 3.141592653589793, lon
+
+
 def test_a_freshly_overdue_case_of_grade_c_appears_in_the_alerts(server, feed, context, grids):
     page = open_wall(context, server)
     cid = case_id()
