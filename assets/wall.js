@@ -18,6 +18,53 @@
     return window.gridops.map.openColour(open);  // gridops_map.js: the one ramp
   }
 
+  var WORKER_PANE = "gridops-workers";
+
+  /* A worker as an arrow drawn on the canvas (a circle marker's hit area and bounds, a shape of
+     its own). Made on first use: Leaflet is loaded by then. */
+  var WorkerMark = null;
+  function workerMarkClass() {
+    if (WorkerMark) return WorkerMark;
+    WorkerMark = L.CircleMarker.extend({
+      _workerMark: true,
+      beforeAdd: function (map) {
+        if (!map.getPane(WORKER_PANE)) {
+          var pane = map.createPane(WORKER_PANE);
+          pane.style.zIndex = 640;  // above the pins (600), below tooltips (650)
+          pane.style.pointerEvents = "none";
+          map.getContainer().addEventListener("click", function (event) {
+            var hit = window.gridops.wall.workerAt(map, map.mouseEventToContainerPoint(event));
+            if (!hit) return;
+            event.stopPropagation();
+            window.dash_clientside.set_props(window.gridops.wall.config.ids.workers, { clickData: hit.feature });
+          }, true);
+        }
+        L.CircleMarker.prototype.beforeAdd.call(this, map);
+      },
+      _updateBounds: function () {
+        var r = this._radius * 1.7 + this._clickTolerance(), p = L.point(r, r);
+        this._pxBounds = L.bounds(this._point.subtract(p), this._point.add(p));
+      },
+      _updatePath: function () {
+        var renderer = this._renderer, heading = this.options.heading;
+        if (heading === null || heading === undefined || !renderer._ctx) return L.CircleMarker.prototype._updatePath.call(this);
+        if (!renderer._drawing || this._empty()) return;
+        var ctx = renderer._ctx, c = this._point, r = this._radius, a = heading * Math.PI / 180;
+        // (across, ahead) in the worker's frame → screen: heading is clockwise from north, y grows down
+        var at = function (across, ahead) {
+          return [c.x + across * Math.cos(a) + ahead * Math.sin(a), c.y + across * Math.sin(a) - ahead * Math.cos(a)];
+        };
+        var points = [at(0, 1.7 * r), at(1.1 * r, -1.1 * r), at(0, -0.45 * r), at(-1.1 * r, -1.1 * r)];
+        ctx.beginPath();
+        ctx.moveTo(points[0][0], points[0][1]);
+        for (var i = 1; i < points.length; i++) ctx.lineTo(points[i][0], points[i][1]);
+        ctx.closePath();
+        renderer._fillStroke(ctx, this);
+      }
+    });
+    return WorkerMark;
+  }
+
   window.gridops = Object.assign({}, window.gridops);
   function format(template, values) {
     return (template || "").replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
@@ -52,15 +99,27 @@
     },
     /* Markers carry no text of their own: the layer's onEachFeature (gridops.map.label)
        binds each feature's label as a text tooltip. */
-    /* workers: a white ring round a green dot (grey when offline), as large as a pin, drawn on
-       the map's canvas after the grids (a pane of their own above the pins would take the pins'
-       and the grids' clicks: a canvas there covers the whole map) */
+    /* workers: a green arrow pointing where the worker heads (a dot when the device sends no
+       heading), white-edged, grey when offline, larger than a pin, on a canvas of their own
+       above the pins (workerMark) */
     workerMarker: function (feature, latlng) {
       var p = feature.properties, s = scale();
-      return L.circleMarker(latlng, {
-        radius: 6 * s, weight: 2.5 * s, color: p.online ? "#ffffff" : "#8a96a6",
-        fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 1 : 0.7
+      return new (workerMarkClass())(latlng, {
+        pane: WORKER_PANE, radius: 7 * s, weight: 2 * s, heading: p.heading, color: p.online ? "#ffffff" : "#8a96a6",
+        fillColor: p.online ? "#35d07f" : "#6b7a8c", fillOpacity: p.online ? 1 : 0.75
       });
+    },
+
+    /* the worker mark under a click, if any: the workers' canvas lets every click through (it
+       covers the whole map, and would take the pins' and grids' clicks), so it is hit-tested here */
+    workerAt: function (map, point) {
+      var hit = null, best = Infinity;
+      map.eachLayer(function (layer) {
+        if (!layer._workerMark || !layer._point || !layer.feature) return;
+        var d = layer._point.distanceTo(point);
+        if (d <= layer._radius * 1.3 + 4 && d < best) { hit = layer; best = d; }
+      });
+      return hit;
     },
     trailStyle: function () {
       return Object.assign({}, TRAIL_STYLE, { weight: TRAIL_STYLE.weight * scale() });

@@ -977,9 +977,20 @@ MARKS_JS = """() => {
 }"""
 
 
+WORKER_MARK_JS = """(worker) => {
+    const map = window.__leafletMaps['#wall-map']; let mark = null;
+    map.eachLayer(l => { if (l._workerMark && l.feature && l.feature.id === worker) mark = l; });
+    if (!mark) return null;
+    const z = name => Number(getComputedStyle(map.getPane(name)).zIndex);
+    return {length: mark._radius * 2.8, heading: mark.options.heading, above_pins: z('gridops-workers') > z('markerPane')};
+}"""
+
+
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
-def test_pins_and_clusters_grow_with_the_screen(server, feed, context, size):
+def test_pins_clusters_and_workers_grow_with_the_screen(server, feed, context, grids, size):
     page = open_wall(context, server, size=size)
+    worker = grids[35]["worker"]
+    publish_pings(feed, [gps_ping(worker, now_local() - timedelta(seconds=5), *wgs84_of(grids[35]), speed="1.2", heading="135")])
     try:
         page.wait_for_selector(".case-pin")
         page.wait_for_selector(".case-cluster")
@@ -987,6 +998,12 @@ def test_pins_and_clusters_grow_with_the_screen(server, feed, context, size):
         grow = marks["width"] / 1920
         assert 14 * grow <= marks["pin"] <= 18 * grow, marks  # 14 px and its ring at 1920, twice that at 3840
         assert marks["cluster"] >= 26 * grow, marks
+        # a worker: an arrow along its heading, longer than a pin, drawn above the pins
+        assert page.evaluate(FIND_LEAFLET_MAP_JS, "#wall-map")
+        page.wait_for_function(f"() => ({WORKER_MARK_JS})({json.dumps(worker)}) !== null", timeout=15_000)
+        mark = page.evaluate(WORKER_MARK_JS, worker)
+        assert mark["above_pins"] and mark["heading"] == 135, mark
+        assert 18 * grow <= mark["length"] <= 24 * grow and mark["length"] > marks["pin"], (mark, marks)
     finally:
         page.close()
 
