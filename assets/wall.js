@@ -10,6 +10,13 @@
     return Math.max(1, window.innerWidth / 1920);
   }
 
+  /* the zoom at which a 1920 px wall would show things as large as this one does at ``zoom``:
+     what is legible from across the room depends on that, not on the zoom alone (a 4K wall
+     fits the district one zoom level further in, and its grids are no larger to the eye) */
+  function apparentZoom(zoom) {
+    return zoom - Math.log2(scale());
+  }
+
   function counts(hideout, code) {
     return ((hideout || {}).counts || {})[code] || [0, 0];
   }
@@ -41,15 +48,39 @@
         }
         L.CircleMarker.prototype.beforeAdd.call(this, map);
       },
+      /* how large at the map's zoom: over the whole district hundreds of workers would hide the
+         cases, so there they are small dots; from a town's zoom on, full arrows */
+      _zoomFactor: function () {
+        var zoom = apparentZoom(this._map ? this._map.getZoom() : 14);
+        return zoom >= 14 ? 1 : zoom >= 12 ? 0.75 : 0.4;
+      },
+      _arrow: function () {
+        var heading = this.options.heading;
+        return heading !== null && heading !== undefined && this._zoomFactor() > 0.5;
+      },
+      drawnLength: function () {
+        return this._radius * this._zoomFactor() * (this._arrow() ? 2.8 : 2);
+      },
+      hitRadius: function () {
+        return this._radius * this._zoomFactor() * (this._arrow() ? 1.4 : 1) + 4;
+      },
       _updateBounds: function () {
         var r = this._radius * 1.7 + this._clickTolerance(), p = L.point(r, r);
         this._pxBounds = L.bounds(this._point.subtract(p), this._point.add(p));
       },
       _updatePath: function () {
-        var renderer = this._renderer, heading = this.options.heading;
-        if (heading === null || heading === undefined || !renderer._ctx) return L.CircleMarker.prototype._updatePath.call(this);
+        var renderer = this._renderer;
+        if (!renderer._ctx) return L.CircleMarker.prototype._updatePath.call(this);
         if (!renderer._drawing || this._empty()) return;
-        var ctx = renderer._ctx, c = this._point, r = this._radius, a = heading * Math.PI / 180;
+        var ctx = renderer._ctx, c = this._point, r = this._radius * this._zoomFactor();
+        if (!this._arrow()) {
+          ctx.beginPath();
+          ctx.arc(c.x, c.y, r, 0, Math.PI * 2, false);
+          // a thinner edge on a small dot (the renderer reads only the options it is handed)
+          renderer._fillStroke(ctx, { options: Object.assign({}, this.options, { weight: this.options.weight * Math.max(0.5, this._zoomFactor()) }) });
+          return;
+        }
+        var a = this.options.heading * Math.PI / 180;
         // (across, ahead) in the worker's frame → screen: heading is clockwise from north, y grows down
         var at = function (across, ahead) {
           return [c.x + across * Math.cos(a) + ahead * Math.sin(a), c.y + across * Math.sin(a) - ahead * Math.cos(a)];
@@ -82,7 +113,7 @@
     gridStyle: function (feature, context) {
       var h = context.hideout || {};
       var c = counts(h, feature.properties.code);
-      var near = (h.zoom || 10) >= 11;   // basic grids when zoomed in, towns when out
+      var near = apparentZoom(h.zoom || 10) >= 11;   // basic grids when zoomed in, towns when out
       return {
         color: c[1] > 0 ? "#ff4d4f" : "#3b7ea1", weight: c[1] > 0 ? 1.6 : 0.5,
         fillColor: fill(c[0]), fillOpacity: near ? 0.55 : 0.08, opacity: near ? 0.9 : 0.25
@@ -91,7 +122,7 @@
     townStyle: function (feature, context) {
       var h = context.hideout || {};
       var c = counts(h, feature.properties.code);
-      var far = (h.zoom || 10) < 11;
+      var far = apparentZoom(h.zoom || 10) < 11;
       return {
         color: c[1] > 0 ? "#ff4d4f" : "#7fb8e6", weight: far ? 2 : 1, dashArray: far ? null : "4 4",
         fillColor: fill(Math.round(c[0] / 10)), fillOpacity: far ? 0.45 : 0, opacity: 0.9
@@ -117,7 +148,7 @@
       map.eachLayer(function (layer) {
         if (!layer._workerMark || !layer._point || !layer.feature) return;
         var d = layer._point.distanceTo(point);
-        if (d <= layer._radius * 1.3 + 4 && d < best) { hit = layer; best = d; }
+        if (d <= layer.hitRadius() && d < best) { hit = layer; best = d; }
       });
       return hit;
     },

@@ -116,6 +116,8 @@ def _lateness(record: dict, deadline: datetime, now: datetime, rules: Rules | No
     shown, unit = amount, limit.unit
     if unit == "wd" and abs(amount) < 1:  # under a working day: in working hours (0.06 working days reads as nothing)
         shown, unit = amount * rules.calendar.minutes_per_day / 60, "h"
+    if unit == "h" and abs(shown) < 1:  # under an hour: in minutes (0.04 hours reads as "0")
+        shown, unit = shown * 60, "m"
     return {"late_amount": round(amount, 2), "late_share": amount / limit.amount, "unit": limit.unit, "calendar": limits.calendar, "working": working,
             "shown_amount": round(shown, 1), "shown_unit": unit}
 

@@ -982,7 +982,7 @@ WORKER_MARK_JS = """(worker) => {
     map.eachLayer(l => { if (l._workerMark && l.feature && l.feature.id === worker) mark = l; });
     if (!mark) return null;
     const z = name => Number(getComputedStyle(map.getPane(name)).zIndex);
-    return {length: mark._radius * 2.8, heading: mark.options.heading, above_pins: z('gridops-workers') > z('markerPane')};
+    return {length: mark.drawnLength(), heading: mark.options.heading, zoom: map.getZoom(), above_pins: z('gridops-workers') > z('markerPane')};
 }"""
 
 
@@ -998,12 +998,21 @@ def test_pins_clusters_and_workers_grow_with_the_screen(server, feed, context, g
         grow = marks["width"] / 1920
         assert 14 * grow <= marks["pin"] <= 18 * grow, marks  # 14 px and its ring at 1920, twice that at 3840
         assert marks["cluster"] >= 26 * grow, marks
-        # a worker: an arrow along its heading, longer than a pin, drawn above the pins
+        # a worker: over the whole district a small dot that hides no pin; zoomed in on a town
+        # an arrow along its heading, longer than a pin; drawn above the pins
         assert page.evaluate(FIND_LEAFLET_MAP_JS, "#wall-map")
+        # over the whole district the towns are shaded, not 900 specks of basic grids, whatever the screen's width
+        zoom, town_fill, grid_fill = page.evaluate("""() => { const z = window.__leafletMaps['#wall-map'].getZoom(), w = window.gridops.wall;
+            const f = {properties: {code: 'x'}}, c = {hideout: {zoom: z}};
+            return [z, w.townStyle(f, c).fillOpacity, w.gridStyle(f, c).fillOpacity]; }""")
+        assert town_fill > 0.3 and grid_fill < 0.1, (zoom, town_fill, grid_fill)
         page.wait_for_function(f"() => ({WORKER_MARK_JS})({json.dumps(worker)}) !== null", timeout=15_000)
-        mark = page.evaluate(WORKER_MARK_JS, worker)
-        assert mark["above_pins"] and mark["heading"] == 135, mark
-        assert 18 * grow <= mark["length"] <= 24 * grow and mark["length"] > marks["pin"], (mark, marks)
+        far = page.evaluate(WORKER_MARK_JS, worker)
+        assert far["zoom"] < 12 and far["length"] < marks["pin"] * 0.7, (far, marks)
+        zoom_to(page, grids[35]["lat"], grids[35]["lon"], 15)
+        near = page.evaluate(WORKER_MARK_JS, worker)
+        assert near["above_pins"] and near["heading"] == 135, near
+        assert 18 * grow <= near["length"] <= 24 * grow and near["length"] > marks["pin"], (near, marks)
     finally:
         page.close()
 

@@ -213,6 +213,8 @@ def test_lateness_counts_in_the_stage_limits_own_calendar_and_ranks_by_it(domain
     assert working["late_s"] == 15.5 * 3600  # the natural time the wall used to show
     assert not rows[0]["working"] and rows[0]["late_amount"] == 0.5 and rows[0]["late_share"] == 0.25  # half an hour past a 2-hour limit
     cell = wall.late_cell(working, "zh")
-    assert cell.children == "超期 0.5 工作小时" and not hasattr(cell, "data-deadline")  # under a working day: in working hours
-    assert wall.late_cell(working, "en").children.startswith("overdue 0.5 ")
+    assert cell.children == "超期 30 工作分钟" and not hasattr(cell, "data-deadline")  # under a working day in working hours, under an hour in minutes
+    assert wall.late_cell(working, "en").children.startswith("overdue 30 ")
+    two_hours = wall_rules.alert_rows([late("c-2h", "E050101", "C", utc(2026, 11, 25, 7, 30))], now, limit=None, rules=rules)[0]
+    assert wall.late_cell(two_hours, "zh").children == "超期 2.5 工作小时"  # 15:30 yesterday: two hours to 17:30, half an hour today
     assert getattr(wall.late_cell(rows[0], "zh"), "data-deadline") == str(rows[0]["deadline"])
