@@ -579,7 +579,8 @@ def main() -> None:
                 print(f"\n4. who is nearest: {args.nearest_online:,} workers online, the case panel's query at {args.nearest_queries} places")
                 nearest_phase(env, client, grids, args.nearest_online, args.nearest_queries)
             gps.stop.set()
-            gps.join(timeout=5)
+            if gps.is_alive():
+                gps.join(timeout=5)
             print(f"\nGPS pings published: {gps.sent:,}; consumed: {client.hget(KEYS.feed_metrics, 'consumed:gps')}; "
                   f"dead letters: {client.xlen(KEYS.dead_letter)}; total {time.monotonic() - began:.0f} s")
     finally:
