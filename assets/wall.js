@@ -298,6 +298,36 @@
       });
     },
 
+    /* New danger (grade-A reports, grade-A cases fallen overdue) until acknowledged: its pins and
+       alert rows flash; a key never heard before plays the alert sound where the wall was opened
+       with ?sound=1 (what was there when the wall opened does not) */
+    attention: null,
+    soundsPlayed: 0,
+    heedAttention: function (keys, state) {
+      var W = window.gridops.wall, known = W.attention;
+      var fresh = known ? keys.filter(function (key) { return !known[key]; }) : [];
+      W.attention = {};
+      keys.forEach(function (key) { W.attention[key] = true; });
+      if (fresh.length && state.sound) {
+        W.soundsPlayed += 1;
+        try {
+          var played = new Audio("/assets/alert.wav").play();
+          if (played && played.catch) played.catch(function () {});  // a browser that forbids autoplay: the flash stays
+        } catch (e) { /* no audio device */ }
+      }
+      W.markAttention();
+    },
+    markAttention: function () {
+      var W = window.gridops.wall, cases = {};
+      Object.keys(W.attention || {}).forEach(function (key) { cases[key.split("|")[0]] = true; });
+      document.querySelectorAll(".case-pin[title]").forEach(function (pin) {
+        pin.classList.toggle("attention", !!cases[pin.getAttribute("title").split(" ")[0]]);
+      });
+      document.querySelectorAll(".alert-row[data-case]").forEach(function (row) {
+        row.classList.toggle("attention", !!cases[row.dataset.case]);
+      });
+    },
+
     /* the dispatch board: as many departments as its panel holds, worst first, and a last line
        saying how many it leaves out; fitted again when the board is redrawn or the screen resized */
     fitBoard: function () {
@@ -365,6 +395,7 @@
         var flushed = W.queueWorkers(delta, workers, state);
         var workersOut = flushed ? flushed[0] : noUpdate, trailsOut = flushed ? flushed[1] : noUpdate;
         W.answered(state);
+        if (delta.attention) W.heedAttention(delta.attention, state);
         // a new hideout restyles every grid: only when the counts changed
         if (delta.grid_counts) gridsOut.counts = delta.grid_counts;
         if (delta.town_counts) townsOut.counts = delta.town_counts;
@@ -380,6 +411,8 @@
         var timing = W.config.timing, texts = W.config.texts, ids = W.config.ids;
         var tz = state.tz;
         var now = Date.now();
+        if (W.attention === null) W.heedAttention(state.attention || [], state);
+        else W.markAttention();  // pins come and go with zoom and clusters
         document.querySelectorAll("#" + ids.ticker + " .late[data-deadline], #" + ids.overdue_view + " .late[data-deadline]").forEach(function (el) {
           el.textContent = W.lateText(now - Number(el.dataset.deadline));
         });

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
+from flask import request
 
 from dashboard import cached_reads, wall_screen
 from dashboard.auth import current_principal
@@ -36,6 +37,11 @@ def _ticker(rows, names: wall_screen.Names, lang: str, **options):
     return wall.ticker(rows, names.categories, names.grids, names.departments, lang, **options)
 
 
+def _attention(items: list[dict], names: wall_screen.Names, principal, state: dict) -> tuple[list, list[str]]:
+    can = principal.can("command") and not state.get("kiosk")
+    return wall.attention_banner(items, names.categories, names.grids, state["lang"], can), [item["key"] for item in items]
+
+
 def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href: str):
     opened = wall_screen.opening(ctx, principal, lang, query, PAGE_IDS, {"timing": wall.TIMING, "texts": wall.js_texts(lang)})
     area, changed = opened.area, opened.parts.changed
@@ -51,6 +57,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
         wall.board_table(changed["board"], opened.names.departments, lang),
         _ticker(changed["alerts"], opened.names, lang),
         _figures(opened.parts.charts, lang, 1.0), opened.state, other_language_href, f"{STREAM_PATH}?{urlencode({'area': area.code})}",
+        attention=_attention(changed["attention"], opened.names, principal, opened.state)[0],
     )
 
 
@@ -64,6 +71,8 @@ def register(app) -> None:
         Output(ids.Wall.TREND, "figure"),
         Output(ids.Wall.CATEGORIES, "figure"),
         Output(ids.Wall.SOURCES, "figure"),
+        Output(ids.Wall.ATTENTION, "children"),
+        Output(ids.Wall.ATTENTION_KEYS, "data"),
         Input(ids.Wall.SIGNAL, "data"),
         Input(ids.Wall.PULL, "n_intervals"),
         Input(ids.Wall.VIEW, "data"),
@@ -87,7 +96,7 @@ def register(app) -> None:
             # The database or Redis is away: the header says so in red, the map keeps what it
             # shows, and the next signal or poll tries again.
             signal = wall_screen.unavailable_signal(service, (state or {}).get("lang", "zh"))
-            return ({"feed": signal},) + (no_update,) * 7
+            return ({"feed": signal},) + (no_update,) * 9
         lang, changed = state["lang"], pulled.parts.changed
         figures = _figures(pulled.parts.charts, lang, scale) if pulled.parts.charts is not None else {}
         return (
@@ -96,7 +105,25 @@ def register(app) -> None:
             wall.board_table(changed["board"], pulled.names.departments, lang) if "board" in changed else no_update,
             _ticker(changed["alerts"], pulled.names, lang) if "alerts" in changed else no_update,
             figures.get("trend", no_update), figures.get("categories", no_update), figures.get("sources", no_update),
+            *(_attention(changed["attention"], pulled.names, principal, state) if "attention" in changed else (no_update, no_update)),
         )
+
+    @app.callback(
+        Output(ids.Wall.ATTENTION, "children", allow_duplicate=True),
+        Input(ids.Wall.ACKNOWLEDGE, "n_clicks"),
+        State(ids.Wall.ATTENTION_KEYS, "data"),
+        prevent_initial_call=True,
+    )
+    def acknowledge(clicks, shown):
+        """Acknowledge what the banner shows, for every wall (they hear it on the change stream)."""
+        if not clicks:
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        try:
+            wall_screen.acknowledge(ctx, principal, shown, request.remote_addr)
+        except Forbidden:
+            raise PreventUpdate from None
+        return []
 
     @app.callback(
         Output(ids.Wall.MAP, "viewport"),

@@ -69,6 +69,11 @@ def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
     return [record for record in every if wall_rules.in_scope(record, paths, scope)]
 
 
+def acknowledged(ctx: AppContext) -> set[str]:
+    """The attention items an operator has acknowledged (for every wall)."""
+    return live_state.acknowledged(ctx.redis, _keys(ctx))
+
+
 def open_records_by_id(ctx: AppContext, case_ids: list[str], scope: Scope) -> dict[str, dict]:
     """The current live records of these cases (read now, not from the shared snapshot: a case
     reported a moment ago must not be mistaken for a closed one), those in scope and open."""

@@ -13,7 +13,7 @@ from dashboard import cached_reads, wall_live
 from dashboard.cases import present_worker
 from dashboard.context import AppContext
 from dashboard.i18n import t, tf
-from data_feeds import live_state, queries
+from data_feeds import accounts, live_state, queries
 from data_feeds.keys import Keys
 from data_feeds.outages import DATABASE
 from data_feeds.reference import GridInfo
@@ -64,6 +64,7 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
         "board": wall_rules.dispatch_board(in_area, now),
         "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
         "tiles": wall_live.tiles(ctx, area, scope, now),
+        "attention": wall_rules.attention_items(in_area, now, wall_live.acknowledged(ctx)),
     }
     minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
     new_minute = force or cursor.get("minute") != minute or cursor.get("area") != area.code
@@ -120,6 +121,7 @@ def opening(ctx: AppContext, principal: Principal, lang: str, query: dict, page_
     cursor = {"changes": change_id, "gps": now.timestamp(), "digests": opened.digests, "minute": opened.minute, "area": area.code}
     state = {
         "area": area.code, "lang": lang, "kiosk": query.get("kiosk") == "1", "rotate": rotate, "tz": ctx.settings.tz_name,
+        "sound": query.get("sound") == "1", "attention": [item["key"] for item in opened.changed["attention"]],
         "towns": [g["code"] for g in towns], "cursor": cursor, "trail_points": wall_live.TRAIL_POINTS,
         "ids": page_ids,  # for set_props and the selectors of wall.js
         "feed": feed_signal(ctx, now, lang),
@@ -209,6 +211,8 @@ def pull(ctx: AppContext, principal: Principal, state: dict, cursor: dict, view:
         delta["grid_counts"] = changed.changed["counts"]
     if "town_counts" in changed.changed:
         delta["town_counts"] = changed.changed["town_counts"]
+    if "attention" in changed.changed:
+        delta["attention"] = [item["key"] for item in changed.changed["attention"]]
     new_cursor = {"changes": new_change_id, "gps": now.timestamp(), "digests": changed.digests, "minute": changed.minute, "area": area.code}
     return Pull(delta, new_cursor, changed, wall_names)
 
@@ -254,3 +258,21 @@ def worker_panel(ctx: AppContext, principal: Principal, worker: str | None, area
         "km": float(day["meters"].sum()) / 1000, "hours": float(day["seconds"].sum()) / 3600, "rounds": int(day["rounds"].sum()),
         "trail": [[lon, lat] for lat, lon in live_state.trail(ctx.redis, keys, worker)],
     }
+
+
+def acknowledge(ctx: AppContext, principal: Principal, shown: list, remote: str | None) -> int:
+    """Acknowledge, for every wall, the attention items a wall showed: those of them still asking
+    for attention within the caller's scope (a forged or stale key acknowledges nothing); audited.
+    Returns how many were acknowledged."""
+    principal.require("command")
+    wanted = {key for key in (shown if isinstance(shown, list) else [])[:500] if wall_rules.is_attention_key(key)}
+    if not wanted:
+        return 0
+    now = utc_now()
+    current = {item["key"] for item in wall_rules.attention_items(wall_live.open_records(ctx, principal.scope), now, wall_live.acknowledged(ctx))}
+    keys = sorted(wanted & current)
+    if keys:
+        live_state.acknowledge(ctx.redis, Keys(ctx.settings.prefix), keys, now)
+        accounts.audit(ctx.engine, principal.name, "alert.ack", ",".join(sorted({key.split("|")[0] for key in keys}))[:200],
+                       {"items": ", ".join(keys)[:1000]}, remote)
+    return len(keys)

@@ -52,6 +52,11 @@ class Keys:
         return f"{self.prefix}live:workers"
 
     @property
+    def acknowledged(self) -> str:
+        """Sorted set: attention key (``CASEID|reason``) → epoch seconds an operator acknowledged it."""
+        return f"{self.prefix}live:acknowledged"
+
+    @property
     def workers_geo(self) -> str:
         """Geo set (Redis GEO): worker → last position, the spatial index of "who is nearest"."""
         return f"{self.prefix}live:workers-geo"

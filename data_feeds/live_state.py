@@ -223,6 +223,22 @@ def nearest_positions(redis_client, keys: Keys, lat: float, lon: float, count: i
     return [(worker, float(metres), parse_position(worker, text(line))) for (_, metres), worker, line in zip(found, workers, lines) if line is not None]
 
 
+ACKNOWLEDGED_KEEP_S = 7 * 24 * 3600  # an acknowledgement outlives any grade-A case's attention
+
+
+def acknowledge(redis_client, keys: Keys, attention_keys: list[str], at: datetime) -> None:
+    """Record that these attention items were acknowledged, and tell every open screen."""
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.zadd(keys.acknowledged, {key: at.timestamp() for key in attention_keys})
+    pipe.zremrangebyscore(keys.acknowledged, "-inf", at.timestamp() - ACKNOWLEDGED_KEEP_S)
+    pipe.xadd(keys.changes, {"kind": "ack", "count": str(len(attention_keys))}, maxlen=CHANGES_MAX_LENGTH, approximate=True)
+    pipe.execute()
+
+
+def acknowledged(redis_client, keys: Keys) -> set[str]:
+    return {text(key) for key in redis_client.zrange(keys.acknowledged, 0, -1)}
+
+
 def last_seen(redis_client, keys: Keys, workers: list[str]) -> dict[str, float]:
     """Epoch seconds of each worker's last ping (those ever seen)."""
     scores = redis_client.zmscore(keys.workers_seen, workers) if workers else []

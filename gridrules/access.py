@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 PERMISSIONS = {
-    "admin": frozenset({"view", "wall", "review", "weekly", "api", "export", "unmask", "personal_data", "admin", "audit", "ops"}),
-    "operator": frozenset({"view", "wall", "review", "weekly", "api", "export", "unmask", "ops"}),
+    "admin": frozenset({"view", "wall", "review", "weekly", "api", "export", "unmask", "personal_data", "admin", "audit", "ops", "command"}),
+    "operator": frozenset({"view", "wall", "review", "weekly", "api", "export", "unmask", "ops", "command"}),
     "leader": frozenset({"view", "wall", "review", "weekly", "api", "export"}),
     "dept": frozenset({"view", "review", "weekly", "api", "export", "unmask"}),
     "wall": frozenset({"wall"}),

@@ -15,6 +15,7 @@ from gridrules.limits import elapsed_amount
 
 GRADE_ORDER = {grade: index for index, grade in enumerate(GRADES)}
 NEW_CASE_S = 10  # a pin flashes this long after its report
+ATTENTION_NEW_S = 30 * 60  # a grade-A report asks for attention this long, unless acknowledged
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -203,3 +204,35 @@ def trail_collection(workers: list[dict]) -> dict:
         {"type": "Feature", "id": w["id"], "geometry": {"type": "LineString", "coordinates": w["properties"]["trail"]}, "properties": {}}
         for w in workers if w["properties"]["online"] and len(w["properties"]["trail"]) > 1
     ])
+
+
+def attention_items(records: list[dict], now: datetime, acknowledged: set[str]) -> list[dict]:
+    """New danger the room must see (it flashes on every wall until an operator acknowledges it):
+    each open grade-A case reported within ``ATTENTION_NEW_S`` (reason ``new``) or past its
+    stage's deadline (reason ``overdue``), newest first. ``key`` (case id and reason) is what an
+    acknowledgement names, so a new report acknowledged flashes again when it falls overdue."""
+    items = []
+    for record in records:
+        if record.get("grade") != "A":
+            continue
+        reported = _moment(record.get("reported_at"))
+        reasons = []
+        if stage_state(record, now) == "overdue":
+            reasons.append(("overdue", _moment(record.get("stage_deadline"))))
+        elif reported is not None and 0 <= (now - reported).total_seconds() <= ATTENTION_NEW_S:
+            reasons.append(("new", reported))
+        for reason, since in reasons:
+            key = f"{record['id']}|{reason}"
+            if key not in acknowledged:
+                items.append({"key": key, "id": record["id"], "reason": reason, "since": int(since.timestamp() * 1000) if since else 0,
+                              "category": record.get("category"), "grid": record.get("grid")})
+    items.sort(key=lambda item: (-item["since"], item["id"]))
+    return items
+
+
+def is_attention_key(key: object) -> bool:
+    """An acknowledgement's key as the browser sends it back: ``CASEID|new`` or ``CASEID|overdue``."""
+    if not isinstance(key, str) or len(key) > 80 or key.count("|") != 1:
+        return False
+    case_id, reason = key.split("|")
+    return bool(case_id) and reason in ("new", "overdue")

@@ -64,6 +64,9 @@ class Wall:
     WORKERS = "wall-workers"
     CASES = "wall-cases"
     GRID_INFO = "wall-grid-info"
+    ATTENTION = "wall-attention"  # the banner of new danger (grade-A reports, grade-A cases fallen overdue)
+    ATTENTION_KEYS = "wall-attention-keys"  # what the banner shows, which an acknowledgement names
+    ACKNOWLEDGE = "wall-acknowledge"
     BOARD = "wall-board"
     FOCUS = "wall-focus"  # the outline of the town the rotation shows
     LEGEND = "wall-legend"

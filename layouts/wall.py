@@ -204,6 +204,26 @@ def worker_info(worker: dict | None, lang: str) -> list:
     ]
 
 
+ATTENTION_SHOWN = 5  # items the banner names; it counts the rest
+
+
+def attention_banner(items: list[dict], categories: dict, grids: dict, lang: str, can_acknowledge: bool) -> list:
+    """New danger on every wall until acknowledged: grade-A reports and grade-A cases fallen overdue,
+    newest first, with the button that acknowledges them for every wall (duty roles, not a kiosk)."""
+    if not items:
+        return []
+    lines = [html.Li([html.Span(t("attention_" + item["reason"], lang), className=f"reason reason-{item['reason']}"),
+                      html.Span(categories.get(item["category"], item["category"] or "")), html.Span(grids.get(item["grid"], item["grid"] or "")),
+                      html.Span(item["id"], className="case-id")], **{"data-case": item["id"], "data-reason": item["reason"]})
+             for item in items[:ATTENTION_SHOWN]]
+    if len(items) > ATTENTION_SHOWN:
+        lines.append(html.Li(tf("more_count", lang, count=len(items) - ATTENTION_SHOWN), className="more"))
+    head = [html.Span(tf("attention_title", lang, count=len(items)), className="attention-title")]
+    if can_acknowledge:
+        head.append(html.Button(t("acknowledge", lang), id=ids.Wall.ACKNOWLEDGE, className="acknowledge control"))
+    return [html.Div(head, className="attention-head"), html.Ul(lines)]
+
+
 def wall_map(grids: dict, towns: dict, outline: dict, bounds, tile_url: str | None, counts: dict, town_counts: dict, kiosk: bool,
              cases: dict, workers: dict, trails: dict) -> dl.Map:
     """The map, built once with the current pins, workers and trails; deltas are merged in later."""
@@ -254,7 +274,7 @@ def map_legend(lang: str) -> html.Div:
 
 
 def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, board, ticker_list, figures: dict, state: dict,
-           other_language_href: str, stream_url: str) -> html.Div:
+           other_language_href: str, stream_url: str, attention: list | None = None) -> html.Div:
     """The whole wall. ``map_parts``: grids, towns, outline, bounds, tile_url, counts, town_counts,
     and the feature collections cases, workers, trails."""
     header = html.Header([
@@ -272,6 +292,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
                      map_parts["counts"], map_parts["town_counts"], kiosk, map_parts["cases"], map_parts["workers"], map_parts["trails"]),
             map_legend(lang),
             html.Div(id=ids.Wall.GRID_INFO, className="grid-info"),
+            html.Div(attention, id=ids.Wall.ATTENTION, className="attention-banner", role="alert"),
             html.Div(id=ids.Wall.OVERDUE_VIEW, className="overdue-view hidden"),
         ], className="wall-map-panel"),
         html.Div([
@@ -300,4 +321,5 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
         dcc.Store(id=ids.Wall.SIGNAL, data=None),
         dcc.Store(id=ids.Wall.STREAM_HEARD, data=0),
         dcc.Store(id=ids.Wall.SCALE, data=None),
+        dcc.Store(id=ids.Wall.ATTENTION_KEYS, data=state.get("attention", [])),
     ], id=ids.Wall.ROOT, className="wall" + (" kiosk" if kiosk else ""), lang="zh-CN" if lang == "zh" else "en")

@@ -618,13 +618,54 @@ def test_a_clicked_worker_shows_who_where_and_todays_patrol_and_their_trail(serv
     page.close()
 
 
+def test_new_danger_flashes_on_every_wall_until_one_operator_acknowledges_it(server, feed, context, grids, demo_engine):
+    """A grade-A report: both walls show it in the attention banner and flash its pin, the one
+    opened with ?sound=1 plays the alert sound; a click on 确认 on the first wall stops the
+    flash on the second, through Redis and the change stream; the audit log says who."""
+    grid = grids[16]
+    first = open_wall(context, server, "?sound=1")
+    second = open_wall(context, server)
+    for page in (first, second):
+        zoom_to(page, grid["lat"], grid["lon"], 17)
+    played = first.evaluate("() => window.gridops.wall.soundsPlayed")
+    cid = case_id()
+    wait_for_push_window(first)
+    publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=5), grid, A_CATEGORY)])
+    banner_has = "(id) => !!document.querySelector(`#wall-attention li[data-case=\"${id}\"][data-reason=\"new\"]`)"
+    flashing = "(id) => !!document.querySelector(`.case-pin.attention[title^=\"${id} \"]`)"
+    for page in (first, second):
+        wait_until(page, banner_has, cid, timeout_s=15)
+        wait_until(page, flashing, cid, timeout_s=15)
+    assert "需要关注" in first.inner_text("#wall-attention")
+    first.wait_for_function("(before) => window.gridops.wall.soundsPlayed > before", arg=played, timeout=10_000)
+    assert second.evaluate("() => window.gridops.wall.soundsPlayed") == 0, "a wall without ?sound=1 stays silent"
+    first.click("#wall-acknowledge")
+    second.wait_for_function(f"(id) => !({flashing})(id) && !({banner_has})(id)", arg=cid, timeout=15_000)
+    first.wait_for_function(f"(id) => !({banner_has})(id)", arg=cid, timeout=15_000)
+    with demo_engine.connect() as connection:
+        targets = connection.execute(select(schema.audit_log.c.target).where(schema.audit_log.c.action == "alert.ack")).scalars().all()
+    assert any(cid in (target or "") for target in targets), targets
+    first.close()
+    second.close()
+
+
+def test_a_kiosk_wall_flashes_but_offers_no_acknowledgement(server, feed, context, grids):
+    page = open_wall(context, server, "?kiosk=1")
+    cid = case_id()
+    wait_for_push_window(page)
+    publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=5), grids[17], A_CATEGORY)])
+    wait_until(page, "(id) => !!document.querySelector(`#wall-attention li[data-case=\"${id}\"]`)", cid, timeout_s=15)
+    assert page.locator("#wall-acknowledge").count() == 0
+    page.close()
+
+
 EARTH_RADIUS_M = 6_371_008.8
 ELEMENT_AT_JS = """([lat, lon]) => {
     const map = window.__leafletMaps['#wall-map']; const box = map.getContainer().getBoundingClientRect();
     const p = map.latLngToContainerPoint([lat, lon]);
     const el = document.elementFromPoint(box.left + p.x, box.top + p.y);
     if (!el) return null;
-    if (el.closest('.case-pin, .marker-cluster, .case-cluster, .wall-legend, .grid-info, .leaflet-control')) return 'mark';
+    if (el.closest('.case-pin, .marker-cluster, .case-cluster, .wall-legend, .grid-info, .attention-banner, .leaflet-control')) return 'mark';
     return 'map';
 }"""
 POINT_ON_PAGE_JS = """([lat, lon]) => {

@@ -218,3 +218,23 @@ def test_lateness_counts_in_the_stage_limits_own_calendar_and_ranks_by_it(domain
     two_hours = wall_rules.alert_rows([late("c-2h", "E050101", "C", utc(2026, 11, 25, 7, 30))], now, limit=None, rules=rules)[0]
     assert wall.late_cell(two_hours, "zh").children == "超期 2.5 工作小时"  # 15:30 yesterday: two hours to 17:30, half an hour today
     assert getattr(wall.late_cell(rows[0], "zh"), "data-deadline") == str(rows[0]["deadline"])
+
+
+def test_new_danger_asks_for_attention_until_acknowledged_and_again_when_it_falls_overdue():
+    fresh_a = {**record("a-new", status="reported", grade="A", deadline_in=5, due_soon_in=2, reported_ago=3)}
+    late_a = record("a-late", grade="A", deadline_in=-10, due_soon_in=-20, reported_ago=200)
+    old_a = record("a-old", grade="A", reported_ago=45)  # reported 45 min ago, on time: nothing new
+    late_b = record("b-late", grade="B", deadline_in=-10, due_soon_in=-20)
+    items = wall_rules.attention_items([fresh_a, late_a, old_a, late_b], NOW, set())
+    assert [(item["id"], item["reason"]) for item in items] == [("a-new", "new"), ("a-late", "overdue")]  # the newest danger first
+    assert items[1]["key"] == "a-late|overdue" and items[1]["since"] == int((NOW - timedelta(minutes=10)).timestamp() * 1000)
+    assert [item["id"] for item in wall_rules.attention_items([fresh_a, late_a], NOW, {"a-new|new"})] == ["a-late"]
+    # acknowledged as new, the same case asks again once it is overdue
+    fallen = {**fresh_a, "stage_deadline": (NOW - timedelta(minutes=1)).isoformat(), "stage_due_soon_at": (NOW - timedelta(minutes=3)).isoformat()}
+    assert [item["key"] for item in wall_rules.attention_items([fallen], NOW, {"a-new|new"})] == ["a-new|overdue"]
+
+
+def test_an_acknowledgement_names_only_what_an_attention_key_can_be():
+    assert wall_rules.is_attention_key("WT12|new") and wall_rules.is_attention_key("2026-1|overdue")
+    for bad in ("WT12", "WT12|late", "|new", "a|b|new", 12, None, ["x|new"], "x" * 90 + "|new"):
+        assert not wall_rules.is_attention_key(bad), bad

@@ -13,10 +13,11 @@ import redis
 from app import create_app
 from dashboard import wall_live, wall_screen
 from dashboard.context import current_context
+from dashboard.extensions import cache
 from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.reference import load_children, root_grid
-from gridrules.access import Principal, Scope
+from gridrules.access import Forbidden, Principal, Scope
 from gridrules.clock import utc_now
 from tests.dash_support import callback_body, same_site_client
 from tests.feed_support import basic_grids, case_event, drain, gps_ping, make_ingest, publish_case_events, publish_pings, report, wgs84_of
@@ -173,8 +174,6 @@ def test_a_ticking_lateness_sends_the_alerts_again_once_a_minute_not_on_every_pu
     in working time move on with the clock), not whenever a working-minute lateness moves a tenth."""
     from zoneinfo import ZoneInfo
 
-    from dashboard.extensions import cache
-
     local = ZoneInfo("Asia/Shanghai")
     reported = datetime(2026, 11, 25, 10, 0, tzinfo=local)  # a Wednesday; registering within 30 working minutes
     towns["feed"](cases=[report("W-LATE", reported, towns["home_grids"][0], category="B010104")])
@@ -199,3 +198,39 @@ def test_a_ticking_lateness_sends_the_alerts_again_once_a_minute_not_on_every_pu
         cache.delete("wall-open")  # the walls' shared one-second snapshot of the open cases lapses
         registered = at(10, 46, 20, {"digests": next_minute.digests, "minute": "202611251046@1.00", "area": root.code})
         assert "W-LATE" not in {row["id"] for row in registered.changed["alerts"]}, "a change of state is sent at once"
+
+
+def test_an_acknowledgement_covers_what_the_caller_may_see_and_is_audited(app, towns):
+    """Grade-A reports in two towns: a town leader may not acknowledge; the duty operator
+    acknowledges what the wall showed, a forged key and the other town's case for a town-scoped
+    operator acknowledge nothing; every wall then stops asking for it; the audit log says who."""
+    from sqlalchemy import select
+
+    from data_feeds import schema
+
+    now = utc_now()
+    towns["feed"](cases=[report("H-DANGER", now - timedelta(minutes=2), towns["home_grids"][0], category="B010102"),
+                         report("O-DANGER", now - timedelta(minutes=2), towns["other_grids"][0], category="B010102")])
+    home = towns["home"]
+    duty = Principal("duty", "operator", Scope())
+    town_duty = Principal("town-duty", "operator", Scope(area_path=home.path, area_code=home.code))
+    leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
+    with app.server.test_request_context():
+        ctx = current_context()
+        root = root_grid(ctx.engine)
+
+        def asking(principal) -> set[str]:
+            cache.delete("wall-open")
+            return {item["key"] for item in wall_screen.parts(ctx, principal.scope, root if principal.scope.area_path is None else home,
+                                                              "zh", utc_now(), {}, force=True).changed["attention"]}
+
+        assert {"H-DANGER|new", "O-DANGER|new"} <= asking(duty)
+        with pytest.raises(Forbidden):
+            wall_screen.acknowledge(ctx, leader, ["H-DANGER|new"], "10.0.0.9")
+        assert wall_screen.acknowledge(ctx, town_duty, ["O-DANGER|new", "NOPE|new", "H-DANGER|late", 7, "<b>|new"], "10.0.0.9") == 0
+        assert wall_screen.acknowledge(ctx, duty, ["H-DANGER|new", "O-DANGER|new"], "10.0.0.9") == 2
+        assert not {"H-DANGER|new", "O-DANGER|new"} & asking(duty)
+        assert "H-DANGER|new" not in asking(town_duty)
+    with app.server.extensions["gridops"].engine.connect() as connection:
+        audit = connection.execute(select(schema.audit_log).where(schema.audit_log.c.action == "alert.ack")).mappings().all()
+    assert [(row["actor"], row["target"]) for row in audit] == [("duty", "H-DANGER,O-DANGER")]
