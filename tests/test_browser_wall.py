@@ -372,10 +372,19 @@ def test_a_new_report_arrives_on_the_map_by_push(server, feed, context, grids):
         latencies.append(wait_until(page, PIN_JS, cid, timeout_s=15))
         assert cid in case_feature_ids(page)
         assert page.locator(f".case-pin.fresh[title^='{cid} ']").count() == 1, "a new case flashes"
+        off = page.evaluate(PIN_OFFSET_JS, [cid, grid["lat"], grid["lon"]])
+        assert off < 3, f"the flashing pin stands {off:.0f} px from its case"
         assert pushed_since(page, started), "no refresh was triggered by a change signal on the stream"
     print("report → pin on the map: " + ", ".join(f"{s:.2f} s" for s in latencies))
     assert max(latencies) < PUSH_LIMIT_S
     page.close()
+
+
+PIN_OFFSET_JS = """([id, lat, lon]) => {
+    const map = window.__leafletMaps['#wall-map'], box = map.getContainer().getBoundingClientRect(), at = map.latLngToContainerPoint([lat, lon]);
+    const b = document.querySelector(`.case-pin[title^="${id} "]`).getBoundingClientRect();
+    return Math.hypot(b.left + b.width / 2 - box.left - at.x, b.top + b.height / 2 - box.top - at.y);
+}"""
 
 
 def test_reports_a_moment_apart_all_reach_the_map(server, feed, context, grids):
@@ -559,8 +568,12 @@ def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_and_a_bo
     publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grid, C_CATEGORY)])
     zoom_to(page, grid["lat"], grid["lon"], 17)
     wait_until(page, PIN_JS, cid, timeout_s=15)
+    # where the pin is on the screen, once its arrival flash is over; a person clicks there
+    page.wait_for_function(PIN_AT_REST_JS, arg=cid, timeout=30_000)
+    x, y, on_top = page.evaluate(PIN_CENTRE_JS, cid)
+    assert on_top == "pin", f"something lies over the pin: {on_top}"
     with context.expect_page(timeout=30_000) as opened:
-        page.locator(f".case-pin[title^='{cid} ']").click()
+        page.mouse.click(x, y)
     review = opened.value
     review.wait_for_selector("#review-timeline.open", timeout=30_000)
     assert f"case={cid}" in review.url and cid in review.inner_text("#review-timeline")
@@ -579,6 +592,13 @@ def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_and_a_bo
     assert f"dept={dept}" in department.url
     department.close()
     page.close()
+
+
+PIN_AT_REST_JS = """(id) => { const pin = document.querySelector(`.case-pin[title^="${id} "]`);
+    return !!pin && pin.getAnimations().length === 0; }"""
+PIN_CENTRE_JS = """(id) => { const pin = document.querySelector(`.case-pin[title^="${id} "]`), b = pin.getBoundingClientRect();
+    const x = b.left + b.width / 2, y = b.top + b.height / 2, top = document.elementFromPoint(x, y);
+    return [x, y, top === pin ? 'pin' : (top ? top.tagName + '.' + top.className : 'nothing')]; }"""
 
 
 def test_a_kiosk_wall_opens_nothing_when_touched(server, feed, context):
