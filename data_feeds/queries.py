@@ -286,16 +286,11 @@ def case_timeline(engine: Engine, case_id: str) -> list[dict]:
 
 def worker_names(engine: Engine, ids: list[str]) -> dict[str, str]:
     """The names of those of ``ids`` that are grid staff (at most MAX_CASE_EVENTS ids looked up)."""
-    ids = list(ids)[:MAX_CASE_EVENTS]
-    if not ids:
-        return {}
-    w = schema.workers.c
-    with engine.connect() as connection:
-        return dict(connection.execute(select(w.id, w.name).where(w.id.in_(ids))).all())
+    return {worker: record["name"] for worker, record in worker_records(engine, ids).items()}
 
 
 def worker_records(engine: Engine, ids: list[str]) -> dict[str, dict]:
-    """Name, responsible grid and phone of those of ``ids`` that are grid staff (a handful: a case's nearest)."""
+    """Name, responsible grid and phone of those of ``ids`` that are grid staff (at most MAX_CASE_EVENTS ids looked up)."""
     ids = list(ids)[:MAX_CASE_EVENTS]
     if not ids:
         return {}
