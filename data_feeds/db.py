@@ -1,6 +1,7 @@
 """The grid database connection: engine creation, schema creation and reachability checks."""
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,10 +142,26 @@ def _raise_query_timeouts(engine: Engine, statement_timeout_s: float) -> None:
 def _sqlite_pragmas(dbapi_connection, _record):
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _write_ahead_log(cursor) -> None:
+    """Put the database in WAL mode, once. Several processes opening a new database at once
+    race to convert it, and SQLite answers the losers "database is locked" at once, without
+    waiting for the busy timeout: they try again, for as long as the busy timeout would wait."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def describe(engine: Engine) -> str:
