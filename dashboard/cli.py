@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "lookup tables beside it) mapped onto the catalogue and departments.",
     )
     replay.add_arguments(replay_parser)
-    commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL.")
+    commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL, or bring an earlier one to the current schema.")
+    commands.add_parser("migrate", help="bring the database to the current schema", description="Apply every schema revision (data_feeds/migrations) that the database at DATABASE_URL lacks; its data stays.")
 
     grids = commands.add_parser(
         "import-grids", help="import grids from GeoJSON",
@@ -149,6 +150,20 @@ def cmd_init_db(settings: Settings, args: argparse.Namespace) -> int:
     engine = _engine(settings)
     init_db(engine)
     print(f"database ready: {describe(engine)}")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from data_feeds import migrations
+    from data_feeds.db import describe, init_db
+
+    engine = _engine(settings)
+    with engine.connect() as connection:
+        before = migrations.current(connection)
+    init_db(engine)
+    with engine.connect() as connection:
+        after = migrations.current(connection)
+    print(f"database at schema revision {after} (was {before or 'unversioned'}): {describe(engine)}")
     return 0
 
 
@@ -317,6 +332,7 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "replay": cmd_replay,
     "init-db": cmd_init_db,
+    "migrate": cmd_migrate,
     "import-grids": cmd_import_grids,
     "import-catalog": cmd_import_catalog,
     "import-departments": cmd_import_departments,

@@ -6,11 +6,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from data_feeds import schema
+from data_feeds import migrations, schema
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK_OPTION = "gridops_write_lock"
@@ -221,14 +221,25 @@ def init_db(engine: Engine) -> None:
     with engine.connect().execution_options(**{WRITE_LOCK_OPTION: True}) as connection, connection.begin():
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        schema.metadata.create_all(connection)
+        _create_or_migrate(connection)
         # The database itself keeps the audit log append-only, whatever code runs against it.
         for statement in APPEND_ONLY_TRIGGERS.get(engine.dialect.name, []):
             connection.exec_driver_sql(statement)
-        current = connection.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar()
-        if current is None:
-            connection.execute(schema.meta.insert().values(key="schema_version", value=schema.SCHEMA_VERSION))
+        created = connection.execute(select(schema.meta.c.value).where(schema.meta.c.key == "created_at")).scalar()
+        if created is None:
             connection.execute(schema.meta.insert().values(key="created_at", value=utcnow().isoformat()))
+
+
+def _create_or_migrate(connection) -> None:
+    """A new database: every table, stamped with the newest revision. One made before
+    migrations existed: stamped with the baseline first. Then every revision it lacks."""
+    if migrations.current(connection) is None:
+        if not inspect(connection).has_table(schema.cases.name):
+            schema.metadata.create_all(connection)
+            migrations.stamp(connection, migrations.head())
+            return
+        migrations.stamp(connection, migrations.BASELINE)
+    migrations.upgrade(connection)
 
 
 def get_meta(engine: Engine, key: str) -> str | None:

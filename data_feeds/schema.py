@@ -24,7 +24,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = "1"
 
 metadata = MetaData()
 
@@ -129,6 +128,12 @@ cases = Table(
     Column("self_handled", Boolean, nullable=False, default=False),
     Column("satisfaction", String(16), nullable=True),
     Column("is_open", Boolean, nullable=False, default=True),
+    # The centre's interventions (migration 0002): first 督办, and how often each happened.
+    Column("supervised_at", DateTime, nullable=True),
+    Column("supervise_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("redispatch_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("decline_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("extension_count", Integer, nullable=False, default=0, server_default="0"),
     # (updated_at, reported_at): the window query filters on both; with one index each
     # the planner may pick reported_at and scan every older case.
     Index("ix_cases_updated_reported", "updated_at", "reported_at"),

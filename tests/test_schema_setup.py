@@ -5,7 +5,7 @@ import threading
 
 from sqlalchemy import func, inspect, select
 
-from data_feeds import schema
+from data_feeds import migrations, schema
 from data_feeds.db import init_db, make_engine
 
 STARTERS = 6
@@ -41,6 +41,7 @@ def test_init_db_from_several_processes_at_once(database_url):
     try:
         assert set(schema.metadata.tables) <= set(inspect(engine).get_table_names())
         with engine.connect() as connection:
-            assert connection.execute(select(func.count()).select_from(schema.meta).where(schema.meta.c.key == "schema_version")).scalar() == 1
+            assert connection.execute(select(func.count()).select_from(schema.meta).where(schema.meta.c.key == "created_at")).scalar() == 1
+            assert migrations.current(connection) == migrations.head()
     finally:
         engine.dispose()
