@@ -29,7 +29,8 @@ def case_from_row(row) -> Case:
     for name in CASE_FIELDS:
         value = row["id"] if name == "case_id" else row[name]
         values[name] = db.from_db_time(value) if isinstance(value, datetime) else value
-    values["rework_count"] = values["rework_count"] or 0
+    for name in ("rework_count", "supervise_count", "redispatch_count", "decline_count", "extension_count"):
+        values[name] = values[name] or 0
     values["self_handled"] = bool(values["self_handled"])
     return Case(**values)
 
@@ -59,17 +60,29 @@ def save_cases(connection, cases: list[Case], existing_ids: set[str]) -> None:
         connection.execute(statement, [{"_id": row["id"], **{f"_{name}": row[name] for name in columns}} for row in old_rows])
 
 
-def event_row(event: CaseEvent, before: str | None, after: str, received_at: datetime, detail: dict | None = None) -> dict:
-    """The ``case_events`` row of an applied event."""
+def event_row(event: CaseEvent, before: Case | None, after: Case, received_at: datetime) -> dict:
+    """The ``case_events`` row of an applied event. Its ``dept`` is the department the event
+    concerns: the one dispatched to, or, for an intervention, the one it is counted against
+    (a re-dispatch: the department the case was taken from, the new one in ``detail``)."""
+    dept, detail = event.dept, {}
+    if event.note:
+        detail["note"] = event.note
+    if event.action in ("supervise", "extend", "decline"):
+        dept = before.dept
+    if event.action == "dispatch" and before.status == "dispatched":
+        dept, detail["to_dept"] = before.dept, after.dept
+    if event.action == "extend":
+        detail["previous_deadline"] = before.deadline.isoformat() if before.deadline else None
+        detail["deadline"] = after.deadline.isoformat()
     return {
         "event_id": event.event_id,
         "case_id": event.case_id,
         "action": event.action,
         "ts": db.to_db_time(event.ts),
         "actor": event.actor or "",
-        "from_status": before,
-        "to_status": after,
-        "dept": event.dept,
+        "from_status": before.status if before else None,
+        "to_status": after.status,
+        "dept": dept,
         "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
         "received_at": db.to_db_time(received_at),
     }

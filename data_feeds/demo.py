@@ -36,7 +36,7 @@ from data_feeds.case_model import (
     points_inside,
     step_event,
 )
-from data_feeds.case_store import case_row
+from data_feeds.case_store import case_row, event_row
 from data_feeds.case_texts import SURNAMES
 from data_feeds.importers.catalogue import import_catalogue
 from data_feeds.importers.departments import import_departments
@@ -148,13 +148,8 @@ def play_case(case_id: str, reported_at: datetime, script, rules: Rules, now: da
         if ts > now:
             break
         event = step_event(case, fields, f"{case_id}-{number}", case_id, ts, rng)
-        before = case.status if case else None
-        case = apply_event(case, event, rules)
-        events.append({
-            "event_id": event.event_id, "case_id": case_id, "action": event.action, "ts": db.to_db_time(ts),
-            "actor": event.actor, "from_status": before, "to_status": case.status, "dept": event.dept,
-            "detail": None, "received_at": db.to_db_time(ts),
-        })
+        before, case = case, apply_event(case, event, rules)
+        events.append(event_row(event, before, case, ts))
     return case, events
 
 

@@ -22,7 +22,7 @@ from data_feeds.grid_locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
 from data_feeds.reference import load_categories
 from gridrules.coords import CRS_NAMES, convert
 from gridrules.identifiers import is_identifier
-from gridrules.lifecycle import ACTIONS, GRADES, SATISFACTION, SOURCES, CaseEvent, Category
+from gridrules.lifecycle import ACTIONS, GRADES, NOTE_ACTIONS, SATISFACTION, SOURCES, CaseEvent, Category
 
 MAX_FIELDS = 40
 MAX_FIELD_CHARS = 200
@@ -269,23 +269,44 @@ def validate_case_event(raw: Mapping, reference: Reference, now: datetime) -> Ca
     elif action == "register":
         values["grade"] = grade
     elif action == "dispatch":
-        dept = required_identifier(fields, "dept")
-        if dept not in reference.departments:
-            raise FeedError(Reason.UNKNOWN_DEPARTMENT, f"dept={dept!r} is not a known department", "dept")
-        values["dept"] = dept
+        values["dept"] = _department(fields, reference, needed=True)
         if fields.get("deadline", "").strip():
-            deadline = parse_time(fields["deadline"], "deadline")
-            if deadline <= ts:
-                raise FeedError(Reason.BAD_VALUE, "deadline is not after the dispatch time", "deadline")
-            if deadline > ts + timedelta(days=MAX_DEADLINE_DAYS):
-                raise FeedError(Reason.BAD_VALUE, f"deadline is more than {MAX_DEADLINE_DAYS} days after the dispatch", "deadline")
-            values["deadline"] = deadline
+            values["deadline"] = _deadline(fields, ts, "dispatch")
+    elif action == "decline":
+        values["dept"] = _department(fields, reference, needed=False)
+    elif action == "extend":
+        values["deadline"] = _deadline(fields, ts, "extension")
     elif action == "evaluate":
         satisfaction = required(fields, "satisfaction").lower()
         if satisfaction not in SATISFACTION:
             raise FeedError(Reason.BAD_VALUE, f"satisfaction={satisfaction!r} is not one of {', '.join(SATISFACTION)}", "satisfaction")
         values["satisfaction"] = satisfaction
+    if action in NOTE_ACTIONS:
+        values["note"] = _note(fields)
     return CaseEvent(**values)
+
+
+def _department(fields: dict, reference: Reference, needed: bool) -> str | None:
+    if not needed and not fields.get("dept", "").strip():
+        return None
+    dept = required_identifier(fields, "dept")
+    if dept not in reference.departments:
+        raise FeedError(Reason.UNKNOWN_DEPARTMENT, f"dept={dept!r} is not a known department", "dept")
+    return dept
+
+
+def _deadline(fields: dict, ts: datetime, what: str) -> datetime:
+    deadline = parse_time(required(fields, "deadline"), "deadline")
+    if deadline <= ts:
+        raise FeedError(Reason.BAD_VALUE, f"deadline is not after the {what} time", "deadline")
+    if deadline > ts + timedelta(days=MAX_DEADLINE_DAYS):
+        raise FeedError(Reason.BAD_VALUE, f"deadline is more than {MAX_DEADLINE_DAYS} days after the {what}", "deadline")
+    return deadline
+
+
+def _note(fields: dict) -> str:
+    """The operator's words: a supervision's note, a decline's or an extension's reason."""
+    return " ".join(required(fields, "note").split())
 
 
 def _report_fields(fields: dict, reference: Reference) -> dict:

@@ -469,7 +469,7 @@ class Ingest:
     def _record(cases: dict, after: Case, event: CaseEvent, message_id: str, event_rows: list, outcome: Outcome, now: datetime) -> None:
         before = cases.get(event.case_id)
         cases[event.case_id] = after
-        event_rows.append(case_store.event_row(event, before.status if before else None, after.status, now))
+        event_rows.append(case_store.event_row(event, before, after, now))
         outcome.changes.append((before, after, event))
         outcome.applied.append(message_id)
 

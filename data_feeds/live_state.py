@@ -40,6 +40,7 @@ def open_case_record(case: Case) -> dict:
         "reported_at": _iso(case.reported_at), "stage_started_at": _iso(case.stage_started_at),
         "stage_deadline": _iso(case.stage_deadline), "stage_due_soon_at": _iso(case.stage_due_soon_at),
         "deadline": _iso(case.deadline), "rework_count": case.rework_count, "dispatched_at": _iso(case.dispatched_at),
+        "supervise_count": case.supervise_count, "redispatch_count": case.redispatch_count, "extension_count": case.extension_count,
     }
 
 

@@ -5,6 +5,13 @@
     handled  → dispatched         (返工: verification failed, return)
     reported → closed             (自处置: solved on the spot by the grid)
 
+and the centre's interventions, which keep the loop where it is or step it back:
+
+    dispatched → dispatched       (改派: re-dispatch to another department; its clock starts, the first's stops)
+    dispatched → registered       (退单: the department declines a case as not its own; the centre re-routes it)
+    dispatched → dispatched       (延期: an approved later handling deadline)
+    any open   → the same         (督办: the centre presses the department; no stage changes)
+
 Every other transition is an error naming both states. ``apply_event`` is pure: it takes
 a case (or ``None``) and an event and returns the new case with its timestamps and stage
 deadlines, so the feed consumer, the demo generator and the tests share one rule book.
@@ -18,7 +25,9 @@ from datetime import datetime
 from gridrules.limits import StageLimits, add_limit
 from gridrules.workcalendar import WorkCalendar
 
-ACTIONS = ("report", "register", "reject", "dispatch", "feedback", "return", "close", "evaluate")
+ACTIONS = ("report", "register", "reject", "dispatch", "feedback", "return", "close", "evaluate", "supervise", "decline", "extend")
+# Actions that carry an operator's words (the supervision's note, the decline's or extension's reason).
+NOTE_ACTIONS = ("supervise", "decline", "extend")
 STATUSES = ("reported", "registered", "dispatched", "handled", "closed", "evaluated", "invalid")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
 FINAL_STATUSES = ("closed", "evaluated", "invalid")
@@ -38,6 +47,10 @@ TRANSITIONS: Mapping[tuple[str | None, str], str] = {
     ("handled", "return"): "dispatched",
     ("handled", "close"): "closed",
     ("closed", "evaluate"): "evaluated",
+    ("dispatched", "dispatch"): "dispatched",
+    ("dispatched", "decline"): "registered",
+    ("dispatched", "extend"): "dispatched",
+    **{(status, "supervise"): status for status in OPEN_STATUSES},
 }
 
 # The state each action leads to, to name the target of an illegal transition.
@@ -51,7 +64,7 @@ class IllegalTransition(ValueError):
     def __init__(self, from_state: str | None, action: str):
         self.from_state = from_state
         self.action = action
-        self.to_state = ACTION_TARGET.get(action, "?")
+        self.to_state = (from_state or "?") if action == "supervise" else ACTION_TARGET.get(action, "?")
         source = from_state or "(no case)"
         super().__init__(f"illegal transition {source} → {self.to_state} (action {action!r})")
 
@@ -122,6 +135,7 @@ class CaseEvent:
     reporter: str | None = None
     contact: str | None = None
     worker: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,17 +177,27 @@ class Case:
     rework_count: int = 0
     self_handled: bool = False
     satisfaction: str | None = None
+    supervised_at: datetime | None = None  # first 督办
+    supervise_count: int = 0
+    redispatch_count: int = 0
+    decline_count: int = 0
+    extension_count: int = 0
+
+    @property
+    def interventions(self) -> int:
+        return self.supervise_count + self.redispatch_count + self.decline_count + self.extension_count
 
 
 def case_version(case: Case) -> int:
     """A number that grows with every transition of a case, so that a copy of its state can
     tell a newer one from an older one arriving late.
 
-    Every transition raises the status's rank (``STATUS_RANK``) except rework
-    (handled → dispatched), which lowers the rank by one and raises ``rework_count``:
-    version = 8 × rework_count + rank.
+    Every transition raises the status's rank (``STATUS_RANK``) except rework (handled →
+    dispatched), which lowers the rank by one and raises ``rework_count``, and the centre's
+    interventions, which keep or lower the rank and raise their own count:
+    version = 8 × (rework_count + interventions) + rank.
     """
-    return 8 * case.rework_count + STATUS_RANK[case.status]
+    return 8 * (case.rework_count + case.interventions) + STATUS_RANK[case.status]
 
 
 def apply_event(case: Case | None, event: CaseEvent, rules: Rules) -> Case:
@@ -196,9 +220,28 @@ def apply_event(case: Case | None, event: CaseEvent, rules: Rules) -> Case:
     elif event.action == "dispatch":
         if not event.dept:
             raise ValueError("dispatch needs a department (dept)")
+        if case.status == "dispatched" and event.dept == case.dept:
+            raise ValueError(f"case is already dispatched to {case.dept}: a re-dispatch names another department")
+        # A re-dispatch (改派) gives the new department its own time; the first's clock stops.
         deadline = event.deadline or add_limit(ts, limits.handle, limits.calendar, rules.calendar)
-        changes.update(dept=event.dept, dispatched_at=ts, last_dispatched_at=ts, deadline=deadline)
+        changes.update(dept=event.dept, dispatched_at=case.dispatched_at or ts, last_dispatched_at=ts, deadline=deadline)
         changes.update(_stage("handle", ts, deadline, limits, rules, explicit=event.deadline is not None))
+        if case.status == "dispatched":
+            changes.update(redispatch_count=case.redispatch_count + 1)
+    elif event.action == "decline":
+        if event.dept and event.dept != case.dept:
+            raise ValueError(f"{event.dept} cannot decline a case dispatched to {case.dept}")
+        # Back to the centre, whose routing it counts against: a fresh dispatch stage, no department.
+        dispatch_deadline = add_limit(ts, limits.dispatch, limits.calendar, rules.calendar)
+        changes.update(dept=None, deadline=None, dispatch_deadline=dispatch_deadline, decline_count=case.decline_count + 1)
+        changes.update(_stage("dispatch", ts, dispatch_deadline, limits, rules))
+    elif event.action == "extend":
+        if event.deadline is None or (case.deadline is not None and event.deadline <= case.deadline):
+            raise ValueError("an extension needs a deadline later than the current one")
+        changes.update(deadline=event.deadline, extension_count=case.extension_count + 1)
+        changes.update(_stage("handle", case.stage_started_at or ts, event.deadline, limits, rules, explicit=True))
+    elif event.action == "supervise":
+        changes.update(supervised_at=case.supervised_at or ts, supervise_count=case.supervise_count + 1)
     elif event.action == "feedback":
         verify_deadline = add_limit(ts, limits.verify, limits.calendar, rules.calendar)
         changes.update(handled_at=ts, verify_deadline=verify_deadline)

@@ -237,6 +237,13 @@ def test_positions_are_converted_to_the_map_datum(ingest, raw_redis, grids, feed
     ("evaluate", {"satisfaction": "thrilled"}, "bad_value"),
     ("dispatch", {"dept": "CGJ", "deadline": "2001-01-01T00:00:00+08:00"}, "bad_value"),
     ("dispatch", {"dept": "CGJ", "deadline": "9999-12-31T23:59:59-05:00"}, "bad_timestamp"),
+    ("supervise", {}, "missing_field"),
+    ("supervise", {"note": " \t "}, "missing_field"),
+    ("decline", {}, "missing_field"),
+    ("decline", {"note": "not ours", "dept": "NOPE"}, "unknown_department"),
+    ("extend", {"note": "waiting for parts"}, "missing_field"),
+    ("extend", {"note": "waiting for parts", "deadline": "2001-01-01T00:00:00+08:00"}, "bad_value"),
+    ("extend", {"deadline": "2099-01-01T00:00:00+08:00"}, "bad_value"),
 ])
 def test_bad_fields_of_later_actions(ingest, raw_redis, action, fields, reason):
     publish(raw_redis, case_event("C1", action, utc_now(), **fields))
@@ -421,3 +428,57 @@ def test_consumed_entries_are_trimmed_but_not_unread_ones(ingest, raw_redis, gri
     remaining = [entry_id.decode() for entry_id, _ in raw_redis.xrange(KEYS.patrol_gps)]
     assert remaining[0] == "1100-0" and len(remaining) == 200  # what the slow reader still needs stays
     assert ids[0].decode() not in remaining
+
+
+# ---------------------------------------------------------------- the centre's interventions (issue 12 items 10, 13)
+
+def stored_events(engine, case_id) -> list[dict]:
+    e = schema.case_events.c
+    with engine.connect() as connection:
+        rows = connection.execute(select(e.action, e.from_status, e.to_status, e.dept, e.detail).where(e.case_id == case_id).order_by(e.ts, e.id)).mappings()
+        return [{**row, "detail": json.loads(row["detail"]) if row["detail"] else {}} for row in rows]
+
+
+def test_re_dispatch_decline_extension_and_supervision_apply_and_are_counted_against_the_right_department(ingest, raw_redis, grids, feed_district):
+    """A dispatch to a second department or after a decline was dead-lettered as an illegal transition."""
+    t = utc_now() - timedelta(hours=3)
+    later = (t + timedelta(days=5)).isoformat()
+    publish(
+        raw_redis,
+        report("R1", t, grids[0]),
+        case_event("R1", "register", t + timedelta(minutes=5)),
+        case_event("R1", "dispatch", t + timedelta(minutes=9), dept="CGJ"),
+        case_event("R1", "dispatch", t + timedelta(minutes=20), dept="GAJ", actor="centre"),  # 改派
+        case_event("R1", "decline", t + timedelta(minutes=30), dept="GAJ", note="不属于本部门  职责"),  # 退单
+        case_event("R1", "dispatch", t + timedelta(minutes=40), dept="XFJ"),
+        case_event("R1", "extend", t + timedelta(minutes=50), deadline=later, note="等待配件"),  # 延期
+        case_event("R1", "supervise", t + timedelta(minutes=60), note="请加快处置"),  # 督办
+    )
+    totals = drain(ingest)
+    assert totals["dead"] == 0, dead_letters(raw_redis)
+    case = stored_case(feed_district, "R1")
+    assert (case["status"], case["dept"]) == ("dispatched", "XFJ")
+    assert (case["redispatch_count"], case["decline_count"], case["extension_count"], case["supervise_count"]) == (1, 1, 1, 1)
+    assert case["deadline"] == pd.Timestamp(later).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    events = stored_events(feed_district, "R1")
+    assert [(e["action"], e["from_status"], e["to_status"], e["dept"]) for e in events[3:]] == [
+        ("dispatch", "dispatched", "dispatched", "CGJ"),  # counted against the department it was taken from
+        ("decline", "dispatched", "registered", "GAJ"),
+        ("dispatch", "registered", "dispatched", "XFJ"),
+        ("extend", "dispatched", "dispatched", "XFJ"),
+        ("supervise", "dispatched", "dispatched", "XFJ"),
+    ]
+    assert events[3]["detail"] == {"to_dept": "GAJ"}
+    assert events[4]["detail"] == {"note": "不属于本部门 职责"}
+    assert events[6]["detail"]["note"] == "等待配件" and events[6]["detail"]["deadline"].startswith(later[:16].replace("+00:00", ""))
+    record = {c["id"]: c for c in live_state.open_cases(raw_redis, KEYS)}["R1"]
+    assert record["dept"] == "XFJ" and record["supervise_count"] == 1
+    assert b"supervise" in [fields.get(b"action") for _, fields in raw_redis.xrange(KEYS.changes)]
+
+
+def test_a_supervision_of_a_closed_case_is_dead_lettered(ingest, raw_redis, grids, feed_district):
+    t = utc_now() - timedelta(hours=1)
+    publish(raw_redis, report("S1", t, grids[0]), case_event("S1", "close", t + timedelta(minutes=5)),
+            case_event("S1", "supervise", t + timedelta(minutes=6), note="late"))
+    drain(ingest)
+    assert [(letter["dlq_reason"], letter["dlq_field"]) for letter in dead_letters(raw_redis)] == [("illegal_transition", "action")]

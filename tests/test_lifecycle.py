@@ -16,6 +16,7 @@ from gridrules.lifecycle import (
     IllegalTransition,
     Rules,
     apply_event,
+    case_version,
     next_state,
 )
 from gridrules.limits import StageLimits
@@ -79,6 +80,9 @@ def test_the_loop_has_exactly_the_designed_transitions():
         (None, "report"), ("reported", "register"), ("reported", "reject"), ("reported", "close"),
         ("registered", "dispatch"), ("dispatched", "feedback"), ("handled", "return"), ("handled", "close"),
         ("closed", "evaluate"),
+        # the centre's interventions (issue 12 item 13, item 10)
+        ("dispatched", "dispatch"), ("dispatched", "decline"), ("dispatched", "extend"),
+        ("reported", "supervise"), ("registered", "supervise"), ("dispatched", "supervise"), ("handled", "supervise"),
     }
 
 
@@ -211,3 +215,60 @@ def test_a_second_report_of_the_same_case_is_illegal(rules):
     case = play(rules, [REPORT])
     with pytest.raises(IllegalTransition, match="reported → reported"):
         apply_event(case, event("report", T0, grid="G1", category="X0101"), rules)
+
+
+# ---------------------------------------------------------------- the centre's interventions
+
+DISPATCHED = [REPORT, ("register", T0 + timedelta(minutes=5), {}), ("dispatch", T0 + timedelta(minutes=10), {"dept": "SWJ"})]
+
+
+def test_a_re_dispatch_gives_the_new_department_its_own_time_and_keeps_the_first_dispatch(rules):
+    first = play(rules, DISPATCHED)
+    case = apply_event(first, event("dispatch", T0 + timedelta(minutes=40), dept="CGJ"), rules)
+    assert (case.status, case.dept, case.redispatch_count) == ("dispatched", "CGJ", 1)
+    assert case.dispatched_at == T0 + timedelta(minutes=10)  # counted dispatched once
+    assert case.last_dispatched_at == case.stage_started_at == T0 + timedelta(minutes=40)
+    assert case.deadline == case.stage_deadline == T0 + timedelta(minutes=160)  # 2 h from the re-dispatch
+    assert case_version(case) > case_version(first)
+    with pytest.raises(ValueError, match="already dispatched to CGJ"):
+        apply_event(case, event("dispatch", T0 + timedelta(minutes=50), dept="CGJ"), rules)
+
+
+def test_a_decline_sends_the_case_back_to_the_centre_with_a_fresh_dispatch_stage(rules):
+    first = play(rules, DISPATCHED)
+    case = apply_event(first, event("decline", T0 + timedelta(minutes=30), dept="SWJ", note="不属于本部门"), rules)
+    assert (case.status, case.dept, case.deadline, case.decline_count) == ("registered", None, None, 1)
+    assert case.stage == "dispatch" and case.stage_deadline == T0 + timedelta(minutes=40)  # the 10-minute dispatch limit again
+    assert case_version(case) > case_version(first)  # though its status steps back
+    again = apply_event(case, event("dispatch", T0 + timedelta(minutes=35), dept="CGJ"), rules)
+    assert again.dispatched_at == T0 + timedelta(minutes=10) and again.dept == "CGJ" and again.redispatch_count == 0
+    with pytest.raises(ValueError, match="CGJ cannot decline a case dispatched to SWJ"):
+        apply_event(first, event("decline", T0 + timedelta(minutes=30), dept="CGJ", note="x"), rules)
+
+
+def test_an_extension_moves_the_deadline_that_on_time_is_judged_against(rules):
+    first = play(rules, DISPATCHED)
+    later = T0 + timedelta(hours=6)
+    case = apply_event(first, event("extend", T0 + timedelta(minutes=60), deadline=later, note="等待配件"), rules)
+    assert (case.deadline, case.stage_deadline, case.extension_count, case.status) == (later, later, 1, "dispatched")
+    assert case.stage_started_at == first.stage_started_at
+    assert case.stage_due_soon_at == first.stage_started_at + (later - first.stage_started_at) * 0.8
+    with pytest.raises(ValueError, match="later than the current one"):
+        apply_event(case, event("extend", T0 + timedelta(minutes=70), deadline=later, note="again"), rules)
+
+
+@pytest.mark.parametrize("steps", [DISPATCHED[:1], DISPATCHED[:2], DISPATCHED, DISPATCHED + [("feedback", T0 + timedelta(minutes=50), {})]])
+def test_supervision_changes_no_stage_and_counts(rules, steps):
+    before = play(rules, steps)
+    case = apply_event(before, event("supervise", T0 + timedelta(minutes=55), note="请加快处置"), rules)
+    assert (case.status, case.stage, case.stage_deadline, case.deadline) == (before.status, before.stage, before.stage_deadline, before.deadline)
+    assert case.supervise_count == 1 and case.supervised_at == T0 + timedelta(minutes=55)
+    again = apply_event(case, event("supervise", T0 + timedelta(minutes=58), note="再次督办"), rules)
+    assert again.supervise_count == 2 and again.supervised_at == case.supervised_at
+    assert case_version(before) < case_version(case) < case_version(again)
+
+
+def test_a_closed_case_cannot_be_supervised(rules):
+    case = play(rules, [REPORT, ("close", T0 + timedelta(minutes=5), {})])
+    with pytest.raises(IllegalTransition, match=r"closed → closed \(action 'supervise'\)"):
+        apply_event(case, event("supervise", T0 + timedelta(minutes=6), note="x"), rules)
