@@ -68,9 +68,15 @@ def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: 
     return indicators.summarise_by(cases, indicators.case_flags(cases, window), key)
 
 
-def department_table(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
-    """Per department: the case counts and rates, composite score and grade."""
-    return scored(table_by(engine, area, window, "dept", filters, scope), config, "department")
+def department_table(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope,
+                     cases: pd.DataFrame | None = None, flags: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per department: the case counts and rates, the centre's interventions, composite score
+    and grade (``cases`` and their ``flags``: the window's, when the caller has them already)."""
+    if cases is None:
+        cases = queries.load_cases(engine, area.path, window, filters, scope)
+        flags = indicators.case_flags(cases, window)
+    counts = indicators.intervention_counts(queries.load_interventions(engine, area.path, window, filters, scope))
+    return scored(indicators.with_interventions(indicators.summarise_by(cases, flags, "dept"), counts), config, "department")
 
 
 def grid_table(engine: Engine, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:

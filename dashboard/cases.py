@@ -1,7 +1,7 @@
 """Cases and staff as callers may see them: personal data masked unless their role allows it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis
@@ -21,6 +21,7 @@ CASE_FIELDS = (
     "lat", "lon", "worker", "reported_at", "registered_at", "invalid_at", "dispatched_at", "handled_at", "closed_at",
     "evaluated_at", "register_deadline", "dispatch_deadline", "deadline", "verify_deadline", "stage_deadline",
     "rework_count", "self_handled", "satisfaction",
+    "supervised_at", "supervise_count", "redispatch_count", "decline_count", "extension_count",
 )
 
 
@@ -71,6 +72,7 @@ class CaseStory:
     events: list[dict]
     rounds: list[StageRound]
     nearest: list[dict] | None = None  # an open case's nearest online workers; None when the live positions cannot be read
+    department_names: dict = field(default_factory=dict)
 
 
 def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str | None, lang: str, now: datetime, screen: str = "review") -> CaseStory | None:
@@ -93,6 +95,7 @@ def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str 
         events=[{**present_event(event), "actor_name": actors.get(event["actor"], event["actor"])} for event in events],
         rounds=rounds,
         nearest=_nearest(ctx, principal, row, now, lang),
+        department_names=names["departments"],
     )
 
 

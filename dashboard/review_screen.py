@@ -166,7 +166,7 @@ def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope
     previous_cases = queries.load_cases(ctx.engine, area.path, before, filters, scope)
     flags = indicators.case_flags(cases, window)
     previous_flags = indicators.case_flags(previous_cases, before)
-    departments = area_reports.scored(indicators.summarise_by(cases, flags, "dept"), ctx.config, "department")
+    departments = area_reports.department_table(ctx.engine, ctx.config, area, window, filters, scope, cases, flags)
     if not departments.empty:
         departments["name"] = departments["dept"].map(lambda code: names["departments"].get(code, code))
     grids = indicators.summarise_by(cases, flags, "grid")

@@ -16,7 +16,7 @@ import pandas as pd
 from dashboard.formatting import format_number, plain_number
 from dashboard.i18n import LABELS, period_key, t, tf
 from dashboard.weekly_report import WeeklyReport
-from gridrules.indicators import Window
+from gridrules.indicators import INTERVENTION_KEYS, Window
 
 # ---------------------------------------------------------------- cells
 
@@ -126,6 +126,7 @@ def department_columns(report: WeeklyReport, lang: str) -> list[Column]:
         Column("rework_rate", "rate", _field("rework_rate")),
         Column("satisfaction_rate", "rate", _field("satisfaction_rate")),
         Column("overdue", "count", _field("overdue")),
+        *(Column(key, "count", _field(key)) for key in INTERVENTION_KEYS),
         Column("score", "score", _field("score")),
         Column("grade", "text", _field("grade")),
         Column("list_mark", "text", lambda row: t(f"{marks[row['dept']]}_list", lang) if row.get("dept") in marks else ""),

@@ -80,7 +80,7 @@ def build(engine: Engine, config: DomainConfig, area: GridInfo, kind: str, first
     cases = queries.load_cases(engine, area.path, window, filters, scope)
     flags = indicators.case_flags(cases, window)
     previous_cases = queries.load_cases(engine, area.path, before, filters, scope)
-    departments = _departments(cases, flags, config, names)
+    departments = _departments(area_reports.department_table(engine, config, area, window, filters, scope, cases, flags), names)
     red, black = red_black(departments, config)
     return WeeklyReport(
         area=area, kind=kind, window=window, previous=before, totals=totals, previous_totals=previous_totals,
@@ -163,14 +163,17 @@ def _per_bucket(cases: pd.DataFrame, start: datetime, end: datetime, asof: datet
     return rows
 
 
-def _departments(cases: pd.DataFrame, flags: pd.DataFrame, config: DomainConfig, names: dict) -> pd.DataFrame:
-    table = area_reports.scored(indicators.summarise_by(cases, flags, "dept"), config, "department")
+DEPARTMENT_COLUMNS = ["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue",
+                      *indicators.INTERVENTION_KEYS, "score", "grade", "rank"]
+
+
+def _departments(table: pd.DataFrame, names: dict) -> pd.DataFrame:
     if table.empty:
-        return pd.DataFrame(columns=["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"])
+        return pd.DataFrame(columns=DEPARTMENT_COLUMNS)
     table["name"] = table["dept"].map(lambda code: names.get("departments", {}).get(code, code))
     table = table.sort_values(["score", "due_to_close"], ascending=[False, False], na_position="last").reset_index(drop=True)
     table["rank"] = range(1, len(table) + 1)
-    return table[["dept", "name", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue", "score", "grade", "rank"]]
+    return table[DEPARTMENT_COLUMNS]
 
 
 def red_black(departments: pd.DataFrame, config: DomainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

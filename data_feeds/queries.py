@@ -5,12 +5,13 @@ Every query takes the area's materialised path, so a subtree is one indexed
 """
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, false, func, or_, select, union_all
+from sqlalchemy import and_, case, false, func, or_, select, union_all
 from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
@@ -102,6 +103,32 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
     if not rows:
         return empty_cases()
     return case_frame(pd.DataFrame.from_records([tuple(row) for row in rows], columns=[column.name for column in columns]))
+
+
+def load_interventions(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
+    """The centre's interventions in the window on cases of the subtree: one row per event
+    with ``kind`` (``INTERVENTION_KINDS``), the department it counts against (``dept``), the
+    case and whether the case has closed by its deadline (``closed_on_time``). The department
+    filter and a department's scope select by that department; the other filters by the case."""
+    start, end, _ = window.naive()
+    e, c = schema.case_events.c, schema.cases.c
+    redispatch = and_(e.action == "dispatch", e.from_status == "dispatched")
+    kind = case((redispatch, "redispatch"), else_=e.action)
+    on_time = and_(c.closed_at.is_not(None), c.deadline.is_not(None), c.closed_at <= c.deadline)
+    with engine.connect() as connection:
+        statement = _where(
+            select(kind.label("kind"), e.dept, e.case_id, case((on_time, True), else_=False).label("closed_on_time"))
+            .select_from(schema.case_events.join(schema.cases, c.id == e.case_id)),
+            e.ts >= start.to_pydatetime(), e.ts < end.to_pydatetime(),
+            or_(e.action.in_(("supervise", "decline", "extend")), redispatch),
+            grids_in_area(connection, c.grid, area_path, scope),
+            e.dept == scope.dept if scope.dept else None,
+        )
+        statement = _filtered(statement, replace(filters, dept=None))
+        if filters.dept:
+            statement = statement.where(e.dept == filters.dept)
+        rows = connection.execute(statement).all()
+    return pd.DataFrame.from_records([tuple(row) for row in rows], columns=["kind", "dept", "case_id", "closed_on_time"])
 
 
 def _filtered(statement, filters: CaseFilter):
@@ -275,13 +302,22 @@ def case_detail(engine: Engine, case_id: str, scope: Scope) -> dict | None:
 
 def case_timeline(engine: Engine, case_id: str) -> list[dict]:
     """The transitions of a case in order (the first MAX_CASE_EVENTS): action, time, actor,
-    states, department."""
+    states, department, and ``detail`` (an intervention's note, a re-dispatch's new
+    department, an extension's deadlines)."""
     e = schema.case_events.c
     with engine.connect() as connection:
         rows = connection.execute(
-            select(e.action, e.ts, e.actor, e.from_status, e.to_status, e.dept).where(e.case_id == case_id).order_by(e.ts, e.id).limit(MAX_CASE_EVENTS)
+            select(e.action, e.ts, e.actor, e.from_status, e.to_status, e.dept, e.detail).where(e.case_id == case_id).order_by(e.ts, e.id).limit(MAX_CASE_EVENTS)
         ).mappings().all()
-    return [dict(row) for row in rows]
+    return [{**row, "detail": _json_object(row["detail"])} for row in rows]
+
+
+def _json_object(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def worker_names(engine: Engine, ids: list[str]) -> dict[str, str]:

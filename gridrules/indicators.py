@@ -438,6 +438,38 @@ def summarise_by(cases: pd.DataFrame, flags: pd.DataFrame, key: str) -> pd.DataF
     return counts.reset_index()
 
 
+# The centre's interventions, counted per event in the window against the department each
+# concerns (``data_feeds.queries.load_interventions``):
+#   supervised (督办数)            supervise events, against the case's department at the time
+#   supervised_on_time            distinct cases supervised in the window that closed by their deadline
+#   redispatched (改派)           re-dispatches, against the department the case was taken from
+#   declined (退单)               declines, against the declining department (the centre's routing, not its timeliness)
+#   extended (延期)               approved extensions, against the case's department
+INTERVENTION_KEYS = ("supervised", "supervised_on_time", "redispatched", "declined", "extended")
+INTERVENTION_OF_KIND = {"supervise": "supervised", "redispatch": "redispatched", "decline": "declined", "extend": "extended"}
+
+
+def intervention_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """INTERVENTION_KEYS per department (index ``dept``) from the window's intervention events."""
+    if events.empty:
+        return pd.DataFrame(columns=list(INTERVENTION_KEYS), index=pd.Index([], name="dept"), dtype="int64")
+    counts = pd.crosstab(events["dept"], events["kind"].map(INTERVENTION_OF_KIND)).reindex(columns=list(INTERVENTION_KEYS), fill_value=0)
+    supervised = events[events["kind"] == "supervise"].drop_duplicates("case_id")
+    counts["supervised_on_time"] = supervised[supervised["closed_on_time"].astype(bool)].groupby("dept").size().reindex(counts.index, fill_value=0)
+    counts.index.name = "dept"
+    return counts.astype("int64")
+
+
+def with_interventions(table: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """A per-department table with INTERVENTION_KEYS added (0 where none); a department with
+    interventions and no other row joins it."""
+    merged = table.merge(counts.reset_index(), on="dept", how="outer")
+    for name in (*COUNT_KEYS, *INTERVENTION_KEYS):
+        if name in merged.columns:
+            merged[name] = merged[name].fillna(0).astype("int64")
+    return merged
+
+
 def composite_score(values: dict, weights: dict) -> float | None:
     """综合得分 = 100 × Σ wᵢ·vᵢ / Σ wᵢ over the weighted indicators that have a value.
 

@@ -211,6 +211,8 @@ DEPARTMENT_COLUMNS = (
     ("name", "department", None), ("due_to_close", "due_to_close", "n"), ("due_closed", "closed", "n"), ("closed_on_time", "closed_on_time", "n"),
     ("due_reworked", "reworked", "n"), ("overdue", "overdue", "n"), ("mean_close_hours", "mean_close_hours", "h"),
     ("p90_close_hours", "p90_close_hours", "h"), ("on_time_closure_rate", "on_time_closure_rate", "%"), ("satisfaction_rate", "satisfaction_rate", "%"),
+    ("supervised", "supervised", "n"), ("supervised_on_time", "supervised_on_time", "n"), ("redispatched", "redispatched", "n"),
+    ("declined", "declined", "n"), ("extended", "extended", "n"),
     ("score", "score", "h"), ("grade", "grade", None),
 )
 
@@ -401,6 +403,26 @@ def nearest_section(workers: list[dict] | None, case: dict, lang: str) -> list:
     return [html.H4(t("nearest_workers", lang)), html.P(t("nearest_note", lang), className="muted table-note"), body]
 
 
+def event_kind(event: dict) -> str:
+    """The action as the centre names it: a dispatch of a dispatched case is a re-dispatch (改派)."""
+    return "redispatch" if event["action"] == "dispatch" and event.get("from_status") == "dispatched" else event["action"]
+
+
+def event_note(event: dict, department_names: dict, tz) -> str:
+    """What a transition says beyond its action: the department dispatched to, an extension's
+    new deadline, the operator's note."""
+    detail = event.get("detail") or {}
+    parts = []
+    if event["action"] == "dispatch":
+        dept = detail.get("to_dept") or event.get("dept")
+        parts.append("→ " + department_names.get(dept, dept or ""))
+    if event["action"] == "extend" and detail.get("deadline"):
+        parts.append("→ " + local_time(detail["deadline"], tz))
+    if detail.get("note"):
+        parts.append(str(detail["note"]))
+    return " · ".join(part for part in parts if part.strip("→ "))
+
+
 def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
     """A case's panel: what, where, who reported it (masked per role), each stage of the loop
     against its limit, and every transition with who did it, by name."""
@@ -415,15 +437,20 @@ def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
     ]
     if case.get("rework_count"):
         facts.append((t("rework_count", lang), tf("rework_rounds", lang, count=case["rework_count"])))
+    for key, label in (("supervise_count", "supervised"), ("redispatch_count", "redispatched"), ("decline_count", "declined"), ("extension_count", "extended")):
+        if case.get(key):
+            facts.append((t(label, lang), str(case[key])))
     if case.get("satisfaction"):
         facts.append((t("evaluation", lang), t("satisfaction_" + case["satisfaction"], lang)))
     personal = [html.Div(f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}", className="personal", id="review-personal")]
     if can_unmask and case.get("masked"):
         personal.append(html.Button(t("show_contact", lang), id=ids.Review.UNMASK, className="small-button"))
     events = html.Table([
-        html.Thead(html.Tr([html.Th(t(key, lang)) for key in ("time", "action", "actor", "status")])),
-        html.Tbody([html.Tr([html.Td(local_time(event["ts"], tz)), html.Td(t("action_" + event["action"], lang)), html.Td(event.get("actor_name") or ""),
-                             html.Td(f"{t('status_' + (event.get('from_status') or 'new'), lang)} → {t('status_' + event['to_status'], lang)}")])
+        html.Thead(html.Tr([html.Th(t(key, lang)) for key in ("time", "action", "actor", "status", "event_note")])),
+        html.Tbody([html.Tr([html.Td(local_time(event["ts"], tz)), html.Td(t("action_" + event_kind(event), lang)), html.Td(event.get("actor_name") or ""),
+                             html.Td(f"{t('status_' + (event.get('from_status') or 'new'), lang)} → {t('status_' + event['to_status'], lang)}"),
+                             html.Td(event_note(event, story.department_names, tz))],
+                            **{"data-action": event_kind(event)})
                     for event in story.events]),
     ], className="data-table compact timeline")
     return [

@@ -281,3 +281,21 @@ def test_workers_are_ranked_by_score_then_reports_then_hours_and_the_idle_are_no
     assert list(ranked["worker"]) == ["W4", "W3", "W2", "W1", "W5"]
     assert list(ranked["rank"]) == [1, 2, 3, 4, None]
     assert report_attainment(3, 5.0) == 0.6 and report_attainment(9, 5.0) == 1.0 and report_attainment(2, 0) is None
+
+
+def test_interventions_count_per_department_and_supervised_cases_closed_on_time_once_each():
+    events = pd.DataFrame.from_records([
+        ("supervise", "CGJ", "k1", True), ("supervise", "CGJ", "k1", True),  # twice on one case: 2 supervisions, 1 case on time
+        ("supervise", "CGJ", "k2", False), ("redispatch", "CGJ", "k3", False),
+        ("decline", "GAJ", "k4", False), ("extend", "GAJ", "k5", True),
+    ], columns=["kind", "dept", "case_id", "closed_on_time"])
+    counts = ind.intervention_counts(events)
+    assert counts.loc["CGJ"].to_dict() == {"supervised": 3, "supervised_on_time": 1, "redispatched": 1, "declined": 0, "extended": 0}
+    assert counts.loc["GAJ"].to_dict() == {"supervised": 0, "supervised_on_time": 0, "redispatched": 0, "declined": 1, "extended": 1}
+    table = ind.with_interventions(pd.DataFrame({"dept": ["CGJ", "SWJ"], "due_to_close": [4, 2]}), counts)
+    assert table.set_index("dept")[["due_to_close", "supervised", "declined"]].to_dict("index") == {
+        "CGJ": {"due_to_close": 4, "supervised": 3, "declined": 0},
+        "GAJ": {"due_to_close": 0, "supervised": 0, "declined": 1},  # a department known only by its decline still shows
+        "SWJ": {"due_to_close": 2, "supervised": 0, "declined": 0},
+    }
+    assert ind.intervention_counts(events.iloc[:0]).empty

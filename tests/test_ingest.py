@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from data_feeds import case_store, live_state, schema
+from data_feeds import case_store, live_state, queries, schema
+from gridrules import indicators
+from gridrules.access import EVERYTHING
+from gridrules.indicators import Window
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.lifecycle import case_version
@@ -474,6 +477,15 @@ def test_re_dispatch_decline_extension_and_supervision_apply_and_are_counted_aga
     record = {c["id"]: c for c in live_state.open_cases(raw_redis, KEYS)}["R1"]
     assert record["dept"] == "XFJ" and record["supervise_count"] == 1
     assert b"supervise" in [fields.get(b"action") for _, fields in raw_redis.xrange(KEYS.changes)]
+    window = Window.until_now(t - timedelta(hours=1), utc_now() + timedelta(hours=1), utc_now())
+    counts = indicators.intervention_counts(queries.load_interventions(feed_district, "/", window, queries.CaseFilter(), EVERYTHING))
+    assert counts.to_dict("index") == {
+        "CGJ": {"supervised": 0, "supervised_on_time": 0, "redispatched": 1, "declined": 0, "extended": 0},
+        "GAJ": {"supervised": 0, "supervised_on_time": 0, "redispatched": 0, "declined": 1, "extended": 0},
+        "XFJ": {"supervised": 1, "supervised_on_time": 0, "redispatched": 0, "declined": 0, "extended": 1},
+    }
+    only = queries.load_interventions(feed_district, "/", window, queries.CaseFilter(dept="GAJ"), EVERYTHING)
+    assert only["kind"].tolist() == ["decline"]
 
 
 def test_a_supervision_of_a_closed_case_is_dead_lettered(ingest, raw_redis, grids, feed_district):
