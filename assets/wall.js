@@ -159,7 +159,8 @@
     casePin: function (feature, latlng) {
       var p = feature.properties, size = window.gridops.wall.pinSize();
       var fresh = Date.now() - p.reported < (window.gridops.wall.config.timing.fresh_ms || 0) ? " fresh" : "";
-      var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh, iconSize: [size, size] });
+      var supervised = p.supervised ? " supervised" : "";
+      var icon = L.divIcon({ className: "case-pin grade-" + p.grade + " state-" + p.state + " stage-" + p.stage + fresh + supervised, iconSize: [size, size] });
       // Leaflet sets the title as a property of the icon element: text, never markup
       return L.marker(latlng, { icon: icon, title: [].concat(p.label || []).join(" · ") });
     },

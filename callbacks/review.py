@@ -4,12 +4,13 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+import redis
 from dash import ALL, Input, Output, State, callback_context, dcc, no_update
 from dash.exceptions import PreventUpdate
 from flask import request
 
 from callbacks import notices
-from dashboard import cached_reads, case_export, review_screen
+from dashboard import cached_reads, case_export, interventions, review_screen
 from dashboard.auth import current_principal
 from dashboard.cases import audited_case, case_story, present_case
 from dashboard.cases import search as search_cases
@@ -106,7 +107,7 @@ def page(ctx: AppContext, principal, lang: str, query: dict, other_language_href
     if selection.case:
         story = case_story(ctx, principal, selection.case, request.remote_addr, lang, utc_now())
         if story is not None:
-            content.update(case_panel=review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask")), case_shown=selection.case)
+            content.update(case_panel=review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask"), principal.can("command")), case_shown=selection.case)
         else:
             notices.show(t("case_not_found", lang))
     tz, now = ctx.settings.tz, utc_now()
@@ -290,7 +291,7 @@ def register(app) -> None:
             notices.show(t("case_not_found", lang))
             return [], "case-panel", None, no_update
         notices.clear()
-        return review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask")), "case-panel open", case_id, no_update
+        return review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask"), principal.can("command")), "case-panel open", case_id, no_update
 
     @app.callback(
         Output("review-personal", "children"),
@@ -307,6 +308,41 @@ def register(app) -> None:
         case = present_case(row, principal, unmasked=True)
         lang = (state or {}).get("lang", "zh")
         return f"{t('reporter', lang)}：{case.get('reporter') or '—'} · {t('contact', lang)}：{case.get('contact') or '—'}"
+
+    @app.callback(
+        Output(ids.Review.TIMELINE, "children", allow_duplicate=True),
+        Input(ids.Review.SUPERVISE, "n_clicks"),
+        State(ids.Review.SUPERVISE_NOTE, "value"),
+        State(ids.Review.CASE_SHOWN, "data"),
+        State(ids.Review.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def supervise(clicks, note, case_id, state):
+        """督办 the shown case: published on the case stream, applied by the consumer; the
+        panel shows the case again once it has (or says it is on its way)."""
+        if not clicks or not case_id:
+            raise PreventUpdate
+        ctx, principal = current_context(), current_principal()
+        lang = (state or {}).get("lang", "zh")
+        try:
+            event_id = interventions.supervise(ctx, principal, case_id, note, request.remote_addr, utc_now())
+        except interventions.NoteNeeded:
+            notices.show(t("supervise_note_needed", lang))
+            raise PreventUpdate from None
+        except redis.RedisError:
+            notices.show(t("supervise_failed", lang))
+            raise PreventUpdate from None
+        if event_id is None:
+            notices.show(t("case_not_found", lang))
+            raise PreventUpdate
+        if interventions.applied(ctx, event_id):
+            notices.clear()
+        else:
+            notices.show(t("supervise_pending", lang))
+        story = case_story(ctx, principal, case_id, request.remote_addr, lang, utc_now())
+        if story is None:
+            raise PreventUpdate
+        return review.case_panel(story, ctx.settings.tz, lang, principal.can("unmask"), principal.can("command"))
 
     @app.callback(
         Output(ids.Review.DOWNLOAD, "data"),

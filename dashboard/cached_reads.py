@@ -13,9 +13,9 @@ from typing import TypeVar
 from dashboard import area_reports, weekly_report
 from dashboard.context import AppContext
 from dashboard.extensions import cache
-from data_feeds import reference
+from data_feeds import queries, reference
 from data_feeds.queries import CaseFilter
-from gridrules import bounds
+from gridrules import bounds, indicators
 from gridrules.access import Principal, Scope
 from gridrules.clock import utc_now
 from gridrules.geometry import simplify_geometry
@@ -54,6 +54,17 @@ def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, n
     """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
     key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}|{scope.key()}"
     return cached(key, _timeout(window, now), lambda: area_reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
+
+
+def intervention_counts(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
+    """The centre's interventions per department (``indicators.INTERVENTION_KEYS``) in an area and window."""
+    key = f"interventions|{area.code}|{_window_key(window)}|{scope.key()}"
+
+    def compute():
+        events = queries.load_interventions(ctx.engine, area.path, window, CaseFilter(), scope)
+        return indicators.intervention_counts(events).to_dict("index")
+
+    return cached(key, _timeout(window, now), compute)
 
 
 def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:

@@ -20,6 +20,7 @@ from data_feeds.reference import GridInfo
 from gridrules import wall_rules
 from gridrules.access import Principal, Scope
 from gridrules.clock import utc_now
+from gridrules.timewindows import today
 
 PART_NAMES = ("counts", "town_counts", "board", "alerts", "tiles")
 
@@ -61,7 +62,7 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
     values = {
         "counts": counts,
         "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
-        "board": wall_rules.dispatch_board(in_area, now),
+        "board": wall_rules.dispatch_board(in_area, now, cached_reads.intervention_counts(ctx, area, today(ctx.settings.tz, now), now, scope)),
         "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
         "tiles": wall_live.tiles(ctx, area, scope, now),
         "attention": wall_rules.attention_items(in_area, now, wall_live.acknowledged(ctx)),
@@ -74,7 +75,7 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
         # alerts: which cases and in what state. Their order and a lateness in working time (written
         # by the server) move on with the clock: sent again once a minute, not on every pull, for
         # the ticker is hundreds of rows and a busy feed pulls several times a second.
-        digest = wall_live.digest(value if name != "alerts" else sorted((r["id"], r["state"]) for r in value))
+        digest = wall_live.digest(value if name != "alerts" else sorted((r["id"], r["state"], r["supervised"]) for r in value))
         if force or digests.get(name) != digest or (name == "alerts" and new_minute):
             changed[name] = value
             digests[name] = digest

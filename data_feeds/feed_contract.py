@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from data_feeds import schema
 from data_feeds.grid_locator import GRID_MISMATCH_TOLERANCE_M, GridLocator
 from data_feeds.reference import load_categories
-from gridrules.coords import CRS_NAMES, convert
+from gridrules.coords import CRS_NAMES, convert, gcj02_to_wgs84
 from gridrules.identifiers import is_identifier
 from gridrules.lifecycle import ACTIONS, GRADES, NOTE_ACTIONS, SATISFACTION, SOURCES, CaseEvent, Category
 
@@ -307,6 +307,31 @@ def _deadline(fields: dict, ts: datetime, what: str) -> datetime:
 def _note(fields: dict) -> str:
     """The operator's words: a supervision's note, a decline's or an extension's reason."""
     return " ".join(required(fields, "note").split())
+
+
+def case_message(event: CaseEvent, tz, send_grid: bool = True) -> dict:
+    """The feed message of an event (every field a string, positions WGS-84)."""
+    message = {
+        "event_id": event.event_id, "case_id": event.case_id, "action": event.action,
+        "ts": event.ts.astimezone(tz).isoformat(timespec="milliseconds"), "actor": event.actor,
+    }
+    if event.action == "report":
+        lat, lon = gcj02_to_wgs84(event.lat, event.lon)
+        message.update(category=event.category, source=event.source, lat=f"{lat:.7f}", lon=f"{lon:.7f}")
+        if send_grid:
+            message["grid"] = event.grid
+        for name in ("worker", "grade", "description", "reporter", "contact"):
+            if getattr(event, name):
+                message[name] = str(getattr(event, name))
+    elif event.action == "evaluate":
+        message["satisfaction"] = event.satisfaction
+    if event.dept and event.action in ("dispatch", "decline"):
+        message["dept"] = event.dept
+    if event.deadline and event.action in ("dispatch", "extend"):
+        message["deadline"] = event.deadline.astimezone(tz).isoformat(timespec="seconds")
+    if event.note:
+        message["note"] = event.note
+    return message
 
 
 def _report_fields(fields: dict, reference: Reference) -> dict:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-
 metadata = MetaData()
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY.

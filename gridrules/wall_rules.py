@@ -53,7 +53,7 @@ def case_feature(record: dict, now: datetime, category_names: dict) -> dict | No
         "geometry": {"type": "Point", "coordinates": [record["lon"], record["lat"]]},
         "properties": {
             "id": record["id"], "grade": record["grade"], "stage": record.get("stage"), "status": record["status"],
-            "state": state, "reported": int(reported.timestamp() * 1000),
+            "state": state, "reported": int(reported.timestamp() * 1000), "supervised": bool(record.get("supervise_count")),
             # plain text: the map shows it with text nodes (assets/gridops_map.js)
             "label": [f"{record['id']} · {category_names.get(record['category'], record['category'])} · {record['grade']}"],
         },
@@ -83,15 +83,30 @@ def area_counts(counts: dict[str, list[int]], ancestors: dict[str, tuple], level
     return result
 
 
-def dispatch_board(records: list[dict], now: datetime) -> list[dict]:
+BOARD_INTERVENTIONS = ("redispatched", "declined", "extended")  # today's, beside the open cases under supervision
+
+
+def dispatch_board(records: list[dict], now: datetime, today: dict[str, dict] | None = None) -> list[dict]:
     """Per department, worst first: waiting (registered, not yet dispatched to it), in hand
-    (dispatched, no feedback yet), due soon and overdue (any stage)."""
+    (dispatched, no feedback yet), due soon and overdue (any stage), its open cases under
+    supervision (督办), and from ``today`` (the day's intervention counts per department) its
+    re-dispatches, declines and extensions."""
     rows: dict[str, dict] = {}
+
+    def row_of(dept: str) -> dict:
+        return rows.setdefault(dept, {"dept": dept, "waiting": 0, "in_hand": 0, "due_soon": 0, "overdue": 0, "supervised": 0,
+                                      **dict.fromkeys(BOARD_INTERVENTIONS, 0)})
+
+    for dept, counts in (today or {}).items():
+        if dept and any(counts.get(key) for key in BOARD_INTERVENTIONS):
+            row_of(dept).update({key: int(counts.get(key) or 0) for key in BOARD_INTERVENTIONS})
     for record in records:
         dept = record.get("dept")
         if not dept or record["status"] == "reported":
             continue  # not yet registered: the centre's matter, not a department's
-        row = rows.setdefault(dept, {"dept": dept, "waiting": 0, "in_hand": 0, "due_soon": 0, "overdue": 0})
+        row = row_of(dept)
+        if record.get("supervise_count"):
+            row["supervised"] += 1
         if record["status"] == "registered":
             row["waiting"] += 1
         elif record["status"] == "dispatched":
@@ -141,6 +156,7 @@ def alert_rows(records: list[dict], now: datetime, limit: int | None = 30, newes
             "id": record["id"], "state": state, "grade": record["grade"], "stage": record.get("stage"),
             "category": record["category"], "grid": record["grid"], "dept": record.get("dept"),
             "deadline": int(deadline.timestamp() * 1000), "late_s": int((now - deadline).total_seconds()),
+            "supervised": bool(record.get("supervise_count")),
             **_lateness(record, deadline, now, rules),
         })
     if newest_first:

@@ -13,7 +13,7 @@ from layouts import ids
 from layouts.widgets import date_picker_words, page_header, page_language
 
 # what the audit search filters on: an action, or every action of a kind (login.*, user.*, token.*)
-AUDIT_ACTIONS = ("login", "logout", "case.view", "case.unmask", "case.search", "export", "user", "token", "alert.ack")
+AUDIT_ACTIONS = ("login", "logout", "case.view", "case.unmask", "case.search", "export", "user", "token", "alert.ack", "case.supervise")
 DETAIL_CHARS = 300  # a detail longer than this is cut on screen (the search still reads all of it)
 
 

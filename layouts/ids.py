@@ -125,6 +125,8 @@ class Review:
     SEARCH_HITS = "review-search-hits"
     SEARCH_HIT = "review-search-hit"  # the type of each hit's pattern-matching id: {"type": SEARCH_HIT, "case": ID}
     UNMASK = "review-unmask"
+    SUPERVISE_NOTE = "review-supervise-note"
+    SUPERVISE = "review-supervise"
     STATE = "review-state"
     PERIOD = "review-period"
 

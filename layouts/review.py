@@ -300,7 +300,8 @@ def case_rows(cases: list[dict], names: dict, tz, lang: str) -> list[dict]:
         rows.append({
             "id": case["id"], "reported_at": reported.astimezone(tz).strftime("%m-%d %H:%M"),
             "category_name": case.get("category_name_en") if lang == "en" and case.get("category_name_en") else case.get("category_name"),
-            "grid_name": case.get("grid_name"), "grade": case["grade"], "status": t("status_" + case["status"], lang),
+            "grid_name": case.get("grid_name"), "grade": case["grade"],
+            "status": t("status_" + case["status"], lang) + (f" · {t('supervised_title', lang)}" if case.get("supervise_count") else ""),
             "dept": names["departments"].get(case.get("dept"), case.get("dept") or ""), "source": t("source_" + case["source"], lang),
         })
     return rows
@@ -423,7 +424,17 @@ def event_note(event: dict, department_names: dict, tz) -> str:
     return " · ".join(part for part in parts if part.strip("→ "))
 
 
-def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
+def supervise_form(case: dict, lang: str) -> list:
+    """督办: an operator's note to the department, for an open case."""
+    if case.get("status") not in OPEN_STATUSES:
+        return []
+    return [html.Div([
+        dcc.Input(id=ids.Review.SUPERVISE_NOTE, type="text", maxLength=200, placeholder=t("supervise_placeholder", lang), className="supervise-note", debounce=False),
+        html.Button(t("supervise_button", lang), id=ids.Review.SUPERVISE, className="small-button supervise-button"),
+    ], className="supervise-form", title=t("supervise_title", lang))]
+
+
+def case_panel(story, tz, lang: str, can_unmask: bool, can_command: bool = False) -> list:
     """A case's panel: what, where, who reported it (masked per role), each stage of the loop
     against its limit, and every transition with who did it, by name."""
     case = story.case
@@ -459,6 +470,7 @@ def case_panel(story, tz, lang: str, can_unmask: bool) -> list:
         html.P(case.get("description") or "—", className="description"),
         html.Dl([part for label, value in facts for part in (html.Dt(label), html.Dd(value))], className="facts"),
         *personal,
+        *(supervise_form(case, lang) if can_command else []),
         html.H4(t("location", lang)), case_location_map(case, story.grid_outline),
         *nearest_section(story.nearest, case, lang),
         html.H4(t("stages", lang)), stage_table(story.rounds, tz, lang),

@@ -76,6 +76,16 @@ def source_figure(rows, lang: str, scale: float = 1.0) -> go.Figure:
     return figure
 
 
+BOARD_MARKS = (("supervised", "board_supervised"), ("redispatched", "board_redispatched"), ("declined", "board_declined"), ("extended", "board_extended"))
+
+
+def intervention_marks(row: dict, lang: str) -> list:
+    """A department's interventions as small marks after its name, only those it has:
+    open cases under supervision (督办) and today's re-dispatches, declines and extensions."""
+    return [html.Span(tf(label, lang, n=row[key]), className=f"board-mark mark-{key}", title=t(key, lang), **{"data-mark": key, "data-n": str(row[key])})
+            for key, label in BOARD_MARKS if row.get(key)]
+
+
 def board_table(rows, department_names: dict, lang: str) -> html.Table:
     """Dispatch board: every department with a case, worst first. The browser shows as many rows
     as the panel holds and says how many it leaves out (wall.js fitBoard: the panel's height in
@@ -83,7 +93,8 @@ def board_table(rows, department_names: dict, lang: str) -> html.Table:
     head = html.Tr([html.Th(t(key, lang)) for key in ("department", "waiting", "in_hand", "due_soon", "overdue")])
     body = [
         html.Tr([
-            html.Td(department_names.get(row["dept"], row["dept"])), html.Td(row["waiting"]), html.Td(row["in_hand"]),
+            html.Td([html.Span(department_names.get(row["dept"], row["dept"]), className="board-dept"), *intervention_marks(row, lang)]),
+            html.Td(row["waiting"]), html.Td(row["in_hand"]),
             html.Td(row["due_soon"], className="warn" if row["due_soon"] else ""), html.Td(row["overdue"], className="alert" if row["overdue"] else ""),
         ], **{"data-dept": row["dept"]})
         for row in rows
@@ -157,6 +168,7 @@ def _alert_list(rows, category_names: dict, grid_names: dict, department_names: 
             classes += " paged-out"
         items.append(html.Li([
             html.Span(row["grade"], className="grade-badge"),
+            *([html.Span(t("supervised_badge", lang), className="supervise-badge", title=t("supervised_title", lang))] if row.get("supervised") else []),
             html.Span(category_names.get(row["category"], row["category"]), className="alert-category"),
             html.Span(grid_names.get(row["grid"], row["grid"]), className="alert-grid"),
             html.Span(department_names.get(row["dept"], row["dept"] or ""), className="alert-dept"),
@@ -265,7 +277,8 @@ def map_legend(lang: str) -> html.Div:
                for step, text in OPEN_STEPS]
     return html.Div([
         html.Div([item(html.Span(className=f"pin grade-{grade}"), f"legend_grade_{grade}") for grade in ("A", "B", "C")]
-                 + [item(html.Span(className="pin grade-C state-overdue"), "legend_overdue_pin")], className="legend-row"),
+                 + [item(html.Span(className="pin grade-C state-overdue"), "legend_overdue_pin"),
+                    item(html.Span(className="pin grade-C supervised"), "legend_supervised_pin")], className="legend-row"),
         html.Div([html.Span(t("legend_open_cases", lang), className="legend-title"), *shading,
                   item(html.Span(className="swatch overdue-edge"), "legend_overdue_edge")], className="legend-row"),
         html.Div([item(html.Span(className="worker-dot online"), "legend_worker_online"), item(html.Span(className="worker-dot offline"), "legend_worker_offline"),
@@ -296,7 +309,7 @@ def layout(lang: str, area: dict, kiosk: bool, values: dict, map_parts: dict, bo
             html.Div(id=ids.Wall.OVERDUE_VIEW, className="overdue-view hidden"),
         ], className="wall-map-panel"),
         html.Div([
-            html.Section([html.H2(t("dispatch_board", lang)), html.Div(board, id=ids.Wall.BOARD, className="board-scroll")], className="wall-panel board-panel"),
+            html.Section([html.H2([t("dispatch_board", lang), html.Span(t("board_marks_note", lang), className="board-marks-note")]), html.Div(board, id=ids.Wall.BOARD, className="board-scroll")], className="wall-panel board-panel"),
             html.Section([html.H2(t("alerts", lang)), html.Div(ticker_list, id=ids.Wall.TICKER, className="ticker")], className="wall-panel ticker-panel"),
             html.Section([html.H2(t("trend_24h", lang)), dcc.Graph(id=ids.Wall.TREND, figure=figures["trend"], config={"displayModeBar": False, "staticPlot": kiosk}, className="wall-graph")], className="wall-panel chart-panel"),
             html.Div([

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from data_feeds import case_store, live_state, queries, schema
+from data_feeds.keys import Keys
 from gridrules import indicators
 from gridrules.access import EVERYTHING
-from gridrules.indicators import Window
-from data_feeds.keys import Keys
 from gridrules.clock import utc_now
+from gridrules.indicators import Window
 from gridrules.lifecycle import case_version
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report, wgs84_of
 

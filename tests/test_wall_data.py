@@ -14,7 +14,7 @@ NOW = utc(2026, 11, 27, 6, 0)
 
 
 def record(case_id: str, status: str = "dispatched", grade: str = "B", dept: str = "CGJ", grid: str = "G1",
-           deadline_in: float | None = 60, due_soon_in: float | None = 30, reported_ago: float = 120) -> dict:
+           deadline_in: float | None = 60, due_soon_in: float | None = 30, reported_ago: float = 120, supervise_count: int = 0) -> dict:
     """An open-case record as live_state.open_case_record writes it (minutes relative to NOW)."""
     def at(minutes):
         return None if minutes is None else (NOW + timedelta(minutes=minutes)).isoformat()
@@ -23,7 +23,7 @@ def record(case_id: str, status: str = "dispatched", grade: str = "B", dept: str
         "id": case_id, "status": status, "stage": {"reported": "register", "registered": "dispatch", "dispatched": "handle", "handled": "verify"}[status],
         "grid": grid, "category": "E050101", "grade": grade, "dept": dept, "source": "patrol", "lat": 31.2, "lon": 120.6,
         "reported_at": at(-reported_ago), "stage_started_at": at(-10), "stage_deadline": at(deadline_in), "stage_due_soon_at": at(due_soon_in),
-        "deadline": at(deadline_in), "rework_count": 0,
+        "deadline": at(deadline_in), "rework_count": 0, "supervise_count": supervise_count,
     }
 
 
@@ -61,8 +61,21 @@ def test_dispatch_board_counts_and_orders_worst_first():
     ]
     board = wall_rules.dispatch_board(records, NOW)
     assert [row["dept"] for row in board] == ["SWJ", "CGJ"]
-    assert board[0] == {"dept": "SWJ", "waiting": 1, "in_hand": 1, "due_soon": 0, "overdue": 1}
-    assert board[1] == {"dept": "CGJ", "waiting": 0, "in_hand": 1, "due_soon": 1, "overdue": 0}
+    none = {"supervised": 0, "redispatched": 0, "declined": 0, "extended": 0}
+    assert board[0] == {"dept": "SWJ", "waiting": 1, "in_hand": 1, "due_soon": 0, "overdue": 1, **none}
+    assert board[1] == {"dept": "CGJ", "waiting": 0, "in_hand": 1, "due_soon": 1, "overdue": 0, **none}
+
+
+def test_the_board_shows_open_cases_under_supervision_and_todays_interventions():
+    records = [record("a", status="dispatched", dept="SWJ", supervise_count=2), record("b", status="dispatched", dept="SWJ")]
+    today = {"SWJ": {"supervised": 3, "redispatched": 1, "declined": 0, "extended": 2},
+             "GAJ": {"supervised": 0, "redispatched": 0, "declined": 1, "extended": 0},  # declined its only case: still on the board
+             "XFJ": {"supervised": 1, "redispatched": 0, "declined": 0, "extended": 0}}  # supervised, since closed: nothing open to show
+    board = {row["dept"]: row for row in wall_rules.dispatch_board(records, NOW, today)}
+    assert set(board) == {"SWJ", "GAJ"}
+    assert {k: board["SWJ"][k] for k in ("in_hand", "supervised", "redispatched", "declined", "extended")} == \
+        {"in_hand": 2, "supervised": 1, "redispatched": 1, "declined": 0, "extended": 2}
+    assert board["GAJ"]["declined"] == 1 and board["GAJ"]["in_hand"] == 0
 
 
 def test_alerts_put_overdue_a_grade_first_then_the_longest_late():

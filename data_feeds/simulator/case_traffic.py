@@ -27,11 +27,11 @@ from data_feeds.case_model import (
     remaining_steps,
     step_event,
 )
+from data_feeds.feed_contract import case_message
 from data_feeds.patrol_rounds import EXPECTED_DUTY_H
 from data_feeds.simulator.patrol_gps import PatrolState
 from data_feeds.simulator.world import World
-from gridrules.coords import gcj02_to_wgs84
-from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent, apply_event
+from gridrules.lifecycle import OPEN_STATUSES, Case, apply_event
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +51,6 @@ class SimCase:
     event_prefix: str
     events: int = 0
     send_grid: bool = True
-
-
-def case_message(event: CaseEvent, tz, send_grid: bool = True) -> dict:
-    """The feed message of an event (every field a string, positions WGS-84)."""
-    message = {
-        "event_id": event.event_id, "case_id": event.case_id, "action": event.action,
-        "ts": event.ts.astimezone(tz).isoformat(timespec="milliseconds"), "actor": event.actor,
-    }
-    if event.action == "report":
-        lat, lon = gcj02_to_wgs84(event.lat, event.lon)
-        message.update(category=event.category, source=event.source, lat=f"{lat:.7f}", lon=f"{lon:.7f}")
-        if send_grid:
-            message["grid"] = event.grid
-        for name in ("worker", "grade", "description", "reporter", "contact"):
-            if getattr(event, name):
-                message[name] = str(getattr(event, name))
-    elif event.action == "dispatch":
-        message["dept"] = event.dept
-    elif event.action == "evaluate":
-        message["satisfaction"] = event.satisfaction
-    return message
 
 
 def default_rate_per_hour(world: World) -> float:
