@@ -57,6 +57,21 @@ REWORK_RATE = 0.07  # chance, after each feedback, that verification returns the
 REWORK_PACE = 0.5  # feedback after a return takes this share of the department's pace
 MAX_SCRIPT_STEPS = 12
 EVALUATED_RATE = 0.75
+# The centre's interventions (each once at most per case): a department declines a case as
+# not its own and the centre routes it to another (退单 + 改派), the centre re-routes a case
+# straight away (改派), a department is granted more time (延期), the centre presses a slow
+# department (督办; mostly those that run late).
+DECLINE_RATE = 0.02
+REDISPATCH_RATE = 0.02
+EXTENSION_RATE = 0.03
+EXTENSION_DAYS = (1, 5)  # an extension adds this many days to the deadline (uniform, whole days)
+SUPERVISE_RATE = {False: 0.01, True: 0.12}  # by whether the department is one of the slow ones
+SLOW_PACE_FROM = 0.9  # a department this slow (share of the handling time) counts as slow
+NOTES = {
+    "decline": ("不属于本部门职责范围", "权属不清，请中心重新派遣", "应由属地镇街处置"),
+    "extend": ("需协调多个部门，申请延期", "等待材料配件到位", "涉及施工审批，需延长处置时限"),
+    "supervise": ("请加快处置进度", "群众多次反映，请尽快办结", "已临近时限，请优先处置"),
+}
 # Each step's share of its stage's time: (median, sigma) of a lognormal; feedback at the department's pace.
 STEP_SHARE = {
     "reject": (0.4, 0.5), "close_on_the_spot": (0.5, 0.4), "register": (0.35, 0.6), "dispatch": (0.3, 0.6),
@@ -197,7 +212,7 @@ def case_script(source: str, district: District, rules: Rules, rng) -> list[tupl
     report["description"] = case_description(source, category, grid, (lon, lat), district, rules)
     local = rng.random() <= LOCAL_DEPT_SHARE and LOCAL_DEPT in district.departments
     dept = LOCAL_DEPT if local else category.dept
-    return [(report, 0.0)] + lifecycle_steps("reported", source, category.grade, dept, district.pace_of(dept), rng)
+    return [(report, 0.0)] + lifecycle_steps("reported", source, category.grade, dept, district.pace_of(dept), rng, district.departments)
 
 
 def case_description(source: str, category, grid: str, point, district: District, rules: Rules) -> str:
@@ -213,13 +228,14 @@ def case_description(source: str, category, grid: str, point, district: District
 def remaining_steps(case: Case, district: District, rules: Rules, rng) -> list[tuple[dict, float]]:
     """The rest of an open case's life from its status."""
     dept = case.dept or rules.categories[case.category].dept
-    return lifecycle_steps(case.status, case.source, case.grade, dept, district.pace_of(dept), rng)
+    return lifecycle_steps(case.status, case.source, case.grade, dept, district.pace_of(dept), rng, district.departments)
 
 
-def lifecycle_steps(status: str, source: str, grade: str, dept: str, speed: float, rng) -> list[tuple[dict, float]]:
+def lifecycle_steps(status: str, source: str, grade: str, dept: str, speed: float, rng, departments=()) -> list[tuple[dict, float]]:
     """The rest of a case's life from ``status``: feed events and, for each, the share of its
     stage's time it takes (``EVALUATION``: hours after closing). Rejection, on-the-spot
-    handling, department speed, rework and evaluation follow the module's rates."""
+    handling, department speed, rework, the centre's interventions (with other ``departments``
+    to re-route to) and evaluation follow the module's rates."""
     steps: list[tuple[dict, float]] = []
     if status == "reported":
         if rng.random() < INVALID_RATE.get(source, DEFAULT_INVALID_RATE):
@@ -232,6 +248,7 @@ def lifecycle_steps(status: str, source: str, grade: str, dept: str, speed: floa
         steps.append(({"action": "dispatch", "dept": dept}, stage_fraction(rng, *STEP_SHARE["dispatch"])))
         status = "dispatched"
     if status == "dispatched":
+        steps += intervention_steps(dept, speed, rng, [d for d in departments if d != dept])
         steps.append(({"action": "feedback"}, stage_fraction(rng, speed, FEEDBACK_SIGMA)))
     while rng.random() < REWORK_RATE and len(steps) < MAX_SCRIPT_STEPS:
         steps += [
@@ -242,6 +259,29 @@ def lifecycle_steps(status: str, source: str, grade: str, dept: str, speed: floa
     if rng.random() < EVALUATED_RATE:
         steps.append(({"action": "evaluate", "satisfaction": None}, EVALUATION))
     return steps
+
+
+def intervention_steps(dept: str, speed: float, rng, others: list) -> list[tuple[dict, float]]:
+    """What the centre does to a dispatched case before its feedback, if anything."""
+    steps: list[tuple[dict, float]] = []
+    draw = rng.random()
+    if others and draw < DECLINE_RATE + REDISPATCH_RATE:
+        other = str(others[rng.integers(len(others))])
+        if draw < DECLINE_RATE:
+            steps += [({"action": "decline", "dept": dept, "note": _note("decline", rng)}, stage_fraction(rng, 0.1, 0.5)),
+                      ({"action": "dispatch", "dept": other}, stage_fraction(rng, *STEP_SHARE["dispatch"]))]
+        else:
+            steps.append(({"action": "dispatch", "dept": other}, stage_fraction(rng, 0.1, 0.5)))
+    elif draw < DECLINE_RATE + REDISPATCH_RATE + EXTENSION_RATE:
+        steps.append(({"action": "extend", "days": int(rng.integers(EXTENSION_DAYS[0], EXTENSION_DAYS[1] + 1)), "note": _note("extend", rng)},
+                      stage_fraction(rng, 0.3, 0.5)))
+    if rng.random() < SUPERVISE_RATE[speed >= SLOW_PACE_FROM]:
+        steps.append(({"action": "supervise", "note": _note("supervise", rng)}, stage_fraction(rng, 0.5, 0.3)))
+    return steps
+
+
+def _note(action: str, rng) -> str:
+    return NOTES[action][rng.integers(len(NOTES[action]))]
 
 
 def stage_fraction(rng, median: float, sigma: float) -> float:
@@ -262,6 +302,8 @@ def next_step_at(case: Case, ts: datetime, fraction: float, rng) -> datetime:
 def step_event(case: Case | None, fields: dict, event_id: str, case_id: str, ts: datetime, rng) -> CaseEvent:
     """The event of a script's step at ``ts``; an evaluation's satisfaction depends on whether the case closed late."""
     fields = dict(fields)
+    if fields["action"] == "extend":  # the approved deadline: days after the current one
+        fields["deadline"] = case.deadline + timedelta(days=fields.pop("days"))
     if fields["action"] == "evaluate":
         late = case.deadline is not None and case.closed_at > case.deadline
         fields["satisfaction"] = str(rng.choice(SATISFACTION_LEVELS, p=SATISFACTION_ODDS[late]))
@@ -272,7 +314,7 @@ def actor_of(fields: dict, case: Case | None) -> str:
     action = fields["action"]
     if action == "report":
         return fields.get("worker") or fields["source"]
-    if action == "feedback":
+    if action in ("feedback", "decline"):
         return case.dept or "dept"
     if action == "evaluate":
         return "citizen"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,12 @@ def test_history_replays_exactly_through_the_lifecycle(demo, domain_config):
             }
         if row["action"] == "evaluate":
             fields["satisfaction"] = original["satisfaction"]
+        detail = json.loads(row["detail"]) if row["detail"] else {}
+        if "to_dept" in detail:  # a re-dispatch's row names the department it was taken from
+            fields["dept"] = detail["to_dept"]
+        if row["action"] == "extend":
+            fields["deadline"] = datetime.fromisoformat(detail["deadline"])
+        fields["note"] = detail.get("note")
         event = CaseEvent(event_id=row["event_id"], case_id=row["case_id"], action=row["action"], ts=db.from_db_time(row["ts"]), actor=row["actor"], **fields)
         before = rebuilt.get(row["case_id"])
         assert (before.status if before else None) == row["from_status"]
