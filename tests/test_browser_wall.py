@@ -558,7 +558,7 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     page.close()
 
 
-def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_and_a_board_row_its_department(server, feed, context, grids):
+def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_a_supervision_and_a_board_row_its_department(server, feed, context, grids):
     page = open_wall(context, server)
     grid = grids[14]
     cid = case_id()
@@ -582,6 +582,16 @@ def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_and_a_bo
     assert "就近人员" in review.inner_text("#review-timeline")
     assert first.get_attribute("data-worker") == nearby and 50 <= int(first.get_attribute("data-metres")) <= 70
     assert "米" in first.inner_text() and "秒前" in first.inner_text()
+    # 督办 from the panel: published on the case stream, applied by the consumer, in the timeline
+    # with its note, and on the wall the pin carries the supervised mark
+    note = "请<b>立即</b>处置 =1+1"
+    review.fill("#review-supervise-note", note)
+    review.click("#review-supervise")
+    entry = review.locator("#review-timeline tr[data-action='supervise']")
+    entry.wait_for(timeout=30_000)
+    assert "督办" in entry.inner_text() and note in entry.inner_text()  # as text: no markup, no formula
+    assert review.locator("#review-timeline b").count() == 0
+    page.wait_for_function("(id) => !!document.querySelector(`.case-pin.supervised[title^=\"${id} \"]`)", arg=cid, timeout=30_000)
     review.close()
     row = page.locator(".board-table tr[data-dept]:not([hidden])").first
     dept = row.get_attribute("data-dept")
