@@ -287,7 +287,7 @@
       var config = window.gridops.wall.config;
       document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
         if (list.matches(":hover") && list.querySelector("li[data-row]:not(.paged-out)")) return;
-        var size = Number(list.dataset.page) || 5;
+        var size = Number(list.dataset.fit || list.dataset.page) || 5;
         var rows = list.querySelectorAll("li[data-row]");
         var pages = Math.max(1, Math.ceil(rows.length / size));
         var page = Math.floor(n / config.timing.ticker_page_s) % pages;
@@ -331,6 +331,33 @@
 
     /* the dispatch board: as many departments as its panel holds, worst first, and a last line
        saying how many it leaves out; fitted again when the board is redrawn or the screen resized */
+    /* the ticker's rows on one line where their words fit, else on two; and as many rows a page
+       as its panel holds (at most the server's page); once per rendered list and screen size */
+    fitTicker: function () {
+      var config = window.gridops.wall.config;
+      var size = window.innerWidth + "x" + window.innerHeight;
+      document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
+        if (list.dataset.fitted === size) return;
+        var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-row]"));
+        if (!rows.length) { list.dataset.fitted = size; return; }
+        list.classList.remove("two-line");
+        rows.forEach(function (row) { row.classList.remove("paged-out"); });
+        var cut = rows.some(function (row) {
+          return Array.prototype.some.call(row.querySelectorAll(".alert-category, .alert-grid, .alert-dept"), function (cell) {
+            return cell.scrollWidth > cell.clientWidth + 1;
+          });
+        });
+        list.classList.toggle("two-line", cut);
+        rows.forEach(function (row, index) { row.classList.toggle("paged-out", index > 0); });
+        var panel = list.closest(".wall-panel"), footer = list.querySelector(".ticker-footer");
+        var bottom = panel.getBoundingClientRect().bottom - parseFloat(getComputedStyle(panel).paddingBottom || "0");
+        var room = bottom - rows[0].getBoundingClientRect().top - (footer ? footer.getBoundingClientRect().height : 0);
+        var fits = Math.max(1, Math.floor(room / Math.max(1, rows[0].getBoundingClientRect().height)));
+        list.dataset.fit = String(Math.min(Number(list.dataset.page) || 5, fits));
+        list.dataset.fitted = size;
+      });
+    },
+
     fitBoard: function () {
       var table = document.querySelector("#" + window.gridops.wall.config.ids.board + " .board-table");
       if (!table) return;
@@ -417,6 +444,7 @@
         document.querySelectorAll("#" + ids.ticker + " .late[data-deadline], #" + ids.overdue_view + " .late[data-deadline]").forEach(function (el) {
           el.textContent = W.lateText(now - Number(el.dataset.deadline));
         });
+        W.fitTicker();
         W.pageTicker(n || 0);
         W.fitBoard();
         // the server's verdict first (no consumer, an outage, lagging: red or amber whatever the

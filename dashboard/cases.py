@@ -12,7 +12,7 @@ from dashboard.i18n import t
 from data_feeds import accounts, db, queries, reference
 from gridrules.access import Principal
 from gridrules.lifecycle import SOURCES, Rules
-from gridrules.privacy import mask_free_text, mask_name, mask_phone
+from gridrules.privacy import mask_free_text, mask_name, mask_phone, staff_phone
 from gridrules.stage_rounds import StageRound, stage_rounds
 
 PERSONAL_FIELDS = ("reporter", "contact", "description")
@@ -46,10 +46,7 @@ def present_event(row: dict) -> dict:
 
 
 def present_worker(row: dict, principal: Principal) -> dict:
-    record = dict(row)
-    if not principal.scope.personal_data:
-        record["phone"] = mask_phone(row.get("phone"))
-    return record
+    return {**row, "phone": staff_phone(row.get("phone"), principal.scope.personal_data)}
 
 
 def audited_case(ctx: AppContext, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:

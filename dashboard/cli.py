@@ -111,6 +111,8 @@ def main(argv: list[str], create_app: Callable[[Settings], dash.Dash]) -> int:
     """Run the command of ``argv``; ``create_app(settings)`` builds the whole web app (the
     composition root, app.py, passes it: the screens sit above this package)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every start-up (plugins, "nothing to do"); `migrate` says what changed.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     from data_feeds.db import DatabaseUnavailable
     from data_feeds.importers.common import ImportFileError

@@ -11,14 +11,14 @@ from data_feeds import live_state, queries
 from data_feeds.keys import Keys
 from gridrules import bounds
 from gridrules.access import Principal
-from gridrules.privacy import mask_phone
+from gridrules.privacy import staff_phone
 
 
 def nearest_workers(ctx: AppContext, principal: Principal, case: dict, now: datetime, lang: str, count: int = bounds.NEAREST_WORKERS) -> list[dict]:
     """Up to ``count`` online workers the caller may see, nearest to the case first: id, name,
     metres, seconds since the last ping, the grid they are in, whether the case lies in the grid
     they are responsible for, and their phone (masked unless the caller may see personal data,
-    as every staff phone is: ``cases.present_worker``).
+    as every staff phone is: ``privacy.staff_phone``).
     Empty for a case without a place and for department users (they see no patrol)."""
     if case.get("lat") is None or case.get("lon") is None or principal.scope.dept:
         return []
@@ -40,16 +40,14 @@ def nearest_workers(ctx: AppContext, principal: Principal, case: dict, now: date
     found = found[:count]
     staff = queries.worker_records(ctx.engine, [worker for worker, _, _ in found])
     names = cached_reads.names(ctx, lang)["grids"]
-    whole_phone = principal.scope.personal_data
     rows = []
     for worker, metres, position in found:
         person = staff.get(worker, {})
-        phone = person.get("phone")
         rows.append({
             "id": worker, "name": person.get("name"), "metres": round(metres),
             "age_s": max(0, round(now.timestamp() - seen[worker])),
             "grid": position.get("grid"), "grid_name": names.get(position.get("grid")),
             "own_grid": person.get("grid") == case.get("grid"),
-            "phone": phone if whole_phone else mask_phone(phone),
+            "phone": staff_phone(person.get("phone"), principal.scope.personal_data),
         })
     return rows

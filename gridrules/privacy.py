@@ -25,6 +25,11 @@ def mask_phone(text: str | None) -> str | None:
     return "".join("*" if i in hidden else ch for i, ch in enumerate(text))
 
 
+def staff_phone(phone: str | None, personal_data: bool) -> str | None:
+    """A grid worker's phone as a caller sees it: whole where the role sees personal data."""
+    return phone if personal_data else mask_phone(phone)
+
+
 def mask_name(name: str | None) -> str | None:
     """Keep the first and last character: 张*丰 for 张三丰, 张*生 for 张先生, 张* for 张三."""
     if not name:

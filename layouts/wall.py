@@ -168,8 +168,8 @@ def _alert_list(rows, category_names: dict, grid_names: dict, department_names: 
             classes += " paged-out"
         items.append(html.Li([
             html.Span(row["grade"], className="grade-badge"),
-            *([html.Span(t("supervised_badge", lang), className="supervise-badge", title=t("supervised_title", lang))] if row.get("supervised") else []),
-            html.Span(category_names.get(row["category"], row["category"]), className="alert-category"),
+            html.Span([*([html.Span(t("supervised_badge", lang), className="supervise-badge", title=t("supervised_title", lang))] if row.get("supervised") else []),
+                       category_names.get(row["category"], row["category"])], className="alert-category"),
             html.Span(grid_names.get(row["grid"], row["grid"]), className="alert-grid"),
             html.Span(department_names.get(row["dept"], row["dept"] or ""), className="alert-dept"),
             late_cell(row, lang),
