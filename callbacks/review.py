@@ -79,7 +79,7 @@ def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
         "trend": review.trend_figure(data.trend, lang),
         "categories": review.category_figure(data.categories, lang),
         "departments": review.department_grid(data.departments, lang),
-        "department_rows": review.department_rows(data.departments),
+        "department_rows": review.department_rows(data.departments, lang),
         "hot_spots": review.hot_spot_list(data.hot_spots, selection, lang),
         "patrol": review.patrol_panel(data.patrol, lang),
         "cases": review.case_grid(case_rows, lang),

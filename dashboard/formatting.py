@@ -144,3 +144,12 @@ def age_text(seconds: float, lang: str = "zh") -> str:
     if seconds < 90 * 60:
         return tf("minutes_ago", lang, n=round(seconds / 60))
     return tf("hours_ago", lang, n=round(seconds / 3600))
+
+
+def interventions_text(row: dict, lang: str) -> str:
+    """A department's interventions in a few words, only those it has: 督办 2（按期 1）· 延期 3."""
+    parts = []
+    if row.get("supervised"):
+        parts.append(tf("supervised_part", lang, n=row["supervised"], on_time=row.get("supervised_on_time") or 0))
+    parts += [tf(f"{key}_part", lang, n=row[key]) for key in ("redispatched", "declined", "extended") if row.get(key)]
+    return " · ".join(parts)

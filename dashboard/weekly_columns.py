@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 import pandas as pd
 
-from dashboard.formatting import format_number, plain_number
+from dashboard.formatting import format_number, interventions_text, plain_number
 from dashboard.i18n import LABELS, period_key, t, tf
 from dashboard.weekly_report import WeeklyReport
 from gridrules.indicators import INTERVENTION_KEYS, Window
@@ -115,6 +115,16 @@ def _field(name: str) -> Callable[[dict], object]:
 
 
 def department_columns(report: WeeklyReport, lang: str) -> list[Column]:
+    """The spreadsheet's department ranking: every intervention count a column of its own."""
+    return _department_columns(report, lang, [Column(key, "count", _field(key)) for key in INTERVENTION_KEYS])
+
+
+def department_page_columns(report: WeeklyReport, lang: str) -> list[Column]:
+    """The printed page's: the interventions in words, one column (``formatting.interventions_text``)."""
+    return _department_columns(report, lang, [Column("interventions", "text", lambda row: interventions_text(row, lang))])
+
+
+def _department_columns(report: WeeklyReport, lang: str, interventions: list[Column]) -> list[Column]:
     marks = list_marks(report)
     return [
         Column("rank", "count", _field("rank")),
@@ -126,7 +136,7 @@ def department_columns(report: WeeklyReport, lang: str) -> list[Column]:
         Column("rework_rate", "rate", _field("rework_rate")),
         Column("satisfaction_rate", "rate", _field("satisfaction_rate")),
         Column("overdue", "count", _field("overdue")),
-        *(Column(key, "count", _field(key)) for key in INTERVENTION_KEYS),
+        *interventions,
         Column("score", "score", _field("score")),
         Column("grade", "text", _field("grade")),
         Column("list_mark", "text", lambda row: t(f"{marks[row['dept']]}_list", lang) if row.get("dept") in marks else ""),

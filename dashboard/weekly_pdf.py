@@ -33,7 +33,7 @@ from dashboard.weekly_columns import (
     Column,
     category_columns,
     cell_text,
-    department_columns,
+    department_page_columns,
     hot_grid_columns,
     list_marks,
     local_time,
@@ -228,7 +228,7 @@ def html_source(report: WeeklyReport, lang: str = "zh", daily: pd.DataFrame | No
 
     tag = {"list_mark": list_tag}
     parts.append(f'<section class="new-page"><h2>{_e(t("section_departments", lang))}</h2>'
-                 f'{_table_html(department_columns(report, lang), records(report.departments), lang, row_class=lambda row: marks.get(row.get("dept"), ""), cell_html=tag)}'
+                 f'{_table_html(department_page_columns(report, lang), records(report.departments), lang, row_class=lambda row: marks.get(row.get("dept"), ""), cell_html=tag)}'
                  "</section>")
 
     def change_cell(row: dict) -> str:

@@ -13,7 +13,7 @@ from dash import dcc, html
 from shapely.geometry import shape
 
 from dashboard.export_cells import csv_text
-from dashboard.formatting import age_text, amount_text, chart_text, distance_text, unique_labels
+from dashboard.formatting import age_text, amount_text, chart_text, distance_text, interventions_text, unique_labels
 from dashboard.i18n import t, tf
 from gridrules import bounds
 from gridrules.geometry import area_features
@@ -214,15 +214,21 @@ DEPARTMENT_COLUMNS = (
     ("supervised", "supervised", "n"), ("supervised_on_time", "supervised_on_time", "n"), ("redispatched", "redispatched", "n"),
     ("declined", "declined", "n"), ("extended", "extended", "n"),
     ("score", "score", "h"), ("grade", "grade", None),
-)
+)  # the CSV's; on the screen the interventions share one column (``interventions_text``)
+INTERVENTION_FIELDS = ("supervised", "supervised_on_time", "redispatched", "declined", "extended")
+GRID_DEPARTMENT_COLUMNS = tuple(column for column in DEPARTMENT_COLUMNS if column[0] not in INTERVENTION_FIELDS and column[0] not in ("score", "grade")) + (
+    ("interventions", "interventions", None), ("score", "score", "h"), ("grade", "grade", None))
 
 
 def department_grid(departments, lang: str) -> dag.AgGrid:
-    rows = department_rows(departments)
+    rows = department_rows(departments, lang)
     columns = [{"field": field, "headerName": t(label, lang), "sortable": True, "filter": kind is None, "minWidth": unbreakable_width([t(label, lang)]),
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
-                **({"minWidth": name_width([row.get("name") for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True} if field == "name" else {})}
-               for field, label, kind in DEPARTMENT_COLUMNS]
+                **({"minWidth": name_width([row.get(field) for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True}
+                   if field == "name" else {}),
+                **({"minWidth": unbreakable_width([row.get(field) for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True}
+                   if field == "interventions" else {})}
+               for field, label, kind in GRID_DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=rows,
                       defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
                       columnSize="responsiveSizeToFit",
@@ -235,14 +241,15 @@ def department_csv(rows: list[dict], lang: str) -> str:
     return csv_text([header] + [[row.get(field) for field, _, _ in DEPARTMENT_COLUMNS] for row in rows])
 
 
-def department_rows(departments) -> list[dict]:
+def department_rows(departments, lang: str) -> list[dict]:
     """Worst first, where a leader looks: the lowest score, then the most overdue and the most
-    due; departments with nothing due (no score) last."""
+    due; departments with nothing due (no score) last. Each with its interventions in words."""
     if departments is None or departments.empty:
         return []
     keep = [field for field, _, _ in DEPARTMENT_COLUMNS if field in departments.columns]
     frame = departments.sort_values(["score", "overdue", "due_to_close", "dept"], ascending=[True, False, False, True], na_position="last")[keep + ["dept"]]
-    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    rows = [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{**row, "interventions": interventions_text(row, lang)} for row in rows]
 
 
 CASE_COLUMNS = (("id", "case_id"), ("reported_at", "reported_time"), ("category_name", "category"), ("grid_name", "grid"),

@@ -6,10 +6,9 @@ from datetime import date, timedelta
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.formatting import format_value
+from dashboard.formatting import format_value, interventions_text
 from dashboard.i18n import period_key, t, tf
 from dashboard.weekly_columns import period_name, period_text
-from gridrules.indicators import INTERVENTION_KEYS
 from gridrules.timewindows import PERIOD_KINDS, period_shift
 from layouts import ids
 from layouts.widgets import category_axis, change_tiles, page_header, page_language
@@ -92,12 +91,12 @@ def red_black(report, lang: str, min_due: int) -> html.Div:
 def department_ranking(report, lang: str) -> html.Table:
     red, black = set(report.red["dept"]), set(report.black["dept"])
     rows = [[row["rank"], row["name"], row["due_to_close"], _pct(row["closure_rate"]), _pct(row["on_time_closure_rate"]),
-             _pct(row["rework_rate"]), _pct(row["satisfaction_rate"]), row["overdue"], *(row[key] for key in INTERVENTION_KEYS),
+             _pct(row["rework_rate"]), _pct(row["satisfaction_rate"]), row["overdue"], interventions_text(row, lang),
              "—" if row["score"] is None or row["score"] != row["score"] else f"{row['score']:.1f}", row["grade"] or "—"]
             for row in report.departments.to_dict("records")]
     classes = ["red-row" if d in red else "black-row" if d in black else "" for d in report.departments["dept"]]
     headers = [t(k, lang) for k in ("rank", "department", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate", "satisfaction_rate", "overdue",
-                                    *INTERVENTION_KEYS, "score", "grade")]
+                                    "interventions", "score", "grade")]
     return _table(headers, rows, classes, [{"data-dept": d} for d in report.departments["dept"]])
 
 

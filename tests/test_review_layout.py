@@ -17,7 +17,7 @@ def test_departments_are_listed_worst_first_and_those_with_nothing_due_last():
         "overdue": [0, 0, 9, 0, 9],
         "score": [96.0, 100.0, 61.5, float("nan"), 61.5],
     })
-    rows = department_rows(departments)
+    rows = department_rows(departments, "zh")
     assert [row["dept"] for row in rows] == ["LATE", "LATER", "GOOD", "ONE", "IDLE"]
     assert rows[-1]["score"] is None
 
