@@ -335,8 +335,10 @@
        as its panel holds (at most the server's page); once per rendered list and screen size */
     fitTicker: function () {
       var config = window.gridops.wall.config;
-      var size = window.innerWidth + "x" + window.innerHeight;
       document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
+        var panel = list.closest(".wall-panel");
+        // the panel settles after the charts beside it are drawn: fit again whenever its size changes
+        var size = window.innerWidth + "x" + window.innerHeight + "/" + Math.round(panel.getBoundingClientRect().height);
         if (list.dataset.fitted === size) return;
         var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-row]"));
         if (!rows.length) { list.dataset.fitted = size; return; }
@@ -349,7 +351,7 @@
         });
         list.classList.toggle("two-line", cut);
         rows.forEach(function (row, index) { row.classList.toggle("paged-out", index > 0); });
-        var panel = list.closest(".wall-panel"), footer = list.querySelector(".ticker-footer");
+        var footer = list.querySelector(".ticker-footer");
         var bottom = panel.getBoundingClientRect().bottom - parseFloat(getComputedStyle(panel).paddingBottom || "0");
         var room = bottom - rows[0].getBoundingClientRect().top - (footer ? footer.getBoundingClientRect().height : 0);
         var fits = Math.max(1, Math.floor(room / Math.max(1, rows[0].getBoundingClientRect().height)));

@@ -226,8 +226,9 @@ def department_grid(departments, lang: str) -> dag.AgGrid:
                 **({"valueFormatter": NUMBER_FORMATS[kind]} if kind in NUMBER_FORMATS else {}), **({"type": "numericColumn"} if kind else {}),
                 **({"minWidth": name_width([row.get(field) for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True}
                    if field == "name" else {}),
-                **({"minWidth": unbreakable_width([row.get(field) for row in rows] + [t(label, lang)]), "wrapText": True, "autoHeight": True}
-                   if field == "interventions" else {})}
+                # each intervention whole (督办4（按期0）), wrapping only between them
+                **({"minWidth": unbreakable_width([row.get(field) for row in rows] + [t(label, lang)], keep_all=True), "wrapText": True, "autoHeight": True,
+                    "cellStyle": {"wordBreak": "keep-all"}} if field == "interventions" else {})}
                for field, label, kind in GRID_DEPARTMENT_COLUMNS]
     return dag.AgGrid(id=ids.Review.DEPARTMENTS, columnDefs=columns, rowData=rows,
                       defaultColDef={"resizable": True, "minWidth": 72, "wrapHeaderText": True, "autoHeaderHeight": True},
@@ -268,12 +269,13 @@ def _text_px(text: object) -> float:
     return sum(CELL_FONT_PX if unicodedata.east_asian_width(char) in "WF" else 0.53 * CELL_FONT_PX for char in str(text or ""))
 
 
-def unbreakable_width(texts: list) -> int:
+def unbreakable_width(texts: list, keep_all: bool = False) -> int:
     """The narrowest a column of these texts (header included) may get so that each wraps between
     words, never inside one (``Satisfactio-n``) and is never cut: its longest word, with the cell's
-    padding and the header's sort icon. Chinese wraps between any two characters."""
+    padding and the header's sort icon. Chinese wraps between any two characters, unless the
+    column keeps words whole (``keep_all``: CSS ``word-break: keep-all``, a run of Chinese one word)."""
     def pieces(text: object) -> list[str]:
-        return [word if not any(unicodedata.east_asian_width(char) in "WF" for char in word) else word[:2] for word in str(text or "").split()]
+        return [word if keep_all or not any(unicodedata.east_asian_width(char) in "WF" for char in word) else word[:2] for word in str(text or "").split()]
 
     widest = max((_text_px(piece) for text in texts for piece in pieces(text)), default=0)
     return int(min(FITTED_MAX_PX, max(72, widest + 36)))
