@@ -1041,6 +1041,34 @@ def test_the_map_has_a_legend_in_the_walls_language_and_its_shading_is_the_maps(
         page.close()
 
 
+TICKER_FIT_JS = """() => {
+    const list = document.querySelector('#wall-ticker .ticker-list'), panel = list.closest('.wall-panel').getBoundingClientRect();
+    const shown = [...list.querySelectorAll('li[data-row]')].filter(r => !r.classList.contains('paged-out'));
+    const cut = shown.flatMap(r => [...r.querySelectorAll('.alert-category, .alert-grid, .alert-dept, .late')]
+        .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText));
+    const outside = shown.filter(r => r.getBoundingClientRect().bottom > panel.bottom + 0.5).length;
+    return {shown: shown.length, cut: cut, outside: outside, twoLine: list.classList.contains('two-line'), rows: list.querySelectorAll('li[data-row]').length};
+}"""
+
+
+@pytest.mark.parametrize(("size", "lang"), [((1366, 768), "en"), ((1920, 1080), "zh"), ((3840, 2160), "en")])
+def test_the_alerts_show_their_names_whole_in_both_languages(server, feed, context, size, lang):
+    """English categories and departments (``Construction occupying road without permit``,
+    ``City Management Bureau``) were cut to ``Construction occupyin…`` at 1366: a row too long for
+    one line takes two, and a page holds as many rows as the panel shows, never one below it."""
+    page = open_wall(context, server, query="?lang=en" if lang == "en" else "", size=size)
+    try:
+        page.wait_for_selector("#wall-ticker li.alert-row[data-row]")
+        page.wait_for_function(f"() => ({TICKER_FIT_JS})().shown > 0", timeout=30_000)
+        fit = page.evaluate(TICKER_FIT_JS)
+        assert fit["cut"] == [] and fit["outside"] == 0, fit
+        assert fit["shown"] >= 2 and fit["rows"] > fit["shown"], fit  # several a page, the rest paged
+        if lang == "zh":
+            assert not fit["twoLine"], "Chinese names fit on one line at 1920"
+    finally:
+        page.close()
+
+
 MARKS_JS = """() => {
     const pin = document.querySelector('.case-pin'), cluster = document.querySelector('.case-cluster');
     return {pin: pin ? pin.getBoundingClientRect().width : null, cluster: cluster ? cluster.getBoundingClientRect().width : null,
