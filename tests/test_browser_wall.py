@@ -394,13 +394,17 @@ def test_reports_a_moment_apart_all_reach_the_map(server, feed, context, grids):
     for n in range(8):
         cid = case_id()
         ids.append(cid)
-        publish_case_events(feed, [report(cid, now_local() - timedelta(seconds=2), grids[12 + n], C_CATEGORY)])
+        message = report(cid, now_local() - timedelta(seconds=2), grids[12 + n], C_CATEGORY)
+        lat, lon = north_of(*wgs84_of(grids[12 + n]), 40)  # beside, not on, the pins other tests put at these grids' centres
+        publish_case_events(feed, [{**message, "lat": f"{lat:.7f}", "lon": f"{lon:.7f}"}])
         page.wait_for_timeout(250)
-    page.wait_for_timeout(12_000)  # past the 10 s polling fallback
+    started = time.monotonic()
     try:
-        missing = [cid for cid in ids if cid not in case_feature_ids(page)]
-        print(f"{len(missing)} of {len(ids)} reports 250 ms apart missing from the map after 12 s")
-        assert missing == []
+        # by push, or at the latest by the 10 s polling fallback; a loaded CI machine gets room
+        while missing := [cid for cid in ids if cid not in case_feature_ids(page)]:
+            assert time.monotonic() - started < 30, f"{len(missing)} of {len(ids)} reports 250 ms apart never reached the map: {missing}"
+            page.wait_for_timeout(200)
+        print(f"8 reports 250 ms apart all on the map {time.monotonic() - started:.1f} s after the last")
     finally:
         page.close()
 
