@@ -332,13 +332,19 @@
     /* the dispatch board: as many departments as its panel holds, worst first, and a last line
        saying how many it leaves out; fitted again when the board is redrawn or the screen resized */
     /* the ticker's rows on one line where their words fit, else on two; and as many rows a page
-       as its panel holds (at most the server's page); once per rendered list and screen size */
+       as its panel holds (at most the server's page); once per rendered list and whenever the
+       panel's size changes (it settles after the charts beside it are drawn). Nothing is measured
+       otherwise: a layout forced every second would hold up the pins. */
+    tickerSize: 0,
     fitTicker: function () {
-      var config = window.gridops.wall.config;
+      var W = window.gridops.wall, config = W.config;
       document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
         var panel = list.closest(".wall-panel");
-        // the panel settles after the charts beside it are drawn: fit again whenever its size changes
-        var size = window.innerWidth + "x" + window.innerHeight + "/" + Math.round(panel.getBoundingClientRect().height);
+        if (!W.tickerWatch && window.ResizeObserver) {
+          W.tickerWatch = new ResizeObserver(function () { W.tickerSize += 1; });
+          W.tickerWatch.observe(panel);
+        }
+        var size = String(W.tickerSize);
         if (list.dataset.fitted === size) return;
         var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-row]"));
         if (!rows.length) { list.dataset.fitted = size; return; }

@@ -1062,7 +1062,7 @@ def test_the_alerts_show_their_names_whole_in_both_languages(server, feed, conte
     one line takes two, and a page holds as many rows as the panel shows, never one below it."""
     page = open_wall(context, server, query="?lang=en" if lang == "en" else "", size=size)
     try:
-        page.wait_for_selector("#wall-ticker li.alert-row[data-row]")
+        page.wait_for_selector("#wall-ticker li.alert-row[data-row]", state="attached")  # its page may be another than the first
         page.wait_for_function(f"() => ({TICKER_FIT_JS})().shown > 0", timeout=30_000)
         fit = page.evaluate(TICKER_FIT_JS)
         assert fit["cut"] == [] and fit["outside"] == 0, fit
