@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from dashboard.context import AppContext
 from data_feeds import accounts, queries, schema
-from data_feeds.feed_contract import MAX_FIELD_CHARS, case_message
+from data_feeds.feed_contract import MAX_FIELD_CHARS, case_message, note_text
 from data_feeds.keys import Keys
 from gridrules.access import Principal
 from gridrules.lifecycle import CaseEvent
@@ -28,7 +28,7 @@ def supervise(ctx: AppContext, principal: Principal, case_id: str, note: object,
     """Publish a supervision of an open case within the caller's scope; returns its event id
     (None for a case unknown, closed or outside the scope). Audited as ``case.supervise``."""
     principal.require("command")
-    text = " ".join(str(note or "").split())[:MAX_FIELD_CHARS]
+    text = note_text(note)[:MAX_FIELD_CHARS]
     if not text:
         raise NoteNeeded("a supervision needs a note")
     row = queries.case_detail(ctx.engine, str(case_id or "")[:schema.cases.c.id.type.length], principal.scope)

@@ -305,8 +305,13 @@ def _deadline(fields: dict, ts: datetime, what: str) -> datetime:
 
 
 def _note(fields: dict) -> str:
-    """The operator's words: a supervision's note, a decline's or an extension's reason."""
-    return " ".join(required(fields, "note").split())
+    return note_text(required(fields, "note"))
+
+
+def note_text(text: object) -> str:
+    """The operator's words (a supervision's note, a decline's or an extension's reason) on one
+    line, runs of white space one space."""
+    return " ".join(str(text or "").split())
 
 
 def case_message(event: CaseEvent, tz, send_grid: bool = True) -> dict:

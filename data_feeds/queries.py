@@ -107,7 +107,7 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
 
 def load_interventions(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
     """The centre's interventions in the window on cases of the subtree: one row per event
-    with ``kind`` (``INTERVENTION_KINDS``), the department it counts against (``dept``), the
+    with ``kind`` (a key of ``indicators.INTERVENTION_OF_KIND``), the department it counts against (``dept``), the
     case and whether the case has closed by its deadline (``closed_on_time``). The department
     filter and a department's scope select by that department; the other filters by the case."""
     start, end, _ = window.naive()
