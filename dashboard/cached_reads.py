@@ -62,9 +62,11 @@ def intervention_counts(ctx: AppContext, area: reference.GridInfo, window: Windo
 
     def compute():
         events = queries.load_interventions(ctx.engine, area.path, window, CaseFilter(), scope)
-        return indicators.intervention_counts(events).to_dict("index")
+        # wrapped: the cache hands an empty dict back as a miss, and a day without interventions
+        # (every morning) would query the database on every wall pull
+        return {"by_dept": indicators.intervention_counts(events).to_dict("index")}
 
-    return cached(key, _timeout(window, now), compute)
+    return cached(key, _timeout(window, now), compute)["by_dept"]
 
 
 def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
