@@ -83,6 +83,12 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
     the window started can no longer add to any count, due or state inside it.
     """
     start, end, _ = window.naive()
+    return load_recent_cases(engine, area_path, start.to_pydatetime(), end.to_pydatetime(), filters, scope)
+
+
+def load_recent_cases(engine: Engine, area_path: str, since: datetime, end: datetime, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
+    """Cases in the subtree reported before ``end`` that are open or changed at or after ``since``."""
+    since, end = db.to_db_time(since) if since.tzinfo else since, db.to_db_time(end) if end.tzinfo else end
     c = schema.cases.c
     columns = [c[name] for name in CASE_TEXT_COLUMNS] + [c.rework_count, c.self_handled] + [c[name] for name in INDICATOR_TIME_COLUMNS]
 
@@ -91,18 +97,22 @@ def load_cases(engine: Engine, area_path: str, window: Window, filters: CaseFilt
         in_dept = in_department(c, scope)
 
         def part(*conditions):
-            statement = _where(select(*columns), in_area, in_dept, c.reported_at < end.to_pydatetime(), *conditions)
+            statement = _where(select(*columns), in_area, in_dept, c.reported_at < end, *conditions)
             return _filtered(statement, filters)
 
         # Two index-friendly halves instead of one OR, which would scan every case.
-        statement = union_all(
-            part(c.updated_at >= start.to_pydatetime()),
-            part(c.is_open.is_(True), c.updated_at < start.to_pydatetime()),
-        )
+        statement = union_all(part(c.updated_at >= since), part(c.is_open.is_(True), c.updated_at < since))
         rows = connection.execute(statement).all()
     if not rows:
         return empty_cases()
     return case_frame(pd.DataFrame.from_records([tuple(row) for row in rows], columns=[column.name for column in columns]))
+
+
+def case_rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows of the cases table (dicts, times naive UTC) as a case frame."""
+    if not rows:
+        return empty_cases()
+    return case_frame(pd.DataFrame.from_records(rows, columns=[*CASE_TEXT_COLUMNS, "rework_count", "self_handled", *INDICATOR_TIME_COLUMNS]))
 
 
 def load_interventions(engine: Engine, area_path: str, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:

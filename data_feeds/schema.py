@@ -24,6 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from gridrules.indicators import CLOSE_SECONDS
+from gridrules.rollups import COUNTERS as ROLLUP_COUNTERS
+
 metadata = MetaData()
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY.
@@ -158,6 +161,24 @@ case_events = Table(
     Column("received_at", DateTime, nullable=False),
     UniqueConstraint("event_id", name="uq_case_events_event_id"),
     Index("ix_case_events_ts", "ts"),
+)
+
+# What the cases did per local day or month (``period_kind`` "D" or "M"), per area above
+# their basic grid and per key: the counts of gridrules.rollups, kept by the feed consumer in
+# the same transaction as the cases (data_feeds.rollups). ``dept`` is "" for none.
+case_rollups = Table(
+    "case_rollups",
+    metadata,
+    Column("area", String(32), primary_key=True),
+    Column("period_kind", String(1), primary_key=True),
+    Column("period", Date, primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("dept", String(32), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    Column("grade", String(1), primary_key=True),
+    Column("is_dispatched", Boolean, primary_key=True),
+    *(Column(name, Integer, nullable=False, default=0) for name in ROLLUP_COUNTERS),
+    Column(CLOSE_SECONDS, Float, nullable=False, default=0.0),
 )
 
 patrol_points = Table(

@@ -19,6 +19,7 @@ def make_previous_release(engine) -> None:
     """The schema as the previous release's init-db left it (no alembic_version), with a case in it."""
     with engine.begin() as connection:
         schema.metadata.create_all(connection)
+        connection.execute(text("DROP TABLE case_rollups"))  # revision 0003
         for column in ADDED_CASE_COLUMNS:
             connection.execute(text(f"ALTER TABLE cases DROP COLUMN {column}"))
         connection.execute(schema.meta.insert().values(key="schema_version", value="1"))

@@ -1,0 +1,242 @@
+"""The case rollups in the grid database: kept with every case change, rebuilt from the
+cases, read for a window (the counts themselves: ``gridrules.rollups``).
+
+Each case counts in the rollups of every area above its basic grid (district, town,
+community…), per local day and per calendar month: a day of the whole district is a few
+thousand rows, a year of it twelve months of them. A basic grid's own cases are few and
+read row-level.
+
+The rollups are complete for one time zone (their local days): the ``meta`` row
+``rollups_tz`` names it, and readers use them only then. A rebuild writes it; a grid
+import that moves grids to other parents removes it (the counts sit with the old parents)
+until the consumer or ``rebuild-rollups`` builds them again.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, tzinfo
+
+import pandas as pd
+from sqlalchemy import and_, delete, false, func, or_, select, text
+from sqlalchemy.engine import Engine
+
+from data_feeds import db, schema
+from gridrules import rollups
+from gridrules.access import Scope, effective_path
+
+log = logging.getLogger(__name__)
+
+MARKER = "rollups_tz"
+KEYS = ("area", "period_kind", "period", "category", "dept", "source", "grade", "is_dispatched")
+REBUILD_CHUNK = 100_000  # cases read and counted at a time by a rebuild
+GROUP_KEYS = ("dept", "category", "source", "grade")  # what a window's counts can be grouped by
+
+
+def tz_name(tz: tzinfo) -> str:
+    return getattr(tz, "key", None) or str(tz)
+
+
+# ---------------------------------------------------------------- areas
+
+
+def ancestors(connection) -> dict[str, tuple[str, ...]]:
+    """Each grid's areas above it, from its materialised path (root first)."""
+    rows = connection.execute(select(schema.grids.c.code, schema.grids.c.path)).all()
+    return {code: tuple(part for part in path.strip("/").split("/") if part)[:-1] for code, path in rows}
+
+
+def rollup_rows(contributions: pd.DataFrame, areas: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Contributions (per day and grid) as rows of case_rollups: per area above the grid, per
+    day ("D") and per month ("M"), summed; rows whose values are all zero left out."""
+    if contributions.empty:
+        return pd.DataFrame(columns=[*KEYS, *rollups.VALUE_COLUMNS])
+    pairs = pd.DataFrame([(grid, area) for grid, above in areas.items() for area in above], columns=["grid", "area"])
+    expanded = contributions.merge(pairs, on="grid", how="inner").drop(columns="grid")
+    days = expanded.assign(period_kind="D", period=expanded["day"])
+    months = expanded.assign(period_kind="M", period=[day.replace(day=1) for day in expanded["day"]])
+    both = pd.concat([days, months], ignore_index=True).drop(columns="day")
+    summed = both.groupby(list(KEYS), sort=False)[list(rollups.VALUE_COLUMNS)].sum().reset_index()
+    values = summed[list(rollups.COUNTERS)].to_numpy()
+    nonzero = (values != 0).any(axis=1) | (summed[rollups.CLOSE_SECONDS].abs() > 1e-9).to_numpy()
+    return summed[nonzero].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _upsert(connection, rows: pd.DataFrame) -> None:
+    """Add ``rows`` to case_rollups (insert, or add to the counts already there)."""
+    if rows.empty:
+        return
+    table = schema.case_rollups
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise NotImplementedError(f"case rollups are kept on PostgreSQL and SQLite, not {dialect}")
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(KEYS), set_={name: table.c[name] + statement.excluded[name] for name in rollups.VALUE_COLUMNS})
+    records = rows.astype(dict.fromkeys(rollups.COUNTERS, "int64")).to_dict("records")
+    for record in records:
+        record["is_dispatched"] = bool(record["is_dispatched"])
+        for name in rollups.COUNTERS:
+            record[name] = int(record[name])
+        record[rollups.CLOSE_SECONDS] = float(record[rollups.CLOSE_SECONDS])
+    for start in range(0, len(records), 5_000):
+        connection.execute(statement, records[start : start + 5_000])
+
+
+def apply_changes(connection, before: list[dict], after: list[dict], tz: tzinfo, areas: dict[str, tuple[str, ...]]) -> None:
+    """Move the rollups from the cases as they were (``before``: cases-table rows of the
+    stored cases) to the cases as they are (``after``), in the caller's transaction."""
+    from data_feeds.queries import case_rows_frame
+
+    old = rollups.contributions(case_rows_frame(before), tz)
+    new = rollups.contributions(case_rows_frame(after), tz)
+    if not old.empty:
+        old[list(rollups.VALUE_COLUMNS)] = -old[list(rollups.VALUE_COLUMNS)]
+    delta = pd.concat([frame for frame in (old, new) if not frame.empty], ignore_index=True) if not (old.empty and new.empty) else new
+    _upsert(connection, rollup_rows(delta, areas))
+
+
+def is_complete(connection, tz: tzinfo) -> bool:
+    """Whether the rollups hold every case, by local days of ``tz``."""
+    marker = connection.execute(select(schema.meta.c.value).where(schema.meta.c.key == MARKER)).scalar()
+    return marker == tz_name(tz)
+
+
+def invalidate(connection) -> None:
+    """The rollups no longer match the cases (grids moved): readers go row-level until a rebuild."""
+    connection.execute(delete(schema.meta).where(schema.meta.c.key == MARKER))
+
+
+def rebuild(engine: Engine, tz: tzinfo, since: date | None = None) -> dict:
+    """Count the rollups again from the cases — all of them, or the periods from ``since``'s
+    month on — in one transaction; the feed consumer waits for it. Returns what was done."""
+    started = time.perf_counter()
+    c = schema.cases.c
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("LOCK TABLE case_rollups IN EXCLUSIVE MODE"))
+        first_month = since.replace(day=1) if since else None
+        table = schema.case_rollups
+        connection.execute(delete(table).where(table.c.period >= first_month) if first_month else delete(table))
+        areas = ancestors(connection)
+        condition = None
+        if first_month:
+            # A case can count on a day from ``first_month`` only if it changed since, is open or falls due since.
+            moment = db.to_db_time(rollups.local_midnight(first_month, tz))
+            condition = or_(c.updated_at >= moment, c.is_open.is_(True), c.deadline >= moment)
+        after, cases_read, rows_written = "", 0, 0
+        while True:
+            statement = select(schema.cases).where(c.id > after).order_by(c.id).limit(REBUILD_CHUNK)
+            if condition is not None:
+                statement = statement.where(condition)
+            chunk = [dict(row) for row in connection.execute(statement).mappings()]
+            if not chunk:
+                break
+            after = chunk[-1]["id"]
+            cases_read += len(chunk)
+            from data_feeds.queries import case_rows_frame
+
+            contributions = rollups.contributions(case_rows_frame(chunk), tz)
+            if first_month is not None and not contributions.empty:
+                contributions = contributions[contributions["day"] >= first_month]
+            rows = rollup_rows(contributions, areas)
+            rows_written += len(rows)
+            _upsert(connection, rows)
+        db.set_meta(connection, MARKER, tz_name(tz))
+    return {"cases": cases_read, "rows": rows_written, "seconds": time.perf_counter() - started, "since": first_month}
+
+
+def ensure(engine: Engine, tz: tzinfo) -> bool:
+    """Build the rollups when they are not complete for ``tz`` (a database migrated from a
+    release without them, a grid import that moved grids, another time zone). True when built."""
+    with engine.connect() as connection:
+        if is_complete(connection, tz):
+            return False
+    log.info("building the case rollups from the cases (time zone %s)", tz_name(tz))
+    result = rebuild(engine, tz)
+    log.info("case rollups built: %(cases)d cases, %(rows)d rows in %(seconds).1f s", result)
+    return True
+
+
+# ---------------------------------------------------------------- reading
+
+
+def area_code_of(connection, area_code: str, area_path: str, scope: Scope) -> str | None:
+    """The area whose rollups answer for ``area_code`` within ``scope``: itself, or the scope's
+    own area inside it; None when nothing of it is in scope."""
+    path = effective_path(area_path, scope)
+    if path is None:
+        return None
+    if path == area_path:
+        return area_code
+    return path.strip("/").split("/")[-1]
+
+
+def has_own_cases(connection, area: str) -> bool:
+    """Whether cases sit on ``area`` itself (a basic grid): those are not in its rollups."""
+    c = schema.cases.c
+    return connection.execute(select(c.id).where(c.grid == area).limit(1)).first() is not None
+
+
+def _range_condition(column_kind, column_period, first: date, end: date):
+    days, months = rollups.periods(first, end)
+    parts = [and_(column_kind == "D", column_period >= a, column_period < b) for a, b in days]
+    parts += [and_(column_kind == "M", column_period >= a, column_period < b) for a, b in months]
+    return or_(*parts) if parts else false()
+
+
+def sums(connection, area: str, first: date, end: date, names: tuple[str, ...], filters, scope: Scope, key: str | None) -> pd.DataFrame:
+    """``names`` summed over days ``[first, end)`` of one area, within the filters and the
+    scope's department, per value of ``key`` (index "key"; one row "" without a key)."""
+    r = schema.case_rollups.c
+    group = [r[key].label("key")] if key else []
+    statement = select(*group, *(func.coalesce(func.sum(r[name]), 0).label(name) for name in names)).where(
+        r.area == area, _range_condition(r.period_kind, r.period, first, end))
+    if filters.dept:
+        statement = statement.where(r.dept == filters.dept)
+    if filters.categories is not None:
+        statement = statement.where(r.category.in_(sorted(filters.categories)))
+    if filters.grade:
+        statement = statement.where(r.grade == filters.grade)
+    if filters.source:
+        statement = statement.where(r.source == filters.source)
+    if scope.dept:
+        statement = statement.where(r.dept == scope.dept)
+        if not scope.dept_before_dispatch:
+            statement = statement.where(r.is_dispatched.is_(True))
+    if key:
+        statement = statement.group_by(r[key])
+    rows = connection.execute(statement).all()
+    frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=[*(["key"] if key else []), *names])
+    if not key:
+        frame.index = pd.Index([""], name="key")
+        return frame
+    return frame.set_index("key")
+
+
+def window_counts(engine: Engine, tz: tzinfo, area_code: str, area_path: str, window, filters, scope: Scope, key: str | None = None) -> pd.DataFrame | None:
+    """The counts of a window per ``key`` (``gridrules.rollups.window_counts``) through the
+    rollups; None when they cannot answer (a window not from midnight to midnight, a stage
+    filter, a basic grid, rollups not complete) and the row-level path must."""
+    from data_feeds.queries import load_recent_cases
+
+    plan = rollups.day_plan(window, tz)
+    if plan is None or filters.stage or (key is not None and key not in GROUP_KEYS):
+        return None
+    with engine.connect() as connection:
+        if not is_complete(connection, tz):
+            return None
+        area = area_code_of(connection, area_code, area_path, scope)
+        if area is None or has_own_cases(connection, area):
+            return None
+        events = sums(connection, area, plan.first, plan.end, (*rollups.EVENT_COUNTERS, *rollups.HISTOGRAM, rollups.CLOSE_SECONDS), filters, scope, key)
+        due = sums(connection, area, plan.first, plan.due_end, rollups.DUE_COUNTERS, filters, scope, key)
+    recent = load_recent_cases(engine, area_path, plan.settled, window.end, filters, scope)
+    return rollups.window_counts(events, due, recent, window, plan, key)
