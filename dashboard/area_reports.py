@@ -5,11 +5,12 @@ Every number of every screen comes through here, so they agree by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from data_feeds import queries
+from data_feeds import queries, rollups
 from data_feeds.queries import CaseFilter
 from data_feeds.reference import GridInfo
 from gridrules import indicators
@@ -37,10 +38,18 @@ def working_days_in(window: Window, config: DomainConfig) -> int:
     return sum(1 for day in days if config.calendar.is_working_day(day))
 
 
+def case_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> dict:
+    """The case counts, rates and close times of an area and window: through the rollups
+    where they answer (``data_feeds.rollups``), else from the window's cases."""
+    counts = rollups.window_counts(engine, config.calendar.tz, area.code, area.path, window, filters, scope)
+    if counts is not None:
+        return indicators.summary(counts.iloc[0])
+    return indicators.summarise(indicators.case_flags(queries.load_cases(engine, area.path, window, filters, scope), window))
+
+
 def area_indicators(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> AreaReport:
     """Every indicator of gridrules.indicators for an area subtree and a window, within the caller's scope."""
-    cases = queries.load_cases(engine, area.path, window, filters, scope)
-    values = indicators.summarise(indicators.case_flags(cases, window))
+    values = case_indicators(engine, config, area, window, filters, scope)
     first, last = queries.local_days(window, config.calendar.tz)
     patrol = queries.load_patrol(engine, area.path, first, last, scope)
     values.update(indicators.patrol_totals(patrol))
@@ -62,8 +71,12 @@ def scored(table: pd.DataFrame, config: DomainConfig, kind: str) -> pd.DataFrame
     return table
 
 
-def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: CaseFilter, scope: Scope) -> pd.DataFrame:
-    """Counts and rates per value of ``key`` (dept, grid, worker, category, source)."""
+def table_by(engine: Engine, area: GridInfo, window: Window, key: str, filters: CaseFilter, scope: Scope, tz: tzinfo | None = None) -> pd.DataFrame:
+    """Counts and rates per value of ``key`` (dept, grid, worker, category, source): through
+    the rollups for the keys they hold when ``tz`` (their local days) is given."""
+    counts = rollups.window_counts(engine, tz, area.code, area.path, window, filters, scope, key) if tz is not None else None
+    if counts is not None:
+        return indicators.summaries(counts[counts.index != ""]).rename_axis(key).reset_index()
     cases = queries.load_cases(engine, area.path, window, filters, scope)
     return indicators.summarise_by(cases, indicators.case_flags(cases, window), key)
 
@@ -73,10 +86,11 @@ def department_table(engine: Engine, config: DomainConfig, area: GridInfo, windo
     """Per department: the case counts and rates, the centre's interventions, composite score
     and grade (``cases`` and their ``flags``: the window's, when the caller has them already)."""
     if cases is None:
-        cases = queries.load_cases(engine, area.path, window, filters, scope)
-        flags = indicators.case_flags(cases, window)
+        table = table_by(engine, area, window, "dept", filters, scope, config.calendar.tz)
+    else:
+        table = indicators.summarise_by(cases, flags, "dept")
     counts = indicators.intervention_counts(queries.load_interventions(engine, area.path, window, filters, scope))
-    return scored(indicators.with_interventions(indicators.summarise_by(cases, flags, "dept"), counts), config, "department")
+    return scored(indicators.with_interventions(table, counts), config, "department")
 
 
 def grid_table(engine: Engine, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import date
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -83,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_arguments(replay_parser)
     commands.add_parser("init-db", help="create the database tables (idempotent)", description="Create every missing table and index of the grid database at DATABASE_URL, or bring an earlier one to the current schema.")
-    commands.add_parser("migrate", help="bring the database to the current schema", description="Apply every schema revision (data_feeds/migrations) that the database at DATABASE_URL lacks; its data stays.")
+    commands.add_parser("migrate", help="bring the database to the current schema", description="Apply every schema revision (data_feeds/migrations) that the database at DATABASE_URL lacks; its data stays; builds missing case rollups.")
+    rebuild = commands.add_parser(
+        "rebuild-rollups", help="count the case rollups again from the cases",
+        description="Rebuild the daily and monthly case counts the indicators read (case_rollups) from the cases, in one transaction "
+        "(the feed consumer waits for it). With --from, only the months from that date's month on.",
+    )
+    rebuild.add_argument("--from", dest="since", type=_iso_date, metavar="DATE", help="first day to rebuild (YYYY-MM-DD; its whole month is rebuilt)")
 
     grids = commands.add_parser(
         "import-grids", help="import grids from GeoJSON",
@@ -156,7 +163,7 @@ def cmd_init_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from data_feeds import migrations
+    from data_feeds import migrations, rollups
     from data_feeds.db import describe, init_db
 
     engine = _engine(settings)
@@ -166,6 +173,30 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     with engine.connect() as connection:
         after = migrations.current(connection)
     print(f"database at schema revision {after} (was {before or 'unversioned'}): {describe(engine)}")
+    if rollups.ensure(engine, settings.tz):
+        print("case rollups built from the cases")
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a date (YYYY-MM-DD)") from None
+    if not date(2000, 1, 1) <= day <= date(2100, 1, 1):
+        raise argparse.ArgumentTypeError(f"{text!r} lies outside 2000-01-01 … 2100-01-01")
+    return day
+
+
+def cmd_rebuild_rollups(settings: Settings, args: argparse.Namespace) -> int:
+    from data_feeds import rollups
+    from data_feeds.db import init_db
+
+    engine = _engine(settings)
+    init_db(engine)
+    result = rollups.rebuild(engine, settings.tz, args.since)
+    since = f" from {result['since']}" if result["since"] else ""
+    print(f"case rollups rebuilt{since}: {result['cases']:,} cases counted, {result['rows']:,} rows written in {result['seconds']:.1f} s")
     return 0
 
 
@@ -335,6 +366,7 @@ COMMANDS = {
     "replay": cmd_replay,
     "init-db": cmd_init_db,
     "migrate": cmd_migrate,
+    "rebuild-rollups": cmd_rebuild_rollups,
     "import-grids": cmd_import_grids,
     "import-catalog": cmd_import_catalog,
     "import-departments": cmd_import_departments,

@@ -181,7 +181,7 @@ def breakdown(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime, key:
     cache_key = f"wall-breakdown|{key}|{area.code}|{scope.key()}|{window.start.isoformat()}"
 
     def compute():
-        table = area_reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope)
+        table = area_reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope, ctx.settings.tz)
         return table[[key, "reported"]].sort_values("reported", ascending=False).to_dict("records") if not table.empty else []
 
     return pd.DataFrame(cached_reads.cached(cache_key, 30, compute), columns=[key, "reported"])

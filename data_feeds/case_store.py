@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import bindparam, select
 
-from data_feeds import db, schema
+from data_feeds import db, rollups, schema
 from gridrules.lifecycle import OPEN_STATUSES, Case, CaseEvent
 
 CASE_FIELDS = tuple(Case.__dataclass_fields__)
@@ -48,16 +48,19 @@ def load_cases_by_id(connection, case_ids, lock: bool = False) -> dict[str, Case
     return result
 
 
-def save_cases(connection, cases: list[Case], existing_ids: set[str]) -> None:
-    """Insert new cases and update stored ones, in the caller's transaction."""
-    new_rows = [case_row(case) for case in cases if case.case_id not in existing_ids]
-    old_rows = [case_row(case) for case in cases if case.case_id in existing_ids]
+def save_cases(connection, cases: list[Case], stored: dict[str, Case], tz: tzinfo) -> None:
+    """Insert new cases and update stored ones (``stored``: as they were read), and move the
+    rollups from the one to the other, in the caller's transaction."""
+    new_rows = [case_row(case) for case in cases if case.case_id not in stored]
+    old_rows = [case_row(case) for case in cases if case.case_id in stored]
     if new_rows:
         connection.execute(schema.cases.insert(), new_rows)
     if old_rows:
         columns = [name for name in old_rows[0] if name != "id"]
         statement = schema.cases.update().where(schema.cases.c.id == bindparam("_id")).values({name: bindparam(f"_{name}") for name in columns})
         connection.execute(statement, [{"_id": row["id"], **{f"_{name}": row[name] for name in columns}} for row in old_rows])
+    before = [case_row(stored[case.case_id]) for case in cases if case.case_id in stored]
+    rollups.apply_changes(connection, before, new_rows + old_rows, tz)
 
 
 def event_row(event: CaseEvent, before: Case | None, after: Case, received_at: datetime) -> dict:

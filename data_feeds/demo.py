@@ -20,7 +20,7 @@ import shapely
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from data_feeds import db, reference, schema
+from data_feeds import db, reference, rollups, schema
 from data_feeds.case_model import (
     CASES_PER_DAY,
     DAY_PROFILE,
@@ -90,6 +90,7 @@ def ensure_demo(engine: Engine, config: DomainConfig, now: datetime, var_dir: Pa
     seed_reference(engine, var_dir, size)
     rules = load_rules(engine, config)
     generate_history(engine, rules, config, now, size)
+    rollups.rebuild(engine, config.calendar.tz)
     with engine.begin() as connection:
         db.set_meta(connection, "demo_seeded_at", now.astimezone(UTC).isoformat())
     return True

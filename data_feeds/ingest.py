@@ -45,7 +45,7 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, schema
+from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, rollups, schema
 from data_feeds.deadline_watcher import DeadlineWatcher
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
@@ -168,6 +168,7 @@ class Ingest:
         if force or time.monotonic() - self._reference_loaded_at > self.options.reference_refresh_s:
             self._reference = load_reference(self.engine, self.options.map_crs, self.options.max_age_days)
             self._rules = load_rules(self.engine, self.config)
+            rollups.ensure(self.engine, self.tz)  # after a migration or a grid import that moved grids
             self._reference_loaded_at = time.monotonic()
 
     # ------------------------------------------------------------ loop
@@ -395,7 +396,7 @@ class Ingest:
             self._begin_batch(connection)
             known = case_store.known_event_ids(connection, [event.event_id for _, _, event in valid])
             cases = case_store.load_cases_by_id(connection, {event.case_id for _, _, event in valid}, lock=True)
-            stored_ids = set(cases)
+            stored = dict(cases)
             parked = self._load_parked(connection, {event.case_id for _, _, event in valid})
             event_rows, new_parked, unparked = [], [], []
             seen = set()
@@ -416,7 +417,7 @@ class Ingest:
                     continue
                 self._record(cases, result, event, message_id, event_rows, outcome, now)
                 self._drain_parked(cases, parked, event.case_id, event_rows, unparked, outcome, now)
-            case_store.save_cases(connection, [cases[case_id] for case_id in {after.case_id for _, after, _ in outcome.changes}], stored_ids)
+            case_store.save_cases(connection, [cases[case_id] for case_id in {after.case_id for _, after, _ in outcome.changes}], stored, self.tz)
             if event_rows:
                 connection.execute(schema.case_events.insert(), event_rows)
             if new_parked:
@@ -635,7 +636,7 @@ class Ingest:
             if not rows:
                 return 0, 0
             cases = case_store.load_cases_by_id(connection, {row["case_id"] for row in rows}, lock=True)
-            stored_ids = set(cases)
+            stored = dict(cases)
             parked: dict = {}
             invalid_ids = []
             for row in rows:
@@ -662,7 +663,7 @@ class Ingest:
                             error = FeedError(Reason.OUT_OF_ORDER_TIMEOUT, f"{event.action} waited {self.options.park_timeout_s:.0f} s for case {event.case_id} (still {case.status})", "action")
                         outcome.dead.append((source_id, raw, error))
             finished = set(unparked) | set(expired) | set(invalid_ids)
-            case_store.save_cases(connection, [cases[c] for c in {after.case_id for _, after, _ in outcome.changes}], stored_ids)
+            case_store.save_cases(connection, [cases[c] for c in {after.case_id for _, after, _ in outcome.changes}], stored, self.tz)
             if event_rows:
                 connection.execute(schema.case_events.insert(), event_rows)
             if finished:

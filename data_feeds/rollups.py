@@ -40,9 +40,12 @@ def tz_name(tz: tzinfo) -> str:
 # ---------------------------------------------------------------- areas
 
 
-def ancestors(connection) -> dict[str, tuple[str, ...]]:
-    """Each grid's areas above it, from its materialised path (root first)."""
-    rows = connection.execute(select(schema.grids.c.code, schema.grids.c.path)).all()
+def ancestors(connection, grids: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Each grid's areas above it (of ``grids``, or of all), from its materialised path (root first)."""
+    statement = select(schema.grids.c.code, schema.grids.c.path)
+    if grids is not None:
+        statement = statement.where(schema.grids.c.code.in_(sorted(set(grids))))
+    rows = connection.execute(statement).all()
     return {code: tuple(part for part in path.strip("/").split("/") if part)[:-1] for code, path in rows}
 
 
@@ -90,7 +93,7 @@ def _upsert(connection, rows: pd.DataFrame) -> None:
         connection.execute(statement, records[start : start + 5_000])
 
 
-def apply_changes(connection, before: list[dict], after: list[dict], tz: tzinfo, areas: dict[str, tuple[str, ...]]) -> None:
+def apply_changes(connection, before: list[dict], after: list[dict], tz: tzinfo) -> None:
     """Move the rollups from the cases as they were (``before``: cases-table rows of the
     stored cases) to the cases as they are (``after``), in the caller's transaction."""
     from data_feeds.queries import case_rows_frame
@@ -99,8 +102,10 @@ def apply_changes(connection, before: list[dict], after: list[dict], tz: tzinfo,
     new = rollups.contributions(case_rows_frame(after), tz)
     if not old.empty:
         old[list(rollups.VALUE_COLUMNS)] = -old[list(rollups.VALUE_COLUMNS)]
-    delta = pd.concat([frame for frame in (old, new) if not frame.empty], ignore_index=True) if not (old.empty and new.empty) else new
-    _upsert(connection, rollup_rows(delta, areas))
+    if old.empty and new.empty:
+        return
+    delta = pd.concat([frame for frame in (old, new) if not frame.empty], ignore_index=True)
+    _upsert(connection, rollup_rows(delta, ancestors(connection, list(delta["grid"].unique()))))
 
 
 def is_complete(connection, tz: tzinfo) -> bool:

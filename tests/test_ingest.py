@@ -17,7 +17,7 @@ from gridrules.clock import utc_now
 from gridrules.indicators import Window
 from gridrules.lifecycle import case_version
 from tests.feed_support import basic_grids, case_event, drain, make_ingest, report, wgs84_of
-from tests.support import TZ
+from tests.support import TZ, assert_rollups_match_cases
 
 KEYS = Keys("gridops:")
 
@@ -78,6 +78,7 @@ def test_a_whole_loop_lands_in_the_database_and_the_live_state(ingest, raw_redis
     changes = raw_redis.xrange(KEYS.changes)
     assert [fields[b"action"] for _, fields in changes if fields[b"kind"] == b"case"] == [b"report", b"register", b"dispatch", b"feedback", b"close", b"evaluate"]
     assert raw_redis.xpending(KEYS.case_events, "gridops-ingest")["pending"] == 0
+    assert_rollups_match_cases(feed_district)
 
 
 def one_local_day_ago(tz):
@@ -489,6 +490,7 @@ def test_re_dispatch_decline_extension_and_supervision_apply_and_are_counted_aga
     }
     only = queries.load_interventions(feed_district, "/", window, queries.CaseFilter(dept="GAJ"), EVERYTHING)
     assert only["kind"].tolist() == ["decline"]
+    assert_rollups_match_cases(feed_district)  # a re-dispatch and a decline move the case between departments
 
 
 def test_a_supervision_of_a_closed_case_is_dead_lettered(ingest, raw_redis, grids, feed_district):

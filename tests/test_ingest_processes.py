@@ -19,6 +19,7 @@ from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.patrol import summarise_tracks
 from tests.feed_support import basic_grids, case_event, report, wgs84_of
+from tests.support import assert_rollups_match_cases
 
 PROJECT = Path(__file__).resolve().parent.parent
 KEYS = Keys("gridops:")
@@ -135,6 +136,7 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(feed_district,
     with feed_district.connect() as connection:
         statuses = set(connection.execute(select(schema.cases.c.status)).scalars())
     assert statuses == {"dispatched"}
+    assert_rollups_match_cases(feed_district)  # kept in the cases' transactions: exact after the kills too
     assert patrol_seconds(feed_district) == pytest.approx(expected_patrol_seconds(feed_district, pings))
     assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)
     # every message counted once, as what it was: a batch committed just before a kill is
@@ -180,3 +182,4 @@ def test_two_consumers_share_the_streams_exactly_once(feed_district, database_ur
     assert metrics["consumer:alpha"] + metrics["consumer:beta"] == 6000 + 4000
     assert metrics.get("applied:gps", 0) + metrics.get("late:gps", 0) == 4000
     assert client.xlen(KEYS.dead_letter) == 0, client.xrange(KEYS.dead_letter)
+    assert_rollups_match_cases(feed_district)

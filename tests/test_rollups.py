@@ -13,11 +13,11 @@ from data_feeds import rollups as stored_rollups
 from data_feeds import schema
 from data_feeds.queries import CaseFilter, load_cases
 from data_feeds.reference import load_categories
-from gridrules import indicators, rollups
+from gridrules import indicators
 from gridrules.access import EVERYTHING, Scope, effective_path
 from gridrules.indicators import Window
 from gridrules.timewindows import local_midnight
-from tests.support import TZ, import_small_district, local
+from tests.support import TZ, assert_same_tables, import_small_district, local, rollup_table
 
 NOW = local(2026, 1, 20, 10, 17)  # a window reaching now has a day still running
 FIRST_REPORT = NOW - timedelta(days=430)
@@ -264,22 +264,6 @@ def test_windows_that_are_not_whole_days_go_row_level(district):
     assert through_rollups(district, code, path, day, CaseFilter(stage="handle"), EVERYTHING) is None
 
 
-def rollup_table(engine) -> pd.DataFrame:
-    with engine.connect() as connection:
-        frame = pd.read_sql(select(schema.case_rollups), connection)
-    values = frame[list(rollups.COUNTERS)]
-    frame = frame[(values != 0).any(axis=1)]
-    frame["period"] = pd.to_datetime(frame["period"])
-    frame["is_dispatched"] = frame["is_dispatched"].astype(bool)
-    return frame.sort_values(list(stored_rollups.KEYS)).reset_index(drop=True)
-
-
-def assert_same_tables(kept: pd.DataFrame, rebuilt: pd.DataFrame) -> None:
-    assert len(kept) == len(rebuilt)
-    pd.testing.assert_frame_equal(kept.drop(columns=rollups.CLOSE_SECONDS), rebuilt.drop(columns=rollups.CLOSE_SECONDS), check_dtype=False)
-    assert (kept[rollups.CLOSE_SECONDS] - rebuilt[rollups.CLOSE_SECONDS]).abs().max() < 1e-3
-
-
 def test_changes_kept_case_by_case_equal_a_rebuild(district):
     """Move a hundred cases on (closed, re-dispatched, deadline extended, reopened for rework)
     through ``apply_changes``; the table then equals a rebuild from the cases."""
@@ -304,7 +288,7 @@ def test_changes_kept_case_by_case_equal_a_rebuild(district):
             after.append(changed)
         for changed in after:
             connection.execute(schema.cases.update().where(c.id == changed["id"]).values(**{k: v for k, v in changed.items() if k != "id"}))
-        stored_rollups.apply_changes(connection, before, after, TZ, stored_rollups.ancestors(connection))
+        stored_rollups.apply_changes(connection, before, after, TZ)
     kept = rollup_table(district)
     stored_rollups.rebuild(district, TZ)
     assert_same_tables(kept, rollup_table(district))

@@ -19,7 +19,7 @@ from shapely.validation import explain_validity
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
-from data_feeds import schema
+from data_feeds import rollups, schema
 from data_feeds.importers.common import ImportFileError, ImportSummary, check_code, check_text, read_csv_rows, upsert
 from data_feeds.subdivide import TownName, subdivide_district
 
@@ -306,6 +306,8 @@ def refresh_paths(connection) -> None:
         return paths[code]
 
     changed = [{"_key": code, "_v_path": path_of(code)} for code in parents if current.get(code) != path_of(code)]
+    if any(current.get(row["_key"]) for row in changed):
+        rollups.invalidate(connection)  # grids moved: their cases count under other areas now
     if changed:
         connection.execute(
             schema.grids.update().where(schema.grids.c.code == bindparam("_key")).values(path=bindparam("_v_path")),
