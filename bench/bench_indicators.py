@@ -1,11 +1,17 @@
-"""Benchmark: every indicator for the whole district and for one town over 1,000,000 cases.
+"""Benchmark: every case indicator for the whole district and for one town over 1,000,000
+(or 10,000,000) cases, through the rollups, row-level, and a bare count as the floor.
 
-    .venv/bin/python bench/bench_indicators.py [--cases 1000000] [--databases sqlite,postgresql]
+    .venv/bin/python bench/bench_indicators.py [--cases 1000000] [--databases postgresql,sqlite] [--keep]
 
 Builds the demo district's grids (real Wuzhong outline, 900 basic grids), generates a year
-of cases in bulk (vectorised; realistic stage times and deadlines), loads them into SQLite
-and PostgreSQL, then times ``area_reports.area_indicators`` for windows of a day, a week and a
-month, district and town. Prints the times; no targets are asserted here.
+of cases in bulk (vectorised; realistic stage times and deadlines; 500,000 at a time), loads
+them (COPY on PostgreSQL), builds the rollups (``rebuild-rollups``), then times for district
+and town × today / 7 days / 30 days / quarter / year: ``area_reports.case_indicators``
+(through the rollups), the row-level path (every case of the window in pandas), and
+``SELECT count(*)`` of the window's cases; prints each with the ratios and whether both paths
+gave the same numbers. ``--keep`` keeps the generated database for the next run with as many
+cases (PostgreSQL schema ``bench_indicators_N``, SQLite file in the temporary folder).
+Prints the times; no targets are asserted here.
 """
 from __future__ import annotations
 
@@ -16,16 +22,17 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard import area_reports  # noqa: E402
 from dashboard.settings import DEFAULT_CONFIG_PATH  # noqa: E402
-from data_feeds import schema  # noqa: E402
+from data_feeds import db, queries, rollups, schema  # noqa: E402
 from data_feeds.db import init_db, make_engine  # noqa: E402
 from data_feeds.demo import DEFAULT_CATALOGUE, DEFAULT_DEPARTMENTS, DEMO_BOUNDARY, DEMO_TOWNS  # noqa: E402
 from data_feeds.importers.catalogue import import_catalogue  # noqa: E402
@@ -33,6 +40,7 @@ from data_feeds.importers.departments import import_departments  # noqa: E402
 from data_feeds.importers.grids import SubdivideOptions, import_grids  # noqa: E402
 from data_feeds.queries import CaseFilter  # noqa: E402
 from data_feeds.reference import load_categories, load_children, root_grid  # noqa: E402
+from gridrules import indicators  # noqa: E402
 from gridrules.access import EVERYTHING  # noqa: E402
 from gridrules.config import load_domain_config  # noqa: E402
 from gridrules.indicators import Window  # noqa: E402
@@ -40,9 +48,11 @@ from gridrules.indicators import Window  # noqa: E402
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # 15:00 in Suzhou
 REPEATS = 3
+GENERATE_CHUNK = 500_000  # cases generated and loaded at a time (memory stays flat up to 10,000,000)
+WINDOWS = {"today": 1, "7 days": 7, "30 days": 30, "quarter": 91, "year": 365}
 
 
-def generate_cases(engine, count: int, seed: int = 1) -> pd.DataFrame:
+def generate_cases(engine, count: int, seed: int = 1, first_id: int = 0) -> pd.DataFrame:
     """``count`` cases over the year before NOW, with the columns of the cases table."""
     rng = np.random.default_rng(seed)
     with engine.connect() as connection:
@@ -71,7 +81,7 @@ def generate_cases(engine, count: int, seed: int = 1) -> pd.DataFrame:
         return series.where(series <= now)
 
     frame = pd.DataFrame({
-        "id": [f"B{i:08d}" for i in range(count)],
+        "id": [f"B{i:08d}" for i in range(first_id, first_id + count)],
         "grid": grids[rng.integers(len(grids), size=count)],
         "category": detail_codes[which],
         "dept": detail_dept[which],
@@ -142,48 +152,78 @@ def timed(function, repeats: int = REPEATS) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def run(database: str, count: int) -> list[dict]:
-    folder = Path(tempfile.mkdtemp(prefix="gridops-bench-"))
+def database_url(database: str, count: int, keep: bool, folder: Path) -> tuple[str, bool, object]:
+    """The database to run on, whether it already holds ``count`` generated cases (kept from an
+    earlier ``--keep`` run), and a cleanup (None to keep it)."""
     if database == "sqlite":
-        url = f"sqlite:///{folder / 'bench.db'}"
-        cleanup = None
-    else:
-        admin = make_engine(PG_URL)
+        path = (Path(tempfile.gettempdir()) / f"gridops-bench-{count}.db") if keep else folder / "bench.db"
+        return f"sqlite:///{path}", keep and path.exists(), None if keep else (lambda: None)
+    name = f"bench_indicators_{count}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as connection:
+        exists = connection.execute(text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"), {"n": name}).first() is not None
+        if exists and not keep:
+            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
+            exists = False
+        if not exists:
+            connection.execute(text(f"CREATE SCHEMA {name}"))
+
+    def cleanup():
         with admin.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS bench_indicators CASCADE"))
-            connection.execute(text("CREATE SCHEMA bench_indicators"))
-        url = f"{PG_URL}?options=-csearch_path%3Dbench_indicators"
+            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
 
-        def cleanup():
-            with admin.begin() as connection:
-                connection.execute(text("DROP SCHEMA bench_indicators CASCADE"))
+    return f"{PG_URL}?options=-csearch_path%3D{name}", exists, None if keep else cleanup
 
+
+def floor_count(engine, area, start: datetime, end: datetime) -> int:
+    """A bare count of the window's cases (reported in it, in the area): the floor of any query."""
+    with engine.connect() as connection:
+        codes = [row[0] for row in connection.execute(text("SELECT code FROM grids WHERE path LIKE :p AND level = 4"), {"p": area.path + "%"})]
+        statement = select(func.count()).select_from(schema.cases).where(
+            schema.cases.c.grid.in_(codes), schema.cases.c.reported_at >= db.to_db_time(start), schema.cases.c.reported_at < db.to_db_time(end))
+        return int(connection.execute(statement).scalar())
+
+
+def run(database: str, count: int, keep: bool) -> list[dict]:
+    folder = Path(tempfile.mkdtemp(prefix="gridops-bench-"))
+    url, ready, cleanup = database_url(database, count, keep, folder)
     engine = make_engine(url)
-    init_db(engine)
-    import_departments(engine, DEFAULT_DEPARTMENTS)
-    import_catalogue(engine, DEFAULT_CATALOGUE)
-    import_grids(engine, DEMO_BOUNDARY, SubdivideOptions(DEMO_TOWNS, 200, 900))
-    started = time.perf_counter()
-    frame = generate_cases(engine, count)
-    generated = time.perf_counter() - started
-    loaded = load(engine, frame)
-    print(f"[{database}] generated {count:,} cases in {generated:.1f} s, loaded in {loaded:.1f} s", flush=True)
-    config = load_domain_config(DEFAULT_CONFIG_PATH, __import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    tz = ZoneInfo("Asia/Shanghai")
+    if ready:
+        print(f"[{database}] using the {count:,} cases kept from an earlier run", flush=True)
+    else:
+        init_db(engine)
+        import_departments(engine, DEFAULT_DEPARTMENTS)
+        import_catalogue(engine, DEFAULT_CATALOGUE)
+        import_grids(engine, DEMO_BOUNDARY, SubdivideOptions(DEMO_TOWNS, 200, 900))
+        started = time.perf_counter()
+        generated, loaded = 0.0, 0.0
+        for part in range(0, count, GENERATE_CHUNK):
+            begun = time.perf_counter()
+            frame = generate_cases(engine, min(GENERATE_CHUNK, count - part), seed=1 + part // GENERATE_CHUNK, first_id=part)
+            generated += time.perf_counter() - begun
+            loaded += load(engine, frame)
+        built = rollups.rebuild(engine, tz)
+        print(f"[{database}] generated {count:,} cases in {generated:.0f} s, loaded in {loaded:.0f} s, rollups built in {built['seconds']:.0f} s "
+              f"({built['rows']:,} rows); {time.perf_counter() - started:.0f} s in all", flush=True)
+    config = load_domain_config(DEFAULT_CONFIG_PATH, tz)
     district = root_grid(engine)
     town = load_children(engine, district.code)[0]
-    local_midnight = pd.Timestamp(NOW).tz_convert("Asia/Shanghai").normalize().to_pydatetime()
-    windows = {
-        "today": (local_midnight, local_midnight + timedelta(days=1)),
-        "7 days": (local_midnight - timedelta(days=6), local_midnight + timedelta(days=1)),
-        "30 days": (local_midnight - timedelta(days=29), local_midnight + timedelta(days=1)),
-    }
+    tomorrow = pd.Timestamp(NOW).tz_convert(tz).normalize().to_pydatetime() + timedelta(days=1)
+    windows = {name: (tomorrow - timedelta(days=days), tomorrow) for name, days in WINDOWS.items()}
     results = []
     for area_name, area in (("district", district), ("town", town)):
         for window_name, (start, end) in windows.items():
             window = Window.until_now(start, end, NOW)
-            seconds, report = timed(lambda: area_reports.area_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
-            results.append({"database": database, "area": area_name, "window": window_name, "seconds": seconds, "reported": report.values["reported"], "in_progress": report.values["in_progress"]})
-            print(f"[{database}] {area_name:8s} {window_name:8s} {seconds * 1000:8.0f} ms   reported={report.values['reported']:,} in_progress={report.values['in_progress']:,}", flush=True)
+            through, summary = timed(lambda: area_reports.case_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
+            row, reference = timed(lambda: indicators.summarise(indicators.case_flags(queries.load_cases(engine, area.path, window, CaseFilter(), EVERYTHING), window)))  # noqa: B023
+            floor, cases = timed(lambda: floor_count(engine, area, start, end))  # noqa: B023
+            same = all(summary[key] == reference[key] for key in indicators.COUNT_KEYS)
+            results.append({"database": database, "area": area_name, "window": window_name, "rollups": through, "row_level": row, "count": floor})
+            print(f"[{database}] {area_name:8s} {window_name:8s} rollups {through * 1000:7.0f} ms  row-level {row * 1000:8.0f} ms  count(*) {floor * 1000:6.0f} ms  "
+                  f"rollups/count {through / floor:5.1f}×  row/rollups {row / through:6.1f}×  cases {cases:,}  same numbers: {same}", flush=True)
+            if not same:
+                print(f"  DIFFERENT: { {k: (summary[k], reference[k]) for k in indicators.COUNT_KEYS if summary[k] != reference[k]} }", flush=True)
     engine.dispose()
     if cleanup:
         cleanup()
@@ -193,13 +233,15 @@ def run(database: str, count: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--databases", default="postgresql")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database for the next run with as many cases (and use a kept one)")
     args = parser.parse_args()
     results = []
     for database in args.databases.split(","):
-        results += run(database, args.cases)
+        results += run(database, args.cases, args.keep)
     print("\nmedian of", REPEATS, "runs, seconds")
-    print(pd.DataFrame(results).pivot_table(index=["area", "window"], columns="database", values="seconds").round(3).to_string())
+    frame = pd.DataFrame(results)
+    print(frame.pivot_table(index=["area", "window"], columns="database", values=["rollups", "row_level", "count"], sort=False).round(3).to_string())
 
 
 if __name__ == "__main__":

@@ -56,13 +56,15 @@ def rollup_rows(contributions: pd.DataFrame, areas: dict[str, tuple[str, ...]]) 
         return pd.DataFrame(columns=[*KEYS, *rollups.VALUE_COLUMNS])
     pairs = pd.DataFrame([(grid, area) for grid, above in areas.items() for area in above], columns=["grid", "area"])
     expanded = contributions.merge(pairs, on="grid", how="inner").drop(columns="grid")
-    days = expanded.assign(period_kind="D", period=expanded["day"])
-    months = expanded.assign(period_kind="M", period=[day.replace(day=1) for day in expanded["day"]])
-    both = pd.concat([days, months], ignore_index=True).drop(columns="day")
-    summed = both.groupby(list(KEYS), sort=False)[list(rollups.VALUE_COLUMNS)].sum().reset_index()
+    days = pd.to_datetime(expanded["day"]).to_numpy().astype("datetime64[D]")
+    both = pd.concat([expanded.assign(period_kind="D", period=days),
+                      expanded.assign(period_kind="M", period=days.astype("datetime64[M]").astype("datetime64[D]"))], ignore_index=True).drop(columns="day")
+    summed = both.groupby(list(KEYS), sort=False, observed=True)[list(rollups.VALUE_COLUMNS)].sum().reset_index()
     values = summed[list(rollups.COUNTERS)].to_numpy()
     nonzero = (values != 0).any(axis=1) | (summed[rollups.CLOSE_SECONDS].abs() > 1e-9).to_numpy()
-    return summed[nonzero].reset_index(drop=True)
+    summed = summed[nonzero].reset_index(drop=True)
+    summed["period"] = pd.to_datetime(summed["period"]).dt.date
+    return summed
 
 
 # ---------------------------------------------------------------- writing
@@ -119,24 +121,48 @@ def invalidate(connection) -> None:
     connection.execute(delete(schema.meta).where(schema.meta.c.key == MARKER))
 
 
+def _copy_rows(connection, table_name: str, rows: pd.DataFrame) -> None:
+    """Append ``rows`` (columns KEYS + VALUE_COLUMNS) to a table without keys: COPY on PostgreSQL."""
+    if rows.empty:
+        return
+    columns = [*KEYS, *rollups.VALUE_COLUMNS]
+    frame = rows[columns]
+    records = list(zip(*(frame[name].tolist() for name in columns), strict=True))
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(record)
+    else:
+        placeholders = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({placeholders})",
+                                   [tuple(value.isoformat() if isinstance(value, date) else value for value in record) for record in records])
+
+
 def rebuild(engine: Engine, tz: tzinfo, since: date | None = None) -> dict:
     """Count the rollups again from the cases — all of them, or the periods from ``since``'s
-    month on — in one transaction; the feed consumer waits for it. Returns what was done."""
+    month on — in one transaction; the feed consumer waits for it. Returns what was done.
+
+    Each chunk of cases is counted and appended to a staging table; one grouped INSERT moves
+    the sums across at the end (far faster than adding every chunk's rows by upsert)."""
+    from data_feeds.queries import case_rows_frame
+
     started = time.perf_counter()
     c = schema.cases.c
+    table = schema.case_rollups
+    first_month = since.replace(day=1) if since else None
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("LOCK TABLE case_rollups IN EXCLUSIVE MODE"))
-        first_month = since.replace(day=1) if since else None
-        table = schema.case_rollups
         connection.execute(delete(table).where(table.c.period >= first_month) if first_month else delete(table))
+        connection.execute(text("DROP TABLE IF EXISTS rollup_staging"))
+        connection.execute(text("CREATE TEMPORARY TABLE rollup_staging AS SELECT * FROM case_rollups WHERE 1 = 0"))
         areas = ancestors(connection)
         condition = None
         if first_month:
             # A case can count on a day from ``first_month`` only if it changed since, is open or falls due since.
             moment = db.to_db_time(rollups.local_midnight(first_month, tz))
             condition = or_(c.updated_at >= moment, c.is_open.is_(True), c.deadline >= moment)
-        after, cases_read, rows_written = "", 0, 0
+        after, cases_read = "", 0
         while True:
             statement = select(schema.cases).where(c.id > after).order_by(c.id).limit(REBUILD_CHUNK)
             if condition is not None:
@@ -146,14 +172,14 @@ def rebuild(engine: Engine, tz: tzinfo, since: date | None = None) -> dict:
                 break
             after = chunk[-1]["id"]
             cases_read += len(chunk)
-            from data_feeds.queries import case_rows_frame
-
             contributions = rollups.contributions(case_rows_frame(chunk), tz)
             if first_month is not None and not contributions.empty:
                 contributions = contributions[contributions["day"] >= first_month]
-            rows = rollup_rows(contributions, areas)
-            rows_written += len(rows)
-            _upsert(connection, rows)
+            _copy_rows(connection, "rollup_staging", rollup_rows(contributions, areas))
+        columns = ", ".join([*KEYS, *rollups.VALUE_COLUMNS])
+        sums = ", ".join([*KEYS, *(f"SUM({name})" for name in rollups.VALUE_COLUMNS)])
+        rows_written = connection.execute(text(f"INSERT INTO case_rollups ({columns}) SELECT {sums} FROM rollup_staging GROUP BY {', '.join(KEYS)}")).rowcount
+        connection.execute(text("DROP TABLE rollup_staging"))
         db.set_meta(connection, MARKER, tz_name(tz))
     return {"cases": cases_read, "rows": rows_written, "seconds": time.perf_counter() - started, "since": first_month}
 

@@ -236,7 +236,7 @@ def test_rollups_and_row_level_agree_on_random_areas_windows_filters_and_scopes(
 
 @pytest.mark.parametrize("key", ["dept", "category", "source", "grade"])
 def test_counts_per_department_category_source_and_grade_agree(district, key):
-    rng = random.Random(hash(key) % 1000)
+    rng = random.Random(len(key) * 31 + ord(key[0]))
     by_level = areas(district)
     for _ in range(6):
         code, path = rng.choice(by_level[rng.choice((1, 2))])
@@ -244,11 +244,11 @@ def test_counts_per_department_category_source_and_grade_agree(district, key):
         expected = row_level(district, path, window, CaseFilter(), EVERYTHING, key)
         actual = through_rollups(district, code, path, window, CaseFilter(), EVERYTHING, key)
         expected = expected[expected.index.notna()]
-        assert sorted(actual.index) == sorted(expected.index)
-        for group in expected.index:
-            for name in indicators.COUNT_KEYS:
-                assert actual.loc[group, name] == expected.loc[group, name], (key, group, name)
-            assert actual.loc[group, "p90_close_hours"] == pytest.approx(expected.loc[group, "p90_close_hours"], nan_ok=True)
+        # A group with nothing counted may be listed by one path and not the other: compare all, as zeros.
+        groups = sorted(set(actual.index) | set(expected.index))
+        counts = list(indicators.COUNT_KEYS)
+        pd.testing.assert_frame_equal(actual.reindex(groups)[counts].fillna(0).astype("int64"), expected.reindex(groups)[counts].fillna(0).astype("int64"), check_names=False)
+        assert actual.reindex(groups)["p90_close_hours"].tolist() == pytest.approx(expected.reindex(groups)["p90_close_hours"].tolist(), nan_ok=True)
 
 
 def test_windows_that_are_not_whole_days_go_row_level(district):
