@@ -1,10 +1,10 @@
 """The case rollups in the grid database: kept with every case change, rebuilt from the
 cases, read for a window (the counts themselves: ``gridrules.rollups``).
 
-Each case counts in the rollups of every area above its basic grid (district, town,
-community…), per local day and per calendar month: a day of the whole district is a few
-thousand rows, a year of it twelve months of them. A basic grid's own cases are few and
-read row-level.
+Each case counts in the rollups of its grid and of every area above it (district, town,
+community…), per local day and per calendar month, in each grouping of
+``gridrules.rollups.GROUPINGS``: the totals of a district for a day are one row, for a year
+twelve; a question with filters reads the "full" grouping, a few thousand rows a day.
 
 The rollups are complete for one time zone (their local days): the ``meta`` row
 ``rollups_tz`` names it, and readers use them only then. A rebuild writes it; a grid
@@ -28,7 +28,7 @@ from gridrules.access import Scope, effective_path
 log = logging.getLogger(__name__)
 
 MARKER = "rollups_tz"
-KEYS = ("area", "period_kind", "period", "category", "dept", "source", "grade", "is_dispatched")
+KEYS = ("area", "grouping", "period_kind", "period", "category", "dept", "source", "grade", "is_dispatched")
 REBUILD_CHUNK = 100_000  # cases read and counted at a time by a rebuild
 GROUP_KEYS = ("dept", "category", "source", "grade")  # what a window's counts can be grouped by
 
@@ -41,27 +41,35 @@ def tz_name(tz: tzinfo) -> str:
 
 
 def ancestors(connection, grids: list[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """Each grid's areas above it (of ``grids``, or of all), from its materialised path (root first)."""
+    """Each grid's areas from the root down to itself (of ``grids``, or of all), from its materialised path."""
     statement = select(schema.grids.c.code, schema.grids.c.path)
     if grids is not None:
         statement = statement.where(schema.grids.c.code.in_(sorted(set(grids))))
     rows = connection.execute(statement).all()
-    return {code: tuple(part for part in path.strip("/").split("/") if part)[:-1] for code, path in rows}
+    return {code: tuple(part for part in path.strip("/").split("/") if part) for code, path in rows}
 
 
 def rollup_rows(contributions: pd.DataFrame, areas: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Contributions (per day and grid) as rows of case_rollups: per area above the grid, per
-    day ("D") and per month ("M"), summed; rows whose values are all zero left out."""
+    """Contributions (per day and grid) as rows of case_rollups: per grouping (the dimensions
+    it sums away blank), per area above the grid and the grid itself, per day ("D") and per
+    month ("M"), summed; rows whose values are all zero left out."""
     if contributions.empty:
         return pd.DataFrame(columns=[*KEYS, *rollups.VALUE_COLUMNS])
     pairs = pd.DataFrame([(grid, area) for grid, above in areas.items() for area in above], columns=["grid", "area"])
-    expanded = contributions.merge(pairs, on="grid", how="inner").drop(columns="grid")
+    values = list(rollups.VALUE_COLUMNS)
+    parts = []
+    for grouping, dimensions in rollups.GROUPINGS.items():
+        kept = contributions.groupby(["day", "grid", *dimensions], sort=False)[values].sum().reset_index() if dimensions != rollups.DIMENSIONS else contributions
+        blank = {name: ("" if name != "is_dispatched" else False) for name in rollups.DIMENSIONS if name not in dimensions}
+        parts.append(kept.assign(grouping=grouping, **blank))
+    grouped = pd.concat(parts, ignore_index=True)
+    expanded = grouped.merge(pairs, on="grid", how="inner").drop(columns="grid")
     days = pd.to_datetime(expanded["day"]).to_numpy().astype("datetime64[D]")
     both = pd.concat([expanded.assign(period_kind="D", period=days),
                       expanded.assign(period_kind="M", period=days.astype("datetime64[M]").astype("datetime64[D]"))], ignore_index=True).drop(columns="day")
-    summed = both.groupby(list(KEYS), sort=False, observed=True)[list(rollups.VALUE_COLUMNS)].sum().reset_index()
-    values = summed[list(rollups.COUNTERS)].to_numpy()
-    nonzero = (values != 0).any(axis=1) | (summed[rollups.CLOSE_SECONDS].abs() > 1e-9).to_numpy()
+    summed = both.groupby(list(KEYS), sort=False)[values].sum().reset_index()
+    counts = summed[list(rollups.COUNTERS)].to_numpy()
+    nonzero = (counts != 0).any(axis=1) | (summed[rollups.CLOSE_SECONDS].abs() > 1e-9).to_numpy()
     summed = summed[nonzero].reset_index(drop=True)
     summed["period"] = pd.to_datetime(summed["period"]).dt.date
     return summed
@@ -210,12 +218,6 @@ def area_code_of(connection, area_code: str, area_path: str, scope: Scope) -> st
     return path.strip("/").split("/")[-1]
 
 
-def has_own_cases(connection, area: str) -> bool:
-    """Whether cases sit on ``area`` itself (a basic grid): those are not in its rollups."""
-    c = schema.cases.c
-    return connection.execute(select(c.id).where(c.grid == area).limit(1)).first() is not None
-
-
 def _range_condition(column_kind, column_period, first: date, end: date):
     days, months = rollups.periods(first, end)
     parts = [and_(column_kind == "D", column_period >= a, column_period < b) for a, b in days]
@@ -228,8 +230,11 @@ def sums(connection, area: str, first: date, end: date, names: tuple[str, ...], 
     scope's department, per value of ``key`` (index "key"; one row "" without a key)."""
     r = schema.case_rollups.c
     group = [r[key].label("key")] if key else []
+    needed = {key} if key else set()
+    needed |= {name for name, value in (("dept", filters.dept), ("category", filters.categories), ("grade", filters.grade), ("source", filters.source)) if value is not None}
+    needed |= {"dept", "is_dispatched"} if scope.dept else set()
     statement = select(*group, *(func.coalesce(func.sum(r[name]), 0).label(name) for name in names)).where(
-        r.area == area, _range_condition(r.period_kind, r.period, first, end))
+        r.area == area, r.grouping == rollups.grouping_for(needed), _range_condition(r.period_kind, r.period, first, end))
     if filters.dept:
         statement = statement.where(r.dept == filters.dept)
     if filters.categories is not None:
@@ -255,7 +260,7 @@ def sums(connection, area: str, first: date, end: date, names: tuple[str, ...], 
 def window_counts(engine: Engine, tz: tzinfo, area_code: str, area_path: str, window, filters, scope: Scope, key: str | None = None) -> pd.DataFrame | None:
     """The counts of a window per ``key`` (``gridrules.rollups.window_counts``) through the
     rollups; None when they cannot answer (a window not from midnight to midnight, a stage
-    filter, a basic grid, rollups not complete) and the row-level path must."""
+    filter, rollups not complete) and the row-level path must."""
     from data_feeds.queries import load_recent_cases
 
     plan = rollups.day_plan(window, tz)
@@ -265,7 +270,7 @@ def window_counts(engine: Engine, tz: tzinfo, area_code: str, area_path: str, wi
         if not is_complete(connection, tz):
             return None
         area = area_code_of(connection, area_code, area_path, scope)
-        if area is None or has_own_cases(connection, area):
+        if area is None:
             return None
         events = sums(connection, area, plan.first, plan.end, (*rollups.EVENT_COUNTERS, *rollups.HISTOGRAM, rollups.CLOSE_SECONDS), filters, scope, key)
         due = sums(connection, area, plan.first, plan.due_end, rollups.DUE_COUNTERS, filters, scope, key)

@@ -163,13 +163,15 @@ case_events = Table(
     Index("ix_case_events_ts", "ts"),
 )
 
-# What the cases did per local day or month (``period_kind`` "D" or "M"), per area above
-# their basic grid and per key: the counts of gridrules.rollups, kept by the feed consumer in
-# the same transaction as the cases (data_feeds.rollups). ``dept`` is "" for none.
+# What the cases did per local day or month (``period_kind`` "D" or "M"), per area (their
+# grid and every area above it), per grouping and key: the counts of gridrules.rollups, kept
+# by the feed consumer in the same transaction as the cases (data_feeds.rollups). ``dept`` is
+# "" for none, and so is every dimension a grouping sums away.
 case_rollups = Table(
     "case_rollups",
     metadata,
     Column("area", String(32), primary_key=True),
+    Column("grouping", String(8), primary_key=True),
     Column("period_kind", String(1), primary_key=True),
     Column("period", Date, primary_key=True),
     Column("category", String(32), primary_key=True),

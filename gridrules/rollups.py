@@ -41,6 +41,26 @@ from gridrules import indicators
 from gridrules.indicators import CLOSE_SECONDS, HISTOGRAM, SATISFIED, Window, close_buckets
 
 KEY_COLUMNS = ("grid", "category", "dept", "source", "grade", "is_dispatched")
+DIMENSIONS = KEY_COLUMNS[1:]
+# The counts are kept per grouping: every dimension ("full"), and a few with most of them
+# summed away (blank), so that the common questions read a handful of rows — the totals of
+# an area (tiles, API without filters), per department (with ``is_dispatched`` for a
+# department's scope), per category, per source. Any other question reads "full".
+GROUPINGS = {
+    "all": (),
+    "dept": ("dept", "is_dispatched"),
+    "category": ("category",),
+    "source": ("source",),
+    "full": DIMENSIONS,
+}
+
+
+def grouping_for(needed: set[str]) -> str:
+    """The smallest grouping that holds every dimension in ``needed``."""
+    for name, dimensions in GROUPINGS.items():
+        if needed <= set(dimensions):
+            return name
+    raise ValueError(f"no grouping holds {sorted(needed)}")
 EVENT_COUNTERS = (
     "reported", "registered", "invalid", "dispatched", "handled", "closed", "evaluated", "satisfied",
     "timely_registered", "returned", "valid_eventually",
@@ -205,7 +225,7 @@ def window_counts(events: pd.DataFrame, due: pd.DataFrame, recent: pd.DataFrame,
     """
     start, end, _ = window.naive()
     c = recent if not recent.empty else indicators.empty_cases()
-    flags = indicators.case_flags(c, window)
+    flag = indicators.FLAG_FUNCTIONS
     late = pd.DataFrame(index=c.index)
     # Reports of the window registered only at or after its end are not valid ones.
     late["registered_late"] = indicators.reported(c, window) & (c["registered_at"] >= end)
@@ -214,19 +234,13 @@ def window_counts(events: pd.DataFrame, due: pd.DataFrame, recent: pd.DataFrame,
     # Due cases of the settled days that were not closed before the window's end.
     settled_window = Window(window.start, window.end, max(window.start, min(window.asof, plan.settled)))
     late["due_not_closed"] = indicators.due_to_close(c, settled_window) & ~(c["closed_at"] < end)
+    row_level = pd.DataFrame({name: flag[name](c, window) for name in ("in_progress", "overdue", "pending", "overdue_pending")}, index=c.index)
     # Today so far: due counts of [settled, asof), row-level.
     edge_start = max(window.start, plan.settled)
-    if edge_start < window.asof:
-        edge = indicators.case_flags(c, Window(edge_start, window.end, window.asof))
-    else:
-        edge = pd.DataFrame(False, index=c.index, columns=list(indicators.COUNT_KEYS))
-    row_level = pd.DataFrame(index=c.index)
-    for name in ("in_progress", "overdue", "pending", "overdue_pending"):
-        row_level[name] = flags[name]
-    for name in DUE_COUNTERS:
-        row_level[f"edge_{name}"] = edge[name]
-    row_level["edge_due_closed"] = edge["due_closed"]
-    row_level = pd.concat([row_level, late], axis=1).astype("int64")
+    edge = Window(edge_start, window.end, window.asof)
+    for name in (*DUE_COUNTERS, "due_closed"):
+        row_level[f"edge_{name}"] = flag[name](c, edge) if edge_start < window.asof else False
+    row_level = pd.concat([row_level, late], axis=1).fillna(False).astype("int64")
     if key is not None:
         row_level[key] = c[key].where(c[key].notna(), "") if key == "dept" else c[key]
     recent_sums = _frame_sums(row_level, [n for n in row_level.columns if n != key], key)

@@ -25,6 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "case_rollups",
         sa.Column("area", sa.String(32), primary_key=True),
+        sa.Column("grouping", sa.String(8), primary_key=True),
         sa.Column("period_kind", sa.String(1), primary_key=True),
         sa.Column("period", sa.Date(), primary_key=True),
         sa.Column("category", sa.String(32), primary_key=True),
