@@ -89,6 +89,11 @@ def department_table(engine: Engine, config: DomainConfig, area: GridInfo, windo
         table = table_by(engine, area, window, "dept", filters, scope, config.calendar.tz)
     else:
         table = indicators.summarise_by(cases, flags, "dept")
+    return scored_departments(engine, config, area, window, filters, scope, table)
+
+
+def scored_departments(engine: Engine, config: DomainConfig, area: GridInfo, window: Window, filters: CaseFilter, scope: Scope, table: pd.DataFrame) -> pd.DataFrame:
+    """A per-department table of counts and rates with the centre's interventions, score and grade."""
     counts = indicators.intervention_counts(queries.load_interventions(engine, area.path, window, filters, scope))
     return scored(indicators.with_interventions(table, counts), config, "department")
 

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
 
 import pandas as pd
-from sqlalchemy import and_, delete, false, func, or_, select, text
+from sqlalchemy import and_, delete, false, func, or_, select, text, tuple_
 from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
 from gridrules import rollups
 from gridrules.access import Scope, effective_path
+from gridrules.indicators import COUNT_KEYS
 
 log = logging.getLogger(__name__)
 
 MARKER = "rollups_tz"
 KEYS = ("area", "grouping", "period_kind", "period", "category", "dept", "source", "grade", "is_dispatched")
-REBUILD_CHUNK = 100_000  # cases read and counted at a time by a rebuild
+REBUILD_CHUNK = 50_000  # cases read and counted at a time by a rebuild
 GROUP_KEYS = ("dept", "category", "source", "grade")  # what a window's counts can be grouped by
 
 
@@ -55,15 +57,16 @@ def rollup_rows(contributions: pd.DataFrame, areas: dict[str, tuple[str, ...]]) 
     month ("M"), summed; rows whose values are all zero left out."""
     if contributions.empty:
         return pd.DataFrame(columns=[*KEYS, *rollups.VALUE_COLUMNS])
-    pairs = pd.DataFrame([(grid, area) for grid, above in areas.items() for area in above], columns=["grid", "area"])
     values = list(rollups.VALUE_COLUMNS)
     parts = []
     for grouping, dimensions in rollups.GROUPINGS.items():
+        depth = rollups.GROUPING_DEPTH[grouping]
+        pairs = pd.DataFrame([(grid, area) for grid, chain in areas.items() for area in chain[:depth]], columns=["grid", "area"])
         kept = contributions.groupby(["day", "grid", *dimensions], sort=False)[values].sum().reset_index() if dimensions != rollups.DIMENSIONS else contributions
         blank = {name: ("" if name != "is_dispatched" else False) for name in rollups.DIMENSIONS if name not in dimensions}
+        kept = kept.merge(pairs, on="grid", how="inner").drop(columns="grid")
         parts.append(kept.assign(grouping=grouping, **blank))
-    grouped = pd.concat(parts, ignore_index=True)
-    expanded = grouped.merge(pairs, on="grid", how="inner").drop(columns="grid")
+    expanded = pd.concat(parts, ignore_index=True)
     days = pd.to_datetime(expanded["day"]).to_numpy().astype("datetime64[D]")
     both = pd.concat([expanded.assign(period_kind="D", period=days),
                       expanded.assign(period_kind="M", period=days.astype("datetime64[M]").astype("datetime64[D]"))], ignore_index=True).drop(columns="day")
@@ -170,15 +173,19 @@ def rebuild(engine: Engine, tz: tzinfo, since: date | None = None) -> dict:
             # A case can count on a day from ``first_month`` only if it changed since, is open or falls due since.
             moment = db.to_db_time(rollups.local_midnight(first_month, tz))
             condition = or_(c.updated_at >= moment, c.is_open.is_(True), c.deadline >= moment)
-        after, cases_read = "", 0
+        # In the order of their last change, so that a chunk's cases share their days and
+        # sum into few rows before they are staged.
+        after, cases_read = None, 0
         while True:
-            statement = select(schema.cases).where(c.id > after).order_by(c.id).limit(REBUILD_CHUNK)
+            statement = select(schema.cases).order_by(c.updated_at, c.id).limit(REBUILD_CHUNK)
+            if after is not None:
+                statement = statement.where(tuple_(c.updated_at, c.id) > tuple_(*after))
             if condition is not None:
                 statement = statement.where(condition)
             chunk = [dict(row) for row in connection.execute(statement).mappings()]
             if not chunk:
                 break
-            after = chunk[-1]["id"]
+            after = (chunk[-1]["updated_at"], chunk[-1]["id"])
             cases_read += len(chunk)
             contributions = rollups.contributions(case_rows_frame(chunk), tz)
             if first_month is not None and not contributions.empty:
@@ -207,7 +214,7 @@ def ensure(engine: Engine, tz: tzinfo) -> bool:
 # ---------------------------------------------------------------- reading
 
 
-def area_code_of(connection, area_code: str, area_path: str, scope: Scope) -> str | None:
+def area_code_of(area_code: str, area_path: str, scope: Scope) -> str | None:
     """The area whose rollups answer for ``area_code`` within ``scope``: itself, or the scope's
     own area inside it; None when nothing of it is in scope."""
     path = effective_path(area_path, scope)
@@ -225,16 +232,29 @@ def _range_condition(column_kind, column_period, first: date, end: date):
     return or_(*parts) if parts else false()
 
 
-def sums(connection, area: str, first: date, end: date, names: tuple[str, ...], filters, scope: Scope, key: str | None) -> pd.DataFrame:
-    """``names`` summed over days ``[first, end)`` of one area, within the filters and the
-    scope's department, per value of ``key`` (index "key"; one row "" without a key)."""
-    r = schema.case_rollups.c
-    group = [r[key].label("key")] if key else []
-    needed = {key} if key else set()
+def grouping_of(filters, scope: Scope, key: str | None) -> str:
+    """The grouping of the rollups that holds what a question filters on and groups by."""
+    needed = {key} if key in rollups.DIMENSIONS else set()
     needed |= {name for name, value in (("dept", filters.dept), ("category", filters.categories), ("grade", filters.grade), ("source", filters.source)) if value is not None}
     needed |= {"dept", "is_dispatched"} if scope.dept else set()
+    return rollups.grouping_for(needed)
+
+
+def holds_cases(connection, areas: list[str]) -> bool:
+    """Whether cases sit on any of ``areas`` itself (a basic grid): those count only in its totals."""
+    c = schema.cases.c
+    return connection.execute(select(c.id).where(c.grid.in_(sorted(set(areas)))).limit(1)).first() is not None
+
+
+def sums(connection, areas: list[str], first: date, end: date, names: tuple[str, ...], filters, scope: Scope, key: str | None = None) -> pd.DataFrame:
+    """``names`` summed over days ``[first, end)`` of the ``areas``, within the filters and the
+    scope's department, per value of ``key`` (index "key"; one row "" without a key): a
+    dimension, "area", or "period" (per day, from the daily rows)."""
+    r = schema.case_rollups.c
+    group = [r[key].label("key")] if key else []
+    periods = and_(r.period_kind == "D", r.period >= first, r.period < end) if key == "period" else _range_condition(r.period_kind, r.period, first, end)
     statement = select(*group, *(func.coalesce(func.sum(r[name]), 0).label(name) for name in names)).where(
-        r.area == area, r.grouping == rollups.grouping_for(needed), _range_condition(r.period_kind, r.period, first, end))
+        r.area.in_(sorted(set(areas))) if len(areas) > 1 else r.area == areas[0], r.grouping == grouping_of(filters, scope, key), periods)
     if filters.dept:
         statement = statement.where(r.dept == filters.dept)
     if filters.categories is not None:
@@ -257,22 +277,122 @@ def sums(connection, area: str, first: date, end: date, names: tuple[str, ...], 
     return frame.set_index("key")
 
 
+@dataclass
+class AreaRollups:
+    """One area's counts within a request's filters and scope, through the rollups. The recent
+    cases (open, or changed since a window's last day began) are read once per request and
+    shared by every window and table asked of it."""
+
+    engine: Engine
+    tz: tzinfo
+    area_code: str
+    area_path: str
+    filters: object
+    scope: Scope
+    _recent: dict = field(default_factory=dict)
+    _usable: bool | None = None
+
+    def usable(self, window) -> rollups.DayPlan | None:
+        """The window's plan when the rollups can answer it, else None (go row-level)."""
+        plan = rollups.day_plan(window, self.tz)
+        if plan is None or self.filters.stage or effective_path(self.area_path, self.scope) is None:
+            return None
+        if self._usable is None:
+            with self.engine.connect() as connection:
+                self._usable = is_complete(connection, self.tz)
+        return plan if self._usable else None
+
+    def recent(self, since: datetime, end: datetime) -> pd.DataFrame:
+        from data_feeds.queries import load_recent_cases
+
+        key = db.to_db_time(since)
+        if key not in self._recent:
+            self._recent[key] = load_recent_cases(self.engine, self.area_path, since, FAR_END, self.filters, self.scope)
+        frame = self._recent[key]
+        return frame[frame["reported_at"] < pd.Timestamp(db.to_db_time(end))] if not frame.empty else frame
+
+    @staticmethod
+    def _kept(connection, areas: list[str], grouping: str) -> bool:
+        """Whether the rollups keep ``grouping`` for every one of ``areas``: each lies no deeper
+        than the grouping's depth, and (but for the totals) holds no cases on itself."""
+        if grouping == "all":
+            return True
+        rows = connection.execute(select(schema.grids.c.path).where(schema.grids.c.code.in_(sorted(set(areas))))).scalars().all()
+        if len(rows) < len(set(areas)) or any(len([p for p in path.split("/") if p]) > rollups.GROUPING_DEPTH[grouping] for path in rows):
+            return False
+        return not holds_cases(connection, areas)
+
+    def _area(self) -> str:
+        return area_code_of(self.area_code, self.area_path, self.scope)
+
+    def counts(self, window, key: str | None = None) -> pd.DataFrame | None:
+        """``gridrules.rollups.window_counts`` of the area, per ``key`` (None, or a dimension)."""
+        plan = self.usable(window)
+        if plan is None or (key is not None and key not in GROUP_KEYS):
+            return None
+        return self._counts([self._area()], window, plan, key, lambda recent: recent)
+
+    def counts_by_area(self, window, areas: dict[str, str]) -> pd.DataFrame | None:
+        """The counts of each of ``areas`` (code → path; disjoint parts of this area), index the code."""
+        plan = self.usable(window)
+        if plan is None:
+            return None
+        shown = {}
+        for code, path in areas.items():
+            inside = effective_path(path, self.scope)
+            if inside is not None:
+                shown[code] = code if inside == path else inside.strip("/").split("/")[-1]
+        if not shown:
+            return pd.DataFrame(columns=[*COUNT_KEYS, rollups.CLOSE_SECONDS, *rollups.HISTOGRAM])
+        depth = {code: len([p for p in areas[code].strip("/").split("/") if p]) for code in shown}
+
+        def label(recent: pd.DataFrame) -> pd.DataFrame:
+            if recent.empty:
+                return recent.assign(area=pd.Series(dtype=object))
+            with self.engine.connect() as connection:
+                above = ancestors(connection, list(recent["grid"].unique()))
+            by_depth = sorted(set(depth.values()))
+
+            def area_of(grid: str) -> str | None:
+                chain = above.get(grid, ())
+                for level in by_depth:
+                    if len(chain) >= level and chain[level - 1] in shown:
+                        return chain[level - 1]
+                return None
+
+            return recent.assign(area=recent["grid"].map(area_of))
+
+        return self._counts(list(shown.values()), window, plan, "area", label, rename={value: code for code, value in shown.items()})
+
+    def _counts(self, areas: list[str], window, plan, key, prepare, rename: dict | None = None) -> pd.DataFrame | None:
+        with self.engine.connect() as connection:
+            if not self._kept(connection, areas, grouping_of(self.filters, self.scope, key)):
+                return None
+            events = sums(connection, areas, plan.first, plan.end, (*rollups.EVENT_COUNTERS, *rollups.HISTOGRAM, rollups.CLOSE_SECONDS), self.filters, self.scope, key)
+            due = sums(connection, areas, plan.first, plan.due_end, rollups.DUE_COUNTERS, self.filters, self.scope, key)
+        if rename:
+            events, due = events.rename(index=rename), due.rename(index=rename)
+        recent = prepare(self.recent(plan.settled, window.end))
+        if rename and not recent.empty:
+            recent = recent.assign(area=recent["area"].map(lambda code: rename.get(code, code)))
+        return rollups.window_counts(events, due, recent, window, plan, key)
+
+    def daily(self, window, names: tuple[str, ...]) -> pd.DataFrame | None:
+        """Event counts ``names`` per local day of the window (index: the day)."""
+        plan = self.usable(window)
+        if plan is None:
+            return None
+        with self.engine.connect() as connection:
+            if not self._kept(connection, [self._area()], grouping_of(self.filters, self.scope, None)):
+                return None
+            return sums(connection, [self._area()], plan.first, plan.end, names, self.filters, self.scope, "period")
+
+
+FAR_END = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def window_counts(engine: Engine, tz: tzinfo, area_code: str, area_path: str, window, filters, scope: Scope, key: str | None = None) -> pd.DataFrame | None:
     """The counts of a window per ``key`` (``gridrules.rollups.window_counts``) through the
     rollups; None when they cannot answer (a window not from midnight to midnight, a stage
     filter, rollups not complete) and the row-level path must."""
-    from data_feeds.queries import load_recent_cases
-
-    plan = rollups.day_plan(window, tz)
-    if plan is None or filters.stage or (key is not None and key not in GROUP_KEYS):
-        return None
-    with engine.connect() as connection:
-        if not is_complete(connection, tz):
-            return None
-        area = area_code_of(connection, area_code, area_path, scope)
-        if area is None:
-            return None
-        events = sums(connection, area, plan.first, plan.end, (*rollups.EVENT_COUNTERS, *rollups.HISTOGRAM, rollups.CLOSE_SECONDS), filters, scope, key)
-        due = sums(connection, area, plan.first, plan.due_end, rollups.DUE_COUNTERS, filters, scope, key)
-    recent = load_recent_cases(engine, area_path, plan.settled, window.end, filters, scope)
-    return rollups.window_counts(events, due, recent, window, plan, key)
+    return AreaRollups(engine, tz, area_code, area_path, filters, scope).counts(window, key)

@@ -55,6 +55,12 @@ GROUPINGS = {
 }
 
 
+# The deepest area (1 = the district, 2 = a town…) each grouping is kept for: finer areas
+# have too few cases a day for a fine grouping to sum anything (it would hold a row per
+# case), and a question about them that needs one reads their cases instead.
+GROUPING_DEPTH = {"all": 99, "dept": 3, "source": 3, "category": 2, "full": 2}
+
+
 def grouping_for(needed: set[str]) -> str:
     """The smallest grouping that holds every dimension in ``needed``."""
     for name, dimensions in GROUPINGS.items():

@@ -13,7 +13,7 @@ from data_feeds import rollups as stored_rollups
 from data_feeds import schema
 from data_feeds.queries import CaseFilter, load_cases
 from data_feeds.reference import load_categories
-from gridrules import indicators
+from gridrules import indicators, rollups
 from gridrules.access import EVERYTHING, Scope, effective_path
 from gridrules.indicators import Window
 from gridrules.timewindows import local_midnight
@@ -228,10 +228,13 @@ def test_rollups_and_row_level_agree_on_random_areas_windows_filters_and_scopes(
         if effective_path(path, scope) is None:
             assert actual is None, where  # nothing in scope: the row-level path answers at once
             continue
-        assert actual is not None, where
+        if actual is None:
+            # A finer grouping is not kept for small areas (a basic grid: its totals only): their cases answer.
+            assert level > rollups.GROUPING_DEPTH[stored_rollups.grouping_of(filters, scope, None)], where
+            continue
         assert_same(row_level(district, path, window, filters, scope), actual, where)
         compared += 1
-    assert compared >= 100
+    assert compared >= 80
 
 
 @pytest.mark.parametrize("key", ["dept", "category", "source", "grade"])
