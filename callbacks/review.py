@@ -67,7 +67,7 @@ def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     case_rows = review.case_rows(data.cases, names, tz, lang)
     return {
         "breadcrumb": review.breadcrumb(data.breadcrumb, selection, lang),
-        "period": _period_text(data, tz, lang),
+        "period": " · ".join(part for part in (_period_text(data, tz, lang), cached_reads.replica_notice(ctx, lang)) if part),
         "tiles": review.tiles(data.values, data.previous_values, lang),
         "map": review.area_map(collection, names_on_map, bounds),
         "collection": collection,

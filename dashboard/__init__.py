@@ -63,11 +63,13 @@ def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
     server.config["SECRET_KEY"] = settings.secret_key or server.config.get("SECRET_KEY")
     server.config["MAX_CONTENT_LENGTH"] = bounds.MAX_BODY_BYTES
     cache.init_app(server, config={**redis_client.cache_config(settings), "CACHE_KEY_PREFIX": Keys(settings.prefix).cache_prefix, "CACHE_DEFAULT_TIMEOUT": 60})
+    engine = make_engine(settings.database_url, statement_timeout_s=settings.statement_timeout_s)
     server.extensions[EXTENSION_KEY] = AppContext(
         settings=settings,
         config=config,
-        engine=make_engine(settings.database_url, statement_timeout_s=settings.statement_timeout_s),
+        engine=engine,
         redis=redis_client.connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30),
+        reader=make_engine(settings.database_read_url, statement_timeout_s=settings.statement_timeout_s) if settings.database_read_url else engine,
     )
     storage_uri, storage_options = redis_client.limiter_storage(settings)
     server.config.update(

@@ -113,7 +113,7 @@ def api_indicators() -> Response:
 @blueprint.get("/api/catalogue")
 def api_catalogue() -> Response:
     ctx, _ = _api_caller()
-    with ctx.engine.connect() as connection:
+    with ctx.reader.connect() as connection:
         rows = connection.execute(select(schema.categories).order_by(schema.categories.c.code)).mappings().all()
     return jsonify([dict(row) for row in rows])
 
@@ -130,7 +130,7 @@ def api_grids() -> Response | tuple[Response, int]:
             return jsonify(error=f"unknown grid code {bounds.quoted(parent)}"), 404
         if not (scope.covers(node.path) or (scope.area_path or "").startswith(node.path)):
             raise Forbidden(f"grid {parent} is outside your scope")
-    children = [g for g in reference.load_children(ctx.engine, parent) if scope.covers(g.path) or (scope.area_path or "").startswith(g.path)]
+    children = [g for g in reference.load_children(ctx.reader, parent) if scope.covers(g.path) or (scope.area_path or "").startswith(g.path)]
     return jsonify([
         {"code": g.code, "name": g.name, "level": g.level, "parent": g.parent, "centroid": list(g.centroid) if g.centroid else None}
         for g in children
@@ -148,7 +148,7 @@ def api_cases() -> Response:
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status {bounds.quoted(status)} is not one of {', '.join(STATUSES)}")
     limit = _limit(request.args)
-    rows = queries.list_cases(ctx.engine, area.path, window, _filters(ctx, request.args), principal.scope, limit, status)
+    rows = queries.list_cases(ctx.reader, area.path, window, _filters(ctx, request.args), principal.scope, limit, status)
     return jsonify([present_case(row, principal) for row in rows])
 
 
@@ -159,7 +159,7 @@ def api_case(case_id: str) -> Response:
     row = audited_case(ctx, principal, case_id, "case.view", request.remote_addr)
     if row is None:
         raise cached_reads.NotFound(f"no case {bounds.quoted(case_id)} in your scope")
-    return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.engine, case_id)]})
+    return jsonify({**present_case(row, principal), "timeline": [present_event(e) for e in queries.case_timeline(ctx.reader, case_id)]})
 
 
 @blueprint.post("/api/cases/<case_id>/contact")
@@ -181,7 +181,7 @@ def api_workers() -> Response:
     area = cached_reads.area_in_scope(ctx, request.args.get("area"), principal.scope)
     positions = {p["worker"]: p for p in live_state.worker_positions(ctx.redis, Keys(ctx.settings.prefix), utc_now(), ctx.config.offline_after_minutes)}
     result = []
-    for row in queries.list_workers(ctx.engine, area.path, principal.scope):
+    for row in queries.list_workers(ctx.reader, area.path, principal.scope):
         record = present_worker(row, principal)
         position = positions.get(row["id"])
         record["position"] = None if position is None else {k: position[k] for k in ("lat", "lon", "grid", "speed", "heading", "ts")}
@@ -200,12 +200,12 @@ def _filters(ctx: AppContext, args: MultiDict[str, str]) -> CaseFilter:
     if source is not None and source not in SOURCES:
         raise BadRequest(f"source {bounds.quoted(source)} is not one of {', '.join(SOURCES)}")
     if dept is not None:
-        with ctx.engine.connect() as connection:
+        with ctx.reader.connect() as connection:
             if connection.execute(select(schema.departments.c.code).where(schema.departments.c.code == dept)).first() is None:
                 raise BadRequest(f"unknown department {bounds.quoted(dept)}")
     categories = None
     if category is not None:
-        catalogue = load_categories(ctx.engine)
+        catalogue = load_categories(ctx.reader)
         if category not in catalogue:
             raise BadRequest(f"unknown category {bounds.quoted(category)}")
         categories = frozenset(descendant_categories(catalogue, category))

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from dashboard import area_reports, weekly_report
 from dashboard.context import AppContext
 from dashboard.extensions import cache
+from dashboard.i18n import tf
 from data_feeds import queries, reference
+from data_feeds.db import replica_lag_seconds
 from data_feeds.queries import CaseFilter
 from gridrules import bounds, indicators
 from gridrules.access import Principal, Scope
@@ -50,10 +54,38 @@ def cached(key: str, timeout: int, compute: Callable[[], T]) -> T:
     return value
 
 
+REPLICA_LAG_CACHE_S = 5
+REPLICA_LAG_NOTICE_S = 5.0  # a replica further behind than this is said on the screens
+
+
+def replica_lag(ctx: AppContext) -> float | None:
+    """How far the read replica is behind (seconds; shared for a moment), None without one.
+    A replica that cannot say counts as far behind (an hour): the screens warn rather than stay silent."""
+    if ctx.reader is ctx.engine:
+        return None
+
+    def compute() -> dict:
+        try:
+            lag = replica_lag_seconds(ctx.reader, ctx.engine)
+        except SQLAlchemyError:
+            lag = 3600.0
+        return {"lag": lag}
+
+    return cached("replica-lag", REPLICA_LAG_CACHE_S, compute)["lag"]
+
+
+def replica_notice(ctx: AppContext, lang: str) -> str:
+    """What the screens say of the replica: nothing unless it lags more than REPLICA_LAG_NOTICE_S."""
+    lag = replica_lag(ctx)
+    if lag is None or lag <= REPLICA_LAG_NOTICE_S:
+        return ""
+    return tf("replica_lagging", lang, seconds=f"{lag:.0f}")
+
+
 def area_indicators(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, filters: CaseFilter, scope: Scope) -> dict:
     """Every indicator of an area and window (the values behind /api/indicators and every tile)."""
     key = f"indicators|{area.code}|{_window_key(window)}|{filters.key()}|{scope.key()}"
-    return cached(key, _timeout(window, now), lambda: area_reports.area_indicators(ctx.engine, ctx.config, area, window, filters, scope).values)
+    return cached(key, _timeout(window, now), lambda: area_reports.area_indicators(ctx.reader, ctx.config, area, window, filters, scope).values)
 
 
 def intervention_counts(ctx: AppContext, area: reference.GridInfo, window: Window, now: datetime, scope: Scope) -> dict[str, dict]:
@@ -61,7 +93,7 @@ def intervention_counts(ctx: AppContext, area: reference.GridInfo, window: Windo
     key = f"interventions|{area.code}|{_window_key(window)}|{scope.key()}"
 
     def compute():
-        events = queries.load_interventions(ctx.engine, area.path, window, CaseFilter(), scope)
+        events = queries.load_interventions(ctx.reader, area.path, window, CaseFilter(), scope)
         # wrapped: the cache hands an empty dict back as a miss, and a day without interventions
         # (every morning) would query the database on every wall pull
         return {"by_dept": indicators.intervention_counts(events).to_dict("index")}
@@ -74,7 +106,7 @@ def grid_states(ctx: AppContext, area: reference.GridInfo, window: Window, now: 
     key = f"grid-states|{area.code}|{_window_key(window)}|{scope.key()}"
 
     def compute():
-        table = area_reports.grid_table(ctx.engine, area, window, CaseFilter(), scope)
+        table = area_reports.grid_table(ctx.reader, area, window, CaseFilter(), scope)
         return {row["grid"]: {"in_progress": int(row["in_progress"]), "overdue": int(row["overdue"])} for row in table.to_dict("records")}
 
     return cached(key, _timeout(window, now), compute)
@@ -85,7 +117,7 @@ def map_geometries(ctx: AppContext, area: reference.GridInfo, level: int) -> lis
     key = f"geometries|{area.code}|{level}"
 
     def compute():
-        frame = reference.grid_geometries(ctx.engine, level, area.path)
+        frame = reference.grid_geometries(ctx.reader, level, area.path)
         return [
             {"code": row["code"], "name": row["name"], "geometry": simplify_geometry(row["geometry"])}
             for row in frame.to_dict("records")
@@ -103,7 +135,7 @@ def home_area(ctx: AppContext, scope: Scope) -> reference.GridInfo | None:
     """Where a caller's screens start: the root of their scope, else the district."""
     if scope.area_code:
         return grid(ctx, scope.area_code)
-    return cached("root-grid", REFERENCE_TIMEOUT_S, lambda: reference.root_grid(ctx.engine) or False) or None
+    return cached("root-grid", REFERENCE_TIMEOUT_S, lambda: reference.root_grid(ctx.reader) or False) or None
 
 
 def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.GridInfo:
@@ -128,12 +160,12 @@ def grid(ctx: AppContext, code: str) -> reference.GridInfo | None:
     code names nothing: it is neither looked up nor cached, whatever a caller sends."""
     if len(code) > bounds.MAX_CODE_LENGTH or not is_identifier(code):
         return None
-    return cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.engine, code) or False) or None
+    return cached(f"grid|{code}", REFERENCE_TIMEOUT_S, lambda: reference.load_grid(ctx.reader, code) or False) or None
 
 
 def rules(ctx: AppContext) -> Rules:
     """The rule book (catalogue limits, calendar, grade limits): what a stage's lateness is counted in."""
-    return cached("rules", REFERENCE_TIMEOUT_S, lambda: reference.load_rules(ctx.engine, ctx.config))
+    return cached("rules", REFERENCE_TIMEOUT_S, lambda: reference.load_rules(ctx.reader, ctx.config))
 
 
 def names(ctx: AppContext, lang: str) -> dict:
@@ -141,9 +173,9 @@ def names(ctx: AppContext, lang: str) -> dict:
     changes only on import), in the language of the page: ``departments``, ``categories``
     (major classes), ``categories_all``, ``category_parents``, ``category_levels``, ``grids``."""
     def compute():
-        categories = reference.load_categories(ctx.engine)
-        departments = reference.load_departments(ctx.engine).to_dict("records")
-        grids = reference.grid_names(ctx.engine)
+        categories = reference.load_categories(ctx.reader)
+        departments = reference.load_departments(ctx.reader).to_dict("records")
+        grids = reference.grid_names(ctx.reader)
         result = {}
         for language in ("zh", "en"):
             pick = (lambda zh, en: en or zh) if language == "en" else (lambda zh, en: zh)
@@ -173,7 +205,7 @@ def period_report(ctx: AppContext, principal: Principal, area_code: str | None, 
 
     value = cache.get(key)
     if value is None:
-        value = weekly_report.build(ctx.engine, ctx.config, area, kind, first, principal.scope, now, names(ctx, lang))
+        value = weekly_report.build(ctx.reader, ctx.config, area, kind, first, principal.scope, now, names(ctx, lang))
         cache.set(key, value, timeout=CLOSED_WEEK_S if value.window.end <= now else OPEN_WEEK_S)
     return value
 

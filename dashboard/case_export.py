@@ -66,7 +66,7 @@ def build(ctx: AppContext, principal: Principal, area: GridInfo, window: Window,
     (the review's period line) goes into the title line."""
     tz = ctx.settings.tz
     names = cached_reads.names(ctx, lang)
-    cases, truncated = queries.export_cases(ctx.engine, area.path, window, filters, principal.scope)
+    cases, truncated = queries.export_cases(ctx.reader, area.path, window, filters, principal.scope)
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     rows = []
     for row in cases:

@@ -52,7 +52,7 @@ def present_worker(row: dict, principal: Principal) -> dict:
 def audited_case(ctx: AppContext, principal: Principal, case_id: str, action: str, remote: str | None, detail: dict | None = None) -> dict | None:
     """One case as stored, if the caller's scope holds it (None otherwise), with the access
     (``case.view``, ``case.unmask``) written to the audit log: the one way a case is opened."""
-    row = queries.case_detail(ctx.engine, case_id, principal.scope)
+    row = queries.case_detail(ctx.reader, case_id, principal.scope)
     if row is not None:
         accounts.audit(ctx.engine, principal.name, action, case_id, detail, remote)
     return row
@@ -79,8 +79,8 @@ def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str 
     if row is None:
         return None
     names = cached_reads.names(ctx, lang)
-    events = queries.case_timeline(ctx.engine, case_id)
-    category = reference.load_categories(ctx.engine).get(row["category"])
+    events = queries.case_timeline(ctx.reader, case_id)
+    category = reference.load_categories(ctx.reader).get(row["category"])
     limits = Rules({}, ctx.config.calendar, ctx.config.grade_limits).limits_for(category, row["grade"]) if category is not None and category.limits is not None else None
     deadlines = {field: db.from_db_time(row.get(field)) for field in ("register_deadline", "dispatch_deadline", "deadline", "verify_deadline")}
     rounds = stage_rounds([{**event, "ts": db.from_db_time(event["ts"])} for event in events], deadlines, limits, ctx.config.calendar, now)
@@ -88,7 +88,7 @@ def case_story(ctx: AppContext, principal: Principal, case_id: str, remote: str 
     return CaseStory(
         case=present_case(row, principal),
         category_path=category_path(row["category"], names),
-        grid_outline=reference.grid_outline(ctx.engine, row["grid"]),
+        grid_outline=reference.grid_outline(ctx.reader, row["grid"]),
         events=[{**present_event(event), "actor_name": actors.get(event["actor"], event["actor"])} for event in events],
         rounds=rounds,
         nearest=_nearest(ctx, principal, row, now, lang),
@@ -124,7 +124,7 @@ def actor_names(ctx: AppContext, actors: list[str], names: dict, lang: str) -> d
     department by name, a channel (``hotline``) or the centre in words; anything else (a
     person's name sent by a feed) as it came."""
     distinct = sorted({actor for actor in actors if actor})
-    workers = queries.worker_names(ctx.engine, distinct)
+    workers = queries.worker_names(ctx.reader, distinct)
     named = {}
     for actor in distinct:
         if actor in workers:
@@ -146,7 +146,7 @@ def search(ctx: AppContext, principal: Principal, text: str, remote: str | None)
     if area is None:
         return []
     phones = principal.can("unmask")
-    hits = queries.search_cases(ctx.engine, area.path, text, principal.scope, phones)
+    hits = queries.search_cases(ctx.reader, area.path, text, principal.scope, phones)
     if phones and queries.PHONE_DIGITS.search(text or ""):
         accounts.audit(ctx.engine, principal.name, "case.search", None, {"text": text[:queries.SEARCH_CHARS], "hits": len(hits)}, remote)
     masked = not principal.scope.personal_data

@@ -1,4 +1,4 @@
-"""The per-application context: settings, domain configuration, database engine, Redis client.
+"""The per-application context: settings, domain configuration, database engines, Redis client.
 
 Held in ``server.extensions`` by the factory, never in module globals, so several apps
 (tests) and several workers never share mutable state.
@@ -21,8 +21,9 @@ EXTENSION_KEY = "gridops"
 class AppContext:
     settings: Settings
     config: DomainConfig
-    engine: Engine
+    engine: Engine  # the primary: sign-in, accounts, the audit log, everything written
     redis: redis.Redis
+    reader: Engine  # what the screens and the API read: DATABASE_READ_URL's replica, else the primary
 
 
 def current_context() -> AppContext:

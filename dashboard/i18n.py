@@ -378,6 +378,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "feed_redis_down": ("实时数据服务暂不可用", "Live data service unavailable"),
     "feed_fault": ("数据接入故障", "Feed fault"),
     "feed_lagging": ("数据接入延迟 {seconds} 秒", "Feed {seconds} s behind"),
+    "replica_lagging": ("只读库落后主库 {seconds} 秒，数字可能不是最新", "Read replica {seconds} s behind: figures may be late"),
     "redis_unavailable": ("实时数据服务（Redis）暂不可用，正在重试", "The live data service (Redis) is unavailable; retrying"),
     "showing_instead": ("已改为显示默认时段。", "Showing the default period instead."),
     "query_timeout": ("查询超时（超过 {seconds} 秒），请缩小时段或区域后重试", "the query took longer than {seconds} s; narrow the window or the area and try again"),

@@ -8,9 +8,10 @@ import time
 
 import redis
 from flask import Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.context import AppContext, current_context
-from data_feeds.db import DatabaseUnavailable, check_reachable
+from data_feeds.db import DatabaseUnavailable, check_reachable, replica_lag_seconds
 from data_feeds.feed_status import feed_status
 from data_feeds.keys import Keys
 from data_feeds.redis_client import text
@@ -38,6 +39,11 @@ def health_report(ctx: AppContext) -> dict:
         report["consumers"] = feed["consumers"]
     except redis.RedisError as exc:
         report["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if ctx.reader is not ctx.engine:
+        try:
+            report["replica_lag_seconds"] = replica_lag_seconds(ctx.reader, ctx.engine)
+        except SQLAlchemyError as exc:
+            report["replica"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     report["serving"] = report["database"]["ok"] and report["redis"]["ok"]
     if not (report["serving"] and report["feed"]["ok"]):
         report["status"] = "degraded"

@@ -38,7 +38,7 @@ def nearest_workers(ctx: AppContext, principal: Principal, case: dict, now: date
             break
         scan = min(scan * 4, bounds.MAX_NEAREST_SCAN)
     found = found[:count]
-    staff = queries.worker_records(ctx.engine, [worker for worker, _, _ in found])
+    staff = queries.worker_records(ctx.reader, [worker for worker, _, _ in found])
     names = cached_reads.names(ctx, lang)["grids"]
     rows = []
     for worker, metres, position in found:

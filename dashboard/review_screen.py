@@ -40,7 +40,7 @@ class WindowCounts:
     def cases(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The window's cases and their flags (row-level), read on first use."""
         if self._cases is None:
-            cases = queries.load_cases(self.ctx.engine, self.area.path, self.window, self.filters, self.scope)
+            cases = queries.load_cases(self.ctx.reader, self.area.path, self.window, self.filters, self.scope)
             self._cases = cases, indicators.case_flags(cases, self.window)
         return self._cases
 
@@ -106,7 +106,7 @@ class ReviewData:
 def filters_of(ctx: AppContext, selection: Selection) -> CaseFilter:
     categories = None
     if selection.category:
-        catalogue = load_categories(ctx.engine)
+        catalogue = load_categories(ctx.reader)
         if selection.category in catalogue:
             categories = frozenset(descendant_categories(catalogue, selection.category))
     return CaseFilter(dept=selection.dept, categories=categories, grade=selection.grade, source=selection.source, stage=selection.stage)
@@ -189,12 +189,12 @@ def _patrol(ctx: AppContext, area: reference.GridInfo, window: Window, scope: Sc
     day = today(tz, now)
     week = week_of(now.astimezone(tz).date(), tz, now)
     first, last = queries.local_days(week, tz)
-    week_patrol = queries.load_patrol(ctx.engine, area.path, first, last, scope)
+    week_patrol = queries.load_patrol(ctx.reader, area.path, first, last, scope)
     today_date = now.astimezone(tz).date()
     walked = week_patrol[week_patrol["seconds"] > 0] if not week_patrol.empty else week_patrol
     first, last = queries.local_days(window, tz)
-    patrol = queries.load_patrol(ctx.engine, area.path, first, last, scope)
-    workers = pd.DataFrame(queries.list_workers(ctx.engine, area.path, scope))
+    patrol = queries.load_patrol(ctx.reader, area.path, first, last, scope)
+    workers = pd.DataFrame(queries.list_workers(ctx.reader, area.path, scope))
     workers = workers[workers["role"] == "worker"] if not workers.empty else workers
     per_worker = patrol.groupby("worker").agg(seconds=("seconds", "sum"), meters=("meters", "sum"), rounds=("rounds", "sum")) if not patrol.empty else pd.DataFrame(columns=["seconds", "meters", "rounds"])
     days = area_reports.working_days_in(window, config)
@@ -227,9 +227,9 @@ def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope
     names = cached_reads.names(ctx, lang)
     values = cached_reads.area_indicators(ctx, area, window, now, filters, scope)
     previous_values = cached_reads.area_indicators(ctx, area, before, now, filters, scope)
-    rolled = rollups.AreaRollups(ctx.engine, tz, area.code, area.path, filters, scope)
+    rolled = rollups.AreaRollups(ctx.reader, tz, area.code, area.path, filters, scope)
     counts, previous_counts = WindowCounts(ctx, area, window, filters, scope, rolled), WindowCounts(ctx, area, before, filters, scope, rolled)
-    departments = area_reports.scored_departments(ctx.engine, ctx.config, area, window, filters, scope, counts.by("dept").reset_index(names="dept"))
+    departments = area_reports.scored_departments(ctx.reader, ctx.config, area, window, filters, scope, counts.by("dept").reset_index(names="dept"))
     if not departments.empty:
         departments["name"] = departments["dept"].map(lambda code: names["departments"].get(code, code))
     paths = wall_live.grid_paths(ctx)
@@ -241,7 +241,7 @@ def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope
         "grid": list(hot.index), "name": [names["grids"].get(code, code) for code in hot.index],
         "reported": hot.get("reported", []), "in_progress": hot.get("in_progress", []), "overdue": hot.get("overdue", []),
     }).reset_index(drop=True)
-    case_rows = queries.list_cases(ctx.engine, area.path, window, filters, scope, CASE_LIST)
+    case_rows = queries.list_cases(ctx.reader, area.path, window, filters, scope, CASE_LIST)
     return ReviewData(
         area=area, breadcrumb=breadcrumb(ctx, area, scope), children=children, window=window, previous=before,
         values=values, previous_values=previous_values, trend=_trend(counts, previous_counts, tz, now),

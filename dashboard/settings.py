@@ -27,6 +27,7 @@ class Settings:
     """Everything the application needs to know about its environment."""
 
     database_url: str = ""
+    database_read_url: str | None = None  # a streaming replica the screens and the API read from (None: the primary)
     redis_url: str | None = None  # None (and no sentinels): the app starts an embedded Redis server
     redis_sentinels: tuple = ()  # ((host, port), ...): the master named redis_master_name, found through them
     redis_master_name: str = ""
@@ -103,6 +104,7 @@ class Settings:
             raise SettingsError(f"PORT={port_text!r} is not a number") from None
         return cls(
             database_url=env.get("DATABASE_URL", ""),
+            database_read_url=env.get("DATABASE_READ_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             redis_sentinels=_host_ports(env.get("REDIS_SENTINELS", ""), "REDIS_SENTINELS", 26379),
             redis_master_name=env.get("REDIS_MASTER_NAME", ""),

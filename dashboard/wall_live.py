@@ -42,13 +42,13 @@ def _keys(ctx: AppContext) -> Keys:
 def grid_paths(ctx: AppContext) -> dict[str, str]:
     """Every grid's materialised path (cached; the tree changes only on import)."""
     def compute():
-        return {code: "/" + "/".join(chain) + "/" for code, chain in live_state.grid_ancestors(ctx.engine).items()}
+        return {code: "/" + "/".join(chain) + "/" for code, chain in live_state.grid_ancestors(ctx.reader).items()}
 
     return cached_reads.cached("grid-paths", cached_reads.REFERENCE_TIMEOUT_S, compute)
 
 
 def ancestors(ctx: AppContext) -> dict[str, tuple]:
-    return cached_reads.cached("grid-ancestors", cached_reads.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.engine))
+    return cached_reads.cached("grid-ancestors", cached_reads.REFERENCE_TIMEOUT_S, lambda: live_state.grid_ancestors(ctx.reader))
 
 
 def category_names(ctx: AppContext, lang: str) -> dict[str, str]:
@@ -161,7 +161,7 @@ def hourly_trend(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime) -
     key = f"wall-trend|{area.code}|{scope.key()}|{end.isoformat()}"
 
     def compute():
-        cases = load_cases(ctx.engine, area.path, Window.until_now(start, end, now), CaseFilter(), scope)
+        cases = load_cases(ctx.reader, area.path, Window.until_now(start, end, now), CaseFilter(), scope)
         rows = []
         for hour in range(24):
             window = Window.until_now(start + timedelta(hours=hour), start + timedelta(hours=hour + 1), now)
@@ -181,7 +181,7 @@ def breakdown(ctx: AppContext, area: GridInfo, scope: Scope, now: datetime, key:
     cache_key = f"wall-breakdown|{key}|{area.code}|{scope.key()}|{window.start.isoformat()}"
 
     def compute():
-        table = area_reports.table_by(ctx.engine, area, window, key, CaseFilter(), scope, ctx.settings.tz)
+        table = area_reports.table_by(ctx.reader, area, window, key, CaseFilter(), scope, ctx.settings.tz)
         return table[[key, "reported"]].sort_values("reported", ascending=False).to_dict("records") if not table.empty else []
 
     return pd.DataFrame(cached_reads.cached(cache_key, 30, compute), columns=[key, "reported"])

@@ -142,6 +142,9 @@ def feed_signal(ctx: AppContext, now: datetime, lang: str) -> dict:
     (no consumer, a consumer waiting out an outage, lagging): red or amber from the first render,
     whenever the trouble began."""
     health = wall_live.feed_health(ctx, now)
+    replica = cached_reads.replica_notice(ctx, lang)
+    if replica and health["state"] == "ok":
+        return {"last_ms": health["last_ms"], "state": "lagging", "text": replica}
     return {"last_ms": health["last_ms"], "state": health["state"], "text": feed_text(health, lang)}
 
 
@@ -228,7 +231,7 @@ def grid_panel(ctx: AppContext, principal: Principal, code: str | None) -> tuple
     grid = cached_reads.grid(ctx, code) if code else None
     if grid is None or not principal.scope.covers(grid.path):
         return None
-    staff = [row for row in queries.list_workers(ctx.engine, grid.path, principal.scope) if row["grid"] == code]
+    staff = [row for row in queries.list_workers(ctx.reader, grid.path, principal.scope) if row["grid"] == code]
     counts = wall_rules.grid_counts(wall_live.open_records(ctx, principal.scope), utc_now()).get(code, [0, 0])
     return {"code": grid.code, "name": grid.name}, staff, counts
 
@@ -248,8 +251,8 @@ def worker_panel(ctx: AppContext, principal: Principal, worker: str | None, area
         return None
     now = utc_now()
     today = now.astimezone(ctx.settings.tz).date()
-    day = queries.load_patrol(ctx.engine, area.path, today, today, principal.scope, worker=worker)
-    person = present_worker(queries.worker_records(ctx.engine, [worker]).get(worker, {"id": worker}), principal)
+    day = queries.load_patrol(ctx.reader, area.path, today, today, principal.scope, worker=worker)
+    person = present_worker(queries.worker_records(ctx.reader, [worker]).get(worker, {"id": worker}), principal)
     grids = cached_reads.names(ctx, lang)["grids"]
     return {
         "id": worker, "name": person.get("name"), "phone": person.get("phone"),

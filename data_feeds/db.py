@@ -271,3 +271,21 @@ def to_db_time(moment: datetime | None) -> datetime | None:
 def from_db_time(moment: datetime | None) -> datetime | None:
     """Naive UTC from storage → aware UTC."""
     return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def replica_lag_seconds(reader: Engine, writer: Engine) -> float | None:
+    """How far a PostgreSQL streaming replica (``reader``) is behind its primary (``writer``):
+    0 when it has replayed all the primary has written, else the age of the last transaction
+    it replayed. None when ``reader`` is no replica (the primary itself, SQLite)."""
+    if reader is writer or reader.dialect.name != "postgresql":
+        return None
+    with reader.connect() as connection:
+        in_recovery, replayed, age = connection.execute(text(
+            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())")).one()
+    if not in_recovery:
+        return None
+    with writer.connect() as connection:
+        behind = connection.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:replayed AS pg_lsn))"), {"replayed": replayed}).scalar()
+    if behind is None or behind <= 0:
+        return 0.0
+    return max(0.0, float(age)) if age is not None else None
