@@ -285,6 +285,7 @@ def ingest_options(settings: Settings, args: argparse.Namespace) -> IngestOption
         "max_deliveries": args.max_deliveries,
         "claim_every_s": max(1.0, min(15.0, args.claim_idle_ms / 2000)),
         "map_crs": settings.map_crs, "max_age_days": settings.max_event_age_days,
+        "patrol_retention_days": settings.patrol_retention_days,
     }
     if args.consumer:
         values["consumer"] = args.consumer

@@ -44,6 +44,7 @@ class Settings:
     secret_key: str = ""
     map_crs: str = "gcj02"  # the datum of the grid polygons; positions are converted to it
     max_event_age_days: float = 90.0  # older timestamps on the feed are refused
+    patrol_retention_days: float | None = None  # GPS points older than this are dropped (their daily totals stay); None keeps them
     cookie_secure: bool | None = None  # None: Secure cookies unless listening on loopback (plain-HTTP demo)
     session_idle_minutes: float = 30.0
     # Origins (scheme://host[:port]) other than the request's own that may send state-changing requests,
@@ -121,6 +122,7 @@ class Settings:
             secret_key=env.get("SECRET_KEY", ""),
             map_crs=(env.get("GRIDOPS_MAP_CRS") or "gcj02").lower(),
             max_event_age_days=_number(env, "GRIDOPS_MAX_EVENT_AGE_DAYS", 90.0),
+            patrol_retention_days=_retention(env),
             cookie_secure=_flag(env, "GRIDOPS_COOKIE_SECURE", default=None),
             session_idle_minutes=_number(env, "GRIDOPS_SESSION_IDLE_MINUTES", 30.0),
             allowed_origins=tuple((env.get("GRIDOPS_ALLOWED_ORIGINS") or "").replace(",", " ").split()),
@@ -201,6 +203,18 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     if number <= 0:
         raise SettingsError(f"{name}={value!r} must be positive")
     return number
+
+
+def _retention(env: Mapping[str, str]) -> float | None:
+    """GRIDOPS_PATROL_RETENTION_DAYS: unset keeps every GPS point; else at least a week
+    (the wall's trails, today's rounds and the deadline of a late ping need the recent ones)."""
+    text = (env.get("GRIDOPS_PATROL_RETENTION_DAYS") or "").strip()
+    if not text:
+        return None
+    days = _number(env, "GRIDOPS_PATROL_RETENTION_DAYS", 0.0)
+    if not 7 <= days <= 36_500:
+        raise SettingsError(f"GRIDOPS_PATROL_RETENTION_DAYS={text[:20]!r} must be from 7 to 36500 days")
+    return days
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool | None) -> bool | None:

@@ -235,11 +235,22 @@ def _create_or_migrate(connection) -> None:
     migrations existed: stamped with the baseline first. Then every revision it lacks."""
     if migrations.current(connection) is None:
         if not inspect(connection).has_table(schema.cases.name):
-            schema.metadata.create_all(connection)
+            _create_all(connection)
             migrations.stamp(connection, migrations.head())
             return
         migrations.stamp(connection, migrations.BASELINE)
     migrations.upgrade(connection)
+
+
+def _create_all(connection) -> None:
+    """Every table; on PostgreSQL the growing ones partitioned by month (data_feeds.partitions)."""
+    from data_feeds import partitions
+
+    if connection.dialect.name != "postgresql":
+        schema.metadata.create_all(connection)
+        return
+    schema.metadata.create_all(connection, tables=[table for table in schema.metadata.sorted_tables if table.name not in partitions.NAMES])
+    partitions.create_tables(connection)
 
 
 def get_meta(engine: Engine, key: str) -> str | None:

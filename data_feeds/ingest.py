@@ -45,7 +45,7 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from data_feeds import case_store, db, ingest_ledger, live_state, patrol_store, redis_client, rollups, schema
+from data_feeds import case_store, db, ingest_ledger, live_state, partitions, patrol_store, redis_client, rollups, schema
 from data_feeds.deadline_watcher import DeadlineWatcher
 from data_feeds.feed_contract import FeedError, Reason, Reference, load_reference, unexpected, validate_case_event, validate_gps_batch
 from data_feeds.keys import Keys
@@ -80,6 +80,7 @@ class IngestOptions:
     sweep_every_s: float = 1.0
     reference_refresh_s: float = 60.0
     max_age_days: float = 90.0
+    patrol_retention_days: float | None = None  # GPS points older than this are dropped (partitions on PostgreSQL)
     map_crs: str = "gcj02"
     max_deliveries: int = 10  # a message read this often without being finished is poison
 
@@ -169,6 +170,7 @@ class Ingest:
             self._reference = load_reference(self.engine, self.options.map_crs, self.options.max_age_days)
             self._rules = load_rules(self.engine, self.config)
             rollups.ensure(self.engine, self.tz)  # after a migration or a grid import that moved grids
+            partitions.maintain(self.engine, utc_now(), self.options.patrol_retention_days)
             self._reference_loaded_at = time.monotonic()
 
     # ------------------------------------------------------------ loop

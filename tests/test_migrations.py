@@ -2,8 +2,6 @@
 brought to the current schema by ``migrate`` without losing anything."""
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from data_feeds import migrations, schema
@@ -47,7 +45,7 @@ def test_a_database_of_the_previous_release_migrates_with_its_data(database_url)
             assert (case["status"], case["rework_count"], case["dept"]) == ("dispatched", 1, "D1")
             assert [case[name] for name in ADDED_CASE_COLUMNS] == [None, 0, 0, 0, 0]
             assert connection.execute(select(func.count()).select_from(schema.case_events)).scalar() == 1
-            differences = compare_metadata(MigrationContext.configure(connection), schema.metadata)
+            differences = migrations.differences(connection)
         assert differences == []
     finally:
         engine.dispose()
@@ -59,7 +57,7 @@ def test_a_new_database_is_created_at_the_newest_revision_like_a_migrated_one(da
         init_db(engine)
         with engine.connect() as connection:
             assert migrations.current(connection) == migrations.head()
-            assert compare_metadata(MigrationContext.configure(connection), schema.metadata) == []
+            assert migrations.differences(connection) == []
     finally:
         engine.dispose()
 

@@ -41,3 +41,24 @@ def stamp(connection, revision: str) -> None:
 
 def upgrade(connection) -> None:
     command.upgrade(config(connection), "head")
+
+
+def differences(connection) -> list:
+    """What the database's schema lacks or has beyond ``data_feeds.schema`` (Alembic's
+    comparison), leaving out the monthly partitions and the partitioned tables' keys, which
+    include ``ts`` on PostgreSQL by design (``data_feeds.partitions``)."""
+    from alembic.autogenerate import compare_metadata
+
+    from data_feeds import partitions, schema
+
+    def include_name(name, type_, parent_names) -> bool:
+        if type_ == "table":
+            return not (partitions.PARTITION_NAME.match(name or "") or (name or "").endswith("_default"))
+        return True
+
+    context = MigrationContext.configure(connection, opts={"include_name": include_name})
+    found = compare_metadata(context, schema.metadata)
+    if connection.dialect.name == "postgresql":
+        found = [d for d in found if not (isinstance(d, tuple) and d[0] in ("add_constraint", "remove_constraint")
+                                           and getattr(getattr(d[1], "table", None), "name", "") in partitions.NAMES)]
+    return found
