@@ -70,3 +70,19 @@ def test_migrate_command_reports_the_revisions(database_url, tmp_path):
         engine.dispose()
     result = ok(run_app(tmp_path, "migrate", DATABASE_URL=database_url))
     assert f"database at schema revision {migrations.head()} (was unversioned)" in result.stdout
+    assert "case rollups built from the cases" in result.stdout  # the previous release had none: counted at once
+    with make_engine(database_url).connect() as connection:
+        assert connection.execute(select(func.sum(schema.case_rollups.c.reported)).where(
+            schema.case_rollups.c.area == "G1", schema.case_rollups.c.grouping == "all", schema.case_rollups.c.period_kind == "D")).scalar() == 1
+
+
+def test_rebuild_rollups_command(database_url, tmp_path):
+    engine = make_engine(database_url)
+    try:
+        make_previous_release(engine)
+    finally:
+        engine.dispose()
+    result = ok(run_app(tmp_path, "rebuild-rollups", "--from", "2026-11-17", DATABASE_URL=database_url))
+    assert "case rollups rebuilt from 2026-11-01: 1 cases counted" in result.stdout
+    refused = run_app(tmp_path, "rebuild-rollups", "--from", "17/11/2026<script>", DATABASE_URL=database_url)
+    assert refused.returncode == 2 and "is not a date (YYYY-MM-DD)" in refused.stderr
