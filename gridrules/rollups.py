@@ -231,6 +231,8 @@ def window_counts(events: pd.DataFrame, due: pd.DataFrame, recent: pd.DataFrame,
     """
     start, end, _ = window.naive()
     c = recent if not recent.empty else indicators.empty_cases()
+    if key is not None and key not in c.columns:
+        c = c.assign(**{key: pd.Series(dtype=object)})
     flag = indicators.FLAG_FUNCTIONS
     late = pd.DataFrame(index=c.index)
     # Reports of the window registered only at or after its end are not valid ones.
