@@ -66,16 +66,16 @@ def rollup_rows(contributions: pd.DataFrame, areas: dict[str, tuple[str, ...]]) 
         blank = {name: ("" if name != "is_dispatched" else False) for name in rollups.DIMENSIONS if name not in dimensions}
         kept = kept.merge(pairs, on="grid", how="inner").drop(columns="grid")
         parts.append(kept.assign(grouping=grouping, **blank))
-    expanded = pd.concat(parts, ignore_index=True)
-    days = pd.to_datetime(expanded["day"]).to_numpy().astype("datetime64[D]")
-    both = pd.concat([expanded.assign(period_kind="D", period=days),
-                      expanded.assign(period_kind="M", period=days.astype("datetime64[M]").astype("datetime64[D]"))], ignore_index=True).drop(columns="day")
-    summed = both.groupby(list(KEYS), sort=False)[values].sum().reset_index()
+    keys = [name for name in KEYS if name not in ("period_kind", "period")]
+    daily = pd.concat(parts, ignore_index=True).groupby([*keys, "day"], sort=False)[values].sum().reset_index()
+    days = pd.to_datetime(daily["day"]).to_numpy().astype("datetime64[D]")
+    monthly = daily.assign(day=days.astype("datetime64[M]").astype("datetime64[D]")).groupby([*keys, "day"], sort=False)[values].sum().reset_index()
+    summed = pd.concat([daily.assign(period_kind="D", day=days), monthly.assign(period_kind="M")], ignore_index=True).rename(columns={"day": "period"})
     counts = summed[list(rollups.COUNTERS)].to_numpy()
     nonzero = (counts != 0).any(axis=1) | (summed[rollups.CLOSE_SECONDS].abs() > 1e-9).to_numpy()
     summed = summed[nonzero].reset_index(drop=True)
     summed["period"] = pd.to_datetime(summed["period"]).dt.date
-    return summed
+    return summed[[*KEYS, *values]]
 
 
 # ---------------------------------------------------------------- writing
