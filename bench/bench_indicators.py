@@ -184,7 +184,7 @@ def floor_count(engine, area, start: datetime, end: datetime) -> int:
         return int(connection.execute(statement).scalar())
 
 
-def run(database: str, count: int, keep: bool) -> list[dict]:
+def run(database: str, count: int, keep: bool, repeats: int = REPEATS, row_repeats: int = REPEATS) -> list[dict]:
     folder = Path(tempfile.mkdtemp(prefix="gridops-bench-"))
     url, ready, cleanup = database_url(database, count, keep, folder)
     engine = make_engine(url)
@@ -215,9 +215,9 @@ def run(database: str, count: int, keep: bool) -> list[dict]:
     for area_name, area in (("district", district), ("town", town)):
         for window_name, (start, end) in windows.items():
             window = Window.until_now(start, end, NOW)
-            through, summary = timed(lambda: area_reports.case_indicators(engine, config, area, window, CaseFilter(), EVERYTHING))  # noqa: B023 - called at once
-            row, reference = timed(lambda: indicators.summarise(indicators.case_flags(queries.load_cases(engine, area.path, window, CaseFilter(), EVERYTHING), window)))  # noqa: B023
-            floor, cases = timed(lambda: floor_count(engine, area, start, end))  # noqa: B023
+            through, summary = timed(lambda: area_reports.case_indicators(engine, config, area, window, CaseFilter(), EVERYTHING), repeats)  # noqa: B023 - called at once
+            row, reference = timed(lambda: indicators.summarise(indicators.case_flags(queries.load_cases(engine, area.path, window, CaseFilter(), EVERYTHING), window)), row_repeats)  # noqa: B023
+            floor, cases = timed(lambda: floor_count(engine, area, start, end), repeats)  # noqa: B023
             same = all(summary[key] == reference[key] for key in indicators.COUNT_KEYS)
             results.append({"database": database, "area": area_name, "window": window_name, "rollups": through, "row_level": row, "count": floor})
             print(f"[{database}] {area_name:8s} {window_name:8s} rollups {through * 1000:7.0f} ms  row-level {row * 1000:8.0f} ms  count(*) {floor * 1000:6.0f} ms  "
@@ -235,11 +235,13 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--databases", default="postgresql")
     parser.add_argument("--keep", action="store_true", help="keep the generated database for the next run with as many cases (and use a kept one)")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timings per cell (the median is printed)")
+    parser.add_argument("--row-repeats", type=int, default=REPEATS, help="timings of the row-level path per cell (at 10,000,000 cases a year takes minutes)")
     args = parser.parse_args()
     results = []
     for database in args.databases.split(","):
-        results += run(database, args.cases, args.keep)
-    print("\nmedian of", REPEATS, "runs, seconds")
+        results += run(database, args.cases, args.keep, args.repeats, args.row_repeats)
+    print(f"\nmedian of {args.repeats} runs (row-level: {args.row_repeats}), seconds")
     frame = pd.DataFrame(results)
     print(frame.pivot_table(index=["area", "window"], columns="database", values=["rollups", "row_level", "count"], sort=False).round(3).to_string())
 
