@@ -98,7 +98,7 @@ def load_recent_cases(engine: Engine, area_path: str, since: datetime, end: date
 
         def part(*conditions):
             statement = _where(select(*columns), in_area, in_dept, c.reported_at < end, *conditions)
-            return _filtered(statement, filters)
+            return filtered(statement, filters)
 
         # Two index-friendly halves instead of one OR, which would scan every case.
         statement = union_all(part(c.updated_at >= since), part(c.is_open.is_(True), c.updated_at < since))
@@ -134,15 +134,17 @@ def load_interventions(engine: Engine, area_path: str, window: Window, filters: 
             grids_in_area(connection, c.grid, area_path, scope),
             e.dept == scope.dept if scope.dept else None,
         )
-        statement = _filtered(statement, replace(filters, dept=None))
+        statement = filtered(statement, replace(filters, dept=None))
         if filters.dept:
             statement = statement.where(e.dept == filters.dept)
         rows = connection.execute(statement).all()
     return pd.DataFrame.from_records([tuple(row) for row in rows], columns=["kind", "dept", "case_id", "closed_on_time"])
 
 
-def _filtered(statement, filters: CaseFilter):
-    c = schema.cases.c
+def filtered(statement, filters: CaseFilter, c=None):
+    """``statement`` within the filters, over the columns ``c`` (the cases', or any table's
+    with the same names: the rollups, which have no stage)."""
+    c = schema.cases.c if c is None else c
     if filters.dept:
         statement = statement.where(c.dept == filters.dept)
     if filters.categories is not None:
@@ -151,7 +153,7 @@ def _filtered(statement, filters: CaseFilter):
         statement = statement.where(c.grade == filters.grade)
     if filters.source:
         statement = statement.where(c.source == filters.source)
-    if filters.stage:
+    if filters.stage and "stage" in c:
         statement = statement.where(c.stage == filters.stage)
     return statement
 
@@ -254,7 +256,7 @@ def _case_list(engine: Engine, area_path: str, window: Window, filters: CaseFilt
             c.reported_at >= start.to_pydatetime(),
             c.reported_at < end.to_pydatetime(),
         )
-        statement = _filtered(statement, filters).order_by(c.reported_at.desc()).limit(limit)
+        statement = filtered(statement, filters).order_by(c.reported_at.desc()).limit(limit)
         return [dict(row) for row in connection.execute(statement).mappings()]
 
 

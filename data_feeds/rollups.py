@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, false, func, or_, select, text, tuple_
 from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
+from data_feeds.queries import case_rows_frame, filtered, load_recent_cases
 from gridrules import rollups
 from gridrules.access import Scope, effective_path
 from gridrules.indicators import COUNT_KEYS
@@ -109,8 +110,6 @@ def _upsert(connection, rows: pd.DataFrame) -> None:
 def apply_changes(connection, before: list[dict], after: list[dict], tz: tzinfo) -> None:
     """Move the rollups from the cases as they were (``before``: cases-table rows of the
     stored cases) to the cases as they are (``after``), in the caller's transaction."""
-    from data_feeds.queries import case_rows_frame
-
     old = rollups.contributions(case_rows_frame(before), tz)
     new = rollups.contributions(case_rows_frame(after), tz)
     if not old.empty:
@@ -155,8 +154,6 @@ def rebuild(engine: Engine, tz: tzinfo, since: date | None = None) -> dict:
 
     Each chunk of cases is counted and appended to a staging table; one grouped INSERT moves
     the sums across at the end (far faster than adding every chunk's rows by upsert)."""
-    from data_feeds.queries import case_rows_frame
-
     started = time.perf_counter()
     c = schema.cases.c
     table = schema.case_rollups
@@ -255,14 +252,7 @@ def sums(connection, areas: list[str], first: date, end: date, names: tuple[str,
     periods = and_(r.period_kind == "D", r.period >= first, r.period < end) if key == "period" else _range_condition(r.period_kind, r.period, first, end)
     statement = select(*group, *(func.coalesce(func.sum(r[name]), 0).label(name) for name in names)).where(
         r.area.in_(sorted(set(areas))) if len(areas) > 1 else r.area == areas[0], r.grouping == grouping_of(filters, scope, key), periods)
-    if filters.dept:
-        statement = statement.where(r.dept == filters.dept)
-    if filters.categories is not None:
-        statement = statement.where(r.category.in_(sorted(filters.categories)))
-    if filters.grade:
-        statement = statement.where(r.grade == filters.grade)
-    if filters.source:
-        statement = statement.where(r.source == filters.source)
+    statement = filtered(statement, filters, r)
     if scope.dept:
         statement = statement.where(r.dept == scope.dept)
         if not scope.dept_before_dispatch:
@@ -303,8 +293,6 @@ class AreaRollups:
         return plan if self._usable else None
 
     def recent(self, since: datetime, end: datetime) -> pd.DataFrame:
-        from data_feeds.queries import load_recent_cases
-
         key = db.to_db_time(since)
         if key not in self._recent:
             self._recent[key] = load_recent_cases(self.engine, self.area_path, since, FAR_END, self.filters, self.scope)
