@@ -54,6 +54,11 @@ def _not_found(error: cached_reads.NotFound):
     return jsonify(error=str(error)), 404
 
 
+@blueprint.errorhandler(cached_reads.UnknownArea)
+def _unknown_area(error: cached_reads.UnknownArea):
+    return jsonify(error=str(error)), 400
+
+
 @blueprint.get("/healthz")
 def healthz() -> tuple[Response, int]:
     report = health_report(current_context())

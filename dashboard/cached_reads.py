@@ -131,6 +131,10 @@ class NotFound(Exception):
     """A code that names nothing (an area, a case): answered with 404."""
 
 
+class UnknownArea(NotFound):
+    """An area parameter that names no grid: the caller's mistake (400 on the API)."""
+
+
 def home_area(ctx: AppContext, scope: Scope) -> reference.GridInfo | None:
     """Where a caller's screens start: the root of their scope, else the district."""
     if scope.area_code:
@@ -149,7 +153,7 @@ def area_in_scope(ctx: AppContext, code: str | None, scope: Scope) -> reference.
         return area
     area = grid(ctx, code)
     if area is None:
-        raise NotFound(f"unknown area code {bounds.quoted(code)}")
+        raise UnknownArea(f"unknown area code {bounds.quoted(code)}")
     if not scope.covers(area.path):
         raise Forbidden(f"area {code} is outside your scope")
     return area

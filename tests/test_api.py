@@ -100,9 +100,9 @@ def test_indicator_filters_and_dates(client):
     assert body["start"] == "2026-11-20T00:00:00+08:00" and body["filters"]["dept"] == "CGJ"
 
 
-def test_an_unknown_area_is_not_found(client):
+def test_an_unknown_area_is_a_bad_request(client):
     response = client.get("/api/indicators", query_string={"area": "nope"})
-    assert response.status_code == 404 and "unknown area code 'nope'" in response.get_json()["error"]
+    assert response.status_code == 400 and "unknown area code 'nope'" in response.get_json()["error"]
 
 
 @pytest.mark.parametrize("query,message", [

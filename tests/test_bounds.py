@@ -83,7 +83,7 @@ def test_a_window_of_a_year_is_allowed_and_the_maximum_is_configurable(demo_engi
 
 def test_an_area_code_that_cannot_be_one_is_not_looked_up(client):
     response = client.get("/api/indicators", query_string={"area": "3" * 5000})
-    assert response.status_code == 404 and "unknown area code" in response.get_json()["error"]
+    assert response.status_code == 400 and "unknown area code" in response.get_json()["error"]
     assert len(response.get_json()["error"]) < 200  # the answer does not echo the whole parameter
 
 
