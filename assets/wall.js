@@ -283,14 +283,41 @@
 
     /* show one page of the ticker's rows (data-row), turning every ticker_page_s seconds; a page
        under the pointer stays, so that the row an operator is about to click does not turn away */
+    pointer: null,  // where the mouse is ([x, y])
+    pointedCase: null,  // the alert row (its case) the operator last moved the mouse onto
+    followPointer: function () {
+      var W = window.gridops.wall;
+      if (W.followingPointer) return;
+      W.followingPointer = true;
+      document.addEventListener("mousemove", function (event) {
+        // Only a move of the mouse itself: after a redraw the browser moves it "again" on the
+        // same spot, onto whatever row the new list put there.
+        var same = W.pointer && W.pointer[0] === event.clientX && W.pointer[1] === event.clientY;
+        W.pointer = [event.clientX, event.clientY];
+        if (!same) {
+          var row = event.target && event.target.closest ? event.target.closest("li[data-row]") : null;
+          W.pointedCase = row && row.dataset.case ? row.dataset.case : null;
+        }
+      });
+      document.documentElement.addEventListener("mouseleave", function () { W.pointer = null; });
+    },
     pageTicker: function (n) {
-      var config = window.gridops.wall.config;
+      var W = window.gridops.wall, config = W.config;
+      W.followPointer();
       document.querySelectorAll("#" + config.ids.ticker + " .ticker-list[data-page]").forEach(function (list) {
-        if (list.matches(":hover") && list.querySelector("li[data-row]:not(.paged-out)")) return;
         var size = Number(list.dataset.fit || list.dataset.page) || 5;
         var rows = list.querySelectorAll("li[data-row]");
         var pages = Math.max(1, Math.ceil(rows.length / size));
         var page = Math.floor(n / config.timing.ticker_page_s) % pages;
+        /* A page under the pointer stays. The list is drawn anew whenever an alert changes,
+           under a pointer that has not moved: the row the operator pointed at is held by its
+           case, wherever the new list puts it. */
+        var box = list.getBoundingClientRect(), at = W.pointer;
+        if (at && at[0] >= box.left && at[0] <= box.right && at[1] >= box.top && at[1] <= box.bottom) {
+          var held = W.pointedCase && list.querySelector('li[data-row][data-case="' + W.pointedCase + '"]');
+          if (held) page = Math.floor(Number(held.dataset.row) / size);
+          else if (list.querySelector("li[data-row]:not(.paged-out)")) return;
+        }
         rows.forEach(function (row) {
           var index = Number(row.dataset.row);
           row.classList.toggle("paged-out", index < page * size || index >= (page + 1) * size);

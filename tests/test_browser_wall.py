@@ -562,6 +562,36 @@ def test_a_case_past_its_deadline_appears_in_the_alerts_and_ages(server, feed, c
     page.close()
 
 
+ROW_PAGE_JS = """id => {
+    const row = document.querySelector(`#wall-ticker li[data-case="${id}"]`);
+    const list = row && row.closest('.ticker-list');
+    return row ? Math.floor(Number(row.dataset.row) / (Number(list.dataset.fit || list.dataset.page) || 5)) : null;
+}"""
+LIST_REDRAWN_JS = """(id) => !!document.querySelector(`#wall-ticker li.alert-row[data-case="${id}"]`) && !document.querySelector('#wall-ticker .ticker-list[data-marked]')"""
+
+
+def test_the_alert_under_the_pointer_stays_when_the_list_is_drawn_anew(server, feed, context, grids):
+    """A new alert redraws the ticker's list under a pointer that has not moved; the row the
+    operator points at stays shown, wherever its page is (it turned to the first page in CI)."""
+    page = open_wall(context, server)
+    wait_for_push_window(page)
+    # Cases later than ours come before it: ours is on a later page than the first.
+    late_ones = [case_id() for _ in range(8)]
+    publish_case_events(feed, [report(cid, now_local() - timedelta(minutes=50 + n), grids[30 + n], A_CATEGORY, source="wechat") for n, cid in enumerate(late_ones)])
+    ours = case_id()
+    publish_case_events(feed, [report(ours, now_local() - timedelta(minutes=15), grids[40], A_CATEGORY, source="wechat")])
+    wait_until(page, ALERT_JS, ours, timeout_s=15)
+    page.wait_for_function(ROW_ON_ITS_PAGE_JS, arg=ours, timeout=PAGING_TIMEOUT_MS)
+    assert page.evaluate(ROW_PAGE_JS, ours) >= 1, "the test needs the row on a later page than the first"
+    page.locator(f"#wall-ticker li.alert-row[data-case='{ours}']").hover(timeout=PAGING_TIMEOUT_MS)
+    page.evaluate("() => document.querySelectorAll('#wall-ticker .ticker-list').forEach(l => l.setAttribute('data-marked', '1'))")
+    newcomer = case_id()
+    publish_case_events(feed, [report(newcomer, now_local() - timedelta(minutes=40), grids[50], A_CATEGORY, source="wechat")])
+    wait_until(page, LIST_REDRAWN_JS, newcomer, timeout_s=15)  # the list element was replaced
+    page.wait_for_timeout(2500)  # the ticker turns its pages every second: give it two turns
+    assert page.evaluate(ROW_ON_ITS_PAGE_JS, ours) == "inside", "the row under the pointer turned away when the list was redrawn"
+
+
 def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_a_supervision_and_a_board_row_its_department(server, feed, context, grids):
     page = open_wall(context, server)
     grid = grids[14]
