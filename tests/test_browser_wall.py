@@ -590,6 +590,7 @@ def test_the_alert_under_the_pointer_stays_when_the_list_is_drawn_anew(server, f
     wait_until(page, LIST_REDRAWN_JS, newcomer, timeout_s=15)  # the list element was replaced
     page.wait_for_timeout(2500)  # the ticker turns its pages every second: give it two turns
     assert page.evaluate(ROW_ON_ITS_PAGE_JS, ours) == "inside", "the row under the pointer turned away when the list was redrawn"
+    page.close()  # its change stream counts against the caller's streams
 
 
 def test_on_the_desk_wall_a_pin_opens_its_case_with_the_nearest_workers_a_supervision_and_a_board_row_its_department(server, feed, context, grids):
