@@ -277,6 +277,7 @@ def acknowledge(ctx: AppContext, principal: Principal, shown: list, remote: str 
     keys = sorted(wanted & current)
     if keys:
         live_state.acknowledge(ctx.redis, Keys(ctx.settings.prefix), keys, now)
-        accounts.audit(ctx.engine, principal.name, "alert.ack", ",".join(sorted({key.split("|")[0] for key in keys}))[:200],
-                       {"items": ", ".join(keys)[:1000]}, remote)
+        # The target names the cases as far as its column goes; the detail keeps every key (at most 500).
+        cases = ",".join(sorted({key.split("|")[0] for key in keys}))
+        accounts.audit(ctx.engine, principal.name, "alert.ack", cases if len(cases) <= 200 else cases[:199] + "…", {"items": keys}, remote)
     return len(keys)
