@@ -20,6 +20,8 @@ from gridrules.bounds import MAX_CASE_EVENTS, MAX_CASE_LIMIT, MAX_EXPORT_CASES
 from gridrules.indicators import TIME_COLUMNS, Window, empty_cases
 
 CASE_TEXT_COLUMNS = ("id", "status", "grid", "category", "dept", "grade", "source", "worker", "satisfaction", "stage")
+REPEATING_TEXT_COLUMNS = ("status", "grid", "category", "dept", "grade", "source", "satisfaction", "stage")
+READ_CHUNK = 100_000  # case rows read from the database at a time (a server-side cursor on PostgreSQL)
 INDICATOR_TIME_COLUMNS = tuple(name for name in TIME_COLUMNS if not name.startswith("stage_") and name not in ("last_dispatched_at",))
 
 
@@ -102,10 +104,21 @@ def load_recent_cases(engine: Engine, area_path: str, since: datetime, end: date
 
         # Two index-friendly halves instead of one OR, which would scan every case.
         statement = union_all(part(c.updated_at >= since), part(c.is_open.is_(True), c.updated_at < since))
-        rows = connection.execute(statement).all()
-    if not rows:
+        result = connection.execution_options(yield_per=READ_CHUNK).execute(statement)
+        names = [column.name for column in columns]
+        frames = [_shared_texts(pd.DataFrame.from_records([tuple(row) for row in part], columns=names)) for part in result.partitions()]
+    if not frames:
         return empty_cases()
-    return case_frame(pd.DataFrame.from_records([tuple(row) for row in rows], columns=[column.name for column in columns]))
+    return case_frame(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+
+
+def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The repeating text columns with one object per distinct value: a year of a city's cases
+    holds millions of copies of a few hundred codes, and a copy each would take gigabytes."""
+    for name in REPEATING_TEXT_COLUMNS:
+        shared = pd.Series(pd.Categorical(frame[name]), index=frame.index).astype(object)
+        frame[name] = shared.where(shared.notna(), None)
+    return frame
 
 
 def case_rows_frame(rows: list[dict]) -> pd.DataFrame:
