@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import and_, case, false, func, or_, select, union_all
+from sqlalchemy import and_, case, false, func, literal_column, or_, select, union_all
 from sqlalchemy.engine import Engine
 
 from data_feeds import db, schema
@@ -102,8 +102,13 @@ def load_recent_cases(engine: Engine, area_path: str, since: datetime, end: date
             statement = _where(select(*columns), in_area, in_dept, c.reported_at < end, *conditions)
             return filtered(statement, filters)
 
+        changed = [c.updated_at >= since]
+        if engine.dialect.name == "postgresql":
+            # Reported before the end and changed since: the spans that overlap [since, end]
+            # (closed, so that since == end, a past window's own end, still finds them).
+            changed.append(schema.case_lifetime(c).op("&&")(func.tsrange(min(since, end), end, literal_column("'[]'"))))
         # Two index-friendly halves instead of one OR, which would scan every case.
-        statement = union_all(part(c.updated_at >= since), part(c.is_open.is_(True), c.updated_at < since))
+        statement = union_all(part(*changed), part(c.is_open.is_(True), c.updated_at < since))
         result = connection.execution_options(yield_per=READ_CHUNK).execute(statement)
         names = [column.name for column in columns]
         frames = [_shared_texts(pd.DataFrame.from_records([tuple(row) for row in part], columns=names)) for part in result.partitions()]

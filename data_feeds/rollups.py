@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 import pandas as pd
 from sqlalchemy import and_, delete, false, func, or_, select, text, tuple_
@@ -293,11 +293,10 @@ class AreaRollups:
         return plan if self._usable else None
 
     def recent(self, since: datetime, end: datetime) -> pd.DataFrame:
-        key = db.to_db_time(since)
+        key = (db.to_db_time(since), db.to_db_time(end))
         if key not in self._recent:
-            self._recent[key] = load_recent_cases(self.engine, self.area_path, since, FAR_END, self.filters, self.scope)
-        frame = self._recent[key]
-        return frame[frame["reported_at"] < pd.Timestamp(db.to_db_time(end))] if not frame.empty else frame
+            self._recent[key] = load_recent_cases(self.engine, self.area_path, since, end, self.filters, self.scope)
+        return self._recent[key]
 
     @staticmethod
     def _kept(connection, areas: list[str], grouping: str) -> bool:
@@ -375,8 +374,6 @@ class AreaRollups:
                 return None
             return sums(connection, [self._area()], plan.first, plan.end, names, self.filters, self.scope, "period")
 
-
-FAR_END = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def window_counts(engine: Engine, tz: tzinfo, area_code: str, area_path: str, window, filters, scope: Scope, key: str | None = None) -> pd.DataFrame | None:

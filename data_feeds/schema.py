@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 
 from gridrules.indicators import CLOSE_SECONDS
@@ -144,6 +146,17 @@ cases = Table(
     Index("ix_cases_grid_updated", "grid", "updated_at"),
     Index("ix_cases_grid_open", "grid", "is_open", "updated_at"),
 )
+
+def case_lifetime(c):
+    """A case's span from its report to its last change, as a PostgreSQL range: a GiST index on
+    it finds the cases that overlap a past moment (reported before it, changed after it) without
+    reading every case changed since. least/greatest keep the range valid whatever the clocks said."""
+    return func.tsrange(func.least(c.reported_at, c.updated_at), func.greatest(c.reported_at, c.updated_at), literal_column("'[]'"))
+
+
+# _table: SQLAlchemy finds an index's table only from columns at the top of its expression.
+Index("ix_cases_lifetime", case_lifetime(cases.c), postgresql_using="gist", _table=cases).ddl_if(dialect="postgresql")
+
 
 case_events = Table(
     "case_events",
