@@ -11,6 +11,7 @@ import redis
 from flask import current_app
 from sqlalchemy.engine import Engine
 
+from dashboard.change_hub import ChangeHub
 from dashboard.settings import Settings
 from gridrules.config import DomainConfig
 
@@ -24,6 +25,7 @@ class AppContext:
     engine: Engine  # the primary: sign-in, accounts, the audit log, everything written
     redis: redis.Redis
     reader: Engine  # what the screens and the API read: DATABASE_READ_URL's replica, else the primary
+    changes: ChangeHub  # the change stream's batches, read once per process for every open stream
 
 
 def current_context() -> AppContext:

@@ -4,8 +4,9 @@ The page then pulls exactly what changed since its cursor, so a signal lost or m
 the browser loses nothing. A heartbeat every few seconds lets the page notice a dead
 stream; each stream ends after a while and the page opens a new one, so threads recycle.
 
-A stream holds a worker thread for its whole life, so each caller (token or user) may hold
-at most ``max_streams`` at once (429 beyond; counted in Redis across workers,
+A stream waits on the process's change hub (``dashboard.change_hub``: one reader of the
+change stream per process), which under gevent workers costs no thread; each caller (token or
+user) may still hold at most ``max_streams`` at once (429 beyond; counted in Redis across workers,
 ``dashboard.stream_slots``), and a stream ends within a few seconds of its sign-in ending:
 a revoked token, a logout, an expired session, a disabled user.
 """
@@ -21,14 +22,12 @@ from flask import Blueprint, Response, jsonify
 from dashboard import stream_slots
 from dashboard.auth import SignIn, current_principal, sign_in_of_request, still_signed_in
 from dashboard.context import AppContext, current_context
-from data_feeds import redis_client
 from data_feeds.keys import Keys
 
 blueprint = Blueprint("gridops_push", __name__)
 
 HEARTBEAT_S = 5.0
 STREAM_LIFETIME_S = 600.0
-COALESCE_S = 0.05  # wait this long after a change for more before signalling
 RECHECK_S = 5.0  # how often an open stream checks its sign-in and renews its slot
 
 
@@ -57,44 +56,31 @@ def changes() -> Response | tuple[Response, int]:
 
 def _events(ctx: AppContext, keys: Keys, owner: str, slot: str, sign_in: SignIn | None) -> Iterator[str]:
     """The stream's messages. It needs no request context (all it uses is passed in), so it
-    holds none: the request's context ends with the view, as for any other response."""
-    stream = keys.changes
+    holds none: the request's context ends with the view, as for any other response. It waits
+    on the process's change hub, which reads the change stream once for every open stream."""
 
     def events():
-        # A connection of its own, whose timeout outlasts the blocking read: on the shared
-        # client (timeout = HEARTBEAT_S) a quiet stream would time out instead of beating.
-        connection = redis_client.connect(ctx.settings, socket_timeout=HEARTBEAT_S + 10, socket_connect_timeout=2)
         started = checked = time.monotonic()
-        last_id = "$"
+        seen_batch, seen_up = ctx.changes.state()
         sequence = 0
-        try:
-            yield "retry: 3000\n\n"
-            while time.monotonic() - started < STREAM_LIFETIME_S:
-                if time.monotonic() - checked >= RECHECK_S:
-                    if not still_signed_in(ctx, sign_in):
-                        yield ": signed out\n\n"  # a comment: the page ignores it; the gate answers the reconnection
-                        return
-                    _renew(ctx, keys, owner, slot)
-                    checked = time.monotonic()
-                try:
-                    reply = connection.xread({stream: last_id}, count=1000, block=int(HEARTBEAT_S * 1000))
-                    if reply:
-                        time.sleep(COALESCE_S)
-                        # one signal for everything up to now: the page pulls it all in one go
-                        newest = connection.xrevrange(stream, count=1)
-                        last_id = newest[0][0] if newest else reply[0][1][-1][0]
-                except redis.RedisError:  # down, or failing over: say so and try again (a new master)
-                    yield "data: " + json.dumps({"redis": "down", "t": time.time()}) + "\n\n"
-                    time.sleep(HEARTBEAT_S)
-                    continue
-                if reply:
-                    sequence += 1
-                    yield "data: " + json.dumps({"seq": sequence, "t": time.time()}) + "\n\n"
-                else:
-                    yield "data: " + json.dumps({"hb": 1, "t": time.time()}) + "\n\n"
-            yield "data: [DONE]\n\n"
-        finally:
-            connection.close()
+        yield "retry: 3000\n\n"
+        while time.monotonic() - started < STREAM_LIFETIME_S:
+            if time.monotonic() - checked >= RECHECK_S:
+                if not still_signed_in(ctx, sign_in):
+                    yield ": signed out\n\n"  # a comment: the page ignores it; the gate answers the reconnection
+                    return
+                _renew(ctx, keys, owner, slot)
+                checked = time.monotonic()
+            batch, up = ctx.changes.wait(seen_batch, seen_up, HEARTBEAT_S)
+            if not up:
+                yield "data: " + json.dumps({"redis": "down", "t": time.time()}) + "\n\n"
+            elif batch != seen_batch:
+                sequence += 1  # one signal for everything up to now: the page pulls it all in one go
+                yield "data: " + json.dumps({"seq": sequence, "t": time.time()}) + "\n\n"
+            else:
+                yield "data: " + json.dumps({"hb": 1, "t": time.time()}) + "\n\n"
+            seen_batch, seen_up = batch, up
+        yield "data: [DONE]\n\n"
 
     return events()
 

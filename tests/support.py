@@ -4,6 +4,7 @@ from conftest."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -175,3 +176,13 @@ def assert_rollups_match_cases(engine) -> None:
     assert int(kept[(kept["period_kind"] == "D") & (kept["grouping"] == "all") & kept["area"].isin(roots)]["reported"].sum()) == cases
     stored.rebuild(engine, TZ)
     assert_same_tables(kept, rollup_table(engine))
+
+
+def wait_for(condition, timeout_s: float = 90.0, every_s: float = 0.05) -> bool:
+    """Wait until ``condition()`` holds, checking every ``every_s``; fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every_s)
+    raise AssertionError(f"condition not reached within {timeout_s} s")

@@ -17,8 +17,8 @@ from data_feeds.db import init_db, make_engine
 from data_feeds.keys import Keys
 from tests.feed_support import basic_grids
 from tests.redis_servers import RedisServer
-from tests.support import PG_URL, import_small_district, postgres_unavailable
-from tests.test_ingest_processes import publish_workload, start_consumer, wait_for
+from tests.support import PG_URL, import_small_district, postgres_unavailable, wait_for
+from tests.test_ingest_processes import publish_workload, start_consumer
 
 KEYS = Keys("gridops:")
 OUTAGE_S = 30

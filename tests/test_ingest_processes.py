@@ -19,7 +19,7 @@ from data_feeds.keys import Keys
 from gridrules.clock import utc_now
 from gridrules.patrol import summarise_tracks
 from tests.feed_support import basic_grids, case_event, report, wgs84_of
-from tests.support import assert_rollups_match_cases
+from tests.support import assert_rollups_match_cases, wait_for
 
 PROJECT = Path(__file__).resolve().parent.parent
 KEYS = Keys("gridops:")
@@ -32,15 +32,6 @@ def start_consumer(database_url: str, redis_url: str, name: str, log: Path, *ext
         [sys.executable, "app.py", "ingest", "--consumer", name, *extra],
         cwd=PROJECT, env=env, stdout=open(log, "a"), stderr=subprocess.STDOUT,
     )
-
-
-def wait_for(condition, timeout_s: float = 90.0, every_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every_s)
-    raise AssertionError("condition not reached in time")
 
 
 def count(engine, table) -> int:

@@ -24,9 +24,8 @@ from gridrules.clock import utc_now
 from tests.browser import running_server
 from tests.feed_support import basic_grids, case_event, report
 from tests.redis_servers import RedisServer
-from tests.support import PROJECT
+from tests.support import PROJECT, wait_for
 from tests.test_ingest_outages import build_district, consumer_state
-from tests.test_ingest_processes import wait_for
 
 KEYS = Keys("gridops:")
 MASTER = "gridops"

@@ -6,6 +6,7 @@ deadline (never a fixed sleep).
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from dashboard.settings import Settings
 from data_feeds import accounts
 from data_feeds.keys import Keys
 from tests.dash_support import same_site_client
+from tests.support import wait_for
 
 PASSWORD = "correct-horse-7"
 CAP = 3
@@ -158,3 +160,47 @@ def test_a_stream_of_a_live_sign_in_goes_on(app, redis_client):
     session_id = client.get_cookie("gridops_session").value
     assert sessions.is_live(redis_client, Keys("gridops:"), session_id)
     stream.close()
+
+
+def test_many_open_streams_share_one_reader_of_the_change_stream_and_each_hears_every_change(app, engine, redis_client):
+    """Forty walls (more than a gthread worker's threads) in one process: one blocking read of
+    the change stream between them, and a published change reaches every one."""
+    walls = 40
+    heard: dict[int, int] = {}
+    beating: set[int] = set()
+    stop = threading.Event()
+
+    def watch(number: int, client) -> None:
+        stream = open_stream(client)
+        try:
+            for chunk in stream.chunks:
+                beating.add(number)
+                if b'"seq"' in chunk:
+                    heard[number] = heard.get(number, 0) + 1
+                if stop.is_set():
+                    return
+        finally:
+            stream.close()
+
+    clients = [kiosk(app, engine)[0] for _ in range(walls)]
+    threads = [threading.Thread(target=watch, args=(n, client), daemon=True) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(beating) == walls, timeout_s=DEADLINE_S)
+        db = redis_client.connection_pool.connection_kwargs.get("db", 0)
+        readers = [c.get("name") for c in redis_client.client_list() if c.get("cmd") == "xread" and int(c.get("db", -1)) == db]
+        hub = app.server.extensions["gridops"].changes.name
+        assert readers.count(hub) == 1 and all(name.startswith("gridops-changes-") for name in readers), (hub, readers)
+
+        def publish_until_all_heard() -> bool:
+            redis_client.xadd(Keys("gridops:").changes, {"case_id": "C1", "kind": "case"})
+            return len(heard) == walls
+
+        wait_for(publish_until_all_heard, timeout_s=DEADLINE_S, every_s=0.3)
+    finally:
+        stop.set()
+        redis_client.xadd(Keys("gridops:").changes, {"kind": "bye"})
+        for thread in threads:
+            thread.join(timeout=DEADLINE_S)
+    assert not any(thread.is_alive() for thread in threads)
