@@ -1,4 +1,4 @@
-"""WSGI entry for gunicorn: ``gunicorn -k gthread --threads 8 -w 4 'wsgi:server'``.
+"""WSGI entry for gunicorn: ``gunicorn -k gevent --worker-connections 2000 -w 4 'wsgi:server'`` (README, "Serving").
 
 Settings come from the environment; ``REDIS_URL`` (or ``REDIS_SENTINELS``) must be set: no
 embedded Redis server is started here.

@@ -1,9 +1,11 @@
 """Browser-test support: run the real server in a subprocess and drive Debian's Chromium."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +24,15 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 @contextmanager
-def running_server(env_overrides: dict, command: str = "serve", log_path: Path | None = None, timeout_s: float = 60, port: int | None = None):
-    """``python app.py COMMAND`` on ``port`` (default: a free one); yields its base URL, stops it afterwards."""
+def running_server(env_overrides: dict, command: str = "serve", log_path: Path | None = None, timeout_s: float = 60, port: int | None = None,
+                   gunicorn: tuple[str, ...] | None = None):
+    """``python app.py COMMAND`` on ``port`` (default: a free one), or with ``gunicorn`` (its
+    options) ``wsgi:server`` under gunicorn; yields its base URL, stops it afterwards."""
     port = port or free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GRIDOPS_AUTH": "off", **env_overrides}
+    argv = ["-m", "gunicorn", *gunicorn, "-b", f"127.0.0.1:{port}", "wsgi:server"] if gunicorn is not None else ["app.py", command]
     log = open(log_path or os.devnull, "a")
-    process = subprocess.Popen([sys.executable, "app.py", command], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, *argv], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -130,3 +135,17 @@ DASH_PROP_JS = """([id, prop]) => {
 def dash_prop(page, component_id: str, prop: str):
     """The renderer's current value of ``component_id.prop`` (None while the component is not rendered)."""
     return page.evaluate(DASH_PROP_JS, [component_id, prop])
+
+
+def sse_messages(url: str, into: list, stop: threading.Event) -> None:
+    """Read a server-sent-events stream line by line into ``into`` until ``stop``."""
+    try:
+        with urlopen(url, timeout=60) as response:
+            for line in response:
+                if stop.is_set():
+                    return
+                text = line.decode().strip()
+                if text.startswith("data: ") and text[6:].startswith("{"):
+                    into.append(json.loads(text[6:]))
+    except OSError:
+        pass

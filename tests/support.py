@@ -178,11 +178,12 @@ def assert_rollups_match_cases(engine) -> None:
     assert_same_tables(kept, rollup_table(engine))
 
 
-def wait_for(condition, timeout_s: float = 90.0, every_s: float = 0.05) -> bool:
-    """Wait until ``condition()`` holds, checking every ``every_s``; fails after ``timeout_s``."""
+def wait_for(condition, timeout_s: float = 90.0, every_s: float = 0.05, what: object = "condition") -> bool:
+    """Wait until ``condition()`` holds, checking every ``every_s``; fails after ``timeout_s``
+    saying ``what`` (or what ``what()`` returns then)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return True
         time.sleep(every_s)
-    raise AssertionError(f"condition not reached within {timeout_s} s")
+    raise AssertionError(f"{what() if callable(what) else what} not reached within {timeout_s} s")

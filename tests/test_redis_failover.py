@@ -21,7 +21,7 @@ from data_feeds import schema
 from data_feeds.embedded_redis import free_port
 from data_feeds.keys import Keys
 from gridrules.clock import utc_now
-from tests.browser import running_server
+from tests.browser import running_server, sse_messages
 from tests.feed_support import basic_grids, case_event, report
 from tests.redis_servers import RedisServer
 from tests.support import PROJECT, wait_for
@@ -54,20 +54,6 @@ def redis_ha(tmp_path):
     yield {"master": master, "replica": replica, "sentinels": sentinels}
     for server in (*sentinels, replica, master):
         server.stop()
-
-
-def sse_messages(url: str, into: list, stop: threading.Event) -> None:
-    """Read a server-sent-events stream line by line into ``into`` until ``stop``."""
-    try:
-        with urlopen(url, timeout=60) as response:
-            for line in response:
-                if stop.is_set():
-                    return
-                text = line.decode().strip()
-                if text.startswith("data: ") and text[6:].startswith("{"):
-                    into.append(json.loads(text[6:]))
-    except OSError:
-        pass
 
 
 def test_a_failover_mid_burst_loses_nothing_the_master_acknowledged_with_wait(redis_ha, tmp_path):
