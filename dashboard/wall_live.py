@@ -26,7 +26,7 @@ from gridrules import wall_rules
 from gridrules.access import Scope
 from gridrules.timewindows import today
 
-OPEN_CACHE_S = 1
+OPEN_CACHE_S = 10
 MAX_CHANGES = 2000  # more changes than this since the cursor: resend everything instead
 TRAIL_POINTS = 10
 
@@ -60,11 +60,14 @@ def department_names(ctx: AppContext, lang: str) -> dict[str, str]:
 
 
 def open_records(ctx: AppContext, scope: Scope) -> list[dict]:
-    """Open cases in the caller's scope, from the live state (shared by every wall for 1 s)."""
-    every = cache.get("wall-open")
+    """Open cases in the caller's scope, from the live state: read once per change batch for
+    every wall (they change only with an entry of the change stream; read after its id, so
+    never older than it)."""
+    key = f"wall-open|{latest_change_id(ctx)}"
+    every = cache.get(key)
     if every is None:
         every = live_state.open_cases(ctx.redis, _keys(ctx))
-        cache.set("wall-open", every, timeout=OPEN_CACHE_S)
+        cache.set(key, every, timeout=OPEN_CACHE_S)
     paths = grid_paths(ctx)
     return [record for record in every if wall_rules.in_scope(record, paths, scope)]
 

@@ -54,28 +54,12 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
     """Board, alerts, counts, tiles and chart data, each only when it changed (or ``force``).
     The board and the alerts are those of ``area`` (a town while the rotation shows it), the
     map's shading the whole wall's."""
-    records = wall_live.open_records(ctx, scope)
-    paths = wall_live.grid_paths(ctx)
-    in_area = [r for r in records if paths.get(r["grid"], "").startswith(area.path)]
-    towns = {g["code"] for g in cached_reads.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
-    counts = wall_rules.grid_counts(records, now)
-    values = {
-        "counts": counts,
-        "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
-        "board": wall_rules.dispatch_board(in_area, now, cached_reads.intervention_counts(ctx, area, today(ctx.settings.tz, now), now, scope)),
-        "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
-        "tiles": wall_live.tiles(ctx, area, scope, now),
-        "attention": wall_rules.attention_items(in_area, now, wall_live.acknowledged(ctx)),
-    }
+    values = shared_parts(ctx, scope, area, now)
     minute = now.strftime("%Y%m%d%H%M") + f"@{scale:.2f}"
     new_minute = force or cursor.get("minute") != minute or cursor.get("area") != area.code
     digests = dict(cursor.get("digests", {}))
     changed = {}
-    for name, value in values.items():
-        # alerts: which cases and in what state. Their order and a lateness in working time (written
-        # by the server) move on with the clock: sent again once a minute, not on every pull, for
-        # the ticker is hundreds of rows and a busy feed pulls several times a second.
-        digest = wall_live.digest(value if name != "alerts" else sorted((r["id"], r["state"], r["supervised"]) for r in value))
+    for name, (value, digest) in values.items():
         if force or digests.get(name) != digest or (name == "alerts" and new_minute):
             changed[name] = value
             digests[name] = digest
@@ -87,6 +71,40 @@ def parts(ctx: AppContext, scope: Scope, area: GridInfo, lang: str, now: datetim
             "sources": wall_live.breakdown(ctx, area, scope, now, "source"),
         }
     return Parts(changed, digests, minute, charts)
+
+
+SHARED_PARTS_S = 5  # walls pulling within these seconds of one another after the same change share one computation
+
+
+def shared_parts(ctx: AppContext, scope: Scope, area: GridInfo, now: datetime) -> dict[str, tuple[object, str]]:
+    """Each part of the walls of ``scope`` showing ``area`` with its digest, computed once per
+    change batch (and acknowledgement, and a few seconds of the clock) for every wall that pulls
+    it, in every worker: fifty walls of the district cost about one."""
+    acknowledged = wall_live.acknowledged(ctx)
+    key = (f"wall-parts|{scope.key()}|{area.code}|{wall_live.latest_change_id(ctx)}|{wall_live.digest(sorted(acknowledged))}"
+           f"|{int(now.timestamp()) // SHARED_PARTS_S}")
+
+    def compute() -> dict:
+        records = wall_live.open_records(ctx, scope)
+        paths = wall_live.grid_paths(ctx)
+        in_area = [r for r in records if paths.get(r["grid"], "").startswith(area.path)]
+        towns = {g["code"] for g in cached_reads.map_geometries(ctx, area, level=2)} if area.level < 2 else set()
+        counts = wall_rules.grid_counts(records, now)
+        values = {
+            "counts": counts,
+            "town_counts": wall_rules.area_counts(counts, wall_live.ancestors(ctx), towns),
+            "board": wall_rules.dispatch_board(in_area, now, cached_reads.intervention_counts(ctx, area, today(ctx.settings.tz, now), now, scope)),
+            "alerts": wall_rules.alert_rows(in_area, now, limit=None, rules=cached_reads.rules(ctx)),
+            "tiles": wall_live.tiles(ctx, area, scope, now),
+            "attention": wall_rules.attention_items(in_area, now, acknowledged),
+        }
+        # alerts: which cases and in what state. Their order and a lateness in working time (written
+        # by the server) move on with the clock: sent again once a minute, not on every pull, for
+        # the ticker is hundreds of rows and a busy feed pulls several times a second.
+        return {name: (value, wall_live.digest(value if name != "alerts" else sorted((r["id"], r["state"], r["supervised"]) for r in value)))
+                for name, value in values.items()}
+
+    return cached_reads.cached(key, 2 * SHARED_PARTS_S, compute)
 
 
 @dataclass
@@ -192,7 +210,9 @@ def pull(ctx: AppContext, principal: Principal, state: dict, cursor: dict, view:
     entries = wall_live.change_entries(ctx, cursor.get("changes", "0-0"))
     changes = [fields for _, fields in entries]
     wall_names = names(ctx, lang, cached_reads.area_in_scope(ctx, state["area"], scope))
-    if len(entries) > wall_live.MAX_CHANGES:
+    # Too many changes to name one by one, or the live state rebuilt: every case anew.
+    reset = len(entries) > wall_live.MAX_CHANGES or any(fields.get("kind") == "rebuild" for fields in changes)
+    if reset:
         records = wall_live.open_records(ctx, scope)
         delta.update(reset_cases=True, cases=[f for f in (wall_rules.case_feature(r, now, wall_names.categories) for r in records) if f])
     elif entries:
@@ -204,7 +224,7 @@ def pull(ctx: AppContext, principal: Principal, state: dict, cursor: dict, view:
             upserts = [f for f in (wall_rules.case_feature(in_scope[i], now, wall_names.categories) for i in changed_ids if i in in_scope) if f]
             delta.update(cases=upserts, cases_remove=[i for i in changed_ids if i not in in_scope], new=wall_rules.new_reports(visible))
     new_change_id = entries[-1][0] if entries else cursor.get("changes", "0-0")
-    moved = wall_live.all_workers(ctx) if len(entries) > wall_live.MAX_CHANGES else wall_rules.moved_workers(changes)
+    moved = wall_live.all_workers(ctx) if reset else wall_rules.moved_workers(changes)
     if moved:
         delta["worker_moves"] = wall_live.worker_moves(ctx, scope, moved, now)
     offline = wall_live.gone_offline(ctx, scope, cursor.get("gps", now.timestamp()) - 1.0, now)

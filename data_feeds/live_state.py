@@ -182,8 +182,10 @@ def write_snapshot(engine: Engine, redis_client, keys: Keys, snapshot: Snapshot)
 
 
 def rebuild(engine: Engine, redis_client, keys: Keys) -> None:
-    """Bring the open cases up to the database; safe while other consumers write (every write is ordered)."""
+    """Bring the open cases up to the database; safe while other consumers write (every write is
+    ordered). A change entry "rebuild" then tells every open wall to take all its cases anew."""
     write_snapshot(engine, redis_client, keys, read_snapshot(engine))
+    redis_client.xadd(keys.changes, {"kind": "rebuild"}, maxlen=CHANGES_MAX_LENGTH, approximate=True)
 
 
 # ---------------------------------------------------------------- readers

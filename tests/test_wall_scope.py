@@ -127,6 +127,54 @@ def test_the_district_sees_both_towns(app, towns):
     assert sorted(delta["workers_offline"]) == sorted([towns["home_grids"][0]["worker"], towns["other_grids"][0]["worker"]])
 
 
+def test_fifty_walls_of_one_scope_share_one_computation_of_their_parts_per_change(app, towns, monkeypatch):
+    """Every wall pulls after a change: the first computes the board, alerts, counts and tiles of
+    its scope and area, the others (in any worker) take them from the shared cache; another
+    scope computes its own."""
+    from gridrules import wall_rules
+
+    computed = []
+    board = wall_rules.dispatch_board
+    monkeypatch.setattr(wall_rules, "dispatch_board", lambda *args, **kwargs: computed.append(1) or board(*args, **kwargs))
+    now = utc_now()
+    history(towns, now)
+    operator = Principal("duty", "operator", Scope())
+    home = towns["home"]
+    leader = Principal("leader", "leader", Scope(area_path=home.path, area_code=home.code))
+    with app.server.test_request_context():
+        ctx = current_context()
+        district = {"area": root_grid(ctx.engine).code, "lang": "zh", "towns": []}
+        cursor = {"changes": wall_live.latest_change_id(ctx), "gps": (now - timedelta(seconds=10)).timestamp()}
+        changes_in_both_towns(towns, now)
+        deltas = [wall_screen.pull(ctx, operator, district, cursor, None).delta for _ in range(50)]
+        # one computation; two when the walls' pulls straddle the end of a shared period (SHARED_PARTS_S)
+        assert 1 <= len(computed) <= 2, len(computed)
+        assert all(delta["grid_counts"] == deltas[0]["grid_counts"] for delta in deltas)
+        before = len(computed)
+        wall_screen.pull(ctx, leader, {"area": home.code, "lang": "zh", "towns": []}, cursor, None)
+        assert len(computed) == before + 1, "a town's wall shares nothing with the district's"
+        towns["feed"](cases=[report("H-MORE", now, towns["home_grids"][1])])
+        wall_screen.pull(ctx, operator, district, cursor, None)
+        assert len(computed) == before + 2, "a new change batch is computed anew"
+
+
+def test_after_the_live_state_is_rebuilt_every_wall_takes_all_its_cases_anew(app, towns):
+    from data_feeds import live_state
+    from data_feeds.keys import Keys
+
+    now = utc_now()
+    history(towns, now)
+    operator = Principal("duty", "operator", Scope())
+    with app.server.test_request_context():
+        ctx = current_context()
+        district = {"area": root_grid(ctx.engine).code, "lang": "zh", "towns": []}
+        cursor = {"changes": wall_live.latest_change_id(ctx), "gps": now.timestamp()}
+        assert "reset_cases" not in wall_screen.pull(ctx, operator, district, cursor, None).delta
+        live_state.rebuild(ctx.engine, ctx.redis, Keys(ctx.settings.prefix))
+        delta = wall_screen.pull(ctx, operator, district, cursor, None).delta
+    assert delta["reset_cases"] and {"H-CLOSING", "H-OPEN", "O-CLOSING", "O-OPEN"} <= {feature["id"] for feature in delta["cases"]}
+
+
 def test_workers_gone_offline_are_named_only_within_the_scope(app, towns):
     now = utc_now()
     silent_home, silent_other = towns["home_grids"][0], towns["other_grids"][0]
@@ -195,7 +243,6 @@ def test_a_ticking_lateness_sends_the_alerts_again_once_a_minute_not_on_every_pu
         late = next(row for row in next_minute.changed["alerts"] if row["id"] == "W-LATE")
         assert late["shown_amount"] == 15.1
         towns["feed"](cases=[case_event("W-LATE", "register", reported + timedelta(minutes=46))])
-        cache.delete("wall-open")  # the walls' shared one-second snapshot of the open cases lapses
         registered = at(10, 46, 20, {"digests": next_minute.digests, "minute": "202611251046@1.00", "area": root.code})
         assert "W-LATE" not in {row["id"] for row in registered.changed["alerts"]}, "a change of state is sent at once"
 
