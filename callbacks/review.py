@@ -58,7 +58,7 @@ def parts(ctx: AppContext, principal, selection: Selection, lang: str) -> dict:
     """Every panel's content for a selection, within the caller's scope."""
     now = utc_now()
     area = cached_reads.area_in_scope(ctx, selection.area, principal.scope)
-    data = review_screen.build(ctx, area, selection, principal.scope, now, lang)
+    data = review_screen.shared(ctx, area, selection, principal.scope, now, lang)
     names = cached_reads.names(ctx, lang)
     tz = ctx.settings.tz
     bounds = bounds_of(cached_reads.map_geometries(ctx, area, level=area.level)[0]["geometry"])

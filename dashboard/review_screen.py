@@ -6,7 +6,7 @@ same functions as the wall, the weekly report and ``/api/indicators``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 
 import pandas as pd
@@ -248,6 +248,19 @@ def build(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope
         categories=_categories(ctx, counts, previous_counts, selection, names),
         departments=departments, hot_spots=hot_spots, patrol=_patrol(ctx, area, window, scope, now), cases=case_rows,
     )
+
+
+SHARED_REVIEW_S = 5  # leaders opening the same selection within these seconds of one another share one computation
+
+
+def shared(ctx: AppContext, area: reference.GridInfo, selection: Selection, scope: Scope, now: datetime, lang: str) -> ReviewData:
+    """``build``, computed once per change batch (and a few seconds of the clock) for every
+    leader of the same scope asking the same selection in the same language, in every worker:
+    the leaders who open the review together before a meeting cost about one."""
+    asked = sorted(replace(selection, case=None).query().items())
+    key = (f"review|{area.code}|{asked}|{scope.key()}|{scope.personal_data}|{lang}|{wall_live.latest_change_id(ctx)}"
+           f"|{int(now.timestamp()) // SHARED_REVIEW_S}")
+    return cached_reads.cached(key, 2 * SHARED_REVIEW_S, lambda: build(ctx, area, selection, scope, now, lang))
 
 
 def _basic_grids(ctx: AppContext, area: reference.GridInfo) -> list[str]:

@@ -8,7 +8,8 @@ the question is whether the screens' builders (``review_screen.build``, ``weekly
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -277,3 +278,27 @@ def test_a_running_month_is_compared_with_the_same_part_of_the_month_before(dist
     assert (built.totals["reported"], built.previous_totals["reported"]) == (1, 1)
     assert built.daily["reported"].isna().sum() == 28  # 4 to 31 December have not begun
     assert bool(built.trend["running"].iloc[-1]) and not built.trend["running"].iloc[:-1].any()
+
+
+# ---------------------------------------------------------------- many leaders at once
+
+
+def test_leaders_asking_the_same_selection_share_one_computation_until_the_next_change(district, app, monkeypatch):
+    computed = []
+    build = review_screen.build
+    monkeypatch.setattr(review_screen, "build", lambda *args: computed.append(args[2]) or build(*args))
+    town = district["towns"][0]
+    district["feed"](closed_loop("S1", local(2026, 11, 3, 9, 0), district["grids"][town.code][0], MANHOLE_SEWAGE, "SWJ"))
+    week = Selection(area=town.code, window="custom", start="2026-11-02", end="2026-11-08")
+    now = datetime.now(UTC)
+    with app.server.app_context():
+        ctx = current_context()
+        area = cached_reads.area_in_scope(ctx, town.code, EVERYTHING)
+        seen = [review_screen.shared(ctx, area, replace(week, case=f"S{n}"), EVERYTHING, now, "zh") for n in range(20)]
+        assert len(computed) == 1 and all(data.values == seen[0].values for data in seen)  # the open case panel is not part of it
+        review_screen.shared(ctx, area, week, EVERYTHING, now, "en")
+        review_screen.shared(ctx, area, replace(week, grade="A"), EVERYTHING, now, "zh")
+        assert len(computed) == 3, "another language or filter is another computation"
+        district["feed"](closed_loop("S2", local(2026, 11, 4, 9, 0), district["grids"][town.code][0], MANHOLE_SEWAGE, "SWJ"))
+        review_screen.shared(ctx, area, week, EVERYTHING, now, "zh")
+    assert len(computed) == 4, "a change batch is computed anew"
