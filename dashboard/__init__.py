@@ -35,6 +35,7 @@ class Screens:
 def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
     """The Dash app for ``settings`` (read from the environment when not given) showing ``screens``."""
     from dashboard import access_log, api, auth, change_hub, csrf, guards, headers, metrics, push
+    from dashboard.admission import Admission
     from data_feeds import redis_client
     from data_feeds.db import QueryTimeout, make_engine
     from data_feeds.keys import Keys
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
         redis=redis_client.connect(settings, decode_responses=True, socket_timeout=5, health_check_interval=30),
         reader=make_engine(settings.database_read_url, statement_timeout_s=settings.statement_timeout_s) if settings.database_read_url else engine,
         # A connection of its own, whose timeout outlasts the blocking read (the shared client's would not).
+        admission=Admission(settings.busy_places, settings.busy_wait_s),
         changes=change_hub.ChangeHub(lambda name: redis_client.connect(settings, socket_timeout=change_hub.READ_BLOCK_S + 10, socket_connect_timeout=2, client_name=name), Keys(settings.prefix).changes),
     )
     storage_uri, storage_options = redis_client.limiter_storage(settings)
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None, screens: Screens) -> dash.Dash:
     access_log.install()
     server.before_request(metrics.start_timer)
     server.before_request(guards.refuse_large_body)
+    server.before_request(server.extensions[EXTENSION_KEY].admission.admit)
+    server.teardown_request(server.extensions[EXTENSION_KEY].admission.release)
     server.before_request(auth.gate)
     server.before_request(csrf.refuse_cross_site)
     server.after_request(metrics.record_latency)

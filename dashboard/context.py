@@ -11,6 +11,7 @@ import redis
 from flask import current_app
 from sqlalchemy.engine import Engine
 
+from dashboard.admission import Admission
 from dashboard.change_hub import ChangeHub
 from dashboard.settings import Settings
 from gridrules.config import DomainConfig
@@ -26,6 +27,7 @@ class AppContext:
     redis: redis.Redis
     reader: Engine  # what the screens and the API read: DATABASE_READ_URL's replica, else the primary
     changes: ChangeHub  # the change stream's batches, read once per process for every open stream
+    admission: Admission  # how many requests of this worker work at once
 
 
 def current_context() -> AppContext:

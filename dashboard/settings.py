@@ -54,6 +54,8 @@ class Settings:
     max_window_days: int = bounds.MAX_WINDOW_DAYS  # the longest window a request may ask for
     statement_timeout_s: float = bounds.STATEMENT_TIMEOUT_S  # every query of the dashboard stops after this
     max_streams: int = bounds.MAX_STREAMS  # change streams one caller (user or token) may hold open at once
+    busy_places: int = bounds.BUSY_PLACES  # requests one worker works on at once; more wait
+    busy_wait_s: float = bounds.BUSY_WAIT_S  # how long a request waits for a place before a 503
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -130,6 +132,8 @@ class Settings:
             max_window_days=_whole(env, "GRIDOPS_MAX_WINDOW_DAYS", bounds.MAX_WINDOW_DAYS),
             statement_timeout_s=_number(env, "GRIDOPS_STATEMENT_TIMEOUT_S", bounds.STATEMENT_TIMEOUT_S),
             max_streams=_whole(env, "GRIDOPS_MAX_STREAMS", bounds.MAX_STREAMS),
+            busy_places=_whole(env, "GRIDOPS_BUSY_PLACES", bounds.BUSY_PLACES),
+            busy_wait_s=_number(env, "GRIDOPS_BUSY_WAIT_S", bounds.BUSY_WAIT_S),
         )
 
     def with_redis(self, redis_url: str) -> Settings:

@@ -27,6 +27,8 @@ NEAREST_WORKERS = 5  # the online workers a case panel lists, nearest first
 NEAREST_RADIUS_M = 20_000  # farther than a town's width nobody is "near": the list says so
 MAX_NEAREST_SCAN = 2_000  # positions one nearest-worker search reads at most (offline and out-of-scope ones are skipped)
 MAX_STREAMS = 8  # change streams one caller (user or token) holds open at once: a wall needs one
+BUSY_PLACES = 16  # requests one dashboard worker works on at once (pandas is CPU: more only interleave)
+BUSY_WAIT_S = 10.0  # a request waits this long for a place, then 503 with Retry-After
 
 
 def body_limit_text() -> str:

@@ -8,6 +8,7 @@ Each check is about behaviour: the answer and its message, never how long it too
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -176,6 +177,31 @@ def test_a_slow_api_query_answers_503_with_the_reason(demo_engine, redis_url, tm
     response = same_site_client(app).get("/api/cases")
     assert response.status_code == 503
     assert response.get_json()["error"].startswith("the query took longer than 0.3 s")
+
+
+def test_when_every_place_is_at_work_a_request_is_refused_at_once_with_503_and_retry_after(demo_engine, redis_url, tmp_path, monkeypatch):
+    """One place, taken by a query that runs until its timeout: the next request waits its half
+    second and is refused, saying so; health still answers; once the place is free, all is well."""
+    app = app_for(demo_engine, redis_url, tmp_path, statement_timeout_s=4.0, busy_places=1, busy_wait_s=0.5)
+    engine = app.server.extensions["gridops"].engine
+    working = threading.Event()
+
+    def slow_list_cases(*_args, **_kwargs):
+        working.set()
+        with engine.connect() as connection:
+            return connection.execute(text(slow_statement(engine))).all()
+
+    monkeypatch.setattr(api.queries, "list_cases", slow_list_cases)
+    busy = threading.Thread(target=lambda: same_site_client(app).get("/api/cases"), daemon=True)
+    busy.start()
+    assert working.wait(30)
+    refused = same_site_client(app).get("/api/indicators")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert refused.get_json()["busy"] and "the server is busy" in refused.get_json()["error"]
+    assert not (same_site_client(app).get("/healthz").get_json() or {}).get("busy"), "health answers however busy the server is"
+    busy.join(60)
+    assert not busy.is_alive()
+    assert same_site_client(app).get("/api/indicators").status_code == 200
 
 
 # ---------------------------------------------------------------- the screens
