@@ -191,6 +191,7 @@ def run(database: str, count: int, keep: bool, repeats: int = REPEATS, row_repea
     tz = ZoneInfo("Asia/Shanghai")
     if ready:
         print(f"[{database}] using the {count:,} cases kept from an earlier run", flush=True)
+        init_db(engine)  # brings a kept database to the current schema (its indexes included)
     else:
         init_db(engine)
         import_departments(engine, DEFAULT_DEPARTMENTS)

@@ -23,6 +23,9 @@ import redis
 
 READ_BLOCK_S = 5.0  # one blocking read at most this long: how soon the reader notices it is idle
 COALESCE_S = 0.05  # wait this long after a change for more before signalling one batch
+# At most a batch a second: a busy feed commits several batches a second (GPS above all), and
+# every batch makes every open wall pull; a second is as fast as a wall's eye needs.
+MIN_BATCH_INTERVAL_S = 1.0
 IDLE_S = 30.0  # the reader stops when no stream has waited for this long
 
 
@@ -82,6 +85,7 @@ class ChangeHub:
     def _read(self) -> None:
         connection: redis.Redis | None = None
         last_id = "$"  # from now on; afterwards the newest entry seen, so no entry falls between reads
+        last_batch = 0.0
         try:
             while not self._idle():
                 try:
@@ -89,10 +93,11 @@ class ChangeHub:
                         connection = self._connect(self.name)
                     reply = connection.xread({self._stream: last_id}, count=1000, block=int(READ_BLOCK_S * 1000))
                     if reply:
-                        time.sleep(COALESCE_S)
+                        time.sleep(max(COALESCE_S, MIN_BATCH_INTERVAL_S - (time.monotonic() - last_batch)))
                         newest = connection.xrevrange(self._stream, count=1)  # one batch for everything up to now
                         last_id = newest[0][0] if newest else reply[0][1][-1][0]
                         self._publish(self._batch + 1)
+                        last_batch = time.monotonic()
                     else:
                         self._publish(up=True)
                 except redis.RedisError:  # down, or failing over: say so and try again (a new master)
