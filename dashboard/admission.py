@@ -36,10 +36,3 @@ class Admission:
         """After a request (whatever became of it): its place is free again."""
         if g.pop("gridops_admitted", False):
             self._free.release()
-
-    def hold(self) -> bool:
-        """Take a place outside a request (tests: a server at work); True when taken."""
-        return self._free.acquire(timeout=self.wait_s)
-
-    def give_back(self) -> None:
-        self._free.release()
